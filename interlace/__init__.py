@@ -1,0 +1,35 @@
+"""interlace: generalised linear mixed models with lme4 parity, built from plugins."""
+
+from interlace.core.errors import (
+    ConvergenceWarning,
+    DataError,
+    FormulaError,
+    InterlaceError,
+    InterlaceWarning,
+    PluginError,
+    UnsupportedModelError,
+)
+from interlace.core.fitting import glmer
+from interlace.core.hookspecs import hookimpl
+from interlace.core.registry import list_plugins, plugin_errors, reload_plugins
+from interlace.core.result import GLMMResult
+from interlace.datasets import load_dataset
+from interlace.families import (
+    BinomialFamily,
+    ExponentialFamily,
+    Family,
+    FamilyParameter,
+    GaussianFamily,
+    NegativeBinomial2Family,
+    PoissonFamily,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "glmer", "GLMMResult", "list_plugins", "plugin_errors", "reload_plugins", "hookimpl",
+    "load_dataset", "Family", "ExponentialFamily", "FamilyParameter", "BinomialFamily",
+    "PoissonFamily", "GaussianFamily", "NegativeBinomial2Family", "InterlaceError", "DataError",
+    "FormulaError", "PluginError", "UnsupportedModelError", "InterlaceWarning",
+    "ConvergenceWarning",
+]

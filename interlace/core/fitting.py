@@ -1,0 +1,208 @@
+"""The fitting loop: formula -> design -> objective -> optimizer -> result.
+
+Two stages, as lme4 does it: (1) theta (and estimated family parameters) with beta at its
+joint conditional mode inside PIRLS; (2) everything jointly with the chosen integrator. A
+Newton step on a finite-difference Hessian polishes the optimum, and the same Hessian gives
+the covariance of the estimates (lme4's default for GLMMs).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interlace.core.design import build_design
+from interlace.core.errors import (
+    ConvergenceWarning,
+    InterlaceError,
+    PluginError,
+    UnsupportedModelError,
+)
+from interlace.core.formula import parse_formula
+from interlace.core.model import ModelContext
+from interlace.core.objective import Layout, Objective, fd_gradient, fd_hessian
+from interlace.core.registry import resolve
+from interlace.core.start import glm_start
+
+
+def resolve_family(family: Any, link: Any = None):
+    """A family instance from a name, class or instance (``link`` overrides a name's default)."""
+    if isinstance(family, str):
+        return resolve("family", family, link=link)
+    if isinstance(family, type):
+        return family(link=link) if link is not None else family()
+    if link is not None:
+        from interlace.core.registry import resolve as _r
+
+        new_link = _r("link", link)
+        if new_link.name != family.link.name:
+            raise PluginError(
+                f"link={new_link.name!r} conflicts with the family instance's link "
+                f"{family.link.name!r}; set the link on the family instead"
+            )
+    return family
+
+
+def check_nagq(nAGQ: Any) -> int:
+    """Validate nAGQ: a positive integer, at most 100."""
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)):
+        if isinstance(nAGQ, float) and nAGQ.is_integer():
+            nAGQ = int(nAGQ)
+        else:
+            raise InterlaceError(f"nAGQ must be a positive integer, got {nAGQ!r}")
+    if nAGQ < 1:
+        raise InterlaceError(
+            f"nAGQ must be >= 1, got {nAGQ}: nAGQ = 1 is the Laplace approximation; lme4's "
+            f"nAGQ = 0 (a faster, rougher fit) is not offered"
+        )
+    if nAGQ > 100:
+        raise InterlaceError(f"nAGQ = {nAGQ} is too large; values of 10 to 25 are typical (max 100)")
+    return int(nAGQ)
+
+
+def glmer(
+    formula: str,
+    data: pd.DataFrame,
+    family: Any = "binomial",
+    groups: Any = None,
+    random: Any = None,
+    weights: Any = None,
+    offset: Any = None,
+    optimizer: Any = "lbfgsb",
+    nAGQ: int = 1,
+    link: Any = None,
+    integrator: Any = None,
+    optimizer_options: dict | None = None,
+):
+    """Fit a GLMM by maximum likelihood (Laplace, or adaptive quadrature when nAGQ > 1).
+
+    ``formula`` may hold lme4-style random terms ``(1 + x | g)``; ``groups=`` (a column or a
+    list, for random intercepts) and ``random=`` (strings like ``"(1 | herd)"``) add terms.
+    ``family``, ``link``, ``optimizer`` and ``integrator`` are plugin names or instances.
+    Returns a :class:`~interlace.core.result.GLMMResult`.
+    """
+    from interlace.core.result import GLMMResult
+
+    nAGQ = check_nagq(nAGQ)
+    fam = resolve_family(family, link)
+    opt = resolve("optimizer", optimizer)
+    if integrator is None:
+        integrator = "laplace" if nAGQ == 1 else "agq"
+    try:
+        integ = resolve("integrator", integrator, nAGQ=nAGQ)
+    except PluginError:
+        if nAGQ > 1 and integrator == "agq":
+            raise UnsupportedModelError(
+                "nAGQ > 1 needs the adaptive Gauss-Hermite quadrature integrator 'agq', which "
+                "is not registered; use nAGQ=1 (Laplace)"
+            ) from None
+        raise
+    parsed = parse_formula(formula, groups=groups, random=random)
+    design = build_design(parsed, data, fam, weights=weights, offset=offset)
+    ctx = ModelContext.build(design, fam)
+    integ.check(ctx)
+    return fit_model(ctx, integ, opt, optimizer_options, GLMMResult)
+
+
+def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
+    """Run both stages and build the result."""
+    design, fam = ctx.design, ctx.family
+    fp0 = fam.parameter_values()
+    beta0 = glm_start(design, fam, fp0)
+    if hasattr(fam, "start_parameters"):
+        fp0.update(fam.start_parameters(design, beta0))
+    est = [k for k, p in fam.parameters.items() if not p.fixed]
+    z0 = np.array([fam.parameters[k].to_unconstrained(fp0[k]) for k in est])
+    theta0 = np.concatenate([t.theta_start() for t in design.terms])
+    if getattr(fam, "has_dispersion", False) and "sigma" in fp0:
+        theta0 = theta0 * fp0["sigma"]  # absolute scale: lme4's relative start times sigma
+    tlow = np.concatenate([t.theta_lower_bounds() for t in design.terms])
+    ntheta, p = ctx.ntheta, design.p
+
+    def bounds_for(layout: Layout):
+        b = [(0.0 if np.isfinite(lo) else None, None) for lo in tlow]
+        if not layout.profiled:
+            b += [(None, None)] * p
+        b += [(-30.0, 30.0)] * len(est)
+        return b
+
+    def run(obj: Objective, x0: np.ndarray, layout: Layout):
+        lower = np.array([(-np.inf if lo is None else lo) for lo, _ in bounds_for(layout)])
+        cache: dict = {}
+
+        def f(x):
+            key = x.tobytes()
+            if key not in cache:
+                cache.clear()
+                cache[key] = obj(x)
+            return cache[key]
+
+        def jac(x):
+            return fd_gradient(obj, x, f(x), lower)
+
+        return opt.minimize(f, x0, bounds_for(layout), jac=jac if opt.uses_gradient else None,
+                            options=optimizer_options), lower
+
+    # Stage 1: theta (+ family parameters), beta profiled inside PIRLS.
+    lay1 = Layout(ntheta, p, est, profiled=True)
+    obj1 = Objective(ctx, integ, lay1, beta0)
+    r1, _ = run(obj1, np.concatenate([theta0, z0]), lay1)
+    obj1(r1.x)  # leave beta and u at the stage-1 optimum
+    x_theta, z1 = r1.x[:ntheta], r1.x[ntheta:]
+
+    # Stage 2: everything jointly with the chosen integrator.
+    lay2 = Layout(ntheta, p, est, profiled=False)
+    obj2 = Objective(ctx, integ, lay2, obj1.beta)
+    obj2.u = obj1.u.copy()
+    x0 = np.concatenate([x_theta, obj1.beta, z1])
+    r2, lower = run(obj2, x0, lay2)
+    x = np.maximum(r2.x, lower)
+    fx = obj2(x)
+
+    # Newton polish and the Hessian for standard errors.
+    H, g = fd_hessian(obj2, x, fx)
+    for _ in range(3):
+        try:
+            step = np.linalg.solve(H, g)
+        except np.linalg.LinAlgError:
+            break
+        xn = np.maximum(x - step, lower)
+        fn = obj2(xn)
+        if not fn < fx - 1e-12:
+            break
+        x, fx = xn, fn
+        H, g = fd_hessian(obj2, x, fx)
+        if np.max(np.abs(step)) < 1e-8:
+            break
+    fx = obj2(x)  # state (u, modes) at the reported optimum
+    nfev = obj1.nfev + obj2.nfev
+    return result_cls.from_fit(ctx, integ, opt, x, fx, H, g, lay2, obj2, r2, nfev, r1)
+
+
+def convergence_check(H: np.ndarray, g: np.ndarray, at_bound: np.ndarray, tol: float = 2e-3
+                      ) -> tuple[bool, float, str]:
+    """lme4's check: max |scaled gradient| (H^-1 g in Cholesky scale) below ``tol``."""
+    free = ~at_bound
+    gf = g[free]
+    if gf.size == 0:
+        return True, 0.0, ""
+    Hf = H[np.ix_(free, free)]
+    try:
+        L = np.linalg.cholesky(Hf)
+        sg = np.linalg.solve(L, gf)
+        crit = float(np.max(np.minimum(np.abs(sg), np.abs(gf))))
+        msg = ""
+    except np.linalg.LinAlgError:
+        crit = float(np.max(np.abs(gf)))
+        msg = "Hessian is not positive definite at the optimum"
+    ok = crit < tol
+    if not ok and not msg:
+        msg = f"max|scaled gradient| = {crit:.3g} exceeds {tol}"
+    return ok and not msg, crit, msg
+
+
+def warn_convergence(msg: str) -> None:
+    warnings.warn(f"model failed to converge: {msg}", ConvergenceWarning, stacklevel=4)

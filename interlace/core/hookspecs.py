@@ -1,0 +1,39 @@
+"""pluggy hook specifications: the four plugin kinds a package can contribute.
+
+A plugin package exposes a module (or object) with functions decorated by
+``interlace.hookimpl`` and registers it under the entry-point group ``interlace``::
+
+    [project.entry-points.interlace]
+    my_families = "my_pkg.plugin"
+
+Each hook returns a list of plugin *classes*; the registry indexes them by their ``name``
+(and ``aliases``) and instantiates them on lookup.
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+PROJECT = "interlace"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def interlace_families() -> list[type]:
+    """Return Family subclasses (see ``interlace.families.base``)."""
+
+
+@hookspec
+def interlace_links() -> list[type]:
+    """Return Link subclasses (see ``interlace.links.base``)."""
+
+
+@hookspec
+def interlace_optimizers() -> list[type]:
+    """Return Optimizer subclasses (see ``interlace.optimizers.base``)."""
+
+
+@hookspec
+def interlace_integrators() -> list[type]:
+    """Return Integrator subclasses (see ``interlace.integrators.base``)."""

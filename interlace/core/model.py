@@ -1,0 +1,50 @@
+"""The fitted model's fixed context: design, family, penalised-system structure, layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from interlace.core.design import Design
+from interlace.core.penalized import PenalizedSystem
+
+
+@dataclass
+class ModelContext:
+    """What integrators see: data, family (with its link) and the penalised system."""
+
+    design: Design
+    family: object
+    system: PenalizedSystem
+
+    @classmethod
+    def build(cls, design: Design, family) -> ModelContext:
+        return cls(design, family, PenalizedSystem(design.terms))
+
+    @property
+    def link(self):
+        return self.family.link
+
+    @property
+    def ntheta(self) -> int:
+        return sum(t.ntheta for t in self.design.terms)
+
+    def theta_slices(self) -> list[slice]:
+        """Slices of theta per term, in the design's (formula) order."""
+        out, i = [], 0
+        for t in self.design.terms:
+            out.append(slice(i, i + t.ntheta))
+            i += t.ntheta
+        return out
+
+    def zl(self, theta: np.ndarray) -> list[np.ndarray]:
+        """Z Lambda blocks in the solver's order."""
+        sl = self.theta_slices()
+        return [self.design.terms[i].ZLambda(theta[sl[i]]) for i in self.system.order]
+
+    def u_blocks(self, u: np.ndarray) -> dict[int, np.ndarray]:
+        """Per design-term index, its u as (levels, k)."""
+        s = self.system
+        return {ti: u[s.slices[pos]].reshape(-1, self.design.terms[ti].k)
+                for pos, ti in enumerate(s.order)}

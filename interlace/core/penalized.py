@@ -1,0 +1,190 @@
+"""The penalised system M = (Z Lambda)' W (Z Lambda) + I, factored in blocks.
+
+Random-effect terms are ordered largest first. The first ("lead") term's block of M is block
+diagonal (one k x k block per level), so its Cholesky factor is a batch of small factors.
+The remaining terms form a dense block factored through the Schur complement
+
+    L21 = A21 L11^-T,   L22 L22' = A22 - L21 L21'
+
+(the blocked Cholesky of MixedModels.jl). Entries are accumulated with ``np.bincount`` on
+index arrays computed once per model, so each factorisation is O(n) plus the dense work on the
+small trailing block; no n x q Z is ever formed.
+
+The vector u is laid out in this solver's term order, each term's block level-major.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import cho_solve, cholesky, solve_triangular
+
+from interlace.core.terms import RandomTerm
+
+
+class PenalizedSystem:
+    """Symbolic structure of M for a list of terms; ``factor`` does the numeric work."""
+
+    def __init__(self, terms: list[RandomTerm]) -> None:
+        self.order = sorted(range(len(terms)), key=lambda i: -terms[i].q)
+        self.terms = [terms[i] for i in self.order]
+        offs = np.cumsum([0] + [t.q for t in self.terms])
+        self.slices = [slice(int(offs[i]), int(offs[i + 1])) for i in range(len(self.terms))]
+        self.q = int(offs[-1])
+        lead = self.terms[0]
+        self.k0, self.n0, self.q0 = lead.k, lead.nlevels, lead.q
+        self.q2 = self.q - self.q0
+        self._build_indices()
+
+    # -- symbolic ------------------------------------------------------------------------
+    def _build_indices(self) -> None:
+        lead, rest = self.terms[0], self.terms[1:]
+        k0 = self.k0
+        a, b = np.triu_indices(k0)
+        self.lead_pairs = (a, b)
+        # lead diagonal blocks: flat index into (n0, k0, k0) for pair (a, b)
+        self.lead_idx = [lead.codes * k0 * k0 + ai * k0 + bi for ai, bi in zip(a, b)]
+        self.rest_off = np.cumsum([0] + [t.q for t in rest])[:-1] if rest else []
+        # A21 (q2 x q0) and A22 (q2 x q2) entries: (term s, col a) x (term t, col b)
+        self.a21_spec, self.a22_diag_spec, self.a22_off_spec = [], [], []
+        for si, s in enumerate(rest):
+            rs = self.rest_off[si] + s.codes * s.k
+            for ca in range(s.k):
+                for cb in range(k0):
+                    idx = (rs + ca) * self.q0 + lead.codes * k0 + cb
+                    self.a21_spec.append((si + 1, ca, 0, cb, idx))
+            for ti in range(si, len(rest)):
+                t = rest[ti]
+                rt = self.rest_off[ti] + t.codes * t.k
+                for ca in range(s.k):
+                    for cb in range(t.k):
+                        idx = (rs + ca) * self.q2 + rt + cb
+                        spec = (si + 1, ca, ti + 1, cb, idx)
+                        (self.a22_diag_spec if ti == si else self.a22_off_spec).append(spec)
+        if self.q2:
+            self.a21_idx = np.concatenate([s[-1] for s in self.a21_spec])
+            self.a22d_idx = np.concatenate([s[-1] for s in self.a22_diag_spec])
+            self.a22o_idx = (np.concatenate([s[-1] for s in self.a22_off_spec])
+                             if self.a22_off_spec else None)
+
+    # -- products with Z Lambda ----------------------------------------------------------
+    def zl_u(self, ZL: list[np.ndarray], u: np.ndarray) -> np.ndarray:
+        """(Z Lambda) u, one value per row."""
+        out = None
+        for t, zl, sl in zip(self.terms, ZL, self.slices):
+            ut = u[sl]
+            if t.k == 1:
+                v = zl[:, 0] * ut[t.codes]
+            else:
+                v = np.einsum("ik,ik->i", zl, ut.reshape(-1, t.k)[t.codes])
+            out = v if out is None else out + v
+        return out
+
+    def zlt_r(self, ZL: list[np.ndarray], r: np.ndarray) -> np.ndarray:
+        """(Z Lambda)' r for a vector r (n,) or matrix r (n, m)."""
+        if r.ndim == 1:
+            parts = []
+            for t, zl in zip(self.terms, ZL):
+                if t.k == 1:
+                    parts.append(np.bincount(t.codes, zl[:, 0] * r, minlength=t.q))
+                else:
+                    parts.append(np.bincount(t.ucols, (zl * r[:, None]).ravel(), minlength=t.q))
+            return np.concatenate(parts)
+        return np.column_stack([self.zlt_r(ZL, r[:, j]) for j in range(r.shape[1])])
+
+    # -- numeric factorisation -----------------------------------------------------------
+    def factor(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor:
+        """Factor M for row weights ``w`` and the current Z Lambda blocks (solver order)."""
+        k0, n0 = self.k0, self.n0
+        zl0 = ZL[0]
+        if k0 == 1:
+            d = np.bincount(self.terms[0].codes, w * zl0[:, 0] ** 2, minlength=n0) + 1.0
+            L0 = np.sqrt(d)
+            L0inv = None
+        else:
+            blocks = np.zeros(n0 * k0 * k0)
+            a, b = self.lead_pairs
+            for ai, bi, idx in zip(a, b, self.lead_idx):
+                blocks += np.bincount(idx, w * zl0[:, ai] * zl0[:, bi], minlength=n0 * k0 * k0)
+            blocks = blocks.reshape(n0, k0, k0)
+            blocks = blocks + np.swapaxes(np.triu(blocks, 1), 1, 2) + np.eye(k0)
+            L0 = np.linalg.cholesky(blocks)
+            L0inv = np.linalg.inv(L0)
+        if not self.q2:
+            return PenalizedFactor(self, L0, L0inv, None, None)
+        vals21 = np.concatenate([w * ZL[s][:, ca] * zl0[:, cb] for s, ca, _, cb, _ in self.a21_spec])
+        A21 = np.bincount(self.a21_idx, vals21, minlength=self.q2 * self.q0).reshape(self.q2, self.q0)
+        vals22 = np.concatenate([w * ZL[s][:, ca] * ZL[t][:, cb]
+                                 for s, ca, t, cb, _ in self.a22_diag_spec])
+        A22 = np.bincount(self.a22d_idx, vals22, minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
+        if self.a22o_idx is not None:
+            vo = np.concatenate([w * ZL[s][:, ca] * ZL[t][:, cb]
+                                 for s, ca, t, cb, _ in self.a22_off_spec])
+            C = np.bincount(self.a22o_idx, vo, minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
+            A22 = A22 + C + C.T
+        A22[np.diag_indices(self.q2)] += 1.0
+        if k0 == 1:
+            L21 = A21 / L0[None, :]
+        else:
+            L21 = np.einsum("rjb,jcb->rjc", A21.reshape(self.q2, n0, k0), L0inv).reshape(
+                self.q2, self.q0)
+        S = A22 - L21 @ L21.T
+        L22 = cholesky(S, lower=True, check_finite=False)
+        return PenalizedFactor(self, L0, L0inv, L21, L22)
+
+
+class PenalizedFactor:
+    """Cholesky factor of M: log-determinant and solves."""
+
+    def __init__(self, system: PenalizedSystem, L0, L0inv, L21, L22) -> None:
+        self.system, self.L0, self.L0inv, self.L21, self.L22 = system, L0, L0inv, L21, L22
+
+    def logdet(self) -> float:
+        """log |M| (= log |L|^2)."""
+        if self.system.k0 == 1:
+            ld = 2.0 * np.sum(np.log(self.L0))
+        else:
+            ld = 2.0 * np.sum(np.log(np.diagonal(self.L0, axis1=1, axis2=2)))
+        if self.L22 is not None:
+            ld += 2.0 * np.sum(np.log(np.diag(self.L22)))
+        return float(ld)
+
+    def _lead_solve(self, r0: np.ndarray, transpose: bool) -> np.ndarray:
+        s = self.system
+        if s.k0 == 1:
+            return r0 / (self.L0 if r0.ndim == 1 else self.L0[:, None])
+        m = r0.shape[1] if r0.ndim == 2 else None
+        R = r0.reshape(s.n0, s.k0, -1)
+        Li = np.swapaxes(self.L0inv, 1, 2) if transpose else self.L0inv
+        out = np.einsum("jab,jbm->jam", Li, R)
+        return out.reshape(s.q0) if m is None else out.reshape(s.q0, m)
+
+    def solve(self, r: np.ndarray) -> np.ndarray:
+        """M^-1 r for r of shape (q,) or (q, m)."""
+        s = self.system
+        r0, r2 = r[: s.q0], r[s.q0 :]
+        y0 = self._lead_solve(r0, transpose=False)
+        if self.L22 is None:
+            return self._lead_solve(y0, transpose=True)
+        y2 = solve_triangular(self.L22, r2 - self.L21 @ y0, lower=True, check_finite=False)
+        x2 = solve_triangular(self.L22, y2, lower=True, trans="T", check_finite=False)
+        x0 = self._lead_solve(y0 - self.L21.T @ x2, transpose=True)
+        return np.concatenate([x0, x2]) if r.ndim == 1 else np.vstack([x0, x2])
+
+    def solve_dense_check(self, r: np.ndarray) -> np.ndarray:  # pragma: no cover - debugging aid
+        L = np.linalg.cholesky(self.dense())
+        return cho_solve((L, True), r)
+
+    def dense(self) -> np.ndarray:
+        """M as a dense matrix (tests and debugging only)."""
+        s = self.system
+        if s.k0 == 1:
+            L0 = np.diag(self.L0)
+        else:
+            from scipy.linalg import block_diag
+
+            L0 = block_diag(*self.L0)
+        if self.L22 is None:
+            L = L0
+        else:
+            L = np.block([[L0, np.zeros((s.q0, s.q2))], [self.L21, self.L22]])
+        return L @ L.T

@@ -1,0 +1,116 @@
+"""Penalised iteratively reweighted least squares: the conditional modes of u (and beta).
+
+Maximises  sum_i log p(y_i | eta_i) - |u|^2 / 2  over u (and over beta when ``fit_beta``, which
+is lme4's nAGQ = 0 criterion used in the first fitting stage) by Fisher scoring with step
+halving. The weights are the expected information, as lme4 uses, so the Laplace deviance
+matches lme4's for non-canonical links too. The factor of M at the mode is returned for the
+Laplace log-determinant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from interlace.core.model import ModelContext
+from interlace.core.penalized import PenalizedFactor
+
+
+@dataclass
+class PirlsResult:
+    u: np.ndarray
+    beta: np.ndarray
+    eta: np.ndarray
+    mu: np.ndarray
+    cond_loglik: float  # sum_i log p(y_i | u)
+    factor: PenalizedFactor | None
+    weights: np.ndarray | None  # PIRLS weights at the mode
+    converged: bool
+    iterations: int
+    schur: np.ndarray | None = None  # X'WX - C'M^-1C at the mode (fit_beta only)
+
+    @property
+    def penalized_deviance(self) -> float:
+        return -2.0 * self.cond_loglik + float(self.u @ self.u)
+
+    @property
+    def laplace_deviance(self) -> float:
+        if self.factor is None:
+            return np.inf
+        return self.penalized_deviance + self.factor.logdet()
+
+
+def _evaluate(ctx: ModelContext, ZL, u, beta, fp):
+    d = ctx.design
+    eta = d.offset + d.X @ beta + ctx.system.zl_u(ZL, u)
+    if not ctx.link.valid_eta(eta):
+        return np.inf, eta, None, -np.inf
+    mu = ctx.link.inverse(eta)
+    ll = float(np.sum(ctx.family.loglik(d.y, mu, d.weights, fp)))
+    if not np.isfinite(ll):
+        return np.inf, eta, mu, ll
+    return -2.0 * ll + float(u @ u), eta, mu, ll
+
+
+def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
+          fit_beta: bool = False, tol: float = 1e-11, maxit: int = 60) -> PirlsResult:
+    """Conditional modes at (theta, beta, family parameters), warm-started at ``u0``."""
+    d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
+    ZL = ctx.zl(theta)
+    u, b = u0.copy(), beta.copy()
+    pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
+    if not np.isfinite(pdev) and np.any(u != 0):
+        u = np.zeros_like(u)
+        pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
+    if not np.isfinite(pdev):
+        return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, 0)
+    X, y, wts = d.X, d.y, d.weights
+    converged, schur, F, W = False, None, None, None
+    it = 0
+    for it in range(1, maxit + 1):  # noqa: B007 - iteration count is reported
+        me = link.mu_eta(eta)
+        score = fam.score_mu(y, mu, wts, fp) * me
+        W = fam.info_mu(y, mu, wts, fp) * me * me
+        F = system.factor(ZL, W)
+        gu = system.zlt_r(ZL, score) - u
+        if fit_beta:
+            gb = X.T @ score
+            WX = W[:, None] * X
+            C = system.zlt_r(ZL, WX)
+            MiC = F.solve(C)
+            schur = X.T @ WX - C.T @ MiC
+            Mig = F.solve(gu)
+            try:
+                db = np.linalg.solve(schur, gb - C.T @ Mig)
+            except np.linalg.LinAlgError:
+                db = np.linalg.lstsq(schur, gb - C.T @ Mig, rcond=None)[0]
+            du = Mig - MiC @ db
+            dec = float(gu @ du + gb @ db)
+        else:
+            du = F.solve(gu)
+            db = None
+            dec = float(gu @ du)
+        if dec < tol:
+            converged = True
+            break
+        step = 1.0
+        while step > 1e-10:
+            un = u + step * du
+            bn = b + step * db if db is not None else b
+            pn, etan, mun, lln = _evaluate(ctx, ZL, un, bn, fp)
+            if pn <= pdev + 1e-10 * max(1.0, abs(pdev)):
+                break
+            step *= 0.5
+        else:
+            converged = True  # no further decrease possible at machine precision
+            break
+        small = abs(pdev - pn) < 1e-13 * max(1.0, abs(pdev))
+        u, b, pdev, eta, mu, ll = un, bn, pn, etan, mun, lln
+        if small:
+            converged = True
+            me = link.mu_eta(eta)
+            W = fam.info_mu(y, mu, wts, fp) * me * me
+            F = system.factor(ZL, W)
+            break
+    return PirlsResult(u, b, eta, mu, ll, F, W, converged, it, schur)

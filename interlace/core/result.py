@@ -1,0 +1,288 @@
+"""The fitted GLMM: estimates, standard errors, variance components, modes, predictions."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from interlace.core.design import group_codes, random_columns
+from interlace.core.errors import DataError, InterlaceWarning
+from interlace.core.fitting import convergence_check, warn_convergence
+from interlace.core.pirls import pirls
+
+_SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
+
+
+class GLMMResult:
+    """Result of :func:`interlace.glmer` (names follow the GLMM quickstart)."""
+
+    # -- construction --------------------------------------------------------------------
+    @classmethod
+    def from_fit(cls, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev, stage1):
+        self = cls()
+        d, fam = ctx.design, ctx.family
+        self._ctx, self._integrator, self._optimizer = ctx, integ, opt
+        self.family, self.link = fam, fam.link
+        self.formula = d.parsed.text
+        theta, beta, fp = obj.unpack(x)
+        self._theta_abs = theta.copy()
+        self.family_params = dict(fp)
+        modes = obj.last
+        self._u = modes.u.copy()
+        self.nAGQ = integ.nAGQ
+        self.integrator = integ.name
+        self.optimizer = opt.name
+        self.nobs = d.n
+        self.nobs_dropped = d.nobs_dropped
+        self.dropped_columns = list(d.dropped_columns)
+
+        # fit statistics
+        self.llf = -0.5 * fx
+        self.df_modelwc = layout.size
+        self.aic = fx + 2 * layout.size
+        self.bic = fx + np.log(d.n) * layout.size
+        self.deviance = fx
+        self.df_resid = d.n - layout.size
+
+        # covariance of the estimates
+        names = self._param_names(ctx, layout)
+        sl_beta = slice(layout.ntheta, layout.ntheta + layout.p)
+        is_gauss_identity = fam.name == "gaussian" and fam.link.name == "identity"
+        vcov_beta = None
+        self.hessian = pd.DataFrame(H, index=names, columns=names)
+        if not is_gauss_identity:
+            try:
+                np.linalg.cholesky(H)
+                vcov_beta = 2.0 * np.linalg.inv(H)[sl_beta, sl_beta]
+            except np.linalg.LinAlgError:
+                warnings.warn("Hessian of the deviance is not positive definite; standard errors "
+                              "use the information of beta given theta instead", InterlaceWarning,
+                              stacklevel=3)
+        if vcov_beta is None:  # lmer's form: (X' V^-1 X)^-1 at the estimated theta
+            cond = pirls(ctx, theta, beta, fp, modes.u, fit_beta=True)
+            vcov_beta = np.linalg.inv(cond.schur)
+        fe = d.fe_names
+        self.fe_params = pd.Series(beta, index=fe, name="Estimate")
+        self.vcov = pd.DataFrame(vcov_beta, index=fe, columns=fe)
+        self.fe_bse = pd.Series(np.sqrt(np.diag(vcov_beta)), index=fe, name="Std. Error")
+        self.fe_zvalues = self.fe_params / self.fe_bse
+        self.fe_pvalues = pd.Series(2 * stats.norm.sf(np.abs(self.fe_zvalues)), index=fe)
+
+        # variance components (absolute scale) and theta (lme4's relative scale)
+        scale = fp.get("sigma", 1.0) if fam.has_dispersion else 1.0
+        self.scale = scale**2 if fam.has_dispersion else 1.0
+        self.theta = theta / scale if fam.name == "gaussian" else theta.copy()
+        self.variance_components: dict[str, pd.DataFrame] = {}
+        self.random_effects: dict[str, pd.DataFrame] = {}
+        self.ngroups: dict[str, int] = {}
+        rows = []
+        ub = ctx.u_blocks(modes.u)
+        for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
+            key = t.group
+            while key in self.variance_components:
+                key = key + ".1"
+            cov = t.covariance(theta[sl])
+            self.variance_components[key] = pd.DataFrame(cov, index=t.columns, columns=t.columns)
+            b = ub[ti] @ t.Lambda(theta[sl]).T
+            self.random_effects[key] = pd.DataFrame(b, index=t.levels.copy(), columns=t.columns)
+            self.random_effects[key].index.name = t.group
+            self.ngroups[key] = t.nlevels
+            sd = np.sqrt(np.diag(cov))
+            for a in range(t.k):
+                rows.append((key, t.columns[a], None, cov[a, a], sd[a]))
+            for a in range(t.k):
+                for b_ in range(a + 1, t.k):
+                    if t.correlated:
+                        den = sd[a] * sd[b_]
+                        r = cov[a, b_] / den if den > 0 else np.nan
+                        rows.append((key, t.columns[a], t.columns[b_], cov[a, b_], r))
+        if fam.has_dispersion:
+            rows.append(("Residual", None, None, self.scale, np.sqrt(self.scale)))
+        self.varcorr = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+        # fitted values and convergence diagnostics
+        self._eta = modes.eta
+        self.fittedvalues = pd.Series(modes.mu, name="fitted")
+        self.gradient = pd.Series(g, index=names, name="gradient")
+        at_bound = np.zeros(x.size, bool)
+        tl = np.concatenate([t.theta_lower_bounds() for t in d.terms])
+        at_bound[: layout.ntheta] = (tl == 0) & (x[: layout.ntheta] <= 1e-8)
+        ok, crit, msg = convergence_check(H, g, at_bound)
+        self.max_grad = crit
+        self.optimizer_message = optres.message
+        self.evaluations = nfev
+        self.singular = bool(np.any((tl == 0) & (np.abs(self._theta_rel()) < _SINGULAR_TOL)))
+        self.converged = bool(ok and modes.converged)
+        self.messages = [] if ok else [msg]
+        if not modes.converged:
+            self.messages.append("PIRLS did not converge at the optimum")
+        if not self.converged:
+            warn_convergence("; ".join(self.messages))
+        if self.singular:
+            self.messages.append("boundary (singular) fit: see help('isSingular')")
+        return self
+
+    def _theta_rel(self) -> np.ndarray:
+        return self.theta
+
+    @staticmethod
+    def _param_names(ctx, layout) -> list[str]:
+        names = []
+        for t in ctx.design.terms:
+            names += [f"theta[{n}]" for n in t.theta_names()]
+        names += list(ctx.design.fe_names)
+        names += [f"{n} (unconstrained)" for n in layout.fam_names]
+        return names
+
+    # -- residuals -----------------------------------------------------------------------
+    @property
+    def resid_response(self) -> pd.Series:
+        return pd.Series(self._ctx.design.y - self.fittedvalues.to_numpy(), name="resid")
+
+    @property
+    def resid_pearson(self) -> pd.Series:
+        d = self._ctx.design
+        mu = self.fittedvalues.to_numpy()
+        var = self.family.variance(mu, self.family_params) / d.weights
+        return pd.Series((d.y - mu) / np.sqrt(var), name="resid_pearson")
+
+    @property
+    def resid_deviance(self) -> pd.Series:
+        """sign(y - mu) sqrt(2 (l_saturated - l_fitted)), R's default GLMM residual."""
+        d = self._ctx.design
+        mu = self.fittedvalues.to_numpy()
+        fam, fp = self.family, self.family_params
+        ysat = d.y
+        dev = 2 * (fam.loglik(d.y, ysat, d.weights, fp) - fam.loglik(d.y, mu, d.weights, fp))
+        if fam.has_dispersion:
+            dev = dev * fp.get("sigma", 1.0) ** 2
+        return pd.Series(np.sign(d.y - mu) * np.sqrt(np.maximum(dev, 0)), name="resid_deviance")
+
+    def residuals(self, type: str = "deviance") -> pd.Series:  # noqa: A002 - R's argument name
+        """Residuals of ``type`` "deviance" (default, as R), "pearson" or "response"."""
+        table = {"deviance": "resid_deviance", "pearson": "resid_pearson",
+                 "response": "resid_response"}
+        if type not in table:
+            raise ValueError(f"type must be one of {', '.join(table)}, got {type!r}")
+        return getattr(self, table[type])
+
+    @property
+    def resid(self) -> pd.Series:
+        return self.resid_deviance
+
+    # -- prediction ----------------------------------------------------------------------
+    def predict(self, newdata: pd.DataFrame | None = None, type: str = "response",  # noqa: A002
+                include_re: bool = True, offset: Any = None) -> np.ndarray:
+        """Predictions on the ``"response"`` or ``"link"`` scale; unseen levels get b = 0."""
+        if type not in ("response", "link"):
+            raise ValueError(f"type must be 'response' or 'link', got {type!r}")
+        d = self._ctx.design
+        if newdata is None:
+            eta = d.offset + d.X @ self.fe_params.to_numpy()
+            if include_re:
+                eta = self._eta.copy()
+        else:
+            eta = self._predict_eta(newdata, include_re, offset)
+        return eta if type == "link" else self.link.inverse(eta)
+
+    def _predict_eta(self, newdata, include_re, offset) -> np.ndarray:
+        d = self._ctx.design
+        if not isinstance(newdata, pd.DataFrame):
+            raise DataError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
+        try:
+            mm = d.fixed_spec.get_model_matrix(newdata, na_action="ignore")
+        except Exception as exc:  # noqa: BLE001
+            raise DataError(f"cannot build the fixed effects for newdata: {exc}") from None
+        X = np.asarray(mm, dtype=float)[:, d.kept_columns]
+        eta = X @ self.fe_params.to_numpy()
+        n = len(newdata)
+        if offset is not None:
+            eta = eta + np.broadcast_to(np.asarray(offset, float), (n,))
+        from interlace.core.design import _eval_numeric
+
+        for expr in d.parsed.offsets:
+            eta = eta + _eval_numeric(expr, newdata, "offset")
+        if not include_re:
+            return eta
+        for (key, b), t in zip(self.random_effects.items(), d.terms):
+            spec = next(s for s in d.parsed.random if s.group == t.group and s.expr == t.expr)
+            missing = [v for v in spec.group_vars if v not in newdata.columns]
+            if missing:
+                raise DataError(f"newdata lacks grouping column(s) {missing} needed by {t.label}")
+            Z, _ = random_columns(spec, newdata)
+            if len(spec.group_vars) == 1:
+                idx = t.levels.get_indexer(newdata[spec.group_vars[0]])
+            else:
+                labels = newdata[spec.group_vars[0]].astype(str)
+                for v in spec.group_vars[1:]:
+                    labels = labels + ":" + newdata[v].astype(str)
+                idx = t.levels.get_indexer(labels)
+            bv = b.to_numpy()
+            seen = idx >= 0
+            contrib = np.zeros(n)
+            contrib[seen] = np.sum(Z[seen] * bv[idx[seen]], axis=1)
+            eta = eta + contrib
+        return eta
+
+    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
+        """Draw responses from the fitted model at the conditional modes (nsim x n)."""
+        rng = np.random.default_rng(seed)
+        mu = self.fittedvalues.to_numpy()
+        w = self._ctx.design.weights
+        return np.vstack([self.family.simulate(mu, w, self.family_params, rng)
+                          for _ in range(nsim)])
+
+    # -- printing ------------------------------------------------------------------------
+    def summary(self) -> str:
+        """lme4-style summary text (also printed)."""
+        text = self._summary_text()
+        print(text)
+        return text
+
+    def _summary_text(self) -> str:
+        fam = self.family
+        method = ("Laplace Approximation" if self.nAGQ == 1
+                  else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}")
+        lines = [f"Generalized linear mixed model fit by maximum likelihood ({method})",
+                 f" Family: {fam.name}  ( {self.link.name} )"]
+        extra = {k: v for k, v in self.family_params.items() if k != "sigma"}
+        if extra:
+            lines.append(" Family parameters: " + ", ".join(f"{k} = {v:.4g}" for k, v in extra.items()))
+        lines.append(f"Formula: {self.formula}")
+        lines.append("")
+        lines.append(f"{'AIC':>10}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
+        lines.append(f"{self.aic:>10.1f}{self.bic:>10.1f}{self.llf:>10.1f}{self.deviance:>10.1f}"
+                     f"{self.df_resid:>10d}")
+        lines.append("")
+        lines.append("Random effects:")
+        vc = self.varcorr
+        lines.append(f" {'Groups':<12}{'Name':<14}{'Variance':>10}{'Std.Dev.':>10}{'Corr':>8}")
+        for _, r in vc[vc["var2"].isna()].iterrows():
+            corr = vc[(vc["grp"] == r["grp"]) & (vc["var2"] == r["var1"])]
+            cs = " ".join(f"{v:6.2f}" for v in corr["sdcor"]) if len(corr) else ""
+            name = r["var1"] if r["var1"] is not None else ""
+            lines.append(f" {r['grp']:<12}{name:<14}{r['vcov']:>10.4g}{r['sdcor']:>10.4g}  {cs}")
+        groups = ", ".join(f"{k}, {v}" for k, v in self.ngroups.items())
+        lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")
+        lines.append("")
+        lines.append("Fixed effects:")
+        w = max(12, max(len(n) for n in self.fe_params.index) + 1)
+        lines.append(f"{'':<{w}}{'Estimate':>10}{'Std. Error':>12}{'z value':>9}{'Pr(>|z|)':>10}")
+        for name in self.fe_params.index:
+            p = self.fe_pvalues[name]
+            ps = f"{p:10.3g}" if p >= 2e-16 else f"{'<2e-16':>10}"
+            lines.append(f"{name:<{w}}{self.fe_params[name]:>10.5g}{self.fe_bse[name]:>12.5g}"
+                         f"{self.fe_zvalues[name]:>9.3f}{ps}")
+        for m in self.messages:
+            lines.append(f"note: {m}")
+        if not self.converged:
+            lines.append("WARNING: the fit did not converge")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<GLMMResult {self.family.name}({self.link.name}) nobs={self.nobs} "
+                f"llf={self.llf:.4f} converged={self.converged}>")

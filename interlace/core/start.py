@@ -1,0 +1,31 @@
+"""Starting values: a GLM fit without random effects (IRLS), as lme4 starts from glm()."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from interlace.core.design import Design
+
+
+def glm_start(design: Design, family, fp: dict, maxit: int = 50) -> np.ndarray:
+    """Fixed effects of the GLM y ~ X (no random effects) by iteratively reweighted LS."""
+    X, y, w, off = design.X, design.y, design.weights, design.offset
+    link = family.link
+    mu = family.initialize(y, w)
+    eta = link.link(mu)
+    beta = np.zeros(X.shape[1])
+    for _ in range(maxit):
+        me = link.mu_eta(eta)
+        W = family.info_mu(y, mu, w, fp) * me * me
+        z = eta - off + family.score_mu(y, mu, w, fp) * me / np.maximum(W, 1e-300)
+        sw = np.sqrt(W)
+        new = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
+        eta_new = off + X @ new
+        if not link.valid_eta(eta_new):
+            break
+        done = np.max(np.abs(new - beta)) < 1e-10 * (1 + np.max(np.abs(new)))
+        beta, eta = new, eta_new
+        mu = link.inverse(eta)
+        if done:
+            break
+    return beta

@@ -1,0 +1,88 @@
+"""Random-effect terms: the raw Z block of one ``(expr | group)`` and its covariance factor.
+
+Each term keeps its grouping codes (one integer per row), its raw model columns (n x k) and
+the map from its slice of theta to the lower-triangular relative covariance factor Lambda_t
+(lme4's parametrisation: b = Lambda u, u ~ N(0, I); theta is Lambda's lower triangle by
+column, only the diagonal for uncorrelated ``||`` terms).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class RandomTerm:
+    """One random-effect term with its data, ready for the penalised system."""
+
+    group: str  # name of the grouping factor, e.g. "herd" or "LOCATION:BROOD"
+    columns: list[str]  # names of Z's columns, e.g. ["(Intercept)", "x"]
+    codes: np.ndarray  # (n,) int level index of each row
+    levels: pd.Index  # level labels, codes index into them
+    Z: np.ndarray  # (n, k) raw model columns
+    correlated: bool
+    expr: str = "1"
+
+    def __post_init__(self) -> None:
+        k = self.k
+        if self.correlated:
+            cols, rows = np.triu_indices(k)  # (col j, row i >= j): lower triangle by column
+            self.tri_rows, self.tri_cols = rows, cols
+        else:
+            self.tri_rows = self.tri_cols = np.arange(k)
+        self.ucols = (self.codes[:, None] * k + np.arange(k)).ravel()  # index into u_t
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def nlevels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        return self.nlevels * self.k
+
+    @property
+    def ntheta(self) -> int:
+        return len(self.tri_rows)
+
+    @property
+    def label(self) -> str:
+        return f"({self.expr} {'|' if self.correlated else '||'} {self.group})"
+
+    def theta_lower_bounds(self) -> np.ndarray:
+        """0 on Lambda's diagonal, -inf off it (lme4's bounds)."""
+        return np.where(self.tri_rows == self.tri_cols, 0.0, -np.inf)
+
+    def theta_start(self) -> np.ndarray:
+        """lme4's start: identity factor."""
+        return np.where(self.tri_rows == self.tri_cols, 1.0, 0.0)
+
+    def theta_names(self) -> list[str]:
+        out = []
+        for r, c in zip(self.tri_rows, self.tri_cols):
+            out.append(f"{self.group}.{self.columns[c]}" if r == c
+                       else f"{self.group}.{self.columns[r]}.{self.columns[c]}")
+        return out
+
+    def Lambda(self, theta_t: np.ndarray) -> np.ndarray:
+        """The k x k lower-triangular factor for this term's slice of theta."""
+        L = np.zeros((self.k, self.k))
+        L[self.tri_rows, self.tri_cols] = theta_t
+        return L
+
+    def ZLambda(self, theta_t: np.ndarray) -> np.ndarray:
+        """Rows of Z Lambda_t (n x k)."""
+        if self.k == 1:
+            return self.Z * float(theta_t[0])
+        return self.Z @ self.Lambda(theta_t)
+
+    def covariance(self, theta_t: np.ndarray, scale: float = 1.0) -> np.ndarray:
+        """Covariance of b for one level: scale * Lambda Lambda'."""
+        L = self.Lambda(theta_t)
+        return scale * (L @ L.T)

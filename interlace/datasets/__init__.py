@@ -1,0 +1,27 @@
+"""Data sets shipped with interlace (from R's lme4 and a simulated count set)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+_DTYPES = {
+    "cbpp": {"herd": str},
+    "grouseticks": {"INDEX": str, "BROOD": str, "YEAR": str, "LOCATION": str},
+    "sleepstudy": {"Subject": str},
+    "seed_counts": {"site": str, "year": str},
+}
+
+
+def available() -> list[str]:
+    """Names of the shipped data sets."""
+    return sorted(p.name[:-4] for p in resources.files(__name__).iterdir() if p.name.endswith(".csv"))
+
+
+def load_dataset(name: str) -> pd.DataFrame:
+    """Load a shipped data set by name, grouping columns as strings (R's factors)."""
+    if name not in available():
+        raise ValueError(f"unknown data set {name!r}; available: {', '.join(available())}")
+    with resources.files(__name__).joinpath(f"{name}.csv").open("rb") as fh:
+        return pd.read_csv(fh, dtype=_DTYPES.get(name))

@@ -1,0 +1,179 @@
+"""The family plugin contract.
+
+A family gives the conditional distribution of y given the linear predictor. To add one,
+subclass :class:`Family` (or :class:`ExponentialFamily` when Var(y) = phi V(mu)/w), set
+``name``, ``aliases``, ``links`` (allowed link names, first = default) and ``parameters``
+(extra parameters such as a dispersion), implement ``loglik`` and ``validate``, and return the
+class from an ``interlace_families`` hook implementation registered under the ``interlace``
+entry-point group. Then ``glmer(..., family="yourname")`` finds it.
+
+What the framework needs, and what it computes for you:
+
+* ``loglik(y, mu, weights, params)``: per-observation log-density **with all constants**, so
+  that log-likelihoods and AICs compare across families and with R. Required.
+* ``score_mu`` (d loglik / d mu) and ``info_mu`` (the Fisher information in mu, the weight of
+  penalised IRLS): numerical derivatives of ``loglik`` unless overridden.
+* ``validate(y, weights, label)``: raise :class:`~interlace.core.errors.DataError` naming
+  ``label`` when y cannot come from the family.
+* ``initialize(y, weights)``: a starting mean inside the support.
+* ``simulate(mu, weights, params, rng)``: draws of y, for ``result.simulate``.
+
+Extra parameters are :class:`FamilyParameter` objects: a value given by the user is held
+fixed; ``None`` means "estimate", starting from ``start`` on the ``transform`` scale.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from interlace.core.errors import DataError, PluginError
+
+
+@dataclass
+class FamilyParameter:
+    """An extra family parameter: fixed when ``value`` is given, estimated otherwise."""
+
+    name: str
+    value: float | None = None
+    start: float = 1.0
+    transform: str = "log"  # "log" (positive) or "identity" (real line)
+    description: str = ""
+
+    @property
+    def fixed(self) -> bool:
+        return self.value is not None
+
+    def to_unconstrained(self, x: float) -> float:
+        return float(np.log(x)) if self.transform == "log" else float(x)
+
+    def from_unconstrained(self, z: float) -> float:
+        return float(np.exp(z)) if self.transform == "log" else float(z)
+
+
+@dataclass
+class FamilyInfo:
+    """A short description used in summaries."""
+
+    name: str
+    link: str
+    params: dict[str, float] = field(default_factory=dict)
+
+
+class Family(ABC):
+    """Conditional distribution of the response given the mean."""
+
+    name: str = ""
+    aliases: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()  # allowed link names; the first is the default
+
+    def __init__(self, link: Any = None, **params: float | None) -> None:
+        from interlace.core.registry import resolve
+
+        link = self.links[0] if link is None else link
+        self.link = resolve("link", link)
+        if self.links and self.link.name not in self.links:
+            raise PluginError(
+                f"link {self.link.name!r} is not available for family {self.name!r}; "
+                f"allowed links: {', '.join(self.links)}"
+            )
+        self.parameters: dict[str, FamilyParameter] = {p.name: p for p in self.default_parameters()}
+        for key, value in params.items():
+            if key not in self.parameters:
+                raise PluginError(
+                    f"family {self.name!r} has no parameter {key!r}; "
+                    f"its parameters: {', '.join(self.parameters) or '(none)'}"
+                )
+            if value is not None:
+                value = float(value)
+                if not np.isfinite(value) or (self.parameters[key].transform == "log" and value <= 0):
+                    raise PluginError(
+                        f"family {self.name!r} parameter {key!r} must be a positive finite "
+                        f"number, got {value!r}"
+                    )
+            self.parameters[key].value = value
+
+    # -- parameters ----------------------------------------------------------------------
+    def default_parameters(self) -> list[FamilyParameter]:
+        """The family's extra parameters (none by default)."""
+        return []
+
+    def parameter_values(self) -> dict[str, float]:
+        """Current values: fixed values, or starts for estimated ones."""
+        return {k: (p.value if p.fixed else p.start) for k, p in self.parameters.items()}
+
+    @property
+    def has_dispersion(self) -> bool:
+        """Whether the family carries a scale parameter (reported as a residual in summaries)."""
+        return False
+
+    # -- the distribution ----------------------------------------------------------------
+    @abstractmethod
+    def loglik(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+               params: dict[str, float]) -> np.ndarray:
+        """Per-observation log-density with all constants."""
+
+    @abstractmethod
+    def validate(self, y: np.ndarray, weights: np.ndarray, label: str) -> None:
+        """Raise DataError naming ``label`` if y is impossible under the family."""
+
+    def initialize(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """A starting mean strictly inside the support."""
+        return np.asarray(y, dtype=float) + 0.1
+
+    def variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        """Var(y) per unit weight, used for Pearson residuals (1 / info by default)."""
+        return 1.0 / self.info_mu(mu, mu, np.ones_like(mu), params)
+
+    def score_mu(self, y, mu, weights, params) -> np.ndarray:
+        """d loglik / d mu, by central differences unless overridden."""
+        h = 1e-6 * np.maximum(1.0, np.abs(mu))
+        up = self.loglik(y, mu + h, weights, params)
+        dn = self.loglik(y, mu - h, weights, params)
+        return (up - dn) / (2 * h)
+
+    def info_mu(self, y, mu, weights, params) -> np.ndarray:
+        """Information in mu, -d^2 loglik / d mu^2 (observed, numerically) unless overridden."""
+        h = 1e-4 * np.maximum(1.0, np.abs(mu))
+        up = self.loglik(y, mu + h, weights, params)
+        mid = self.loglik(y, mu, weights, params)
+        dn = self.loglik(y, mu - h, weights, params)
+        return np.maximum(-(up - 2 * mid + dn) / (h * h), 1e-12)
+
+    def simulate(self, mu: np.ndarray, weights: np.ndarray, params: dict[str, float],
+                 rng: np.random.Generator) -> np.ndarray:
+        raise PluginError(f"family {self.name!r} does not implement simulate()")
+
+    def __repr__(self) -> str:
+        ps = ", ".join(f"{k}={p.value!r}" for k, p in self.parameters.items())
+        return f"{type(self).__name__}(link={self.link.name!r}{', ' + ps if ps else ''})"
+
+
+class ExponentialFamily(Family):
+    """Var(y) = phi * V(mu) / weight: score and Fisher information have closed forms."""
+
+    @abstractmethod
+    def unit_variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        """V(mu)."""
+
+    def dispersion(self, params: dict[str, float]) -> float:
+        """phi (1 unless the family has a scale parameter)."""
+        return 1.0
+
+    def variance(self, mu, params):
+        return self.dispersion(params) * self.unit_variance(mu, params)
+
+    def score_mu(self, y, mu, weights, params):
+        return weights * (y - mu) / (self.dispersion(params) * self.unit_variance(mu, params))
+
+    def info_mu(self, y, mu, weights, params):
+        return weights / (self.dispersion(params) * self.unit_variance(mu, params))
+
+
+def require_finite(y: np.ndarray, label: str) -> None:
+    """Shared check: finite numeric response."""
+    if not np.all(np.isfinite(y)):
+        raise DataError(f"response {label!r} has non-finite values")

@@ -1,0 +1,41 @@
+"""Binomial family: y is a proportion of ``weights`` trials (binary when weights are 1)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln, xlogy
+
+from interlace.core.errors import DataError
+from interlace.families.base import ExponentialFamily, require_finite
+
+
+class BinomialFamily(ExponentialFamily):
+    name = "binomial"
+    aliases = ("bernoulli",)
+    links = ("logit", "probit", "cloglog", "cauchit", "log")
+
+    def unit_variance(self, mu, params):
+        return mu * (1.0 - mu)
+
+    def loglik(self, y, mu, weights, params):
+        n = weights
+        s = n * y
+        const = gammaln(n + 1.0) - gammaln(s + 1.0) - gammaln(n - s + 1.0)
+        return const + xlogy(s, mu) + xlogy(n - s, 1.0 - mu)
+
+    def validate(self, y, weights, label):
+        require_finite(y, label)
+        bad = (y < 0) | (y > 1)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"binomial response {label!r} must be a proportion in [0, 1] (or successes "
+                f"<= trials); row {i} has {y[i]!r}"
+            )
+
+    def initialize(self, y, weights):
+        return (weights * y + 0.5) / (weights + 1.0)
+
+    def simulate(self, mu, weights, params, rng):
+        n = np.rint(weights).astype(np.int64)
+        return rng.binomial(n, mu) / np.maximum(n, 1)

@@ -1,0 +1,36 @@
+"""Poisson family for counts."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import gammaln, xlogy
+
+from interlace.core.errors import DataError
+from interlace.families.base import ExponentialFamily, require_finite
+
+
+class PoissonFamily(ExponentialFamily):
+    name = "poisson"
+    links = ("log", "sqrt", "identity")
+
+    def unit_variance(self, mu, params):
+        return mu
+
+    def loglik(self, y, mu, weights, params):
+        return weights * (xlogy(y, mu) - mu - gammaln(y + 1.0))
+
+    def validate(self, y, weights, label):
+        require_finite(y, label)
+        bad = (y < 0) | (np.abs(y - np.round(y)) > 1e-8)
+        if np.any(bad):
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(
+                f"poisson response {label!r} must be non-negative integer counts; row {i} "
+                f"has {y[i]!r}"
+            )
+
+    def initialize(self, y, weights):
+        return y + 0.1
+
+    def simulate(self, mu, weights, params, rng):
+        return rng.poisson(mu).astype(float)

@@ -1,0 +1,53 @@
+"""The integrator plugin contract.
+
+An integrator approximates the marginal log-likelihood
+
+    log L(theta, beta, phi) = log  integral  p(y | u; beta, theta, phi) N(u; 0, I) du
+
+(lme4's spherical random effects u, with b = Lambda(theta) u), including every constant of
+the family's density, and returns the conditional modes of u. To add one, subclass
+:class:`Integrator`, set ``name``, implement ``integrate`` (and ``check`` if it supports only
+some models), and return the class from an ``interlace_integrators`` hook implementation
+registered under the ``interlace`` entry-point group.
+
+``interlace.core.pirls.pirls`` finds the conditional modes and the factor of the penalised
+system at the mode; most integrators start from it (Laplace uses it directly, adaptive
+quadrature centres its nodes there).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from interlace.core.pirls import PirlsResult
+
+
+@dataclass
+class IntegrationResult:
+    """Marginal log-likelihood with all constants, and the PIRLS state at the modes."""
+
+    loglik: float
+    modes: PirlsResult
+
+
+class Integrator(ABC):
+    name: str = ""
+    aliases: tuple[str, ...] = ()
+
+    def __init__(self, nAGQ: int = 1, **options) -> None:
+        self.nAGQ = int(nAGQ)
+        self.options = options
+
+    def check(self, ctx) -> None:
+        """Raise UnsupportedModelError (saying why and what to do) if ``ctx`` is unsupported."""
+
+    @abstractmethod
+    def integrate(self, ctx, theta: np.ndarray, beta: np.ndarray, fparams: dict,
+                  u0: np.ndarray) -> IntegrationResult:
+        """Approximate log L at the parameters, warm-starting the modes at ``u0``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(nAGQ={self.nAGQ})"

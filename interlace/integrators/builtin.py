@@ -1,0 +1,11 @@
+"""Entry-point module registering the built-in integrators (as a third-party plugin would)."""
+
+from __future__ import annotations
+
+from interlace.core.hookspecs import hookimpl
+from interlace.integrators.laplace import LaplaceIntegrator
+
+
+@hookimpl
+def interlace_integrators():
+    return [LaplaceIntegrator]

@@ -1,0 +1,13 @@
+"""Entry-point module registering the built-in optimizers (as a third-party plugin would)."""
+
+from __future__ import annotations
+
+from interlace.core.hookspecs import hookimpl
+from interlace.optimizers.bobyqa import BOBYQA
+from interlace.optimizers.lbfgsb import LBFGSB
+from interlace.optimizers.nelder_mead import NelderMead
+
+
+@hookimpl
+def interlace_optimizers():
+    return [LBFGSB, BOBYQA, NelderMead]
