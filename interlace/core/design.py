@@ -60,12 +60,12 @@ def _used_columns(parsed: ParsedFormula) -> dict[str, str]:
     used: dict[str, str] = {}
     r = parsed.response
     for e in r.exprs:
-        for v in _required_columns(f"{e} ~ 1", "response"):
+        for v in _required_columns(f"I({e}) ~ 1", "response"):
             used.setdefault(v, f"response {r.text!r}")
     for v in _required_columns(parsed.fixed, "fixed-effects part"):
         used.setdefault(v, f"fixed-effects term in {parsed.fixed!r}")
     for off in parsed.offsets:
-        for v in _required_columns(off, "offset"):
+        for v in _required_columns(f"I({off})", "offset"):
             used.setdefault(v, f"offset({off})")
     for spec in parsed.random:
         for v in _required_columns(spec.expr, "random-effect term"):
@@ -130,7 +130,7 @@ def _eval_numeric(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:
             raise DataError(f"{what} column {expr!r} must be numeric, got dtype {s.dtype}")
         return s.to_numpy(dtype=float)
     try:
-        mm = model_matrix(f"0 + {expr}", data, na_action="ignore")
+        mm = model_matrix(f"0 + I({expr})", data, na_action="ignore")
     except Exception as exc:  # noqa: BLE001
         raise FormulaError(f"cannot evaluate {what} {expr!r}: {exc}") from None
     if mm.shape[1] != 1:

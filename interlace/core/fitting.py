@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from interlace.core.design import build_design
 from interlace.core.errors import (
@@ -104,7 +105,10 @@ def glmer(
     design = build_design(parsed, data, fam, weights=weights, offset=offset)
     ctx = ModelContext.build(design, fam)
     integ.check(ctx)
-    return fit_model(ctx, integ, opt, optimizer_options, GLMMResult)
+    # numpy and scipy each load an OpenBLAS with its own thread pool; on the small dense
+    # blocks of a fit, two pools spinning against each other cost 10-20x. One thread each.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return fit_model(ctx, integ, opt, optimizer_options, GLMMResult)
 
 
 def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
@@ -146,10 +150,34 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         return opt.minimize(f, x0, bounds_for(layout), jac=jac if opt.uses_gradient else None,
                             options=optimizer_options), lower
 
+    diag = np.flatnonzero(np.isfinite(tlow))  # theta entries bounded below by 0
+
+    def escape_boundary(obj: Objective, x: np.ndarray, layout: Layout, r):
+        """A variance on its bound is a stationary point of the deviance (even in theta),
+        so a gradient method can stall there: probe positive values and restart if lower."""
+        for _ in range(3):
+            f0 = obj(x)
+            at0 = [i for i in diag if x[i] <= 1e-8]
+            best, fbest = None, f0 - 1e-6
+            for i in at0:
+                for v in (0.05, 0.2, 0.5, 1.0):
+                    xt = x.copy()
+                    xt[i] = v
+                    ft = obj(xt)
+                    if ft < fbest:
+                        best, fbest = xt, ft
+            if best is None:
+                break
+            r, _ = run(obj, best, layout)
+            x = r.x
+        return x, r
+
     # Stage 1: theta (+ family parameters), beta profiled inside PIRLS.
     lay1 = Layout(ntheta, p, est, profiled=True)
     obj1 = Objective(ctx, integ, lay1, beta0)
     r1, _ = run(obj1, np.concatenate([theta0, z0]), lay1)
+    x1, r1 = escape_boundary(obj1, r1.x, lay1, r1)
+    r1.x = x1
     obj1(r1.x)  # leave beta and u at the stage-1 optimum
     x_theta, z1 = r1.x[:ntheta], r1.x[ntheta:]
 
@@ -159,7 +187,8 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     obj2.u = obj1.u.copy()
     x0 = np.concatenate([x_theta, obj1.beta, z1])
     r2, lower = run(obj2, x0, lay2)
-    x = np.maximum(r2.x, lower)
+    x, r2 = escape_boundary(obj2, np.maximum(r2.x, lower), lay2, r2)
+    x = np.maximum(x, lower)
     fx = obj2(x)
 
     # Newton polish and the Hessian for standard errors.

@@ -92,8 +92,8 @@ class PenalizedSystem:
         return np.column_stack([self.zlt_r(ZL, r[:, j]) for j in range(r.shape[1])])
 
     # -- numeric factorisation -----------------------------------------------------------
-    def factor(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor:
-        """Factor M for row weights ``w`` and the current Z Lambda blocks (solver order)."""
+    def factor(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor | None:
+        """Factor M for row weights ``w`` and Z Lambda blocks (solver order); None if it fails."""
         k0, n0 = self.k0, self.n0
         zl0 = ZL[0]
         if k0 == 1:
@@ -107,7 +107,10 @@ class PenalizedSystem:
                 blocks += np.bincount(idx, w * zl0[:, ai] * zl0[:, bi], minlength=n0 * k0 * k0)
             blocks = blocks.reshape(n0, k0, k0)
             blocks = blocks + np.swapaxes(np.triu(blocks, 1), 1, 2) + np.eye(k0)
-            L0 = np.linalg.cholesky(blocks)
+            try:
+                L0 = np.linalg.cholesky(blocks)
+            except np.linalg.LinAlgError:
+                return None
             L0inv = np.linalg.inv(L0)
         if not self.q2:
             return PenalizedFactor(self, L0, L0inv, None, None)
@@ -128,7 +131,10 @@ class PenalizedSystem:
             L21 = np.einsum("rjb,jcb->rjc", A21.reshape(self.q2, n0, k0), L0inv).reshape(
                 self.q2, self.q0)
         S = A22 - L21 @ L21.T
-        L22 = cholesky(S, lower=True, check_finite=False)
+        try:
+            L22 = cholesky(S, lower=True, check_finite=False)
+        except np.linalg.LinAlgError:
+            return None  # numerically indefinite: the caller treats the point as infeasible
         return PenalizedFactor(self, L0, L0inv, L21, L22)
 
 

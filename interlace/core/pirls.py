@@ -54,7 +54,7 @@ def _evaluate(ctx: ModelContext, ZL, u, beta, fp):
 
 
 def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
-          fit_beta: bool = False, tol: float = 1e-11, maxit: int = 60) -> PirlsResult:
+          fit_beta: bool = False, tol: float = 1e-12, maxit: int = 60) -> PirlsResult:
     """Conditional modes at (theta, beta, family parameters), warm-started at ``u0``."""
     d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
     ZL = ctx.zl(theta)
@@ -73,6 +73,8 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
         score = fam.score_mu(y, mu, wts, fp) * me
         W = fam.info_mu(y, mu, wts, fp) * me * me
         F = system.factor(ZL, W)
+        if F is None or not np.all(np.isfinite(W)):
+            return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, it)
         gu = system.zlt_r(ZL, score) - u
         if fit_beta:
             gb = X.T @ score
@@ -92,7 +94,16 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             db = None
             dec = float(gu @ du)
         if dec < tol:
+            # Take the last (tiny) step and refactor there: the log-determinant is not
+            # stationary at the mode, so an unfinished step would bias it to first order.
             converged = True
+            u = u + du
+            if db is not None:
+                b = b + db
+            pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
+            me = link.mu_eta(eta)
+            W = fam.info_mu(y, mu, wts, fp) * me * me
+            F = system.factor(ZL, W)
             break
         step = 1.0
         while step > 1e-10:

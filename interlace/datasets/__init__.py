@@ -7,7 +7,7 @@ from importlib import resources
 import pandas as pd
 
 _DTYPES = {
-    "cbpp": {"herd": str},
+    "cbpp": {"herd": str, "period": str},
     "grouseticks": {"INDEX": str, "BROOD": str, "YEAR": str, "LOCATION": str},
     "sleepstudy": {"Subject": str},
     "seed_counts": {"site": str, "year": str},

@@ -10,6 +10,7 @@
 
 suppressPackageStartupMessages({
   library(lme4)
+suppressPackageStartupMessages(library(glmmTMB))
   library(jsonlite)
 })
 
@@ -196,8 +197,32 @@ run_fixture <- function(key, formula_text, data, data_name, family_obj = NULL,
   print(summary(fit))
   fam <- if (is.null(family_obj)) "gaussian" else family_obj$family
   link <- if (is.null(family_obj)) "identity" else family_obj$link
-  fixtures[[key]] <<- record(fit, formula_text, fam, link, data_name,
-                             control_note)
+  rec <- record(fit, formula_text, fam, link, data_name, control_note)
+  if (!is.null(family_obj)) {
+    # lme4's default PIRLS tolerance leaves a first-order error in the Laplace deviance that
+    # its finite-difference Hessian amplifies (lme4 issues #289, #998). Two exact-Laplace
+    # cross-references: lme4 with tight tolerances, and glmmTMB (automatic differentiation).
+    tight <- suppressWarnings(glmer(f, data = data, family = family_obj,
+      control = glmerControl(optimizer = "bobyqa", tolPwrss = 1e-12,
+                             optCtrl = list(rhoend = 1e-10, maxfun = 1e5))))
+    Vt <- as.matrix(vcov(tight))
+    rec$tight <- list(
+      control = "glmerControl(optimizer = 'bobyqa', tolPwrss = 1e-12, optCtrl = list(rhoend = 1e-10))",
+      fixef = named_list(fixef(tight)),
+      se = named_list(setNames(sqrt(diag(Vt)), names(fixef(tight)))),
+      theta = I(as.numeric(getME(tight, "theta"))),
+      loglik = as.numeric(logLik(tight)))
+    tmb <- tryCatch(glmmTMB(f, data = data, family = family_obj), error = function(e) NULL)
+    if (!is.null(tmb)) {
+      Vm <- as.matrix(vcov(tmb)$cond)
+      rec$glmmTMB <- list(
+        version = as.character(packageVersion("glmmTMB")),
+        fixef = named_list(fixef(tmb)$cond),
+        se = named_list(setNames(sqrt(diag(Vm)), names(fixef(tmb)$cond))),
+        loglik = as.numeric(logLik(tmb)))
+    }
+  }
+  fixtures[[key]] <<- rec
   invisible(fit)
 }
 
