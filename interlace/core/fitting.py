@@ -191,9 +191,10 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     x = np.maximum(x, lower)
     fx = obj2(x)
 
-    # Newton polish and the Hessian for standard errors.
+    # Newton polish on a finite-difference Hessian, which also gives the standard errors.
     H, g = fd_hessian(obj2, x, fx)
-    for _ in range(3):
+    x_h = x.copy()
+    for _ in range(4):
         try:
             step = np.linalg.solve(H, g)
         except np.linalg.LinAlgError:
@@ -203,9 +204,15 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         if not fn < fx - 1e-12:
             break
         x, fx = xn, fn
-        H, g = fd_hessian(obj2, x, fx)
-        if np.max(np.abs(step)) < 1e-8:
+        if np.max(np.abs(step) / np.maximum(1.0, np.abs(x))) > 1e-5:
+            H, g = fd_hessian(obj2, x, fx)
+            x_h = x.copy()
+        else:
+            g = fd_gradient(obj2, x, fx, lower)
+        if np.max(np.abs(step)) < 1e-7:
             break
+    if np.max(np.abs(x - x_h) / np.maximum(1.0, np.abs(x))) > 1e-4:
+        H, g = fd_hessian(obj2, x, fx)  # moved far: the Hessian must be taken again
     fx = obj2(x)  # state (u, modes) at the reported optimum
     nfev = obj1.nfev + obj2.nfev
     return result_cls.from_fit(ctx, integ, opt, x, fx, H, g, lay2, obj2, r2, nfev, r1)

@@ -53,6 +53,15 @@ def _evaluate(ctx: ModelContext, ZL, u, beta, fp):
     return -2.0 * ll + float(u @ u), eta, mu, ll
 
 
+def _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W):
+    """Observed information in eta (Newton's weights); Fisher's where it is not positive."""
+    J = fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
+    bad = ~(J > 0) | ~np.isfinite(J)
+    if np.any(bad):
+        J = np.where(bad, W, J)
+    return J
+
+
 def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
           fit_beta: bool = False, tol: float = 1e-12, maxit: int = 60) -> PirlsResult:
     """Conditional modes at (theta, beta, family parameters), warm-started at ``u0``."""
@@ -66,19 +75,22 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     if not np.isfinite(pdev):
         return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, 0)
     X, y, wts = d.X, d.y, d.weights
+    canonical = fam.canonical_link is not None and fam.canonical_link == link.name
     converged, schur, F, W = False, None, None, None
     it = 0
     for it in range(1, maxit + 1):  # noqa: B007 - iteration count is reported
         me = link.mu_eta(eta)
-        score = fam.score_mu(y, mu, wts, fp) * me
+        s_mu = fam.score_mu(y, mu, wts, fp)
+        score = s_mu * me
         W = fam.info_mu(y, mu, wts, fp) * me * me
-        F = system.factor(ZL, W)
-        if F is None or not np.all(np.isfinite(W)):
+        J = W if canonical else _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W)
+        F = system.factor(ZL, J)
+        if F is None or not np.all(np.isfinite(J)):
             return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, it)
         gu = system.zlt_r(ZL, score) - u
         if fit_beta:
             gb = X.T @ score
-            WX = W[:, None] * X
+            WX = J[:, None] * X
             C = system.zlt_r(ZL, WX)
             MiC = F.solve(C)
             schur = X.T @ WX - C.T @ MiC

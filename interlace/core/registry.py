@@ -16,7 +16,7 @@ from typing import Any
 import pluggy
 
 from interlace.core import hookspecs
-from interlace.core.errors import PluginError, InterlaceWarning
+from interlace.core.errors import InterlaceWarning, PluginError
 
 KINDS = ("family", "link", "optimizer", "integrator")
 _HOOKS = {

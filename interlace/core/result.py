@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.core.design import group_codes, random_columns
+from interlace.core.design import random_columns
 from interlace.core.errors import DataError, InterlaceWarning
 from interlace.core.fitting import convergence_check, warn_convergence
 from interlace.core.pirls import pirls

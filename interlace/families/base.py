@@ -69,6 +69,7 @@ class Family(ABC):
     name: str = ""
     aliases: tuple[str, ...] = ()
     links: tuple[str, ...] = ()  # allowed link names; the first is the default
+    canonical_link: str | None = None  # with this link observed and expected information agree
 
     def __init__(self, link: Any = None, **params: float | None) -> None:
         from interlace.core.registry import resolve
@@ -143,6 +144,14 @@ class Family(ABC):
         dn = self.loglik(y, mu - h, weights, params)
         return np.maximum(-(up - 2 * mid + dn) / (h * h), 1e-12)
 
+    def obs_info_mu(self, y, mu, weights, params) -> np.ndarray:
+        """Observed information in mu, -d^2 loglik / d mu^2 (numerical unless overridden)."""
+        h = 1e-4 * np.maximum(1.0, np.abs(mu))
+        up = self.loglik(y, mu + h, weights, params)
+        mid = self.loglik(y, mu, weights, params)
+        dn = self.loglik(y, mu - h, weights, params)
+        return -(up - 2 * mid + dn) / (h * h)
+
     def simulate(self, mu: np.ndarray, weights: np.ndarray, params: dict[str, float],
                  rng: np.random.Generator) -> np.ndarray:
         raise PluginError(f"family {self.name!r} does not implement simulate()")
@@ -171,6 +180,16 @@ class ExponentialFamily(Family):
 
     def info_mu(self, y, mu, weights, params):
         return weights / (self.dispersion(params) * self.unit_variance(mu, params))
+
+    def unit_variance_deriv(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        """V'(mu), by central differences unless overridden."""
+        h = 1e-6 * np.maximum(1.0, np.abs(mu))
+        return (self.unit_variance(mu + h, params) - self.unit_variance(mu - h, params)) / (2 * h)
+
+    def obs_info_mu(self, y, mu, weights, params):
+        phi, V = self.dispersion(params), self.unit_variance(mu, params)
+        return weights / (phi * V) + weights * (y - mu) * self.unit_variance_deriv(mu, params) / (
+            phi * V * V)
 
 
 def require_finite(y: np.ndarray, label: str) -> None:

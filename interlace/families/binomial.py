@@ -12,10 +12,14 @@ from interlace.families.base import ExponentialFamily, require_finite
 class BinomialFamily(ExponentialFamily):
     name = "binomial"
     aliases = ("bernoulli",)
+    canonical_link = "logit"
     links = ("logit", "probit", "cloglog", "cauchit", "log")
 
     def unit_variance(self, mu, params):
         return mu * (1.0 - mu)
+
+    def unit_variance_deriv(self, mu, params):
+        return 1.0 - 2.0 * mu
 
     def loglik(self, y, mu, weights, params):
         n = weights

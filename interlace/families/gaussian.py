@@ -12,6 +12,7 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 class GaussianFamily(ExponentialFamily):
     name = "gaussian"
     aliases = ("normal",)
+    canonical_link = "identity"
     links = ("identity", "log", "inverse")
 
     def __init__(self, link=None, sigma: float | None = None) -> None:
@@ -30,6 +31,9 @@ class GaussianFamily(ExponentialFamily):
 
     def unit_variance(self, mu, params):
         return np.ones_like(mu)
+
+    def unit_variance_deriv(self, mu, params):
+        return np.zeros_like(mu)
 
     def loglik(self, y, mu, weights, params):
         s2 = params["sigma"] ** 2

@@ -26,6 +26,9 @@ class NegativeBinomial2Family(ExponentialFamily):
     def unit_variance(self, mu, params):
         return mu + mu * mu / params["theta"]
 
+    def unit_variance_deriv(self, mu, params):
+        return 1.0 + 2.0 * mu / params["theta"]
+
     def loglik(self, y, mu, weights, params):
         th = params["theta"]
         lp = (gammaln(y + th) - gammaln(th) - gammaln(y + 1.0) + th * np.log(th / (th + mu))

@@ -11,10 +11,14 @@ from interlace.families.base import ExponentialFamily, require_finite
 
 class PoissonFamily(ExponentialFamily):
     name = "poisson"
+    canonical_link = "log"
     links = ("log", "sqrt", "identity")
 
     def unit_variance(self, mu, params):
         return mu
+
+    def unit_variance_deriv(self, mu, params):
+        return np.ones_like(mu)
 
     def loglik(self, y, mu, weights, params):
         return weights * (xlogy(y, mu) - mu - gammaln(y + 1.0))

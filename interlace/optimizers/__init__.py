@@ -1,5 +1,5 @@
 """Optimizer plugins. The contract is in :mod:`interlace.optimizers.base`."""
 
-from interlace.optimizers.base import OptimizeResult, Optimizer
+from interlace.optimizers.base import Optimizer, OptimizeResult
 
 __all__ = ["Optimizer", "OptimizeResult"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import nlopt
 import numpy as np
 
-from interlace.optimizers.base import OptimizeResult, Optimizer
+from interlace.optimizers.base import Optimizer, OptimizeResult
 
 
 class BOBYQA(Optimizer):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize
 
-from interlace.optimizers.base import OptimizeResult, Optimizer
+from interlace.optimizers.base import Optimizer, OptimizeResult
 
 
 class LBFGSB(Optimizer):
