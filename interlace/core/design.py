@@ -90,7 +90,7 @@ def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np
     cols = list(used)
     frame = data[cols]
     bad = frame.isna().any(axis=1).to_numpy().copy()
-    for name, arr in arrays.items():
+    for arr in arrays.values():
         if arr is not None:
             bad |= np.isnan(arr)
     for c in cols:

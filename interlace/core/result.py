@@ -208,7 +208,7 @@ class GLMMResult:
             eta = eta + _eval_numeric(expr, newdata, "offset")
         if not include_re:
             return eta
-        for (key, b), t in zip(self.random_effects.items(), d.terms):
+        for b, t in zip(self.random_effects.values(), d.terms):
             spec = next(s for s in d.parsed.random if s.group == t.group and s.expr == t.expr)
             missing = [v for v in spec.group_vars if v not in newdata.columns]
             if missing:
