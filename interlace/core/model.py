@@ -22,6 +22,15 @@ class ModelContext:
     def build(cls, design: Design, family) -> ModelContext:
         return cls(design, family, PenalizedSystem(design.terms))
 
+    def loglik_constant(self, fp: dict) -> float:
+        """The family's data-only log-density term, computed once per parameter value."""
+        cache = self.__dict__.setdefault("_const_cache", {})
+        key = tuple(sorted(fp.items()))
+        if key not in cache:
+            d = self.design
+            cache[key] = self.family.loglik_constant(d.y, d.weights, fp)
+        return cache[key]
+
     @property
     def link(self):
         return self.family.link

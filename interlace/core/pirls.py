@@ -47,7 +47,7 @@ def _evaluate(ctx: ModelContext, ZL, u, beta, fp):
     if not ctx.link.valid_eta(eta):
         return np.inf, eta, None, -np.inf
     mu = ctx.link.inverse(eta)
-    ll = float(np.sum(ctx.family.loglik(d.y, mu, d.weights, fp)))
+    ll = float(np.sum(ctx.family.loglik_kernel(d.y, mu, d.weights, fp))) + ctx.loglik_constant(fp)
     if not np.isfinite(ll):
         return np.inf, eta, mu, ll
     return -2.0 * ll + float(u @ u), eta, mu, ll

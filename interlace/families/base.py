@@ -117,6 +117,18 @@ class Family(ABC):
                params: dict[str, float]) -> np.ndarray:
         """Per-observation log-density with all constants."""
 
+    def loglik_kernel(self, y, mu, weights, params) -> np.ndarray:
+        """The part of ``loglik`` that depends on mu (all of it unless overridden).
+
+        Families whose density has a data-only term (binomial coefficients, log y!) override
+        this and ``loglik_constant`` so the fitting loop computes that term once per fit.
+        """
+        return self.loglik(y, mu, weights, params)
+
+    def loglik_constant(self, y, weights, params) -> float:
+        """Sum over rows of ``loglik - loglik_kernel`` (0 unless overridden)."""
+        return 0.0
+
     @abstractmethod
     def validate(self, y: np.ndarray, weights: np.ndarray, label: str) -> None:
         """Raise DataError naming ``label`` if y is impossible under the family."""

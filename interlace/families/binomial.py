@@ -27,6 +27,14 @@ class BinomialFamily(ExponentialFamily):
         const = gammaln(n + 1.0) - gammaln(s + 1.0) - gammaln(n - s + 1.0)
         return const + xlogy(s, mu) + xlogy(n - s, 1.0 - mu)
 
+    def loglik_kernel(self, y, mu, weights, params):
+        s = weights * y
+        return xlogy(s, mu) + xlogy(weights - s, 1.0 - mu)
+
+    def loglik_constant(self, y, weights, params):
+        s = weights * y
+        return float(np.sum(gammaln(weights + 1.0) - gammaln(s + 1.0) - gammaln(weights - s + 1.0)))
+
     def validate(self, y, weights, label):
         require_finite(y, label)
         bad = (y < 0) | (y > 1)

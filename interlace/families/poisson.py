@@ -23,6 +23,12 @@ class PoissonFamily(ExponentialFamily):
     def loglik(self, y, mu, weights, params):
         return weights * (xlogy(y, mu) - mu - gammaln(y + 1.0))
 
+    def loglik_kernel(self, y, mu, weights, params):
+        return weights * (xlogy(y, mu) - mu)
+
+    def loglik_constant(self, y, weights, params):
+        return -float(np.sum(weights * gammaln(y + 1.0)))
+
     def validate(self, y, weights, label):
         require_finite(y, label)
         bad = (y < 0) | (np.abs(y - np.round(y)) > 1e-8)
