@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fixtures import GLMER_FIXTURES, fit_fixture
 from test_parity_lme4 import REF, exact_reference, rel, values
-
 
 CASES = [(k, "bobyqa") for k in GLMER_FIXTURES] + [
     (k, "nelder-mead") for k in ("cbpp_logit", "counts_crossed", "sleep_ml")]

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from fixtures import GLMER_FIXTURES, fit_fixture, load_reference
 
 REF = load_reference()["fixtures"]
