@@ -24,7 +24,13 @@ from interlace.core.errors import (
 )
 from interlace.core.formula import parse_formula
 from interlace.core.model import ModelContext
-from interlace.core.objective import Layout, Objective, fd_gradient, fd_hessian
+from interlace.core.objective import (
+    Layout,
+    Objective,
+    fd_gradient,
+    fd_hessian,
+    hessian_from_gradient,
+)
 from interlace.core.registry import resolve
 from interlace.core.start import glm_start
 
@@ -133,7 +139,7 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         b += [(-30.0, 30.0)] * len(est)
         return b
 
-    def run(obj: Objective, x0: np.ndarray, layout: Layout):
+    def run(obj: Objective, x0: np.ndarray, layout: Layout, rough: bool = False):
         lower = np.array([(-np.inf if lo is None else lo) for lo, _ in bounds_for(layout)])
         cache: dict = {}
 
@@ -145,10 +151,13 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
             return cache[key]
 
         def jac(x):
-            return fd_gradient(obj, x, f(x), lower)
+            g = obj.gradient(x)
+            return fd_gradient(obj, x, f(x), lower) if g is None else g
 
+        options = dict(opt.rough_options()) if rough else {}
+        options.update(optimizer_options or {})
         return opt.minimize(f, x0, bounds_for(layout), jac=jac if opt.uses_gradient else None,
-                            options=optimizer_options), lower
+                            options=options), lower
 
     diag = np.flatnonzero(np.isfinite(tlow))  # theta entries bounded below by 0
 
@@ -172,27 +181,42 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
             x = r.x
         return x, r
 
-    # Stage 1: theta (+ family parameters), beta profiled inside PIRLS.
-    lay1 = Layout(ntheta, p, est, profiled=True)
-    obj1 = Objective(ctx, integ, lay1, beta0)
-    r1, _ = run(obj1, np.concatenate([theta0, z0]), lay1)
-    x1, r1 = escape_boundary(obj1, r1.x, lay1, r1)
-    r1.x = x1
-    obj1(r1.x)  # leave beta and u at the stage-1 optimum
-    x_theta, z1 = r1.x[:ntheta], r1.x[ntheta:]
-
-    # Stage 2: everything jointly with the chosen integrator.
     lay2 = Layout(ntheta, p, est, profiled=False)
-    obj2 = Objective(ctx, integ, lay2, obj1.beta)
-    obj2.u = obj1.u.copy()
-    x0 = np.concatenate([x_theta, obj1.beta, z1])
-    r2, lower = run(obj2, x0, lay2)
+    obj2 = Objective(ctx, integ, lay2, beta0)
+    x_start = np.concatenate([theta0, beta0, z0])
+    # Stage 1 (as lme4): theta with beta profiled inside PIRLS, to a loose tolerance; it only
+    # provides the start of the joint stage, which has the exact gradient where available.
+    r1 = None
+    two_stage = True  # a joint start from the GLM fit proved fragile (grouseticks, sqrt link)
+    if two_stage:
+        lay1 = Layout(ntheta, p, est, profiled=True)
+        obj1 = Objective(ctx, integ, lay1, beta0)
+        r1, _ = run(obj1, np.concatenate([theta0, z0]), lay1, rough=True)
+        x1, r1 = escape_boundary(obj1, r1.x, lay1, r1)
+        r1.x = x1
+        obj1(r1.x)  # leave beta and u at the stage-1 optimum
+        obj2.u = obj1.u.copy()
+        x_start = np.concatenate([r1.x[:ntheta], obj1.beta, r1.x[ntheta:]])
+
+    # Everything jointly with the chosen integrator.
+    r2, lower = run(obj2, x_start, lay2)
     x, r2 = escape_boundary(obj2, np.maximum(r2.x, lower), lay2, r2)
     x = np.maximum(x, lower)
     fx = obj2(x)
 
     # Newton polish on a finite-difference Hessian, which also gives the standard errors.
-    H, g = fd_hessian(obj2, x, fx)
+    # With the integrator's exact gradient the Hessian costs 2m gradients, else ~2m^2 deviances.
+    has_grad = obj2.gradient(x) is not None
+
+    def hess_and_grad(x, fx):
+        if has_grad:
+            return hessian_from_gradient(obj2.gradient, x), obj2.gradient(x)
+        return fd_hessian(obj2, x, fx)
+
+    def grad_at(x, fx):
+        return obj2.gradient(x) if has_grad else fd_gradient(obj2, x, fx, lower)
+
+    H, g = hess_and_grad(x, fx)
     x_h = x.copy()
     for _ in range(4):
         try:
@@ -205,16 +229,16 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
             break
         x, fx = xn, fn
         if np.max(np.abs(step) / np.maximum(1.0, np.abs(x))) > 1e-5:
-            H, g = fd_hessian(obj2, x, fx)
+            H, g = hess_and_grad(x, fx)
             x_h = x.copy()
         else:
-            g = fd_gradient(obj2, x, fx, lower)
+            g = grad_at(x, fx)
         if np.max(np.abs(step)) < 1e-7:
             break
     if np.max(np.abs(x - x_h) / np.maximum(1.0, np.abs(x))) > 1e-4:
-        H, g = fd_hessian(obj2, x, fx)  # moved far: the Hessian must be taken again
+        H, g = hess_and_grad(x, fx)  # moved far: the Hessian must be taken again
     fx = obj2(x)  # state (u, modes) at the reported optimum
-    nfev = obj1.nfev + obj2.nfev
+    nfev = obj2.nfev + (obj1.nfev if two_stage else 0)
     return result_cls.from_fit(ctx, integ, opt, x, fx, H, g, lay2, obj2, r2, nfev, r1)
 
 

@@ -16,7 +16,7 @@ The vector u is laid out in this solver's term order, each term's block level-ma
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.linalg import cholesky, solve_triangular
 
 from interlace.core.terms import RandomTerm
 
@@ -176,9 +176,63 @@ class PenalizedFactor:
         x0 = self._lead_solve(y0 - self.L21.T @ x2, transpose=True)
         return np.concatenate([x0, x2]) if r.ndim == 1 else np.vstack([x0, x2])
 
-    def solve_dense_check(self, r: np.ndarray) -> np.ndarray:  # pragma: no cover - debugging aid
-        L = np.linalg.cholesky(self.dense())
-        return cho_solve((L, True), r)
+    def inverse_parts(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The blocks of M^-1 that the gradient needs, from L = [[L0, 0], [L21, L22]]:
+
+        with K = L22^-1 L21 L0^-1, M^-1 = [[L0^-T L0^-1 + K'K, -K'L22^-T...], ...]; returns the
+        lead term's diagonal blocks P00 (n0, k0, k0), P20 = -L22^-T K (q2, q0) and
+        P22 = L22^-T L22^-1 (q2, q2) (None when there is a single term).
+        """
+        s = self.system
+        k0, n0 = s.k0, s.n0
+        if k0 == 1:
+            P00 = (1.0 / self.L0**2).reshape(n0, 1, 1)
+        else:
+            P00 = np.einsum("jca,jcb->jab", self.L0inv, self.L0inv)
+        if self.L22 is None:
+            return P00, None, None
+        if k0 == 1:
+            L21Li = self.L21 / self.L0[None, :]
+        else:
+            L21Li = np.einsum("rja,jab->rjb", self.L21.reshape(s.q2, n0, k0), self.L0inv).reshape(
+                s.q2, s.q0)
+        K = solve_triangular(self.L22, L21Li, lower=True, check_finite=False)
+        L22i = solve_triangular(self.L22, np.eye(s.q2), lower=True, check_finite=False)
+        P22 = L22i.T @ L22i
+        P20 = -(L22i.T @ K)
+        Kr = K.reshape(s.q2, n0, k0)
+        P00 = P00 + np.einsum("rja,rjb->jab", Kr, Kr)
+        return P00, P20, P22
+
+    def minv_rows(self, ZL: list[np.ndarray]) -> np.ndarray:
+        """Per row i, the entries of M^-1 a_i on row i's own levels (a_i = row i of Z Lambda).
+
+        Returns an (n, sum k_t) array in the solver's term order: column (t, c) holds
+        (M^-1 a_i) at (term t, level of row i, column c). Row i's "leverage"
+        a_i' M^-1 a_i is the row-wise dot product of this with Z Lambda.
+        """
+        s = self.system
+        P00, P20, P22 = self.inverse_parts()
+        codes0, k0 = s.terms[0].codes, s.k0
+        ridx = [None] + [s.rest_off[i - 1] + t.codes * t.k for i, t in enumerate(s.terms) if i]
+        cols = []
+        for pt, tt in enumerate(s.terms):
+            for c in range(tt.k):
+                acc = 0.0
+                for ps, ts in enumerate(s.terms):
+                    zs = ZL[ps]
+                    for c2 in range(ts.k):
+                        if pt == 0 and ps == 0:
+                            ent = P00[codes0, c, c2]
+                        elif ps == 0:
+                            ent = P20[ridx[pt] + c, codes0 * k0 + c2]
+                        elif pt == 0:
+                            ent = P20[ridx[ps] + c2, codes0 * k0 + c]
+                        else:
+                            ent = P22[ridx[pt] + c, ridx[ps] + c2]
+                        acc = acc + ent * zs[:, c2]
+                cols.append(acc)
+        return np.column_stack(cols)
 
     def dense(self) -> np.ndarray:
         """M as a dense matrix (tests and debugging only)."""

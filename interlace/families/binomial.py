@@ -8,7 +8,6 @@ from scipy.special import gammaln, xlogy
 from interlace.core.errors import DataError
 from interlace.families.base import ExponentialFamily, require_finite
 
-
 _TINY = np.finfo(float).tiny
 _EPS = np.finfo(float).eps / 2
 

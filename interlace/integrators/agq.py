@@ -97,14 +97,29 @@ class AGQIntegrator(Integrator):
         res = pirls(ctx, theta, beta, fparams, u0)
         if res.factor is None or not np.isfinite(res.cond_loglik):
             return IntegrationResult(-np.inf, res)
-        ll = self.group_logliks(ctx, theta, beta, fparams, res.u, res.factor.L0)
-        return IntegrationResult(float(np.sum(ll)), res)
+        ll, const = self._group_terms(ctx, theta, beta, fparams, res.u, res.factor.L0, full=False)
+        return IntegrationResult(float(np.sum(ll)) + const, res)
 
     def group_logliks(self, ctx, theta, beta, fparams, u_hat, sqrt_m) -> np.ndarray:
-        """Per-group log integrals at modes ``u_hat`` with scales 1 / ``sqrt_m``."""
+        """Per-group log integrals, with all constants, at modes ``u_hat`` and scales
+        1 / ``sqrt_m`` (``sqrt_m`` = sqrt(M_jj); PIRLS's ``factor.L0``)."""
+        return self._group_terms(ctx, theta, beta, fparams, u_hat, sqrt_m, full=True)[0]
+
+    def _group_terms(self, ctx, theta, beta, fparams, u_hat, sqrt_m, full):
+        """Per-group log integrals and a data-only constant to add to their sum.
+
+        With ``full=False`` the family's mu-dependent kernel is integrated and its data-only
+        term (binomial coefficients, log y!) is returned separately, computed once per fit;
+        with ``full=True`` every group's value carries its own constants.
+        """
         d, fam, link = ctx.design, ctx.family, ctx.link
         K = self.nAGQ
         codes, nlev, y_rep, w_rep, idx = self._structure(ctx)
+        density, const = fam.loglik, 0.0
+        kernel = getattr(fam, "loglik_kernel", None)
+        ctx_const = getattr(ctx, "loglik_constant", None)
+        if not full and kernel is not None and ctx_const is not None:
+            density, const = kernel, float(ctx_const(fparams))
         zl = ctx.zl(theta)[0][:, 0]
         s = 1.0 / np.asarray(sqrt_m, dtype=float)
         uk = u_hat[:, None] + s[:, None] * self.nodes[None, :]  # (groups, K)
@@ -112,12 +127,12 @@ class AGQIntegrator(Integrator):
         eta = eta.ravel()
         with np.errstate(all="ignore"):
             if link.valid_eta(eta):
-                lp = fam.loglik(y_rep, link.inverse(eta), w_rep, fparams)
+                lp = density(y_rep, link.inverse(eta), w_rep, fparams)
             else:  # nodes outside the link's domain (e.g. eta <= 0 for sqrt) contribute nothing
                 ok = np.fromiter((link.valid_eta(eta[i:i + 1]) for i in range(eta.size)),
                                  dtype=bool, count=eta.size)
                 lp = np.full(eta.shape, -np.inf)
-                lp[ok] = fam.loglik(y_rep[ok], link.inverse(eta[ok]), w_rep[ok], fparams)
+                lp[ok] = density(y_rep[ok], link.inverse(eta[ok]), w_rep[ok], fparams)
         lp = np.where(np.isnan(lp), -np.inf, lp)
         S = np.bincount(idx, weights=lp, minlength=nlev * K).reshape(nlev, K)
         terms = S - 0.5 * uk * uk + self._node_shift[None, :]
@@ -126,4 +141,4 @@ class AGQIntegrator(Integrator):
         m = np.where(np.isfinite(m), m, 0.0)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             lse = m + np.log(np.sum(np.exp(terms - m[:, None]), axis=1))
-        return np.log(s) + lse
+        return np.log(s) + lse, const

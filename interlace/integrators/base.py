@@ -49,5 +49,12 @@ class Integrator(ABC):
                   u0: np.ndarray) -> IntegrationResult:
         """Approximate log L at the parameters, warm-starting the modes at ``u0``."""
 
+    def gradient(self, ctx, theta: np.ndarray, beta: np.ndarray, fparams: dict,
+                 result: IntegrationResult, fam_names: list[str]) -> np.ndarray | None:
+        """Exact gradient of -2 log L over [theta, beta, estimated family parameters on their
+        unconstrained scale] at the point ``result`` was computed for, or None (the default),
+        in which case the fitting loop uses central differences."""
+        return None
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nAGQ={self.nAGQ})"

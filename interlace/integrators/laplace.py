@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from interlace.core.gradient import laplace_gradient
 from interlace.core.pirls import pirls
 from interlace.integrators.base import IntegrationResult, Integrator
 
@@ -12,3 +13,6 @@ class LaplaceIntegrator(Integrator):
     def integrate(self, ctx, theta, beta, fparams, u0):
         res = pirls(ctx, theta, beta, fparams, u0)
         return IntegrationResult(-0.5 * res.laplace_deviance, res)
+
+    def gradient(self, ctx, theta, beta, fparams, result, fam_names):
+        return laplace_gradient(ctx, theta, beta, fparams, result.modes, fam_names)

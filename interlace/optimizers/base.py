@@ -39,6 +39,10 @@ class Optimizer(ABC):
     def __init__(self, **options) -> None:
         self.options = dict(options)
 
+    def rough_options(self) -> dict:
+        """Options for a loose first pass (the fit's first stage only needs a start)."""
+        return {}
+
     @abstractmethod
     def minimize(
         self,

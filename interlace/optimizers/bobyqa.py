@@ -12,6 +12,9 @@ class BOBYQA(Optimizer):
     name = "bobyqa"
     uses_gradient = False
 
+    def rough_options(self):
+        return {"ftol_rel": 1e-8, "xtol_rel": 1e-6}
+
     def minimize(self, fun, x0, bounds, jac=None, options=None):
         opts = {"ftol_rel": 1e-12, "xtol_rel": 1e-10, "ftol_abs": 1e-10, "maxeval": 20000}
         opts.update(self.options)

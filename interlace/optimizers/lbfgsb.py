@@ -13,6 +13,9 @@ class LBFGSB(Optimizer):
     aliases = ("l-bfgs-b", "lbfgs")
     uses_gradient = True
 
+    def rough_options(self):
+        return {"ftol": 1e-9, "gtol": 1e-4}
+
     def minimize(self, fun, x0, bounds, jac=None, options=None):
         opts = {"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-7, "maxcor": 20}
         opts.update(self.options)

@@ -13,6 +13,9 @@ class NelderMead(Optimizer):
     aliases = ("neldermead", "nelder_mead")
     uses_gradient = False
 
+    def rough_options(self):
+        return {"xatol": 1e-6, "fatol": 1e-8}
+
     def minimize(self, fun, x0, bounds, jac=None, options=None):
         opts = {"maxfev": 50000, "xatol": 1e-9, "fatol": 1e-11, "adaptive": True}
         opts.update(self.options)

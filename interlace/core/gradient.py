@@ -1,0 +1,96 @@
+"""Exact gradient of the Laplace deviance D = -2 sum log p(y|u^) + |u^|^2 + log|M(u^)|.
+
+D depends on the parameters directly and through the mode u^; the first two terms are
+stationary in u, so only log|M| carries the mode's sensitivity. With A = Z Lambda, s the
+score and J the observed information in eta, W the PIRLS weights (M = I + A'WA),
+H = I + A'JA, lev_i = a_i' M^-1 a_i and v = lev * dW/deta, one adjoint solve
+lambda = H^-1 A'v gives, with r = v - J (A lambda):
+
+    dD/dbeta    = -2 X's + X'r
+    dD/dtheta_k = -2 s'(A_k u) + 2 sum_i W_i a_k,i' M^-1 a_i + r'(A_k u) + s'(A_k lambda)
+    dD/dpsi     = -2 dl/dpsi + lev' dW/dpsi + (A lambda)' ds/dpsi    (family parameters)
+
+where A_k = Z dLambda/dtheta_k. The cost is one extra factorisation (non-canonical links),
+one solve and the entries of M^-1 on each row's own levels: about one PIRLS iteration,
+instead of 2m deviance evaluations for central differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from interlace.core.model import ModelContext
+from interlace.core.pirls import PirlsResult
+
+
+def _weights(fam, link, y, eta, w, fp):
+    mu = link.inverse(eta)
+    me = link.mu_eta(eta)
+    return fam.info_mu(y, mu, w, fp) * me * me
+
+
+def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict,
+                     res: PirlsResult, fam_names: list[str]) -> np.ndarray | None:
+    """Gradient over [theta, beta, family parameters (unconstrained)], or None if unavailable."""
+    d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
+    if res.factor is None or res.mu is None:
+        return None
+    y, w, X = d.y, d.weights, d.X
+    ZL = ctx.zl(theta)
+    u, eta, mu = res.u, res.eta, res.mu
+    me = link.mu_eta(eta)
+    s_mu = fam.score_mu(y, mu, w, fp)
+    s = s_mu * me
+    W = fam.info_mu(y, mu, w, fp) * me * me
+    canonical = fam.canonical_link is not None and fam.canonical_link == link.name
+    if canonical:
+        J, FJ = W, res.factor
+    else:
+        J = fam.obs_info_mu(y, mu, w, fp) * me * me - s_mu * link.d2mu_eta(eta)
+        FJ = system.factor(ZL, J)
+        if FJ is None:
+            return None
+    h = 1e-6 * np.maximum(1.0, np.abs(eta))
+    Wp = (_weights(fam, link, y, eta + h, w, fp) - _weights(fam, link, y, eta - h, w, fp)) / (2 * h)
+    m = res.factor.minv_rows(ZL)  # (n, sum k) in solver order
+    ZLcat = np.column_stack(ZL)
+    lev = np.einsum("ij,ij->i", ZLcat, m)
+    v = lev * Wp
+    lam = FJ.solve(system.zlt_r(ZL, v))
+    Alam = system.zl_u(ZL, lam)
+    r = v - J * Alam
+
+    grads = []
+    # theta, in the design's term order
+    col0 = np.cumsum([0] + [t.k for t in system.terms])
+    pos_of = {ti: pos for pos, ti in enumerate(system.order)}
+    for ti, t in enumerate(d.terms):
+        pos = pos_of[ti]
+        sl = system.slices[pos]
+        ut = u[sl].reshape(-1, t.k)[t.codes]
+        lt = lam[sl].reshape(-1, t.k)[t.codes]
+        for row, col in zip(t.tri_rows, t.tri_cols):
+            zr = t.Z[:, row]
+            Aku = zr * ut[:, col]
+            Akl = zr * lt[:, col]
+            mt = m[:, col0[pos] + col]
+            g = -2.0 * (s @ Aku) + 2.0 * np.sum(W * zr * mt) + r @ Aku + s @ Akl
+            grads.append(g)
+    grads.extend(-2.0 * (X.T @ s) + X.T @ r)
+    # family parameters on the optimizer's (unconstrained) scale, by differences at fixed eta
+    params = fam.parameters
+    for name in fam_names:
+        z0 = params[name].to_unconstrained(fp[name])
+        hz = 1e-5 * max(1.0, abs(z0))
+        vals = []
+        for z in (z0 + hz, z0 - hz):
+            fz = dict(fp)
+            fz[name] = params[name].from_unconstrained(z)
+            ll = float(np.sum(fam.loglik(y, mu, w, fz)))
+            sz = fam.score_mu(y, mu, w, fz) * me
+            Wz = fam.info_mu(y, mu, w, fz) * me * me
+            vals.append((ll, sz, Wz))
+        (l1, s1, W1), (l2, s2, W2) = vals
+        dl, ds, dW = (l1 - l2) / (2 * hz), (s1 - s2) / (2 * hz), (W1 - W2) / (2 * hz)
+        grads.append(-2.0 * dl + lev @ dW + Alam @ ds)
+    return np.asarray(grads, float)
