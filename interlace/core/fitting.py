@@ -134,30 +134,52 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
 
     def bounds_for(layout: Layout):
         b = [(0.0 if np.isfinite(lo) else None, None) for lo in tlow]
-        if not layout.profiled:
+        if layout.beta_free:
             b += [(None, None)] * p
         b += [(-30.0, 30.0)] * len(est)
         return b
 
+    # The optimizer works on x * scale, with beta_j scaled by the spread of X's column j, so
+    # that a unit step means a comparable change in eta for every coefficient (a covariate in
+    # the hundreds otherwise draws a first step that overflows the linear predictor).
+    spread = design.X.std(axis=0)
+    beta_scale = np.where(spread > 1e-12, spread, 1.0)
+
+    def scale_for(layout: Layout) -> np.ndarray:
+        parts = [np.ones(ntheta)]
+        if layout.beta_free:
+            parts.append(beta_scale)
+        parts.append(np.ones(len(est)))
+        return np.concatenate(parts)
+
     def run(obj: Objective, x0: np.ndarray, layout: Layout, rough: bool = False):
         lower = np.array([(-np.inf if lo is None else lo) for lo, _ in bounds_for(layout)])
+        sc = scale_for(layout)
         cache: dict = {}
 
-        def f(x):
-            key = x.tobytes()
+        def f(y):
+            key = y.tobytes()
             if key not in cache:
                 cache.clear()
-                cache[key] = obj(x)
+                cache[key] = obj(y / sc)
             return cache[key]
 
-        def jac(x):
+        def jac(y):
+            x = y / sc
             g = obj.gradient(x)
-            return fd_gradient(obj, x, f(x), lower) if g is None else g
+            if g is None:
+                fx = f(y)
+                g = np.zeros_like(x) if fx >= 1e100 else fd_gradient(obj, x, fx, lower)
+            return g / sc
 
+        bounds = [(None if lo is None else lo * c, None if hi is None else hi * c)
+                  for (lo, hi), c in zip(bounds_for(layout), sc)]
         options = dict(opt.rough_options()) if rough else {}
         options.update(optimizer_options or {})
-        return opt.minimize(f, x0, bounds_for(layout), jac=jac if opt.uses_gradient else None,
-                            options=options), lower
+        res = opt.minimize(f, x0 * sc, bounds, jac=jac if opt.uses_gradient else None,
+                           options=options)
+        res.x = np.asarray(res.x, float) / sc
+        return res, lower
 
     diag = np.flatnonzero(np.isfinite(tlow))  # theta entries bounded below by 0
 
@@ -184,19 +206,19 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     lay2 = Layout(ntheta, p, est, profiled=False)
     obj2 = Objective(ctx, integ, lay2, beta0)
     x_start = np.concatenate([theta0, beta0, z0])
-    # Stage 1 (as lme4): theta with beta profiled inside PIRLS, to a loose tolerance; it only
-    # provides the start of the joint stage, which has the exact gradient where available.
-    r1 = None
-    two_stage = True  # a joint start from the GLM fit proved fragile (grouseticks, sqrt link)
-    if two_stage:
-        lay1 = Layout(ntheta, p, est, profiled=True)
-        obj1 = Objective(ctx, integ, lay1, beta0)
-        r1, _ = run(obj1, np.concatenate([theta0, z0]), lay1, rough=True)
-        x1, r1 = escape_boundary(obj1, r1.x, lay1, r1)
-        r1.x = x1
-        obj1(r1.x)  # leave beta and u at the stage-1 optimum
-        obj2.u = obj1.u.copy()
-        x_start = np.concatenate([r1.x[:ntheta], obj1.beta, r1.x[ntheta:]])
+    # Stage 1: theta (and family parameters) alone, to a loose tolerance; it only provides
+    # the start of the joint stage. With an exact gradient beta is held at the GLM start;
+    # without one (derivative-free optimizers, integrators with no gradient) beta is profiled
+    # inside PIRLS, as lme4 does.
+    use_grad = opt.uses_gradient and obj2.gradient(x_start) is not None
+    lay1 = Layout(ntheta, p, est, profiled=not use_grad, fixed_beta=use_grad)
+    obj1 = Objective(ctx, integ, lay1, beta0)
+    r1, _ = run(obj1, np.concatenate([theta0, z0]), lay1, rough=True)
+    x1, r1 = escape_boundary(obj1, r1.x, lay1, r1)
+    r1.x = x1
+    obj1(r1.x)  # leave beta and u at the stage-1 optimum
+    obj2.u = obj1.u.copy()
+    x_start = np.concatenate([r1.x[:ntheta], obj1.beta, r1.x[ntheta:]])
 
     # Everything jointly with the chosen integrator.
     r2, lower = run(obj2, x_start, lay2)
@@ -238,7 +260,7 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     if np.max(np.abs(x - x_h) / np.maximum(1.0, np.abs(x))) > 1e-4:
         H, g = hess_and_grad(x, fx)  # moved far: the Hessian must be taken again
     fx = obj2(x)  # state (u, modes) at the reported optimum
-    nfev = obj2.nfev + (obj1.nfev if two_stage else 0)
+    nfev = obj2.nfev + obj1.nfev
     return result_cls.from_fit(ctx, integ, opt, x, fx, H, g, lay2, obj2, r2, nfev, r1)
 
 

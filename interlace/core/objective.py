@@ -1,8 +1,10 @@
 """The objective the optimizer sees: the deviance -2 log L as a function of one vector.
 
-The vector is [theta, beta, family parameters on their unconstrained scale]. In the
-"profiled" stage (lme4's first stage) beta is left out and set to its joint conditional mode
-with u inside PIRLS. Conditional modes are warm-started from the previous evaluation.
+The vector is [theta, beta, family parameters on their unconstrained scale]. Two first-stage
+variants leave beta out: "profiled" (lme4's first stage) sets it to its joint conditional mode
+with u inside PIRLS; "fixed_beta" holds it at its start (used when the integrator has an exact
+gradient, whose theta part then serves). Conditional modes are warm-started from the previous
+evaluation.
 """
 
 from __future__ import annotations
@@ -22,11 +24,16 @@ class Layout:
     ntheta: int
     p: int
     fam_names: list[str]  # estimated family parameters
-    profiled: bool = False
+    profiled: bool = False  # beta at its joint mode with u (lme4's stage 1)
+    fixed_beta: bool = False  # beta held at the objective's current value
+
+    @property
+    def beta_free(self) -> bool:
+        return not (self.profiled or self.fixed_beta)
 
     @property
     def size(self) -> int:
-        return self.ntheta + (0 if self.profiled else self.p) + len(self.fam_names)
+        return self.ntheta + (self.p if self.beta_free else 0) + len(self.fam_names)
 
 
 class Objective:
@@ -46,7 +53,7 @@ class Objective:
         L = self.layout
         theta = x[: L.ntheta]
         i = L.ntheta
-        if L.profiled:
+        if not L.beta_free:
             beta = self.beta
         else:
             beta = x[i : i + L.p]
@@ -78,15 +85,18 @@ class Objective:
 
     def gradient(self, x: np.ndarray) -> np.ndarray | None:
         """The integrator's exact gradient at x (None if it has none, or in the profiled stage)."""
-        if self.layout.profiled:
+        L = self.layout
+        if L.profiled:
             return None
         x = np.asarray(x, float)
         if self.last_x is None or not np.array_equal(self.last_x, x):
             if self(x) >= 1e100:
                 return None
         theta, beta, fp = self.unpack(x)
-        return self.integrator.gradient(self.ctx, theta, beta, fp, self.last_out,
-                                        self.layout.fam_names)
+        g = self.integrator.gradient(self.ctx, theta, beta, fp, self.last_out, L.fam_names)
+        if g is None or L.beta_free:
+            return g
+        return np.concatenate([g[: L.ntheta], g[L.ntheta + L.p :]])
 
 
 def fd_gradient(f, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5) -> np.ndarray:
