@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -48,9 +49,14 @@ class Design:
         return self.X.shape[1]
 
 
+@lru_cache(maxsize=512)
+def _required_cached(expr: str) -> frozenset[str]:
+    return frozenset(Formula(expr).required_variables)
+
+
 def _required_columns(expr: str, where: str) -> set[str]:
     try:
-        return set(Formula(expr).required_variables)
+        return set(_required_cached(expr))
     except Exception as exc:  # noqa: BLE001 - formulaic raises many types
         raise FormulaError(f"cannot parse {where} {expr!r}: {exc}") from None
 
@@ -231,6 +237,8 @@ def group_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
 
 def random_columns(spec: RandomTermSpec, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
     """The raw Z columns of a term's left-hand expression (R's naming for the intercept)."""
+    if spec.expr.replace(" ", "") in ("1", "1+0", "0+1"):  # the common case, without formulaic
+        return np.ones((len(data), 1)), ["(Intercept)"]
     try:
         mm = model_matrix(spec.expr, data, na_action="ignore")
     except Exception as exc:  # noqa: BLE001
