@@ -77,6 +77,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     X, y, wts = d.X, d.y, d.weights
     canonical = fam.canonical_link is not None and fam.canonical_link == link.name
     converged, schur, F, W = False, None, None, None
+    final = False  # whether F is the factor with the PIRLS (expected) weights at the final u
     it = 0
     for it in range(1, maxit + 1):  # noqa: B007 - iteration count is reported
         me = link.mu_eta(eta)
@@ -116,6 +117,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             me = link.mu_eta(eta)
             W = fam.info_mu(y, mu, wts, fp) * me * me
             F = system.factor(ZL, W)
+            final = True
             break
         step = 1.0
         while step > 1e-10:
@@ -127,13 +129,15 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             step *= 0.5
         else:
             converged = True  # no further decrease possible at machine precision
+            final = False
             break
         small = abs(pdev - pn) < 1e-13 * max(1.0, abs(pdev))
         u, b, pdev, eta, mu, ll = un, bn, pn, etan, mun, lln
         if small:
             converged = True
-            me = link.mu_eta(eta)
-            W = fam.info_mu(y, mu, wts, fp) * me * me
-            F = system.factor(ZL, W)
             break
+    if not final:  # give-up, no-decrease and iteration-limit paths: F may be stale or use J
+        me = link.mu_eta(eta)
+        W = fam.info_mu(y, mu, wts, fp) * me * me
+        F = system.factor(ZL, W)
     return PirlsResult(u, b, eta, mu, ll, F, W, converged, it, schur)

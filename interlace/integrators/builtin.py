@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from interlace.core.hookspecs import hookimpl
-from interlace.integrators.agq import AGQIntegrator
+from interlace.integrators.agq import AGQIntegrator, ProductAGQIntegrator
 from interlace.integrators.laplace import LaplaceIntegrator
 
 
 @hookimpl
 def interlace_integrators():
-    return [LaplaceIntegrator, AGQIntegrator]
+    return [LaplaceIntegrator, AGQIntegrator, ProductAGQIntegrator]
