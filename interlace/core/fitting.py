@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from interlace.core.design import build_design
 from interlace.core.errors import (
@@ -51,6 +51,17 @@ def resolve_family(family: Any, link: Any = None):
                 f"{family.link.name!r}; set the link on the family instead"
             )
     return family
+
+
+_CONTROLLER: ThreadpoolController | None = None
+
+
+def _blas_controller() -> ThreadpoolController:
+    """One controller per process: inspecting the loaded BLAS libraries costs ~0.7 ms."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER
 
 
 def check_nagq(nAGQ: Any) -> int:
@@ -113,7 +124,7 @@ def glmer(
     integ.check(ctx)
     # numpy and scipy each load an OpenBLAS with its own thread pool; on the small dense
     # blocks of a fit, two pools spinning against each other cost 10-20x. One thread each.
-    with threadpool_limits(limits=1, user_api="blas"):
+    with _blas_controller().limit(limits=1, user_api="blas"):
         return fit_model(ctx, integ, opt, optimizer_options, GLMMResult)
 
 
