@@ -1,5 +1,6 @@
 """interlace: generalised linear mixed models with lme4 parity, built from plugins."""
 
+from interlace.core.anova import anova
 from interlace.core.errors import (
     ConvergenceWarning,
     DataError,
@@ -11,6 +12,8 @@ from interlace.core.errors import (
 )
 from interlace.core.fitting import glmer
 from interlace.core.hookspecs import hookimpl
+from interlace.core.lmm_fit import fit
+from interlace.core.lmm_result import LMMResult
 from interlace.core.registry import list_plugins, plugin_errors, reload_plugins
 from interlace.core.result import GLMMResult
 from interlace.datasets import load_dataset
@@ -27,7 +30,8 @@ from interlace.families import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "glmer", "GLMMResult", "list_plugins", "plugin_errors", "reload_plugins", "hookimpl",
+    "glmer", "fit", "anova", "GLMMResult", "LMMResult", "list_plugins", "plugin_errors",
+    "reload_plugins", "hookimpl",
     "load_dataset", "Family", "ExponentialFamily", "FamilyParameter", "BinomialFamily",
     "PoissonFamily", "GaussianFamily", "NegativeBinomial2Family", "InterlaceError", "DataError",
     "FormulaError", "PluginError", "UnsupportedModelError", "InterlaceWarning",

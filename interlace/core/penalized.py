@@ -79,6 +79,10 @@ class PenalizedSystem:
             out = v if out is None else out + v
         return out
 
+    def zl_u_matrix(self, ZL: list[np.ndarray], U: np.ndarray) -> np.ndarray:
+        """(Z Lambda) U for a (q, m) matrix U."""
+        return np.column_stack([self.zl_u(ZL, U[:, j]) for j in range(U.shape[1])])
+
     def zlt_r(self, ZL: list[np.ndarray], r: np.ndarray) -> np.ndarray:
         """(Z Lambda)' r for a vector r (n,) or matrix r (n, m)."""
         if r.ndim == 1:

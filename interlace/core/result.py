@@ -126,6 +126,12 @@ class GLMMResult:
             self.messages.append("boundary (singular) fit: see help('isSingular')")
         return self
 
+    def anova(self, *others):
+        """Likelihood-ratio test against other fits of the same data (see interlace.anova)."""
+        from interlace.core.anova import anova
+
+        return anova(self, *others)
+
     def _theta_rel(self) -> np.ndarray:
         return self.theta
 
@@ -264,7 +270,7 @@ class GLMMResult:
         for _, r in vc[vc["var2"].isna()].iterrows():
             corr = vc[(vc["grp"] == r["grp"]) & (vc["var2"] == r["var1"])]
             cs = " ".join(f"{v:6.2f}" for v in corr["sdcor"]) if len(corr) else ""
-            name = r["var1"] if r["var1"] is not None else ""
+            name = "" if pd.isna(r["var1"]) else r["var1"]
             lines.append(f" {r['grp']:<12}{name:<14}{r['vcov']:>10.4g}{r['sdcor']:>10.4g}  {cs}")
         groups = ", ".join(f"{k}, {v}" for k, v in self.ngroups.items())
         lines.append(f"Number of obs: {self.nobs}, groups:  {groups}")

@@ -11,6 +11,7 @@ _DTYPES = {
     "grouseticks": {"INDEX": str, "BROOD": str, "YEAR": str, "LOCATION": str},
     "sleepstudy": {"Subject": str},
     "seed_counts": {"site": str, "year": str},
+    "Penicillin": {"plate": str, "sample": str},
 }
 
 

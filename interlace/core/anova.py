@@ -1,0 +1,45 @@
+"""Likelihood-ratio comparison of nested fits, as lme4's ``anova(m0, m1)``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from interlace.core.errors import InterlaceError, InterlaceWarning
+
+
+def anova(*models) -> pd.DataFrame:
+    """Compare nested models by likelihood ratio, smallest first.
+
+    REML fits are refitted by ML first (their likelihoods are not comparable across fixed
+    effects), as lme4 does. Returns npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq).
+    """
+    if len(models) < 2:
+        raise InterlaceError("anova() needs at least two fitted models")
+    nobs = {m.nobs for m in models}
+    if len(nobs) > 1:
+        raise InterlaceError(f"models were fitted to different numbers of rows: {sorted(nobs)}")
+    responses = {m._ctx.design.response_label for m in models}
+    if len(responses) > 1:
+        raise InterlaceError(f"models have different responses: {sorted(responses)}")
+    fits = list(models)
+    if any(getattr(m, "method", "ML") == "REML" for m in fits):
+        warnings.warn("refitting model(s) with ML (instead of REML)", InterlaceWarning, stacklevel=2)
+        fits = [m.refit("ML") if getattr(m, "method", "ML") == "REML" else m for m in fits]
+    fits.sort(key=lambda m: m.df_modelwc)
+    rows = []
+    for i, m in enumerate(fits):
+        row = {"model": m.formula, "npar": m.df_modelwc, "AIC": m.aic, "BIC": m.bic,
+               "logLik": m.llf, "deviance": -2.0 * m.llf, "Chisq": np.nan, "Df": np.nan,
+               "Pr(>Chisq)": np.nan}
+        if i:
+            prev = fits[i - 1]
+            chisq = max(0.0, 2.0 * (m.llf - prev.llf))
+            df = m.df_modelwc - prev.df_modelwc
+            row.update({"Chisq": chisq, "Df": df,
+                        "Pr(>Chisq)": float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")

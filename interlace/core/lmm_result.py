@@ -1,0 +1,180 @@
+"""The fitted linear mixed model: lmer's estimates plus REML criterion and Satterthwaite df."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from interlace.core.fitting import convergence_check, warn_convergence
+from interlace.core.result import GLMMResult
+
+_SINGULAR_TOL = 1e-4
+
+
+class LMMResult(GLMMResult):
+    """Result of :func:`interlace.fit`; prediction, residuals and simulation as for GLMMs."""
+
+    @classmethod
+    def from_lmm(cls, ctx, obj, theta, dev, H, g, nfev, message, opt, args):
+        self = cls()
+        d, fam = ctx.design, ctx.family
+        sol = obj.solve(theta)
+        sigma2 = obj.sigma2(sol)
+        sigma = float(np.sqrt(sigma2))
+        self._ctx, self._optimizer, self._fit_args = ctx, opt, args
+        self.family, self.link = fam, fam.link
+        self.formula = d.parsed.text
+        self.method = "REML" if obj.reml else "ML"
+        self.nAGQ, self.integrator, self.optimizer = 1, "exact (linear model)", opt.name
+        self.nobs, self.nobs_dropped = d.n, d.nobs_dropped
+        self.dropped_columns = list(d.dropped_columns)
+        self.theta = np.asarray(theta, float).copy()
+        self._theta_abs = self.theta * sigma
+        self.scale = sigma2
+        self.family_params = {"sigma": sigma}
+        self._u = sol.u * sigma  # spherical effects on the N(0, I) scale of the GLMM core
+
+        npar = ctx.ntheta + d.p + 1
+        self.df_modelwc = npar
+        self.llf = -0.5 * dev
+        self.reml_criterion = float(dev) if obj.reml else None
+        self.deviance = float(dev)
+        self.aic = dev + 2 * npar
+        self.bic = dev + np.log(d.n) * npar
+        self.df_resid = d.n - npar
+
+        fe = d.fe_names
+        vcov = sigma2 * np.linalg.inv(sol.RX2)
+        self.fe_params = pd.Series(sol.beta, index=fe, name="Estimate")
+        self.vcov = pd.DataFrame(vcov, index=fe, columns=fe)
+        self.fe_bse = pd.Series(np.sqrt(np.diag(vcov)), index=fe, name="Std. Error")
+        self.fe_tvalues = self.fe_params / self.fe_bse
+        self.fe_zvalues = self.fe_tvalues
+        self._satt = (obj, np.asarray(theta, float).copy(), sigma)
+
+        self.variance_components, self.random_effects, self.ngroups = {}, {}, {}
+        rows = []
+        ub = ctx.u_blocks(sol.u)
+        for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
+            key = t.group
+            while key in self.variance_components:
+                key = key + ".1"
+            cov = t.covariance(theta[sl], scale=sigma2)
+            self.variance_components[key] = pd.DataFrame(cov, index=t.columns, columns=t.columns)
+            b = ub[ti] @ t.Lambda(theta[sl]).T
+            self.random_effects[key] = pd.DataFrame(b, index=t.levels.copy(), columns=t.columns)
+            self.random_effects[key].index.name = t.group
+            self.ngroups[key] = t.nlevels
+            sd = np.sqrt(np.diag(cov))
+            for a in range(t.k):
+                rows.append((key, t.columns[a], None, cov[a, a], sd[a]))
+            for a in range(t.k):
+                for b_ in range(a + 1, t.k):
+                    if t.correlated:
+                        den = sd[a] * sd[b_]
+                        rows.append((key, t.columns[a], t.columns[b_], cov[a, b_],
+                                     cov[a, b_] / den if den > 0 else np.nan))
+        rows.append(("Residual", None, None, sigma2, sigma))
+        self.varcorr = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+
+        self._eta = d.y - sol.resid  # offset + X beta + Z b
+        self.fittedvalues = pd.Series(self._eta, name="fitted")
+        names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
+        self.gradient = pd.Series(g, index=names, name="gradient")
+        self.hessian = pd.DataFrame(H, index=names, columns=names)
+        tl = np.concatenate([t.theta_lower_bounds() for t in d.terms])
+        at_bound = (tl == 0) & (self.theta <= 1e-8)
+        ok, crit, msg = convergence_check(H, g, at_bound)
+        self.max_grad, self.optimizer_message, self.evaluations = crit, message, nfev
+        self.singular = bool(np.any((tl == 0) & (np.abs(self.theta) < _SINGULAR_TOL)))
+        self.converged = bool(ok)
+        self.messages = [] if ok else [msg]
+        if not ok:
+            warn_convergence(msg)
+        if self.singular:
+            self.messages.append("boundary (singular) fit: see help('isSingular')")
+        return self
+
+    @property
+    def fe_df(self) -> pd.Series:
+        """Satterthwaite degrees of freedom per coefficient (computed on first use)."""
+        if "_fe_df" not in self.__dict__:
+            obj, theta, sigma = self._satt
+            self._fe_df = pd.Series(satterthwaite_df(obj, theta, sigma),
+                                    index=self.fe_params.index, name="df")
+        return self._fe_df
+
+    @property
+    def fe_pvalues(self) -> pd.Series:
+        """Two-sided t-test p-values with Satterthwaite's degrees of freedom (lmerTest)."""
+        return pd.Series(2 * stats.t.sf(np.abs(self.fe_tvalues), self.fe_df),
+                         index=self.fe_params.index, name="Pr(>|t|)")
+
+    @fe_pvalues.setter
+    def fe_pvalues(self, value) -> None:  # GLMMResult's constructor is not used here
+        pass
+
+    def refit(self, method: str) -> LMMResult:
+        """The same model fitted by ``method`` ("REML" or "ML")."""
+        from interlace.core.lmm_fit import fit
+
+        return fit(method=method, **self._fit_args)
+
+    def _summary_text(self) -> str:
+        head = [f"Linear mixed model fit by {'REML' if self.method == 'REML' else 'maximum likelihood'}",
+                f"Formula: {self.formula}", ""]
+        if self.method == "REML":
+            head.append(f"REML criterion at convergence: {self.reml_criterion:.4f}")
+        else:
+            head.append(f"{'AIC':>10}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
+            head.append(f"{self.aic:>10.1f}{self.bic:>10.1f}{self.llf:>10.1f}{self.deviance:>10.1f}"
+                        f"{self.df_resid:>10d}")
+        body = super()._summary_text().split("\n")
+        start = next(i for i, line in enumerate(body) if line.startswith("Random effects"))
+        fixed = next(i for i, line in enumerate(body) if line.startswith("Fixed effects"))
+        lines = head + [""] + body[start:fixed]
+        lines.append("Fixed effects (Satterthwaite df, as lmerTest):")
+        w = max(12, max(len(n) for n in self.fe_params.index) + 1)
+        lines.append(f"{'':<{w}}{'Estimate':>10}{'Std. Error':>12}{'df':>9}{'t value':>9}{'Pr(>|t|)':>10}")
+        for n in self.fe_params.index:
+            lines.append(f"{n:<{w}}{self.fe_params[n]:>10.5g}{self.fe_bse[n]:>12.5g}"
+                         f"{self.fe_df[n]:>9.2f}{self.fe_tvalues[n]:>9.3f}{self.fe_pvalues[n]:>10.3g}")
+        lines += [f"note: {m}" for m in self.messages]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (f"<LMMResult {self.method} nobs={self.nobs} llf={self.llf:.4f} "
+                f"converged={self.converged}>")
+
+
+def satterthwaite_df(obj, theta: np.ndarray, sigma: float, h: float = 1e-4) -> np.ndarray:
+    """Satterthwaite's degrees of freedom for each coefficient (lmerTest's method).
+
+    df_j = 2 V_jj^2 / (g' A g), with V(theta, sigma) = sigma^2 (RX'RX)^-1, g its gradient in the
+    variance parameters (theta, sigma) and A = 2 H^-1 their asymptotic covariance, H the
+    Hessian of the (unprofiled) deviance at the estimate.
+    """
+    from interlace.core.objective import hessian_from_gradient
+
+    phi = np.concatenate([theta, [sigma]])
+    H = hessian_from_gradient(obj.unprofiled_gradient, phi)
+    try:
+        A = 2.0 * np.linalg.inv(H)
+    except np.linalg.LinAlgError:
+        A = 2.0 * np.linalg.pinv(H)
+
+    def vdiag(ph):
+        sol = obj.solve(ph[:-1])
+        return ph[-1] ** 2 * np.diag(np.linalg.inv(sol.RX2))
+
+    m = phi.size
+    G = np.empty((m, obj.ctx.design.p))
+    for i in range(m):
+        e = np.zeros(m)
+        e[i] = h * max(1.0, abs(phi[i]))
+        G[i] = (vdiag(phi + e) - vdiag(phi - e)) / (2 * e[i])
+    V = vdiag(phi)
+    den = np.einsum("ij,ik,kj->j", G, A, G)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, 2.0 * V**2 / den, np.inf)
