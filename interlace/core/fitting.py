@@ -271,6 +271,12 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     if np.max(np.abs(x - x_h) / np.maximum(1.0, np.abs(x))) > 1e-4:
         H, g = hess_and_grad(x, fx)  # moved far: the Hessian must be taken again
     fx = obj2(x)  # state (u, modes) at the reported optimum
+    if obj2.last is None or not np.isfinite(fx) or fx >= 1e100:
+        raise InterlaceError(
+            "the likelihood could not be evaluated at any parameter value the optimizer tried "
+            "(complete separation, or too few observations for this model?); simplify the "
+            "model or check the response"
+        )
     nfev = obj2.nfev + obj1.nfev
     return result_cls.from_fit(ctx, integ, opt, x, fx, H, g, lay2, obj2, r2, nfev, r1)
 

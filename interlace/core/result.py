@@ -124,6 +124,11 @@ class GLMMResult:
             warn_convergence("; ".join(self.messages))
         if self.singular:
             self.messages.append("boundary (singular) fit: see help('isSingular')")
+        if fam.name == "binomial" and np.any((modes.mu < 1e-10) | (modes.mu > 1 - 1e-10)):
+            msg = ("fitted probabilities numerically 0 or 1 occurred (complete or quasi-complete "
+                   "separation?): the estimates of the separating effects are not finite")
+            self.messages.append(msg)
+            warnings.warn(msg, InterlaceWarning, stacklevel=3)
         return self
 
     def anova(self, *others):

@@ -19,9 +19,14 @@ def glm_start(design: Design, family, fp: dict, maxit: int = 50) -> np.ndarray:
         W = family.info_mu(y, mu, w, fp) * me * me
         z = eta - off + family.score_mu(y, mu, w, fp) * me / np.maximum(W, 1e-300)
         sw = np.sqrt(W)
-        new = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
+        if not (np.all(np.isfinite(sw)) and np.all(np.isfinite(z))):
+            break  # separation or overflow: keep the last finite start
+        try:
+            new = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
+        except np.linalg.LinAlgError:
+            break
         eta_new = off + X @ new
-        if not link.valid_eta(eta_new):
+        if not (link.valid_eta(eta_new) and np.all(np.abs(new) < 1e6)):
             break
         done = np.max(np.abs(new - beta)) < 1e-10 * (1 + np.max(np.abs(new)))
         beta, eta = new, eta_new

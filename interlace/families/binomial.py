@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.special import gammaln, xlogy
 
-from interlace.core.errors import DataError
+from interlace.core.errors import DataError, InterlaceWarning
 from interlace.families.base import ExponentialFamily, require_finite
 
 _TINY = np.finfo(float).tiny
@@ -19,7 +21,7 @@ class BinomialFamily(ExponentialFamily):
     links = ("logit", "probit", "cloglog", "cauchit", "log")
 
     def unit_variance(self, mu, params):
-        return mu * (1.0 - mu)
+        return np.maximum(mu * (1.0 - mu), _TINY)  # a mean of exactly 0 or 1 (separation)
 
     def unit_variance_deriv(self, mu, params):
         return 1.0 - 2.0 * mu
@@ -47,7 +49,18 @@ class BinomialFamily(ExponentialFamily):
             i = int(np.flatnonzero(bad)[0])
             raise DataError(
                 f"binomial response {label!r} must be a proportion in [0, 1] (or successes "
-                f"<= trials); row {i} has {y[i]!r}"
+                f"<= trials); row {i} has {float(y[i])!r} ({int(bad.sum())} such value(s) in all)"
+            )
+        s = np.asarray(weights, dtype=float) * y
+        nonint = np.abs(s - np.round(s)) > 1e-3  # R's binomial()$initialize tolerance
+        if np.any(nonint):
+            i = int(np.flatnonzero(nonint)[0])
+            warnings.warn(
+                f"binomial response {label!r}: non-integer number of successes "
+                f"(weight x proportion = {float(s[i]):.6g} at row {i}), as R warns "
+                f"'non-integer #successes in a binomial glm!'",
+                InterlaceWarning,
+                stacklevel=4,
             )
 
     def initialize(self, y, weights):
