@@ -23,14 +23,18 @@ from interlace.core.model import ModelContext
 from interlace.core.pirls import PirlsResult
 
 
-def _weights(fam, link, y, eta, w, fp):
+def _weights(fam, link, y, eta, w, fp, observed=False):
     mu = link.inverse(eta)
     me = link.mu_eta(eta)
+    if observed:
+        s_mu = fam.score_mu(y, mu, w, fp)
+        return fam.obs_info_mu(y, mu, w, fp) * me * me - s_mu * link.d2mu_eta(eta)
     return fam.info_mu(y, mu, w, fp) * me * me
 
 
 def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict,
-                     res: PirlsResult, fam_names: list[str]) -> np.ndarray | None:
+                     res: PirlsResult, fam_names: list[str], observed: bool = False
+                     ) -> np.ndarray | None:
     """Gradient over [theta, beta, family parameters (unconstrained)], or None if unavailable."""
     d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
     if res.factor is None or res.mu is None:
@@ -41,17 +45,21 @@ def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp:
     me = link.mu_eta(eta)
     s_mu = fam.score_mu(y, mu, w, fp)
     s = s_mu * me
-    W = fam.info_mu(y, mu, w, fp) * me * me
     canonical = fam.canonical_link is not None and fam.canonical_link == link.name
-    if canonical:
+    observed = observed and not canonical
+    W = res.weights if observed else fam.info_mu(y, mu, w, fp) * me * me
+    if canonical or observed:
         J, FJ = W, res.factor
     else:
         J = fam.obs_info_mu(y, mu, w, fp) * me * me - s_mu * link.d2mu_eta(eta)
         FJ = system.factor(ZL, J)
         if FJ is None:
             return None
+    if observed and not np.all(W > 0):
+        return None  # the observed information was patched with Fisher's: no exact gradient
     h = 1e-6 * np.maximum(1.0, np.abs(eta))
-    Wp = (_weights(fam, link, y, eta + h, w, fp) - _weights(fam, link, y, eta - h, w, fp)) / (2 * h)
+    Wp = (_weights(fam, link, y, eta + h, w, fp, observed)
+          - _weights(fam, link, y, eta - h, w, fp, observed)) / (2 * h)
     m = res.factor.minv_rows(ZL)  # (n, sum k) in solver order
     ZLcat = np.column_stack(ZL)
     lev = np.einsum("ij,ij->i", ZLcat, m)
@@ -88,7 +96,7 @@ def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp:
             fz[name] = params[name].from_unconstrained(z)
             ll = float(np.sum(fam.loglik(y, mu, w, fz)))
             sz = fam.score_mu(y, mu, w, fz) * me
-            Wz = fam.info_mu(y, mu, w, fz) * me * me
+            Wz = _weights(fam, link, y, eta, w, fz, observed)
             vals.append((ll, sz, Wz))
         (l1, s1, W1), (l2, s2, W2) = vals
         dl, ds, dW = (l1 - l2) / (2 * hz), (s1 - s2) / (2 * hz), (W1 - W2) / (2 * hz)

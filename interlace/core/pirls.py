@@ -62,9 +62,22 @@ def _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W):
     return J
 
 
+def _final_weights(fam, link, y, mu, eta, wts, fp, me, observed):
+    """Weights of the log-determinant at the mode: expected, or observed information."""
+    W = fam.info_mu(y, mu, wts, fp) * me * me
+    if not observed:
+        return W
+    return _newton_weights(fam, link, y, mu, eta, wts, fp, fam.score_mu(y, mu, wts, fp), me, W)
+
+
 def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
-          fit_beta: bool = False, tol: float = 1e-12, maxit: int = 60) -> PirlsResult:
-    """Conditional modes at (theta, beta, family parameters), warm-started at ``u0``."""
+          fit_beta: bool = False, tol: float = 1e-12, maxit: int = 60,
+          observed: bool = False) -> PirlsResult:
+    """Conditional modes at (theta, beta, family parameters), warm-started at ``u0``.
+
+    The returned factor uses the expected information at the mode (lme4's Laplace), or the
+    observed information when ``observed`` (glmmTMB's); they coincide for canonical links.
+    """
     d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
     ZL = ctx.zl(theta)
     u, b = u0.copy(), beta.copy()
@@ -115,7 +128,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
                 b = b + db
             pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
             me = link.mu_eta(eta)
-            W = fam.info_mu(y, mu, wts, fp) * me * me
+            W = _final_weights(fam, link, y, mu, eta, wts, fp, me, observed and not canonical)
             F = system.factor(ZL, W)
             final = True
             break
@@ -138,6 +151,6 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             break
     if not final:  # give-up, no-decrease and iteration-limit paths: F may be stale or use J
         me = link.mu_eta(eta)
-        W = fam.info_mu(y, mu, wts, fp) * me * me
+        W = _final_weights(fam, link, y, mu, eta, wts, fp, me, observed and not canonical)
         F = system.factor(ZL, W)
     return PirlsResult(u, b, eta, mu, ll, F, W, converged, it, schur)

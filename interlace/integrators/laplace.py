@@ -8,11 +8,24 @@ from interlace.integrators.base import IntegrationResult, Integrator
 
 
 class LaplaceIntegrator(Integrator):
+    """``information="expected"`` (default) is lme4's Laplace: the log-determinant uses the
+    PIRLS (Fisher) weights. ``"observed"`` uses the Hessian of the log-density, as glmmTMB;
+    the two agree for canonical links (logit binomial, log Poisson, identity Gaussian)."""
+
     name = "laplace"
 
+    def __init__(self, nAGQ: int = 1, information: str = "expected", **options) -> None:
+        super().__init__(nAGQ=nAGQ, **options)
+        if information not in ("expected", "observed"):
+            from interlace.core.errors import PluginError
+
+            raise PluginError(f"information must be 'expected' or 'observed', got {information!r}")
+        self.observed = information == "observed"
+
     def integrate(self, ctx, theta, beta, fparams, u0):
-        res = pirls(ctx, theta, beta, fparams, u0)
+        res = pirls(ctx, theta, beta, fparams, u0, observed=self.observed)
         return IntegrationResult(-0.5 * res.laplace_deviance, res)
 
     def gradient(self, ctx, theta, beta, fparams, result, fam_names):
-        return laplace_gradient(ctx, theta, beta, fparams, result.modes, fam_names)
+        return laplace_gradient(ctx, theta, beta, fparams, result.modes, fam_names,
+                                observed=self.observed)
