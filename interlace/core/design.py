@@ -2,12 +2,18 @@
 
 Produces the response, prior weights (binomial trials folded in), offset, the dense
 fixed-effects matrix X (rank-deficient columns dropped with a warning, as lme4 does) and one
-:class:`~interlace.core.terms.RandomTerm` per random-effect term. Rows with missing values in
-any used column are dropped with a warning (R's ``na.omit``); infinite values are an error.
+:class:`~interlace.core.terms.RandomTerm` per random-effect term.
+
+Missing values, as R's ``na.omit``: rows with a missing value (NaN, None, NA) in any used
+column, in ``weights`` or in ``offset`` are dropped with an :class:`InterlaceWarning` saying how
+many; so are rows where a transform in the formula gives NaN (``log(x)`` of a negative x).
+Infinite values, in the data or produced by a transform, are a :class:`DataError` naming the
+column or term and the row (rows are named by the data frame's index labels).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -17,7 +23,13 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
-from interlace.core.errors import DataError, FormulaError, InterlaceWarning
+from interlace.core.errors import (
+    DataError,
+    FormulaError,
+    InterlaceWarning,
+    PluginError,
+    UnsupportedModelError,
+)
 from interlace.core.formula import ParsedFormula, RandomTermSpec
 from interlace.core.terms import RandomTerm
 
@@ -49,6 +61,28 @@ class Design:
         return self.X.shape[1]
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
+
+
+def _msg(exc: BaseException) -> str:
+    """A third-party exception's message on one line, without terminal colour codes."""
+    text = _ANSI.sub("", str(exc))
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _label(x: Any) -> Any:
+    """An index label as plain Python (``3``, not ``np.int64(3)``)."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
+def _num(x: Any) -> Any:
+    """A value for a message: ``1.5``, not ``np.float64(1.5)``."""
+    x = _label(x)
+    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
+        return int(x)
+    return x
+
+
 @lru_cache(maxsize=512)
 def _required_cached(expr: str) -> frozenset[str]:
     return frozenset(Formula(expr).required_variables)
@@ -58,43 +92,110 @@ def _required_columns(expr: str, where: str) -> set[str]:
     try:
         return set(_required_cached(expr))
     except Exception as exc:  # noqa: BLE001 - formulaic raises many types
-        raise FormulaError(f"cannot parse {where} {expr!r}: {exc}") from None
+        raise FormulaError(f"cannot parse {where} {expr!r}: {_msg(exc)}") from None
 
 
-def _used_columns(parsed: ParsedFormula) -> dict[str, str]:
-    """Map each used column to the formula part that uses it (for error messages)."""
+def _used_columns(parsed: ParsedFormula) -> tuple[dict[str, str], set[str]]:
+    """Each used column mapped to the formula part that uses it (for error messages), and the
+    set of columns used as numbers or fixed-effect factors (not only as grouping factors)."""
     used: dict[str, str] = {}
+    valued: set[str] = set()
+
+    def add(cols, where, value=True):
+        for v in cols:
+            used.setdefault(v, where)
+            if value:
+                valued.add(v)
+
     r = parsed.response
     for e in r.exprs:
-        for v in _required_columns(f"I({e}) ~ 1", "response"):
-            used.setdefault(v, f"response {r.text!r}")
-    for v in _required_columns(parsed.fixed, "fixed-effects part"):
-        used.setdefault(v, f"fixed-effects term in {parsed.fixed!r}")
+        add(_required_columns(f"I({e}) ~ 1", "response"), f"response {r.text!r}")
+    add(_required_columns(parsed.fixed, "fixed-effects part"),
+        f"fixed-effects term in {parsed.fixed!r}")
     for off in parsed.offsets:
-        for v in _required_columns(f"I({off})", "offset"):
-            used.setdefault(v, f"offset({off})")
+        add(_required_columns(f"I({off})", "offset"), f"offset({off})")
     for spec in parsed.random:
-        for v in _required_columns(spec.expr, "random-effect term"):
-            used.setdefault(v, f"random-effect term {spec}")
-        for v in spec.group_vars:
-            used.setdefault(v, f"grouping factor of {spec}")
-    return used
+        add(_required_columns(spec.expr, "random-effect term"), f"random-effect term {spec}")
+        add(spec.group_vars, f"grouping factor of {spec}", value=False)
+    return used, valued
 
 
-def _check_columns(data: pd.DataFrame, used: dict[str, str]) -> None:
+def _check_columns(data: pd.DataFrame, used: dict[str, str], valued: set[str]) -> None:
+    """Every used column exists once and has a type the model can use."""
+    if isinstance(data.columns, pd.MultiIndex):
+        raise DataError("data has MultiIndex (hierarchical) column names; flatten them to "
+                        "single names first")
     missing = [c for c in used if c not in data.columns]
     if missing:
         avail = ", ".join(map(str, list(data.columns)[:30]))
-        raise DataError(
-            "; ".join(f"column {c!r} (used in {used[c]}) is not in the data" for c in missing)
-            + f". Available columns: {avail}"
-        )
+        msgs = []
+        for c in missing:
+            if re.search(rf"(?<![\w.]){re.escape(c)}\s*\(", used[c]):
+                msgs.append(f"{c!r} (used in {used[c]}) is neither a column of the data nor a "
+                            f"function formulaic knows")
+            else:
+                msgs.append(f"column {c!r} (used in {used[c]}) is not in the data")
+        raise DataError("; ".join(msgs) + f". Available columns: {avail}")
+    for c in used:
+        loc = data.columns.get_loc(c)
+        if not isinstance(loc, (int, np.integer)):
+            count = int(np.sum(data.columns == c))
+            raise DataError(f"column {c!r} (used in {used[c]}) appears {count} times in the data; "
+                            f"column names must be unique")
+    for c in valued:
+        dt = data[c].dtype
+        bad = (dt.kind in "mMc" or isinstance(dt, (pd.PeriodDtype, pd.IntervalDtype, pd.DatetimeTZDtype)))
+        if bad:
+            raise DataError(
+                f"column {c!r} (used in {used[c]}) has dtype {dt}, which a model cannot use as a "
+                f"number; convert it (e.g. to days since a start date) or to a category"
+            )
 
 
-def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np.ndarray | None]
-                  ) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int]:
+def _as_vector(name: str, arr: Any, data: pd.DataFrame) -> np.ndarray:
+    """``weights=``/``offset=`` as a float vector with one entry per row of the data."""
+    n0 = len(data)
+    if isinstance(arr, str):
+        if arr not in data.columns:
+            raise DataError(f"{name}={arr!r} is not a column of the data. Available columns: "
+                            f"{', '.join(map(str, list(data.columns)[:30]))}")
+        s = data[arr]
+        if isinstance(s, pd.DataFrame):
+            raise DataError(f"{name} column {arr!r} appears {s.shape[1]} times in the data")
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
+            raise DataError(f"{name} column {arr!r} must be numeric, got dtype {s.dtype}")
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    if isinstance(arr, (dict, set, frozenset)):
+        raise DataError(f"{name} must be a sequence of numbers, one per row; got a "
+                        f"{type(arr).__name__}")
+    try:
+        if isinstance(arr, (pd.Series, pd.DataFrame)):
+            a = arr.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            a = np.asarray(arr, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{name} must be numeric, one number per row: {_msg(exc)}") from None
+    if a.ndim == 0:
+        raise DataError(f"{name} must give one number per row ({n0} rows), got the single "
+                        f"value {_num(a[()])!r}")
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise DataError(f"{name} must be one-dimensional (one number per row), got shape {a.shape}")
+    if a.shape[0] != n0:
+        raise DataError(f"{name} has length {a.shape[0]} but the data has {n0} rows")
+    return a
+
+
+def _first_bad(mask: np.ndarray, rows: pd.Index) -> Any:
+    return _label(rows[int(np.flatnonzero(mask)[0])])
+
+
+def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np.ndarray | None],
+                  rows: pd.Index) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int, pd.Index]:
     cols = list(used)
     frame = data[cols]
+    where: list[str] = []
     bad = frame.isna().any(axis=1).to_numpy().copy()
     for arr in arrays.values():
         if arr is not None:
@@ -103,87 +204,117 @@ def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np
         s = frame[c]
         if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             vals = s.to_numpy(dtype=float, na_value=np.nan)
-            if np.isinf(vals).any():
-                i = int(np.flatnonzero(np.isinf(vals))[0])
-                raise DataError(f"column {c!r} (used in {used[c]}) has an infinite value at row {i}")
+            inf = np.isinf(vals)
+            if inf.any():
+                i = int(np.flatnonzero(inf)[0])
+                raise DataError(f"column {c!r} (used in {used[c]}) has an infinite value "
+                                f"({vals[i]}) at row {_label(rows[i])!r}; {int(inf.sum())} "
+                                f"infinite value(s) in all")
     for name, arr in arrays.items():
         if arr is not None and np.isinf(arr).any():
-            raise DataError(f"{name} has infinite values")
+            raise DataError(f"{name} has an infinite value at row "
+                            f"{_first_bad(np.isinf(arr), rows)!r}")
     ndrop = int(bad.sum())
     if ndrop:
-        cols_na = [c for c in cols if frame[c].isna().any()]
+        where += [c for c in cols if frame[c].isna().any()]
+        where += [k for k, v in arrays.items() if v is not None and np.isnan(v).any()]
+        if ndrop == len(data):
+            raise DataError(f"no rows left after dropping the {ndrop} rows with missing values "
+                            f"(in {', '.join(map(str, where))})")
         warnings.warn(
             f"dropped {ndrop} of {len(data)} rows with missing values "
-            f"(in {', '.join(cols_na) or 'weights/offset'}), as R's na.omit does",
+            f"(in {', '.join(map(str, where))}), as R's na.omit does",
             InterlaceWarning,
             stacklevel=4,
         )
         keep = ~bad
         data = data.loc[keep].reset_index(drop=True)
         arrays = {k: (None if v is None else v[keep]) for k, v in arrays.items()}
-    if len(data) == 0:
-        raise DataError("no rows left after dropping rows with missing values")
-    return data, arrays, ndrop
+        rows = rows[keep]
+    return data, arrays, ndrop, rows
 
 
 def _eval_numeric(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:
     """Evaluate a column name or a formulaic expression to one numeric column."""
     if expr in data.columns:
         s = data[expr]
+        if isinstance(s, pd.DataFrame):
+            raise DataError(f"{what} column {expr!r} appears {s.shape[1]} times in the data")
         if pd.api.types.is_bool_dtype(s):
-            return s.to_numpy(dtype=float)
+            return s.to_numpy(dtype=float, na_value=np.nan)
         if not pd.api.types.is_numeric_dtype(s):
             raise DataError(f"{what} column {expr!r} must be numeric, got dtype {s.dtype}")
-        return s.to_numpy(dtype=float)
+        return s.to_numpy(dtype=float, na_value=np.nan)
     try:
         mm = model_matrix(f"0 + I({expr})", data, na_action="ignore")
     except Exception as exc:  # noqa: BLE001
-        raise FormulaError(f"cannot evaluate {what} {expr!r}: {exc}") from None
+        raise FormulaError(f"cannot evaluate {what} {expr!r}: {_msg(exc)}") from None
     if mm.shape[1] != 1:
         raise DataError(f"{what} {expr!r} must give one numeric column, got {mm.shape[1]}")
     return np.asarray(mm, dtype=float)[:, 0]
 
 
-def _response(parsed: ParsedFormula, data: pd.DataFrame, family_name: str
+def _response(parsed: ParsedFormula, data: pd.DataFrame, family_name: str, rows: pd.Index
               ) -> tuple[np.ndarray, np.ndarray | None, list | None]:
     """(y, trials or None, two-level labels or None)."""
     r = parsed.response
     if r.kind == "cbind":
         s = _eval_numeric(r.exprs[0], data, "cbind() successes")
         f = _eval_numeric(r.exprs[1], data, "cbind() failures")
-        if np.any(s < 0) or np.any(f < 0):
-            raise DataError(f"cbind({r.exprs[0]}, {r.exprs[1]}) has negative counts")
+        for what, v, expr in (("successes", s, r.exprs[0]), ("failures", f, r.exprs[1])):
+            if np.any(v < 0):
+                i = int(np.flatnonzero(v < 0)[0])
+                raise DataError(f"{r.text}: {what} {expr!r} must be non-negative counts; row "
+                                f"{_label(rows[i])!r} has {_num(v[i])!r}")
         n = s + f
         if np.any(n <= 0):
             i = int(np.flatnonzero(n <= 0)[0])
-            raise DataError(f"cbind({r.exprs[0]}, {r.exprs[1]}) has zero trials at row {i}")
-        return s / n, n, None
+            raise DataError(f"{r.text} has zero trials (successes + failures = 0) at row "
+                            f"{_label(rows[i])!r}; drop such rows")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return s / n, n, None
     if r.kind == "ratio":
         s = _eval_numeric(r.exprs[0], data, "successes")
         n = _eval_numeric(r.exprs[1], data, "trials")
         if np.any(n <= 0):
             i = int(np.flatnonzero(n <= 0)[0])
-            raise DataError(f"trials column {r.exprs[1]!r} must be positive; row {i} has {n[i]!r}")
+            raise DataError(f"trials {r.exprs[1]!r} in {r.text!r} must be positive; row "
+                            f"{_label(rows[i])!r} has {_num(n[i])!r}")
+        if np.any(s < 0):
+            i = int(np.flatnonzero(s < 0)[0])
+            raise DataError(f"successes {r.exprs[0]!r} in {r.text!r} must be non-negative; row "
+                            f"{_label(rows[i])!r} has {_num(s[i])!r}")
         if np.any(s > n):
             i = int(np.flatnonzero(s > n)[0])
             raise DataError(
-                f"successes {r.exprs[0]!r} exceed trials {r.exprs[1]!r} at row {i} "
-                f"({s[i]!r} > {n[i]!r})"
+                f"successes {r.exprs[0]!r} exceed trials {r.exprs[1]!r} at row "
+                f"{_label(rows[i])!r} ({_num(s[i])!r} > {_num(n[i])!r})"
             )
-        return s / n, n, None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return s / n, n, None
     expr = r.exprs[0]
     if expr in data.columns:
         s = data[expr]
+        if pd.api.types.is_bool_dtype(s) and family_name != "binomial":
+            return s.to_numpy(dtype=float, na_value=np.nan), None, None
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             if isinstance(s.dtype, pd.CategoricalDtype):
                 levels = list(s.cat.categories)
             else:
                 levels = sorted(pd.unique(s.astype(str)))
                 s = s.astype(str)
-            if family_name != "binomial" or len(levels) != 2:
+            shown = ", ".join(map(repr, levels[:6])) + (", ..." if len(levels) > 6 else "")
+            if family_name != "binomial":
                 raise DataError(
-                    f"response {expr!r} is not numeric (levels: {levels[:5]}); a text or "
-                    f"categorical response needs family='binomial' and exactly two levels"
+                    f"response {expr!r} is not numeric (dtype {s.dtype}, levels {shown}); "
+                    f"family {family_name!r} needs a numeric response (a text or categorical "
+                    f"response is only allowed for family='binomial', with two levels)"
+                )
+            if len(levels) != 2:
+                raise DataError(
+                    f"text/categorical response {expr!r} has {len(levels)} level(s) ({shown}); "
+                    f"family='binomial' needs exactly two (the first is 0, the second 1, as in "
+                    f"R) - recode it, e.g. as a 0/1 column"
                 )
             y = (s == levels[1]).to_numpy(dtype=float)
             return y, None, levels
@@ -194,21 +325,43 @@ def _fixed_matrix(parsed: ParsedFormula, data: pd.DataFrame):
     try:
         mm = model_matrix(parsed.fixed, data, na_action="ignore")
     except Exception as exc:  # noqa: BLE001
-        raise FormulaError(f"cannot build fixed effects from {parsed.fixed!r}: {exc}") from None
+        raise FormulaError(f"cannot build fixed effects from {parsed.fixed!r}: {_msg(exc)}"
+                           ) from None
     return mm
 
 
-def drop_rank_deficient(X: np.ndarray, names: list[str]) -> tuple[list[int], list[str]]:
-    """Indices of a full-rank column subset (pivoted QR, lme4's tolerance 1e-7), and dropped."""
-    from scipy.linalg import qr
+def drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7
+                        ) -> tuple[list[int], list[str]]:
+    """Indices of a full-rank column subset, and the names of the dropped columns.
 
-    if X.shape[1] == 0:
+    As R's default QR (LINPACK ``dqrdc2``, used by lme4's ``chkRank.drop.cols``): columns are
+    taken in order and one is dropped when its part orthogonal to the columns kept before it
+    is below ``tol`` times its own norm, so of ``x`` and ``x2 = 2 * x`` it is ``x2`` that goes.
+    """
+    n, p = X.shape
+    if p == 0:
         return [], []
-    _, R, piv = qr(X, mode="economic", pivoting=True)
-    d = np.abs(np.diag(R))
-    rank = int(np.sum(d > 1e-7 * d[0])) if d.size and d[0] > 0 else 0
-    keep = sorted(piv[:rank].tolist())
-    dropped = [names[j] for j in range(X.shape[1]) if j not in set(keep)]
+    scale = np.max(np.abs(X), axis=0)
+    scale[scale == 0] = 1.0
+    Xs = X / scale  # the test is invariant to column scale; this avoids overflow
+    norms = np.linalg.norm(Xs, axis=0)
+    if n >= p:
+        R = np.linalg.qr(Xs, mode="r")
+        if np.all(np.abs(np.diag(R)) > tol * norms):
+            return list(range(p)), []
+    Q = np.empty((n, 0))
+    keep: list[int] = []
+    for j in range(p):
+        if norms[j] == 0:
+            continue
+        r = Xs[:, j] - Q @ (Q.T @ Xs[:, j])
+        r = r - Q @ (Q.T @ r)  # re-orthogonalise (classical Gram-Schmidt twice)
+        nr = float(np.linalg.norm(r))
+        if nr > tol * norms[j]:
+            Q = np.column_stack([Q, r / nr])
+            keep.append(j)
+    kept = set(keep)
+    dropped = [names[j] for j in range(p) if j not in kept]
     return keep, dropped
 
 
@@ -226,7 +379,10 @@ def group_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
                 remap[used] = np.arange(len(used))
                 codes, levels = remap[codes], levels[used]
             return codes, levels
-        codes, levels = pd.factorize(s, sort=True)
+        try:
+            codes, levels = pd.factorize(s, sort=True)
+        except TypeError:  # unorderable mixed labels: fall back to their text
+            codes, levels = pd.factorize(s.astype(str), sort=True)
         return codes.astype(np.int64), pd.Index(levels)
     labels = data[parts[0]].astype(str)
     for v in parts[1:]:
@@ -242,61 +398,134 @@ def random_columns(spec: RandomTermSpec, data: pd.DataFrame) -> tuple[np.ndarray
     try:
         mm = model_matrix(spec.expr, data, na_action="ignore")
     except Exception as exc:  # noqa: BLE001
-        raise FormulaError(f"cannot build random-effect term {spec}: {exc}") from None
+        raise FormulaError(f"cannot build random-effect term {spec}: {_msg(exc)}") from None
     names = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
     if not names:
-        raise FormulaError(f"random-effect term {spec} has no columns")
+        raise FormulaError(f"random-effect term {spec} has no columns (nothing left of '|' "
+                           f"once '0' or '- 1' removes the intercept)")
     return np.asarray(mm, dtype=float), names
 
 
-def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame) -> list[RandomTerm]:
+def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
+                       columns: list[tuple[np.ndarray, list[str]]] | None = None
+                       ) -> list[RandomTerm]:
+    """One RandomTerm per spec; ``columns`` are the terms' Z columns when already built."""
     terms = []
-    for spec in parsed.random:
+    n = len(data)
+    for i, spec in enumerate(parsed.random):
         codes, levels = group_codes(data, spec.group)
         if len(levels) < 2:
+            shown = f" ({_label(levels[0])!r})" if len(levels) else ""
             raise DataError(
-                f"grouping factor {spec.group!r} in {spec} has {len(levels)} level; a random "
-                f"effect needs at least 2 levels"
+                f"grouping factor {spec.group!r} in {spec} has {len(levels)} level{shown}; a "
+                f"random effect needs at least 2 levels"
             )
-        Z, names = random_columns(spec, data)
+        Z, names = random_columns(spec, data) if columns is None else columns[i]
+        q = len(levels) * Z.shape[1]
+        if q > n:
+            raise DataError(
+                f"number of observations ({n}) < number of random effects ({q} = {len(levels)} "
+                f"levels x {Z.shape[1]} columns) for term {spec}; the random-effects parameters "
+                f"are unidentifiable (lme4's check.nobs.vs.nRE)"
+            )
         terms.append(RandomTerm(spec.group, names, codes, levels, Z, spec.correlated, spec.expr))
     return terms
+
+
+def _check_family(family: Any) -> None:
+    from interlace.families.base import Family
+
+    if not isinstance(family, Family):
+        from interlace.core.registry import registry
+
+        raise PluginError(
+            f"family must be a registered family name ({', '.join(registry().names('family'))}),"
+            f" a Family subclass or an instance of one; got {type(family).__name__} {family!r}"
+        )
+
+
+def _evaluate(parsed: ParsedFormula, data: pd.DataFrame, family_name: str, rows: pd.Index):
+    """Response, fixed matrix, formula offsets and random-term columns on ``data``."""
+    y, trials, levels01 = _response(parsed, data, family_name, rows)
+    mm = _fixed_matrix(parsed, data)
+    offsets = [(f"offset({e})", _eval_numeric(e, data, "offset")) for e in parsed.offsets]
+    zcols = [random_columns(spec, data) for spec in parsed.random]
+    return y, trials, levels01, mm, offsets, zcols
+
+
+def _nonfinite(parsed: ParsedFormula, parts, rows: pd.Index) -> np.ndarray:
+    """Rows where a transform gave NaN (to drop); a DataError for infinite values."""
+    y, trials, _, mm, offsets, zcols = parts
+    X = np.asarray(mm, dtype=float)
+    named = [(f"response {parsed.response.text!r}", y[:, None])]
+    if trials is not None:
+        named.append((f"trials of {parsed.response.text!r}", trials[:, None]))
+    named.append((f"fixed-effects part {parsed.fixed!r}", X))
+    named += [(o, v[:, None]) for o, v in offsets]
+    named += [(f"random-effect term {spec}", Z) for spec, (Z, _) in zip(parsed.random, zcols)]
+    nan = np.zeros(len(y), bool)
+    for what, M in named:
+        if M.shape[0] != len(y):
+            raise DataError(f"{what} gives {M.shape[0]} rows but the data has {len(y)}; check "
+                            f"the formula's transforms")
+        inf = np.isinf(M)
+        if inf.any():
+            i, j = (int(a[0]) for a in np.nonzero(inf))
+            col = f", column {str(mm.columns[j])!r}," if M is X else ""
+            raise DataError(f"{what}{col} is infinite ({M[i, j]}) at row {_label(rows[i])!r}; a "
+                            f"transform such as log(0) or 1/0 produced it")
+        nan |= np.isnan(M).any(axis=1)
+    return nan
 
 
 def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None, offset=None
                  ) -> Design:
     """Validate the data against the formula and build the model's matrices."""
     if not isinstance(data, pd.DataFrame):
-        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}; convert it "
+                        f"with pandas.DataFrame(...) and name the columns used in the formula")
+    _check_family(family)
     if not parsed.random:
         raise FormulaError(
             "the model has no random-effect terms; add '(1 | group)' to the formula or pass "
             "groups='column' (use a GLM library for models without random effects)"
         )
-    used = _used_columns(parsed)
-    _check_columns(data, used)
-    n0 = len(data)
-    arrays = {}
-    for name, arr in (("weights", weights), ("offset", offset)):
-        if arr is None:
-            arrays[name] = None
-            continue
-        if isinstance(arr, str):
-            if arr not in data.columns:
-                raise DataError(f"{name}={arr!r} is not a column of the data")
-            arr = data[arr].to_numpy()
-        a = np.asarray(arr, dtype=float).ravel()
-        if a.shape[0] != n0:
-            raise DataError(f"{name} has length {a.shape[0]} but the data has {n0} rows")
-        arrays[name] = a
-    data, arrays, ndrop = _drop_missing(data.reset_index(drop=True), used, arrays)
+    if len(data) == 0:
+        raise DataError("data has no rows")
+    used, valued = _used_columns(parsed)
+    _check_columns(data, used, valued)
+    rows = data.index
+    arrays = {name: (None if arr is None else _as_vector(name, arr, data))
+              for name, arr in (("weights", weights), ("offset", offset))}
+    data, arrays, ndrop, rows = _drop_missing(data.reset_index(drop=True), used, arrays, rows)
+
+    parts = _evaluate(parsed, data, family.name, rows)
+    nan = _nonfinite(parsed, parts, rows)
+    if nan.any():
+        k = int(nan.sum())
+        if k == len(data):
+            raise DataError(f"no rows left: transforms in {parsed.text!r} give NaN on every row")
+        warnings.warn(
+            f"dropped {k} of {len(data)} rows where a transform in {parsed.text!r} gives NaN "
+            f"(e.g. log of a negative number), as R's na.omit does",
+            InterlaceWarning,
+            stacklevel=3,
+        )
+        keep = ~nan
+        data = data.loc[keep].reset_index(drop=True)
+        arrays = {k_: (None if v is None else v[keep]) for k_, v in arrays.items()}
+        rows = rows[keep]
+        ndrop += k
+        parts = _evaluate(parsed, data, family.name, rows)
+        _nonfinite(parsed, parts, rows)
+    y, trials, levels01, mm, offsets, zcols = parts
     n = len(data)
 
-    y, trials, levels01 = _response(parsed, data, family.name)
     w = arrays["weights"]
     if w is not None and np.any(w <= 0):
         i = int(np.flatnonzero(w <= 0)[0])
-        raise DataError(f"weights must be positive; row {i} has weight {w[i]!r}")
+        raise DataError(f"weights must be positive; row {_label(rows[i])!r} has weight "
+                        f"{_num(w[i])!r} ({int(np.sum(w <= 0))} non-positive in all)")
     if parsed.response.kind == "ratio" and w is not None:
         if not np.allclose(w, trials):
             raise DataError(
@@ -306,13 +535,21 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
         w = None
     prior = np.ones(n) if w is None else w
     wts = prior * trials if trials is not None else prior
-    family.validate(y, wts, parsed.response.text)
+    try:
+        family.validate(y, wts, parsed.response.text)
+    except DataError as exc:
+        notes = []
+        if parsed.response.kind in ("ratio", "cbind"):
+            notes.append("a 's / n' or cbind(s, f) response is a proportion of trials, for "
+                         "binomial-type families")
+        if ndrop:
+            notes.append(f"row numbers count rows after dropping {ndrop} with missing values")
+        if notes:
+            raise DataError(f"{exc} ({'; '.join(notes)})") from None
+        raise
 
-    mm = _fixed_matrix(parsed, data)
     fe_all = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
     Xall = np.asarray(mm, dtype=float)
-    if Xall.shape[0] != n:
-        raise DataError("the fixed-effects matrix lost rows; check the formula's transforms")
     keep, dropped = drop_rank_deficient(Xall, fe_all)
     if dropped:
         warnings.warn(
@@ -321,14 +558,20 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
             InterlaceWarning,
             stacklevel=3,
         )
+    if not keep:
+        raise UnsupportedModelError(
+            f"the fixed-effects part {parsed.fixed!r} gives no usable column "
+            f"({'all are zero' if Xall.shape[1] else 'e.g. 0 + or - 1 with no other fixed term'}"
+            f"); interlace needs at least one fixed effect - keep the intercept"
+        )
     X = np.ascontiguousarray(Xall[:, keep])
     fe_names = [fe_all[j] for j in keep]
 
     off = np.zeros(n) if arrays["offset"] is None else arrays["offset"].copy()
-    for expr in parsed.offsets:
-        off += _eval_numeric(expr, data, "offset")
+    for _, v in offsets:
+        off += v
 
-    terms = build_random_terms(parsed, data)
+    terms = build_random_terms(parsed, data, zcols)
     return Design(y=y, weights=wts, offset=off, X=X, fe_names=fe_names, terms=terms,
                   response_label=parsed.response.text, fixed_spec=mm.model_spec,
                   kept_columns=keep, parsed=parsed, nobs_dropped=ndrop,

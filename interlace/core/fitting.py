@@ -180,7 +180,8 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
             g = obj.gradient(x)
             if g is None:
                 fx = f(y)
-                g = np.zeros_like(x) if fx >= 1e100 else fd_gradient(obj, x, fx, lower)
+                g = (np.zeros_like(x) if fx >= 1e100
+                     else fd_gradient(obj, x, fx, lower, unit=1.0 / sc))
             return g / sc
 
         bounds = [(None if lo is None else lo * c, None if hi is None else hi * c)
@@ -241,13 +242,19 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     # With the integrator's exact gradient the Hessian costs 2m gradients, else ~2m^2 deviances.
     has_grad = obj2.gradient(x) is not None
 
+    unit = 1.0 / scale_for(lay2)  # a coefficient's step changes eta by about the same amount
+
     def hess_and_grad(x, fx):
         if has_grad:
-            return hessian_from_gradient(obj2.gradient, x), obj2.gradient(x)
-        return fd_hessian(obj2, x, fx)
+            H = hessian_from_gradient(obj2.gradient, x, unit=unit)
+            g = obj2.gradient(x)
+            if H is not None and g is not None:
+                return H, g
+        return fd_hessian(obj2, x, fx, unit=unit)
 
     def grad_at(x, fx):
-        return obj2.gradient(x) if has_grad else fd_gradient(obj2, x, fx, lower)
+        g = obj2.gradient(x) if has_grad else None
+        return fd_gradient(obj2, x, fx, lower, unit=unit) if g is None else g
 
     H, g = hess_and_grad(x, fx)
     x_h = x.copy()

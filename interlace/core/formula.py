@@ -51,11 +51,17 @@ class ParsedFormula:
 
 
 def split_top_level(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` where it is not inside parentheses (``sep`` may be several chars)."""
-    parts, depth, start, i = [], 0, 0, 0
+    """Split on ``sep`` where it is not inside parentheses or quotes (``sep`` may be several
+    chars); backtick-quoted names such as ```my col``` are kept whole."""
+    parts, depth, start, i, quote = [], 0, 0, 0, ""
     while i < len(text):
         ch = text[i]
-        if ch in "([":
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "`'\"":
+            quote = ch
+        elif ch in "([":
             depth += 1
         elif ch in ")]":
             depth -= 1
@@ -67,21 +73,58 @@ def split_top_level(text: str, sep: str) -> list[str]:
             start = i
             continue
         i += 1
+    if quote:
+        raise FormulaError(f"unclosed quote {quote} in {text!r}")
     if depth != 0:
         raise FormulaError(f"unbalanced '(' in {text!r}")
     parts.append(text[start:])
     return parts
 
 
+def _split_signed(text: str) -> list[tuple[str, str]]:
+    """Split a right-hand side into ``(sign, term)`` pairs at top-level ``+`` and ``-``."""
+    split_top_level(text, "+")  # balance and quote checks, with their messages
+    out, depth, start, sign, i, quote = [], 0, 0, "+", 0, ""
+    while i < len(text):
+        ch = text[i]
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "`'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and ch in "+-":
+            out.append((sign, text[start:i]))
+            sign, start = ch, i + 1
+        i += 1
+    out.append((sign, text[start:]))
+    if out[0][1].strip() == "" and len(out) > 1 and out[1][0] == "-":
+        out = out[1:]  # a leading unary minus, as in '~ -1 + x'
+    return out
+
+
+def _wraps_whole(t: str) -> bool:
+    """Whether ``t`` is one parenthesised group: its first '(' closes at its last char."""
+    if not (t.startswith("(") and t.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(t):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i == len(t) - 1
+    return False
+
+
 def _strip_parens(text: str) -> str:
     t = text.strip()
-    while t.startswith("(") and t.endswith(")") and len(split_top_level(t[1:-1], ")")) == 1:
-        inner = t[1:-1]
-        try:
-            split_top_level(inner, "+")
-        except FormulaError:
-            break
-        t = inner.strip()
+    while _wraps_whole(t):
+        t = t[1:-1].strip()
     return t
 
 
@@ -110,7 +153,8 @@ def parse_bar(text: str) -> list[RandomTermSpec]:
             if not _NAME.match(v.strip()):
                 raise FormulaError(
                     f"grouping factor {v.strip()!r} in {text.strip()!r} must be a column name "
-                    f"(use 'a:b' for interactions and 'a/b' for nesting)"
+                    f"(use 'a:b' for interactions and 'a/b' for nesting; a column whose name "
+                    f"has spaces or symbols must be renamed to serve as a grouping factor)"
                 )
     groups = [":".join(nests[: i + 1]) for i in range(len(nests))]
     return [RandomTermSpec(expr, g, correlated) for g in groups]
@@ -146,21 +190,48 @@ def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
     rhs = sides[1].strip()
     if not rhs:
         raise FormulaError(f"formula {formula!r} has no terms right of '~' (use '~ 1')")
-    for term in split_top_level(rhs, "+"):
+    for sign, term in _split_signed(rhs):
         t = term.strip()
         if not t:
-            raise FormulaError(f"empty term in formula {formula!r} (a stray '+')")
+            raise FormulaError(f"empty term in formula {formula!r} (a stray '{sign}')")
         inner = _strip_parens(t)
+        if not inner:
+            raise FormulaError(f"empty parentheses {t!r} in formula {formula!r}")
         if t.startswith("(") and (len(split_top_level(inner, "|")) > 1):
+            if sign == "-":
+                raise FormulaError(
+                    f"random-effect term {t!r} in {formula!r} cannot be removed with '-'; "
+                    f"leave it out of the formula instead"
+                )
             rand.extend(parse_bar(t))
         elif re.match(r"^offset\s*\(", t):
-            offsets.append(t[t.index("(") + 1 : -1].strip())
+            if sign == "-" or not t.endswith(")"):
+                raise FormulaError(
+                    f"offset term {t!r} in {formula!r} must be written '+ offset(expr)'"
+                )
+            off = t[t.index("(") + 1 : -1].strip()
+            if not off:
+                raise FormulaError(f"offset() in {formula!r} is empty; write offset(expr)")
+            offsets.append(off)
         elif "|" in t:
+            if "(" in t and "|" in inner and len(split_top_level(inner, "|")) == 1:
+                raise FormulaError(
+                    f"random-effect term in {t!r} must stand alone, as '+ (expr | group)'; it "
+                    f"cannot be combined with other terms by '*', ':' or a function"
+                )
             raise FormulaError(f"random-effect term {t!r} must be in parentheses: '({t})'")
         else:
-            fixed_terms.append(t)
+            fixed_terms.append((sign, t))
     if groups is not None:
-        glist = [groups] if isinstance(groups, str) else list(groups)
+        if isinstance(groups, str):
+            glist = [groups]
+        elif isinstance(groups, (list, tuple)):
+            glist = list(groups)
+        else:
+            raise FormulaError(
+                f"groups= must be a column name or a list of column names, got "
+                f"{type(groups).__name__} {groups!r}"
+            )
         if not glist:
             raise FormulaError("groups= is empty; give a column name or a list of them")
         for g in glist:
@@ -168,14 +239,26 @@ def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
                 raise FormulaError(f"groups= entries must be column names, got {g!r}")
             rand.extend(parse_bar(f"1 | {g.strip()}"))
     if random is not None:
-        rlist = [random] if isinstance(random, str) else list(random)
+        if isinstance(random, str):
+            rlist = [random]
+        elif isinstance(random, (list, tuple)):
+            rlist = list(random)
+        else:
+            raise FormulaError(
+                f"random= must be a string like '(1 + x | g)' or a list of them, got "
+                f"{type(random).__name__} {random!r}"
+            )
         for r in rlist:
             if not isinstance(r, str):
                 raise FormulaError(f"random= entries must be strings like '(1 | g)', got {r!r}")
             for piece in split_top_level(r, "+") if r.strip().startswith("(") else [r]:
                 if piece.strip():
                     rand.extend(parse_bar(piece))
-    fixed = " + ".join(fixed_terms) if fixed_terms else "1"
+    fixed = "1"
+    if fixed_terms:
+        fixed = " ".join(f"{sg} {t}" for sg, t in fixed_terms).lstrip("+ ")
+        if fixed_terms[0][0] == "-":
+            fixed = "1 " + fixed  # '~ -1 + x': remove the intercept formulaic would add
     seen, unique = set(), []
     for spec in rand:
         key = (spec.expr.replace(" ", ""), spec.group.replace(" ", ""), spec.correlated)

@@ -99,11 +99,20 @@ class Objective:
         return np.concatenate([g[: L.ntheta], g[L.ntheta + L.p :]])
 
 
-def fd_gradient(f, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5) -> np.ndarray:
+def _steps(x: np.ndarray, h: float, unit: np.ndarray | None) -> np.ndarray:
+    """Difference steps: h relative to |x|, but never below h * unit (a coefficient's natural
+    unit, e.g. 1 / sd of its column, so that a step changes eta by about h)."""
+    base = np.ones_like(x) if unit is None else unit
+    return h * np.maximum(base, np.abs(x))
+
+
+def fd_gradient(f, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5,
+                unit: np.ndarray | None = None) -> np.ndarray:
     """Central differences; second-order one-sided differences next to a lower bound."""
     g = np.empty_like(x)
+    hs = _steps(x, h, unit)
     for i in range(x.size):
-        hi = h * max(1.0, abs(x[i]))
+        hi = hs[i]
         e = np.zeros_like(x)
         e[i] = hi
         if x[i] - hi < lower[i]:
@@ -113,11 +122,12 @@ def fd_gradient(f, x: np.ndarray, f0: float, lower: np.ndarray, h: float = 1e-5)
     return g
 
 
-def fd_hessian(f, x: np.ndarray, f0: float, h: float = 1e-4) -> np.ndarray:
+def fd_hessian(f, x: np.ndarray, f0: float, h: float = 1e-4,
+               unit: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Second differences of the deviance (lme4 also differentiates numerically, step 1e-4)."""
     m = x.size
     H = np.empty((m, m))
-    hs = h * np.maximum(1.0, np.abs(x))
+    hs = _steps(x, h, unit)
     fp, fm = np.empty(m), np.empty(m)
     for i in range(m):
         e = np.zeros(m)
@@ -136,13 +146,18 @@ def fd_hessian(f, x: np.ndarray, f0: float, h: float = 1e-4) -> np.ndarray:
     return H, grad
 
 
-def hessian_from_gradient(grad, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
-    """Central differences of an exact gradient (2m gradient evaluations), symmetrised."""
+def hessian_from_gradient(grad, x: np.ndarray, h: float = 1e-4,
+                          unit: np.ndarray | None = None) -> np.ndarray | None:
+    """Central differences of an exact gradient (2m gradient evaluations), symmetrised;
+    None if the gradient is unavailable at one of the points."""
     m = x.size
     H = np.empty((m, m))
+    hs = _steps(x, h, unit)
     for j in range(m):
-        hj = h * max(1.0, abs(x[j]))
         e = np.zeros(m)
-        e[j] = hj
-        H[:, j] = (grad(x + e) - grad(x - e)) / (2 * hj)
+        e[j] = hs[j]
+        gp, gm = grad(x + e), grad(x - e)
+        if gp is None or gm is None:
+            return None
+        H[:, j] = (gp - gm) / (2 * hs[j])
     return 0.5 * (H + H.T)

@@ -152,11 +152,27 @@ def resolve(kind: str, spec: Any, **kwargs: Any) -> Any:
     """An instance of plugin ``kind``: ``spec`` is a registered name or an instance."""
     if kind not in KINDS:
         raise PluginError(f"unknown plugin kind {kind!r}; expected one of {', '.join(KINDS)}")
+    base = _base_class(kind)
     if isinstance(spec, str):
         return registry().get_class(kind, spec)(**kwargs)
-    if isinstance(spec, type):
+    if isinstance(spec, type) and issubclass(spec, base):
         return spec(**kwargs)
-    return spec
+    if isinstance(spec, base):
+        return spec
+    raise PluginError(
+        f"{kind} must be a registered name ({', '.join(registry().names(kind))}) or an instance "
+        f"of {base.__module__}.{base.__name__}; got {spec!r}"
+    )
+
+
+def _base_class(kind: str) -> type:
+    """The contract class of a plugin kind (its ``base.py``)."""
+    from interlace.families.base import Family
+    from interlace.integrators.base import Integrator
+    from interlace.links.base import Link
+    from interlace.optimizers.base import Optimizer
+
+    return {"family": Family, "link": Link, "optimizer": Optimizer, "integrator": Integrator}[kind]
 
 
 def list_plugins() -> dict[str, list[str]]:

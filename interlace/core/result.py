@@ -64,7 +64,12 @@ class GLMMResult:
                               stacklevel=3)
         if vcov_beta is None:  # lmer's form: (X' V^-1 X)^-1 at the estimated theta
             cond = pirls(ctx, theta, beta, fp, modes.u, fit_beta=True)
-            vcov_beta = np.linalg.inv(cond.schur)
+            try:
+                vcov_beta = np.linalg.inv(cond.schur)
+            except (np.linalg.LinAlgError, TypeError, ValueError):
+                warnings.warn("the information for the fixed effects is singular: standard "
+                              "errors are not available (NaN)", InterlaceWarning, stacklevel=3)
+                vcov_beta = np.full((d.p, d.p), np.nan)
         fe = d.fe_names
         self.fe_params = pd.Series(beta, index=fe, name="Estimate")
         self.vcov = pd.DataFrame(vcov_beta, index=fe, columns=fe)

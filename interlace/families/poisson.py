@@ -35,8 +35,8 @@ class PoissonFamily(ExponentialFamily):
         if np.any(bad):
             i = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"poisson response {label!r} must be non-negative integer counts; row {i} "
-                f"has {y[i]!r}"
+                f"{self.name} response {label!r} must be non-negative integer counts; row {i} "
+                f"has {float(y[i])!r} ({int(bad.sum())} such value(s) in all)"
             )
 
     def initialize(self, y, weights):
