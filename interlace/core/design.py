@@ -273,6 +273,9 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame, family_name: str, rows:
                             f"{_label(rows[i])!r}; drop such rows")
         with np.errstate(invalid="ignore", divide="ignore"):
             return s / n, n, None
+    if r.kind == "ratio" and family_name != "binomial":
+        # only a binomial reads a / b as successes over trials; elsewhere it is a division, as R
+        return _eval_numeric(r.text, data, "response"), None, None
     if r.kind == "ratio":
         s = _eval_numeric(r.exprs[0], data, "successes")
         n = _eval_numeric(r.exprs[1], data, "trials")
@@ -526,7 +529,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
         i = int(np.flatnonzero(w <= 0)[0])
         raise DataError(f"weights must be positive; row {_label(rows[i])!r} has weight "
                         f"{_num(w[i])!r} ({int(np.sum(w <= 0))} non-positive in all)")
-    if parsed.response.kind == "ratio" and w is not None:
+    if parsed.response.kind == "ratio" and trials is not None and w is not None:
         if not np.allclose(w, trials):
             raise DataError(
                 f"response {parsed.response.text!r} already gives the trials "
@@ -539,7 +542,10 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
         family.validate(y, wts, parsed.response.text)
     except DataError as exc:
         notes = []
-        if parsed.response.kind in ("ratio", "cbind"):
+        if parsed.response.kind == "ratio" and trials is None:
+            notes.append(f"'{parsed.response.text}' is a division here; it is a proportion of "
+                         f"trials only with family='binomial'")
+        if trials is not None:
             notes.append("a 's / n' or cbind(s, f) response is a proportion of trials, for "
                          "binomial-type families")
         if ndrop:
