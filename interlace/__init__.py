@@ -1,6 +1,7 @@
 """interlace: generalised linear mixed models with lme4 parity, built from plugins."""
 
 from interlace.core.anova import anova
+from interlace.core.clmm import CLMMResult, clmm
 from interlace.core.errors import (
     ConvergenceWarning,
     DataError,
@@ -26,12 +27,13 @@ from interlace.families import (
     NegativeBinomial2Family,
     PoissonFamily,
 )
+from interlace.families.ordinal import OrdinalFamily
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "glmer", "fit", "anova", "GLMMResult", "LMMResult", "list_plugins", "plugin_errors",
-    "reload_plugins", "hookimpl",
+    "glmer", "fit", "clmm", "anova", "GLMMResult", "LMMResult", "CLMMResult", "OrdinalFamily",
+    "list_plugins", "plugin_errors", "reload_plugins", "hookimpl",
     "load_dataset", "Family", "ExponentialFamily", "FamilyParameter", "BinomialFamily",
     "PoissonFamily", "GaussianFamily", "NegativeBinomial2Family", "InterlaceError", "DataError",
     "FormulaError", "PluginError", "UnsupportedModelError", "InterlaceWarning",

@@ -10,6 +10,8 @@ from interlace.core.design import Design
 def glm_start(design: Design, family, fp: dict, maxit: int = 50) -> np.ndarray:
     """Fixed effects of the GLM y ~ X (no random effects) by iteratively reweighted LS."""
     X, y, w, off = design.X, design.y, design.weights, design.offset
+    if X.shape[1] == 0:
+        return np.zeros(0)
     link = family.link
     mu = family.initialize(y, w)
     eta = link.link(mu)

@@ -12,6 +12,7 @@ _DTYPES = {
     "sleepstudy": {"Subject": str},
     "seed_counts": {"site": str, "year": str},
     "Penicillin": {"plate": str, "sample": str},
+    "wine": {"judge": str, "bottle": str},  # ordinal's wine; rating is an integer 1..5
 }
 
 
