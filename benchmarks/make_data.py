@@ -13,6 +13,9 @@ Data sets:
                             b (100 levels) assigned uniformly at random,
                             x ~ N(0,1), eta = -0.3 + 0.5 x + a_i + b_j,
                             sd(a) = 0.7, sd(b) = 0.4, y ~ Bernoulli(plogis(eta)).
+    lmm_insteval.csv        73,000 rows shaped like lme4's InstEval: crossed factors s
+                            (2,972 levels), d (1,128) and dept (14), x ~ N(0,1),
+                            y = 3 + 0.2 x + s_i + d_j + dept_k + e, sds 0.3, 0.5, 0.1, 1.2.
 """
 
 from __future__ import annotations
@@ -59,6 +62,19 @@ def make_binary_crossed(
     )
 
 
+def make_lmm_insteval(n: int = 73_000, n_s: int = 2972, n_d: int = 1128, n_dept: int = 14,
+                      seed: int = 303) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    s = rng.integers(0, n_s, n)
+    d = rng.integers(0, n_d, n)
+    dept = d % n_dept  # instructors belong to departments, as in InstEval
+    x = rng.standard_normal(n)
+    y = (3 + 0.2 * x + rng.normal(0, 0.3, n_s)[s] + rng.normal(0, 0.5, n_d)[d]
+         + rng.normal(0, 0.1, n_dept)[dept] + rng.normal(0, 1.2, n))
+    return pd.DataFrame({"y": np.round(y, 6), "x": np.round(x, 6), "s": [f"s{i:04d}" for i in s],
+                         "d": [f"d{i:04d}" for i in d], "dept": [f"dept{i:02d}" for i in dept]})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -84,6 +100,11 @@ def main() -> None:
         f"binary_200k_crossed.csv: {len(binc)} rows, "
         f"{binc['a'].nunique()} a-levels, {binc['b'].nunique()} b-levels"
     )
+    ie = make_lmm_insteval(n=max(10, round(73_000 * s)), n_s=max(2, round(2972 * s)),
+                           n_d=max(14, round(1128 * s)))
+    ie.to_csv(args.out / "lmm_insteval.csv", index=False)
+    print(f"lmm_insteval.csv: {len(ie)} rows, {ie['s'].nunique()} s, {ie['d'].nunique()} d, "
+          f"{ie['dept'].nunique()} dept")
 
 
 if __name__ == "__main__":
