@@ -1,7 +1,8 @@
 """`python -m interlace`: a real fit on data shipped with the package (lme4's cbpp).
 
 Fits the seed's binomial GLMM, incidence / size ~ period + (1 | herd), prints the lme4-style
-summary and the predicted incidence per period for an average herd.
+summary and the predicted incidence per period for an average herd. With arguments,
+``python -m interlace ...`` is the ``interlace`` command (``run``, ``batch``, ``validate``, ...).
 """
 
 from __future__ import annotations
@@ -14,6 +15,10 @@ import interlace
 
 
 def main(argv: list[str] | None = None) -> int:
+    if argv:
+        from interlace.cli import main as cli_main
+
+        return cli_main(argv)
     df = interlace.load_dataset("cbpp")
     result = interlace.glmer(
         formula="incidence / size ~ period",

@@ -1,0 +1,233 @@
+"""The ``interlace`` command: run, batch and validate YAML fit configs; list plugins.
+
+    interlace run CONFIG [--output result.json]
+    interlace batch CONFIGS... --out results.csv [--workers N | --scheduler tcp://HOST:PORT]
+    interlace validate CONFIGS...
+    interlace plugins [--json]
+    interlace schema
+
+Exit codes: 0 success; 1 a fit failed or did not converge (run) or a fit ended with an
+error record (batch); 2 configs or arguments that do not validate; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import warnings
+from pathlib import Path
+
+EXIT_OK, EXIT_FIT, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="interlace",
+        description="Fit GLMMs described by YAML configs (see docs/configs.md).")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="fit the config(s) of one file and print the summary")
+    r.add_argument("config", help="a YAML config file")
+    r.add_argument("--output", "-o", help="write the result as JSON here (overrides output.path)")
+    r.add_argument("--fit", help="run only the fit with this name (in a file of several fits)")
+    r.add_argument("--quiet", "-q", action="store_true", help="do not print the summary")
+
+    b = sub.add_parser("batch", help="fit many configs; one record per fit; resumable")
+    b.add_argument("configs", nargs="+", help="config files, folders or glob patterns")
+    b.add_argument("--out", required=True,
+                   help="results table: x.csv or x.parquet (records in x.jsonl beside it), "
+                        "x.jsonl, or a folder")
+    b.add_argument("--format", choices=("csv", "parquet"), help="table format (default: from --out)")
+    b.add_argument("--workers", type=int, default=None,
+                   help="local worker processes (default: CPU count; 0 = in this process)")
+    b.add_argument("--scheduler", help="run on the Dask cluster at this address, tcp://HOST:PORT")
+    b.add_argument("--retry-failed", action="store_true",
+                   help="refit the fits whose record is an error")
+    b.add_argument("--fit-timeout", type=float, default=None,
+                   help="stop a fit after this many seconds (local workers only)")
+    g = b.add_mutually_exclusive_group()
+    g.add_argument("--progress", dest="bar", action="store_const", const=True,
+                   help="progress bar even when not on a terminal")
+    g.add_argument("--no-progress", dest="bar", action="store_const", const=False,
+                   help="plain log lines even on a terminal")
+
+    v = sub.add_parser("validate", help="check configs without fitting")
+    v.add_argument("configs", nargs="+", help="config files, folders or glob patterns")
+    v.add_argument("--quiet", "-q", action="store_true", help="print only problems")
+
+    pl = sub.add_parser("plugins", help="list registered families, links, optimizers, "
+                                        "integrators and shipped data sets")
+    pl.add_argument("--json", action="store_true", help="as JSON")
+
+    sub.add_parser("schema", help="print the config schema as Markdown (docs/configs.md)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command is None:
+        _parser().print_help()
+        return EXIT_OK
+    try:
+        return {"run": cmd_run, "batch": cmd_batch, "validate": cmd_validate,
+                "plugins": cmd_plugins, "schema": cmd_schema}[args.command](args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _load(paths):
+    from interlace.config import ConfigError, load
+
+    try:
+        return load(paths)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return None
+
+
+def cmd_validate(args) -> int:
+    specs = _load(args.configs)
+    if specs is None:
+        return EXIT_CONFIG
+    if not args.quiet:
+        files = len({s.source.split("#")[0] for s in specs})
+        print(f"ok: {len(specs)} fit(s) in {files} file(s)")
+    return EXIT_OK
+
+
+def cmd_run(args) -> int:
+    from interlace.config import result_payload
+    from interlace.config.runner import clean, fit_config, status_of
+
+    specs = _load([args.config])
+    if specs is None:
+        return EXIT_CONFIG
+    if args.fit is not None:
+        chosen = [s for s in specs if s.name == args.fit]
+        if not chosen:
+            print(f"{args.config}: no fit named {args.fit!r}; fits: "
+                  f"{', '.join(s.name for s in specs)}", file=sys.stderr)
+            return EXIT_CONFIG
+        specs = chosen
+    payloads, code = [], EXIT_OK
+    for spec in specs:
+        out_cfg = spec.config.get("output") or {}
+        if len(specs) > 1 and not args.quiet:
+            print(f"== {spec.name} ({spec.source})")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = fit_config(spec.config, base_dir=spec.base_dir)
+        except Exception as exc:  # noqa: BLE001 - reported as the fit's error
+            print(f"error: {spec.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            payloads.append(clean({"name": spec.name, "key": spec.key, "status": "error",
+                                   "message": f"{type(exc).__name__}: {exc}", "result": None}))
+            code = EXIT_FIT
+            continue
+        for w in caught:
+            print(f"warning: {w.category.__name__}: {w.message}", file=sys.stderr)
+        if out_cfg.get("summary", True) and not args.quiet:
+            print(result._summary_text())
+        status, message = status_of(result)
+        if status != "ok":
+            code = EXIT_FIT
+        payload = {"name": spec.name, "key": spec.key, "source": spec.source, "status": status,
+                   "message": message, "config": spec.config,
+                   "result": result_payload(result, bool(out_cfg.get("random_effects")))}
+        payloads.append(clean(payload))
+        if out_cfg.get("path") and not args.output:
+            _write_json(Path(out_cfg["path"]), payloads[-1])
+    if args.output:
+        _write_json(Path(args.output), payloads[0] if len(payloads) == 1 else payloads)
+    return code
+
+
+def _write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def cmd_batch(args) -> int:
+    from interlace.batch import run_batch
+
+    specs = _load(args.configs)
+    if specs is None:
+        return EXIT_CONFIG
+    if args.workers is not None and args.workers < 0:
+        print("--workers must be >= 0", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.scheduler and args.fit_timeout:
+        print("--fit-timeout applies to local workers only", file=sys.stderr)
+        return EXIT_CONFIG
+
+    def on_term(signum, frame):  # a polite kill: stop like Ctrl-C, keeping finished records
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    try:
+        report = run_batch(specs, args.out, workers=args.workers, scheduler=args.scheduler,
+                           fmt=args.format, retry_failed=args.retry_failed,
+                           fit_timeout=args.fit_timeout, bar=args.bar)
+    except KeyboardInterrupt:
+        print("interrupted: finished fits are saved; rerun the same command to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (RuntimeError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    c = report.counts
+    print(f"{report.total} fit(s): {c.get('ok', 0)} ok, {c.get('warning', 0)} warning, "
+          f"{c.get('error', 0)} error ({report.ran} run now, {report.skipped} from before) in "
+          f"{report.elapsed_s:.1f} s; table {report.table}, records {report.jsonl}",
+          file=sys.stderr)
+    return EXIT_FIT if report.failed else EXIT_OK
+
+
+def cmd_plugins(args) -> int:
+    import interlace
+    from interlace.datasets import available
+
+    plugins = interlace.list_plugins()
+    errors = interlace.plugin_errors()
+    if args.json:
+        print(json.dumps({"plugins": plugins, "datasets": available(),
+                          "errors": [{"entry_point": e.entry_point, "error": e.error}
+                                     for e in errors]}, indent=2))
+        return EXIT_OK
+    from interlace.core.registry import registry
+
+    reg = registry()
+    for kind, names in plugins.items():
+        print(f"{kind}:")
+        for n in names:
+            cls = reg.get_class(kind, n)
+            aliases = getattr(cls, "aliases", ()) or ()
+            extra = f"  (aliases: {', '.join(aliases)})" if aliases else ""
+            if kind == "family" and getattr(cls, "links", None):
+                extra += f"  links: {', '.join(cls.links)}"
+            print(f"  {n}{extra}  [{cls.__module__}]")
+    print("datasets:")
+    for d in available():
+        print(f"  {d}")
+    if errors:
+        print("failed to load:")
+        for e in errors:
+            print(f"  {e.entry_point}: {e.error}")
+    return EXIT_OK
+
+
+def cmd_schema(args) -> int:
+    from interlace.config import render_markdown
+
+    sys.stdout.write(render_markdown())
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

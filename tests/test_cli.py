@@ -1,0 +1,130 @@
+"""The `interlace` command: run, validate, plugins, schema; `python -m interlace` unchanged."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import interlace
+from interlace.cli import main
+from interlace.config import render_markdown
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+CBPP = CONFIGS / "cbpp_binomial.yaml"
+
+
+def test_run_prints_the_summary_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "r" / "cbpp.json"
+    assert main(["run", str(CBPP), "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Generalized linear mixed model" in printed and "herd" in printed
+    res = json.loads(out.read_text())
+    assert res["status"] == "ok" and res["name"] == "cbpp_binomial"
+    df = interlace.load_dataset("cbpp")
+    r = interlace.glmer("incidence / size ~ period", df, "binomial", groups="herd",
+                        weights=df["size"].values)
+    got = res["result"]
+    assert got["fit"]["llf"] == pytest.approx(r.llf, abs=1e-9)
+    for term in r.fe_params.index:
+        assert got["fixed_effects"][term]["estimate"] == pytest.approx(r.fe_params[term], rel=1e-9)
+        assert got["fixed_effects"][term]["std_error"] == pytest.approx(r.fe_bse[term], rel=1e-9)
+    assert got["variance_components"][0]["vcov"] == pytest.approx(
+        float(r.variance_components["herd"].iloc[0, 0]), rel=1e-9)
+    assert got["convergence"]["converged"] is True
+
+
+def test_run_a_file_of_several_fits_and_pick_one(tmp_path, capsys):
+    path = CONFIGS / "counts_nbinom2_vs_poisson.yaml"
+    out = tmp_path / "both.json"
+    assert main(["run", str(path), "--output", str(out), "--quiet"]) == 0
+    both = json.loads(out.read_text())
+    assert [b["name"] for b in both] == ["counts_nbinom2", "counts_poisson_site"]
+    assert both[0]["result"]["fit"]["aic"] < both[1]["result"]["fit"]["aic"]
+    assert main(["run", str(path), "--fit", "counts_nbinom2", "--output", str(out)]) == 0
+    assert json.loads(out.read_text())["result"]["family_params"] == {"theta": 2.0}
+    assert main(["run", str(path), "--fit", "nope"]) == 2
+
+
+def test_run_uses_output_path_of_the_config(tmp_path, capsys):
+    cfg = tmp_path / "f.yaml"
+    cfg.write_text(f"extends: {CBPP}\noutput: {{path: out/res.json, summary: false}}\n")
+    assert main(["run", str(cfg)]) == 0
+    assert "Generalized" not in capsys.readouterr().out
+    assert json.loads((tmp_path / "out" / "res.json").read_text())["name"] == "f"
+
+
+def test_run_exit_codes_for_failures_and_bad_configs(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data: {dataset: cbpp}\nformula: incidence ~ period\nfamly: poisson\n")
+    assert main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.yaml:3: famly" in err and "did you mean 'family'" in err
+    failing = tmp_path / "fail.yaml"
+    failing.write_text("data: {dataset: seed_counts}\nformula: count ~ x1\nfamily: binomial\n"
+                       "groups: site\n")
+    assert main(["run", str(failing)]) == 1
+    assert "DataError" in capsys.readouterr().err
+    nonconv = tmp_path / "nc.yaml"
+    nonconv.write_text(f"extends: {CBPP}\noptimizer_options: {{maxiter: 1}}\n")
+    assert main(["run", str(nonconv), "-q"]) == 1
+
+
+def test_validate(tmp_path, capsys):
+    assert main(["validate", str(CONFIGS)]) == 0
+    assert "ok: 7 fit(s) in 6 file(s)" in capsys.readouterr().out
+    (tmp_path / "a.yaml").write_text("data: {dataset: cbpp}\nformula: incidence ~ {x}\n")
+    (tmp_path / "b.yaml").write_text("data: {dataset: cbpp}\n")
+    assert main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "2 problems" in err and "a.yaml:2: formula" in err and "b.yaml:1: formula" in err
+
+
+def test_plugins_and_schema(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for name in ("binomial", "nbinom2", "logit", "bobyqa", "laplace", "cbpp"):
+        assert name in out
+    assert main(["plugins", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["plugins"] == interlace.list_plugins()
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == render_markdown()
+
+
+def test_no_command_prints_help(capsys):
+    assert main([]) == 0
+    assert "batch" in capsys.readouterr().out
+
+
+def _env():
+    env = dict(os.environ)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def test_console_script_and_python_m():
+    exe = shutil.which("interlace", path=str(Path(sys.executable).parent))
+    assert exe, "the interlace console script is not installed (pip install -e .)"
+    p = subprocess.run([exe, "run", str(CBPP)], capture_output=True, text=True, timeout=120,
+                       env=_env())
+    assert p.returncode == 0, p.stderr
+    assert "period[T.4]" in p.stdout
+    q = subprocess.run([sys.executable, "-m", "interlace", "validate", str(CONFIGS)],
+                       capture_output=True, text=True, timeout=120, env=_env())
+    assert q.returncode == 0 and "ok: 7 fit(s)" in q.stdout
+
+
+def test_python_m_interlace_without_arguments_is_the_demo():
+    p = subprocess.run([sys.executable, "-m", "interlace"], capture_output=True, text=True,
+                       timeout=120, env=_env())
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith("Generalized linear mixed model fit by maximum likelihood")
+    assert "Predicted incidence for an average herd, by period:" in p.stdout
+    assert "  period 4:" in p.stdout
