@@ -27,7 +27,7 @@ from interlace.core.errors import (
     PluginError,
     UnsupportedModelError,
 )
-from interlace.core.fitting import _blas_controller, check_nagq, fit_model
+from interlace.core.fitting import blas_limit, check_nagq, fit_model
 from interlace.core.formula import parse_formula
 from interlace.core.model import ModelContext
 from interlace.core.registry import resolve
@@ -236,7 +236,7 @@ def clmm(
     )
     ctx = ModelContext.build(design, fam)
     integ.check(ctx)
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with blas_limit(ctx):
         res = fit_model(ctx, integ, opt, optimizer_options, CLMMResult)
     res.response = col
     return res

@@ -56,6 +56,19 @@ def resolve_family(family: Any, link: Any = None):
 _CONTROLLER: ThreadpoolController | None = None
 
 
+def blas_limit(ctx):
+    """One BLAS thread for small dense blocks (two OpenBLAS pools contend there, 10-20x
+    slower); all threads when the trailing dense block is large enough to use them."""
+    import contextlib
+
+    if ctx.system.q2 >= _BLAS_THREADED_MIN:
+        return contextlib.nullcontext()
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+_BLAS_THREADED_MIN = 400
+
+
 def _blas_controller() -> ThreadpoolController:
     """One controller per process: inspecting the loaded BLAS libraries costs ~0.7 ms."""
     global _CONTROLLER
@@ -124,7 +137,7 @@ def glmer(
     integ.check(ctx)
     # numpy and scipy each load an OpenBLAS with its own thread pool; on the small dense
     # blocks of a fit, two pools spinning against each other cost 10-20x. One thread each.
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with blas_limit(ctx):
         return fit_model(ctx, integ, opt, optimizer_options, GLMMResult)
 
 

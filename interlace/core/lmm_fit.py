@@ -13,7 +13,7 @@ import pandas as pd
 
 from interlace.core.design import build_design
 from interlace.core.errors import InterlaceError
-from interlace.core.fitting import _blas_controller
+from interlace.core.fitting import blas_limit
 from interlace.core.formula import parse_formula
 from interlace.core.lmm import LMMObjective
 from interlace.core.model import ModelContext
@@ -52,7 +52,7 @@ def fit(
     ctx = ModelContext.build(design, fam)
     args = dict(formula=formula, data=data, groups=groups, random=random, weights=weights,
                 offset=offset, optimizer=optimizer, optimizer_options=optimizer_options)
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    with blas_limit(ctx):
         theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options)
         return LMMResult.from_lmm(ctx, LMMObjective(ctx, reml), theta, dev, H, g, nfev, message,
                                   opt, args)

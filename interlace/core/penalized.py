@@ -16,9 +16,13 @@ The vector u is laid out in this solver's term order, each term's block level-ma
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import cholesky, solve_triangular
+from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.sparse import csr_matrix, issparse
 
 from interlace.core.terms import RandomTerm
+
+_SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
+_MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient
 
 
 class PenalizedSystem:
@@ -60,8 +64,35 @@ class PenalizedSystem:
                         idx = (rs + ca) * self.q2 + rt + cb
                         spec = (si + 1, ca, ti + 1, cb, idx)
                         (self.a22_diag_spec if ti == si else self.a22_off_spec).append(spec)
+        # A large, sparse cross block (crossed factors with many levels each) is kept in CSR
+        # form: its non-zeros are fixed by the data, so their slots are computed once here.
+        self.sparse21 = bool(self.q2 and k0 == 1 and self.q2 * self.q0 > _SPARSE_MIN)
         if self.q2:
             self.a21_idx = np.concatenate([s[-1] for s in self.a21_spec])
+            if self.sparse21:
+                uniq, self.a21_slot = np.unique(self.a21_idx, return_inverse=True)
+                rows = uniq // self.q0
+                self.a21_cols = (uniq % self.q0).astype(np.int32)
+                self.a21_indptr = np.concatenate(
+                    [[0], np.cumsum(np.bincount(rows, minlength=self.q2))]).astype(np.int32)
+                self.a21_nnz = uniq.size
+                self.a21_rows = rows
+                # slot of each (row, rest term column) entry, per cross-block spec (k0 == 1)
+                offs = np.cumsum([0] + [spec[-1].size for spec in self.a21_spec])
+                self.a21_obs_slot = {(spec[0], spec[1]): self.a21_slot[offs[i]:offs[i + 1]]
+                                     for i, spec in enumerate(self.a21_spec)}
+                # pairs of non-zeros sharing a lead level: what P22 B needs on B's pattern
+                order = np.argsort(self.a21_cols, kind="stable")
+                counts = np.bincount(self.a21_cols, minlength=self.q0)
+                npairs = int(np.sum(counts.astype(np.int64) ** 2))
+                self.a21_pairs = None
+                if npairs <= _MAX_PAIRS:
+                    starts = np.repeat(np.cumsum(counts) - counts, counts)  # per sorted entry
+                    reps = counts[self.a21_cols[order]]
+                    pa = np.repeat(order, reps)
+                    within = np.arange(npairs) - np.repeat(np.cumsum(reps) - reps, reps)
+                    pb = order[np.repeat(starts, reps) + within]
+                    self.a21_pairs = (pa, pb, rows[pa].astype(np.int64) * self.q2 + rows[pb])
             self.a22d_idx = np.concatenate([s[-1] for s in self.a22_diag_spec])
             self.a22o_idx = (np.concatenate([s[-1] for s in self.a22_off_spec])
                              if self.a22_off_spec else None)
@@ -119,7 +150,12 @@ class PenalizedSystem:
         if not self.q2:
             return PenalizedFactor(self, L0, L0inv, None, None)
         vals21 = np.concatenate([w * ZL[s][:, ca] * zl0[:, cb] for s, ca, _, cb, _ in self.a21_spec])
-        A21 = np.bincount(self.a21_idx, vals21, minlength=self.q2 * self.q0).reshape(self.q2, self.q0)
+        if self.sparse21:
+            data = np.bincount(self.a21_slot, vals21, minlength=self.a21_nnz) / L0[self.a21_cols]
+            L21 = csr_matrix((data, self.a21_cols, self.a21_indptr), shape=(self.q2, self.q0))
+        else:
+            A21 = np.bincount(self.a21_idx, vals21, minlength=self.q2 * self.q0).reshape(
+                self.q2, self.q0)
         vals22 = np.concatenate([w * ZL[s][:, ca] * ZL[t][:, cb]
                                  for s, ca, t, cb, _ in self.a22_diag_spec])
         A22 = np.bincount(self.a22d_idx, vals22, minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
@@ -129,12 +165,15 @@ class PenalizedSystem:
             C = np.bincount(self.a22o_idx, vo, minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
             A22 = A22 + C + C.T
         A22[np.diag_indices(self.q2)] += 1.0
-        if k0 == 1:
-            L21 = A21 / L0[None, :]
+        if self.sparse21:
+            S = A22 - (L21 @ L21.T).toarray()
         else:
-            L21 = np.einsum("rjb,jcb->rjc", A21.reshape(self.q2, n0, k0), L0inv).reshape(
-                self.q2, self.q0)
-        S = A22 - L21 @ L21.T
+            if k0 == 1:
+                L21 = A21 / L0[None, :]
+            else:
+                L21 = np.einsum("rjb,jcb->rjc", A21.reshape(self.q2, n0, k0), L0inv).reshape(
+                    self.q2, self.q0)
+            S = A22 - L21 @ L21.T
         try:
             L22 = cholesky(S, lower=True, check_finite=False)
         except np.linalg.LinAlgError:
@@ -195,6 +234,18 @@ class PenalizedFactor:
             P00 = np.einsum("jca,jcb->jab", self.L0inv, self.L0inv)
         if self.L22 is None:
             return P00, None, None
+        if issparse(self.L21):  # k0 == 1: P20 = -P22 B with B = L21 L0^-1 sparse
+            P22 = cho_solve((self.L22, True), np.eye(s.q2), check_finite=False)
+            bdata = self.L21.data / self.L0[s.a21_cols]
+            if s.a21_pairs is not None:  # P22 B only on B's own pattern: P20 as a slot vector
+                pa, pb, flat = s.a21_pairs
+                pbn = np.bincount(pa, np.take(P22, flat) * np.take(bdata, pb), minlength=s.a21_nnz)
+                extra = np.bincount(s.a21_cols, bdata * pbn, minlength=n0)
+                return P00 + extra.reshape(n0, 1, 1), -pbn, P22
+            B = csr_matrix((bdata, s.a21_cols, s.a21_indptr), shape=(s.q2, s.q0))
+            PB = np.asarray((B.T @ P22).T)
+            P00 = P00 + np.asarray(B.multiply(PB).sum(axis=0)).reshape(n0, 1, 1)
+            return P00, -PB, P22
         if k0 == 1:
             L21Li = self.L21 / self.L0[None, :]
         else:
@@ -229,9 +280,11 @@ class PenalizedFactor:
                         if pt == 0 and ps == 0:
                             ent = P00[codes0, c, c2]
                         elif ps == 0:
-                            ent = P20[ridx[pt] + c, codes0 * k0 + c2]
+                            ent = (P20[s.a21_obs_slot[(pt, c)]] if P20.ndim == 1
+                                   else P20[ridx[pt] + c, codes0 * k0 + c2])
                         elif pt == 0:
-                            ent = P20[ridx[ps] + c2, codes0 * k0 + c]
+                            ent = (P20[s.a21_obs_slot[(ps, c2)]] if P20.ndim == 1
+                                   else P20[ridx[ps] + c2, codes0 * k0 + c])
                         else:
                             ent = P22[ridx[pt] + c, ridx[ps] + c2]
                         acc = acc + ent * zs[:, c2]
@@ -250,5 +303,6 @@ class PenalizedFactor:
         if self.L22 is None:
             L = L0
         else:
-            L = np.block([[L0, np.zeros((s.q0, s.q2))], [self.L21, self.L22]])
+            L21 = self.L21.toarray() if issparse(self.L21) else self.L21
+            L = np.block([[L0, np.zeros((s.q0, s.q2))], [L21, self.L22]])
         return L @ L.T
