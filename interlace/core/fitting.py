@@ -57,16 +57,11 @@ _CONTROLLER: ThreadpoolController | None = None
 
 
 def blas_limit(ctx):
-    """One BLAS thread for small dense blocks (two OpenBLAS pools contend there, 10-20x
-    slower); all threads when the trailing dense block is large enough to use them."""
-    import contextlib
-
-    if ctx.system.q2 >= _BLAS_THREADED_MIN:
-        return contextlib.nullcontext()
+    """One BLAS thread per fit. numpy and scipy each load an OpenBLAS with its own pool; on
+    small dense blocks the two pools contend (10-20x slower), and on large ones two threads
+    won 25% on an idle machine but lost 3x when other processes (batch workers) shared the
+    cores. Parallelism belongs to the batch runner, one fit per core."""
     return _blas_controller().limit(limits=1, user_api="blas")
-
-
-_BLAS_THREADED_MIN = 400
 
 
 def _blas_controller() -> ThreadpoolController:
