@@ -124,3 +124,18 @@ def test_fitted_values(fits):
     for key in ("cbpp_logit", "grouseticks_pois", "sleep_ml"):
         r, R = fits(key), REF[key]
         assert rel(r.fittedvalues.to_numpy()[:10], R["fitted_head"]) < 5e-3
+
+
+@pytest.mark.parametrize("key", list(GLMER_FIXTURES))
+def test_summary_quantities(fits, key):
+    """What lme4's summary prints besides the estimates: quantiles of the scaled (Pearson)
+    residuals and the correlation of the fixed effects (lme4's default fit; 1e-2 absolute,
+    the size of the gap between lme4's default optimum and the exact one)."""
+    r, R = fits(key), REF[key]
+    q = np.quantile(r.resid_pearson.to_numpy(), [0, 0.25, 0.5, 0.75, 1])
+    assert np.max(np.abs(q - np.array(R["scaled_resid_quantiles"]))) < 1e-2
+    V = r.vcov.to_numpy()
+    C = V / np.sqrt(np.outer(np.diag(V), np.diag(V)))
+    assert np.max(np.abs(C - np.array(R["fixef_correlation"]))) < 1e-2
+    text = r._summary_text()
+    assert "Scaled residuals" in text and ("Correlation of Fixed Effects" in text or len(V) == 1)

@@ -274,6 +274,7 @@ class GLMMResult:
         lines.append(f"{self.aic:>10.1f}{self.bic:>10.1f}{self.llf:>10.1f}{self.deviance:>10.1f}"
                      f"{self.df_resid:>10d}")
         lines.append("")
+        lines.extend(self._scaled_residual_lines())
         lines.append("Random effects:")
         vc = self.varcorr
         lines.append(f" {'Groups':<12}{'Name':<14}{'Variance':>10}{'Std.Dev.':>10}{'Corr':>8}")
@@ -293,12 +294,59 @@ class GLMMResult:
             ps = f"{p:10.3g}" if p >= 2e-16 else f"{'<2e-16':>10}"
             lines.append(f"{name:<{w}}{self.fe_params[name]:>10.5g}{self.fe_bse[name]:>12.5g}"
                          f"{self.fe_zvalues[name]:>9.3f}{ps}")
+        lines.extend(self._correlation_lines())
         for m in self.messages:
             lines.append(f"note: {m}")
         if not self.converged:
             lines.append("WARNING: the fit did not converge")
         return "\n".join(lines)
 
+    def _scaled_residual_lines(self) -> list[str]:
+        """Quantiles of the Pearson residuals, as lme4's summary prints them."""
+        try:
+            r = np.asarray(self.resid_pearson, float)
+        except Exception:  # noqa: BLE001 - families without a variance function
+            return []
+        if r.size == 0 or not np.all(np.isfinite(r)):
+            return []
+        q = np.quantile(r, [0, 0.25, 0.5, 0.75, 1])
+        head = "".join(f"{h:>10}" for h in ("Min", "1Q", "Median", "3Q", "Max"))
+        return ["Scaled residuals:", head, "".join(f"{v:>10.4f}" for v in q), ""]
+
+    def _correlation_lines(self) -> list[str]:
+        """Lower triangle of the correlation of the fixed effects (lme4 prints it for p > 1)."""
+        V = self.vcov.to_numpy()
+        p = V.shape[0]
+        if p < 2 or p > 12 or not np.all(np.isfinite(V)):
+            return []
+        sd = np.sqrt(np.diag(V))
+        C = V / np.outer(sd, sd)
+        names = [n[:10] for n in self.vcov.index]
+        out = ["", "Correlation of Fixed Effects:",
+               " " * 12 + "".join(f"{n:>11}" for n in names[:-1])]
+        for i in range(1, p):
+            out.append(f"{names[i]:<12}" + "".join(f"{C[i, j]:>11.3f}" for j in range(i)))
+        return out
+
     def __repr__(self) -> str:
         return (f"<GLMMResult {self.family.name}({self.link.name}) nobs={self.nobs} "
                 f"llf={self.llf:.4f} converged={self.converged}>")
+
+    # -- plots (matplotlib, the optional "plot" extra; see interlace.plotting) ---------------
+    def plot_caterpillar(self, term: str | None = None, level: float = 0.95, **kwargs):
+        """Caterpillar plot of one random term's conditional modes with intervals."""
+        from interlace.plotting import plot_caterpillar
+
+        return plot_caterpillar(self, term=term, level=level, **kwargs)
+
+    def plot_fitted(self, **kwargs):
+        """Observed response against fitted values."""
+        from interlace.plotting import plot_fitted
+
+        return plot_fitted(self, **kwargs)
+
+    def plot_residuals(self, type: str = "pearson", **kwargs):  # noqa: A002 - R's argument name
+        """Residuals against fitted values and a normal Q-Q plot."""
+        from interlace.plotting import plot_residuals
+
+        return plot_residuals(self, type=type, **kwargs)

@@ -151,6 +151,8 @@ record <- function(fit, formula_text, family, link, data_name,
     ngroups = as.list(setNames(as.integer(ng), names(ng))),
     ranef = ranef_out,
     fitted_head = as.numeric(head(fitted(fit), 10)),
+    scaled_resid_quantiles = as.numeric(quantile(residuals(fit, "pearson", scaled = TRUE))),
+    fixef_correlation = unname(lapply(seq_len(nrow(V)), function(i) I(as.numeric(cov2cor(V)[i, ])))),
     converged_messages = if (is.null(msgs)) list() else as.list(msgs),
     optimizer_warnings = as.list(unlist(fit@optinfo$warnings)),
     singular = isSingular(fit)
