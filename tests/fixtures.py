@@ -38,6 +38,8 @@ GLMER_FIXTURES = {
                     lambda: data_for("cbpp"), "binomial", "probit"),
     "cbpp_cloglog": ("cbind(incidence, size - incidence) ~ period + (1 | herd)",
                      lambda: data_for("cbpp"), "binomial", "cloglog"),
+    "cbpp_cauchit": ("cbind(incidence, size - incidence) ~ period + (1 | herd)",
+                     lambda: data_for("cbpp"), "binomial", "cauchit"),
     "grouseticks_pois": ("TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
                          lambda: data_for("grouseticks"), "poisson", "log"),
     "grouseticks_nested": ("TICKS ~ YEAR + cHEIGHT + (1 | LOCATION/BROOD)",

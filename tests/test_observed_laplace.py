@@ -69,3 +69,16 @@ def test_observed_gradient_is_exact(key):
 def test_information_option_is_checked():
     with pytest.raises(interlace.PluginError, match="information"):
         LaplaceIntegrator(information="hessian")
+
+
+def test_poisson_identity_link_matches_glmmtmb():
+    """lme4's PIRLS fails on this model (NaN); glmmTMB's fit is the reference."""
+    R = TMB["pois_identity"]
+    d = pd.read_csv(REFDIR / R["data"])
+    r = interlace.glmer(R["formula"], d, family="poisson", link="identity",
+                        integrator=LaplaceIntegrator(information="observed"))
+    assert r.converged
+    assert rel(r.fe_params, list(R["fixef"].values())) < 1e-4
+    assert rel(r.fe_bse, list(R["se"].values())) < 1e-4
+    assert abs(r.variance_components["g"].iloc[0, 0] / R["variance"] - 1) < 1e-3
+    assert abs(r.llf - R["loglik"]) < 1e-6

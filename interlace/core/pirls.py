@@ -67,7 +67,10 @@ def _final_weights(fam, link, y, mu, eta, wts, fp, me, observed):
     W = fam.info_mu(y, mu, wts, fp) * me * me
     if not observed:
         return W
-    return _newton_weights(fam, link, y, mu, eta, wts, fp, fam.score_mu(y, mu, wts, fp), me, W)
+    # the exact observed information, unpatched: zero or negative entries are fine as long
+    # as M = I + A'JA stays positive definite (the factorisation checks)
+    s_mu = fam.score_mu(y, mu, wts, fp)
+    return fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
 
 
 def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,

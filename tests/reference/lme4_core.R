@@ -237,6 +237,7 @@ run_fixture("cbpp_numeric", cbpp_f, cbpp_num, "cbpp", binomial())
 fixtures$cbpp_numeric$data_note <- "period converted to numeric (as.numeric(as.character(period)))"
 run_fixture("cbpp_probit", cbpp_f, cbpp, "cbpp", binomial(link = "probit"))
 run_fixture("cbpp_cloglog", cbpp_f, cbpp, "cbpp", binomial(link = "cloglog"))
+run_fixture("cbpp_cauchit", cbpp_f, cbpp, "cbpp", binomial(link = "cauchit"))
 
 run_fixture("grouseticks_pois",
             "TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION)",
