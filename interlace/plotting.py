@@ -1,0 +1,173 @@
+"""Plots of a fitted mixed model (matplotlib, the optional ``plot`` extra).
+
+``pip install "interlace[plot]"``; then ``result.plot_caterpillar()``, ``result.plot_fitted()``
+and ``result.plot_residuals()`` (thin wrappers of the functions here) return matplotlib
+figures. Nothing is shown or saved: call ``fig.savefig(...)`` or ``plt.show()``.
+
+* :func:`conditional_variances`: the conditional (posterior) variances of the random effects
+  at the conditional modes, lme4's ``ranef(fit, condVar = TRUE)``: with the penalised system
+  M = Lambda' Z' W Z Lambda + I at the modes, Var(u | y) is approximated by M^-1 and
+  Var(b | y) = Lambda M^-1 Lambda' (conditional on the estimated beta and theta).
+* :func:`plot_caterpillar`: the modes of each term, sorted, with normal intervals.
+* :func:`plot_fitted`: observed against fitted values, with the identity line.
+* :func:`plot_residuals`: residuals against fitted values and a normal Q-Q plot.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from interlace.core.errors import InterlaceError
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise InterlaceError(
+            'plotting needs matplotlib: pip install "interlace[plot]"') from exc
+    return plt
+
+
+def conditional_variances(result) -> dict[str, pd.DataFrame]:
+    """Conditional variances of the random effects, per term: a DataFrame shaped like
+    ``result.random_effects[term]`` (levels x columns) holding Var(b | y) at the modes.
+
+    Approximated from the penalised system at the conditional modes (lme4's ``condVar``);
+    for a Gaussian model it is exact given the estimated parameters.
+    """
+    from interlace.core.pirls import pirls
+
+    ctx = result._ctx
+    d = ctx.design
+    beta = np.asarray(result.fe_params, dtype=float)
+    modes = pirls(ctx, result._theta_abs, beta, dict(result.family_params), result._u)
+    if modes.factor is None:
+        raise InterlaceError("the penalised system could not be factored at the modes")
+    q = result._u.size
+    Minv = modes.factor.solve(np.eye(q))
+    # the position in u of each (level, column) of each term, via the same reshaping as u
+    pos = ctx.u_blocks(np.arange(q, dtype=float))
+    out: dict[str, pd.DataFrame] = {}
+    keys = list(result.random_effects)
+    for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
+        idx = pos[ti].astype(int)  # (levels, k)
+        lam = t.Lambda(result._theta_abs[sl])  # b_j = Lambda u_j
+        var = np.empty(idx.shape)
+        for j in range(idx.shape[0]):
+            cu = Minv[np.ix_(idx[j], idx[j])]
+            var[j] = np.diag(lam @ cu @ lam.T)
+        key = keys[ti]
+        ref = result.random_effects[key]
+        out[key] = pd.DataFrame(np.maximum(var, 0.0), index=ref.index, columns=ref.columns)
+    return out
+
+
+def plot_caterpillar(result, term: str | None = None, level: float = 0.95,
+                     columns: list[str] | None = None, ax: Any = None):
+    """Caterpillar plot: the conditional modes of one random term with ``level`` intervals.
+
+    ``term`` is a key of ``result.random_effects`` (default: the first); one panel per column
+    of the term (intercept, slopes), levels sorted by the first panel's mode. Returns the
+    figure; ``ax`` may give the axes (one per column) to draw into.
+    """
+    plt = _pyplot()
+    keys = list(result.random_effects)
+    term = keys[0] if term is None else term
+    if term not in result.random_effects:
+        raise InterlaceError(f"no random term {term!r}; terms: {', '.join(keys)}")
+    modes = result.random_effects[term]
+    cols = list(modes.columns) if columns is None else list(columns)
+    try:
+        sd = np.sqrt(conditional_variances(result)[term])
+    except (InterlaceError, AttributeError, np.linalg.LinAlgError, ValueError):
+        sd = None  # modes without intervals
+    z = stats.norm.ppf(0.5 + level / 2)
+    order = np.argsort(modes[cols[0]].to_numpy())
+    if ax is None:
+        fig, axes = plt.subplots(1, len(cols), sharey=True,
+                                 figsize=(3.2 * len(cols) + 1, max(3.0, 0.18 * len(modes) + 1)),
+                                 squeeze=False)
+        axes = list(axes[0])
+    else:
+        axes = list(np.atleast_1d(ax))
+        fig = axes[0].figure
+    ypos = np.arange(len(modes))
+    labels = [str(v) for v in modes.index[order]]
+    for a, col in zip(axes, cols):
+        m = modes[col].to_numpy()[order]
+        if sd is not None:
+            err = z * sd[col].to_numpy()[order]
+            a.errorbar(m, ypos, xerr=err, fmt="o", ms=3, color="C0", ecolor="0.5", capsize=0)
+        else:
+            a.plot(m, ypos, "o", ms=3, color="C0")
+        a.axvline(0.0, color="0.3", lw=0.8, ls="--")
+        a.set_xlabel(f"{col} (conditional mode)")
+        a.set_title(f"{term}: {col}")
+    axes[0].set_yticks(ypos)
+    axes[0].set_yticklabels(labels, fontsize=7 if len(labels) > 30 else 9)
+    axes[0].set_ylabel(f"{term} (level)")
+    fig.suptitle(f"Random effects with {level:.0%} intervals" if sd is not None
+                 else "Random effects (conditional modes)")
+    fig.tight_layout()
+    return fig
+
+
+def _observed(result) -> np.ndarray:
+    return np.asarray(result._ctx.design.y, dtype=float)
+
+
+def plot_fitted(result, ax: Any = None):
+    """Observed response against fitted values (response scale, with the random effects)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4.5)) if ax is None else (ax.figure, ax)
+    y = _observed(result)
+    fitted = np.asarray(result.fittedvalues, dtype=float)
+    if y.shape != fitted.shape:
+        raise InterlaceError("fitted vs observed needs one fitted value per observation")
+    ax.scatter(fitted, y, s=12, alpha=0.6, color="C0", edgecolors="none")
+    lo = float(np.nanmin([fitted.min(), y.min()]))
+    hi = float(np.nanmax([fitted.max(), y.max()]))
+    ax.plot([lo, hi], [lo, hi], color="0.3", lw=1, ls="--", label="observed = fitted")
+    ax.set_xlabel("fitted value (response scale)")
+    ax.set_ylabel("observed")
+    ax.set_title("Observed vs fitted")
+    ax.legend(loc="upper left", frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_residuals(result, type: str = "pearson", axes: Any = None):  # noqa: A002 - R's name
+    """Residual diagnostics: residuals against fitted values, and a normal Q-Q plot."""
+    plt = _pyplot()
+    if axes is None:
+        fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    else:
+        fig = axes[0].figure
+    r = np.asarray(result.residuals(type), dtype=float)
+    fitted = np.asarray(result.fittedvalues, dtype=float)
+    ok = np.isfinite(r) & np.isfinite(fitted)
+    a0, a1 = axes[0], axes[1]
+    a0.scatter(fitted[ok], r[ok], s=12, alpha=0.6, color="C0", edgecolors="none")
+    a0.axhline(0.0, color="0.3", lw=1, ls="--")
+    if ok.sum() > 10:  # a running median shows a trend the eye misses in a cloud
+        o = np.argsort(fitted[ok])
+        k = max(9, ok.sum() // 10)
+        med = pd.Series(r[ok][o]).rolling(k, center=True, min_periods=1).median()
+        a0.plot(fitted[ok][o], med.to_numpy(), color="C3", lw=1.5, label="running median")
+        a0.legend(loc="best", frameon=False)
+    a0.set_xlabel("fitted value (response scale)")
+    a0.set_ylabel(f"{type} residual")
+    a0.set_title("Residuals vs fitted")
+    (osm, osr), (slope, intercept, _) = stats.probplot(r[ok], dist="norm")
+    a1.scatter(osm, osr, s=12, alpha=0.6, color="C0", edgecolors="none")
+    a1.plot(osm, intercept + slope * osm, color="0.3", lw=1, ls="--")
+    a1.set_xlabel("theoretical normal quantile")
+    a1.set_ylabel(f"{type} residual (ordered)")
+    a1.set_title("Normal Q-Q")
+    fig.tight_layout()
+    return fig
