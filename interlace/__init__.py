@@ -19,13 +19,21 @@ from interlace.core.registry import list_plugins, plugin_errors, reload_plugins
 from interlace.core.result import GLMMResult
 from interlace.datasets import load_dataset
 from interlace.families import (
+    BetaFamily,
     BinomialFamily,
     ExponentialFamily,
     Family,
     FamilyParameter,
+    GammaFamily,
     GaussianFamily,
+    HurdleNB2Family,
+    HurdlePoissonFamily,
+    NegativeBinomial1Family,
     NegativeBinomial2Family,
     PoissonFamily,
+    ZeroInflatedNB2Family,
+    ZeroInflatedPoissonFamily,
+    ZeroOneInflatedBetaFamily,
 )
 from interlace.families.ordinal import OrdinalFamily
 
@@ -37,5 +45,7 @@ __all__ = [
     "load_dataset", "Family", "ExponentialFamily", "FamilyParameter", "BinomialFamily",
     "PoissonFamily", "GaussianFamily", "NegativeBinomial2Family", "InterlaceError", "DataError",
     "FormulaError", "PluginError", "UnsupportedModelError", "InterlaceWarning",
-    "ConvergenceWarning",
+    "ConvergenceWarning", "NegativeBinomial1Family", "GammaFamily", "BetaFamily",
+    "ZeroInflatedPoissonFamily", "ZeroInflatedNB2Family", "HurdlePoissonFamily", "HurdleNB2Family",
+    "ZeroOneInflatedBetaFamily",
 ]

@@ -115,8 +115,10 @@ def glmer(
     nAGQ = check_nagq(nAGQ)
     fam = resolve_family(family, link)
     opt = resolve("optimizer", optimizer)
-    if integrator is None:
+    if integrator is None:  # a family may ask for glmmTMB's observed-information Laplace
         integrator = "laplace" if nAGQ == 1 else "agq"
+        if nAGQ == 1 and getattr(fam, "laplace_information", "expected") == "observed":
+            integrator = resolve("integrator", "laplace", information="observed")
     try:
         integ = resolve("integrator", integrator, nAGQ=nAGQ)
     except PluginError:

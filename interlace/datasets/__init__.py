@@ -1,4 +1,4 @@
-"""Data sets shipped with interlace (from R's lme4 and a simulated count set)."""
+"""Data sets shipped with interlace (from R's lme4, ordinal, glmmTMB and a simulated count set)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ _DTYPES = {
     "seed_counts": {"site": str, "year": str},
     "Penicillin": {"plate": str, "sample": str},
     "wine": {"judge": str, "bottle": str},  # ordinal's wine; rating is an integer 1..5
+    "Salamanders": {"site": str, "mined": str, "spp": str},  # glmmTMB's
+    "Owls": {"Nest": str, "FoodTreatment": str, "SexParent": str},  # glmmTMB's
 }
 
 

@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from interlace.core.hookspecs import hookimpl
+from interlace.families.beta import BetaFamily
 from interlace.families.binomial import BinomialFamily
+from interlace.families.gamma import GammaFamily
 from interlace.families.gaussian import GaussianFamily
+from interlace.families.nbinom1 import NegativeBinomial1Family
 from interlace.families.negative_binomial import NegativeBinomial2Family
 from interlace.families.ordinal import OrdinalFamily
 from interlace.families.poisson import PoissonFamily
+from interlace.families.zero_inflated import (
+    HurdleNB2Family,
+    HurdlePoissonFamily,
+    ZeroInflatedNB2Family,
+    ZeroInflatedPoissonFamily,
+)
+from interlace.families.zoib import ZeroOneInflatedBetaFamily
 
 
 @hookimpl
 def interlace_families():
-    return [BinomialFamily, PoissonFamily, GaussianFamily, NegativeBinomial2Family, OrdinalFamily]
+    return [BinomialFamily, PoissonFamily, GaussianFamily, NegativeBinomial2Family, OrdinalFamily,
+            NegativeBinomial1Family, GammaFamily, BetaFamily, ZeroInflatedPoissonFamily,
+            ZeroInflatedNB2Family, HurdlePoissonFamily, HurdleNB2Family,
+            ZeroOneInflatedBetaFamily]

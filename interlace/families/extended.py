@@ -1,0 +1,52 @@
+"""Shared pieces of the glmmTMB-style families: probability parameters and count checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import expit, logit
+
+from interlace.core.errors import DataError, PluginError
+from interlace.families.base import FamilyParameter, require_finite
+
+# Rows whose log-density does not depend on mu (structural zeros of a hurdle, the 0/1 of a
+# ZOIB) have no information about mu. The Laplace weights treat a non-positive weight as
+# "use Fisher's instead", so such rows report this negligible positive value.
+TINY_INFO = 1e-200
+
+
+@dataclass
+class ProbabilityParameter(FamilyParameter):
+    """A probability in [0, 1), estimated on the logit scale (glmmTMB's zi scale)."""
+
+    transform: str = "logit"
+
+    def to_unconstrained(self, x: float) -> float:
+        return float(logit(np.clip(x, 1e-300, 1 - 1e-16)))
+
+    def from_unconstrained(self, z: float) -> float:
+        return float(expit(z))
+
+
+def check_probability(family: str, name: str, value: float | None, upper_open: bool = True
+                      ) -> None:
+    """A fixed probability must lie in [0, 1)."""
+    if value is None:
+        return
+    if not (0.0 <= value < 1.0):
+        raise PluginError(
+            f"family {family!r} parameter {name!r} must be a probability in [0, 1), "
+            f"got {value!r}"
+        )
+
+
+def validate_counts(family: str, y: np.ndarray, label: str) -> None:
+    require_finite(y, label)
+    bad = (y < 0) | (np.abs(y - np.round(y)) > 1e-8)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{family} response {label!r} must be non-negative integer counts; row {i} "
+            f"has {float(y[i])!r} ({int(bad.sum())} such value(s) in all)"
+        )
