@@ -491,11 +491,16 @@ def canonical(config: dict) -> dict:
     c["link"] = reg.get_class("link", c["link"]).name if c.get("link") else (fam.links or (None,))[0]
     c["optimizer"] = reg.get_class("optimizer", c.get("optimizer", "lbfgsb")).name
     c["nAGQ"] = int(c.get("nAGQ", 1))
-    integ = c.get("integrator") or ("laplace" if c["nAGQ"] == 1 else "agq")
-    try:
-        c["integrator"] = reg.get_class("integrator", integ).name
-    except InterlaceError:
-        c["integrator"] = integ
+    # No integrator given: glmer chooses (laplace, agq for nAGQ > 1, or the family's own
+    # default, e.g. glmmTMB's observed-information Laplace for zero-inflated families).
+    integ = c.get("integrator")
+    if integ:
+        try:
+            c["integrator"] = reg.get_class("integrator", integ).name
+        except InterlaceError:
+            c["integrator"] = integ
+    else:
+        c.pop("integrator", None)
     for k in ("groups", "random"):
         if isinstance(c.get(k), str):
             c[k] = [c[k]]

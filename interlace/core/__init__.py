@@ -1,0 +1,1 @@
+"""The pipeline: formula -> design -> penalised system -> PIRLS -> objective -> fitting -> result."""
