@@ -53,30 +53,7 @@ class LMMResult(GLMMResult):
         self.fe_zvalues = self.fe_tvalues
         self._satt = (obj, np.asarray(theta, float).copy(), sigma)
 
-        self.variance_components, self.random_effects, self.ngroups = {}, {}, {}
-        rows = []
-        ub = ctx.u_blocks(sol.u)
-        for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
-            key = t.group
-            while key in self.variance_components:
-                key = key + ".1"
-            cov = t.covariance(theta[sl], scale=sigma2)
-            self.variance_components[key] = pd.DataFrame(cov, index=t.columns, columns=t.columns)
-            b = ub[ti] @ t.Lambda(theta[sl]).T
-            self.random_effects[key] = pd.DataFrame(b, index=t.levels.copy(), columns=t.columns)
-            self.random_effects[key].index.name = t.group
-            self.ngroups[key] = t.nlevels
-            sd = np.sqrt(np.diag(cov))
-            for a in range(t.k):
-                rows.append((key, t.columns[a], None, cov[a, a], sd[a]))
-            for a in range(t.k):
-                for b_ in range(a + 1, t.k):
-                    if t.correlated:
-                        den = sd[a] * sd[b_]
-                        rows.append((key, t.columns[a], t.columns[b_], cov[a, b_],
-                                     cov[a, b_] / den if den > 0 else np.nan))
-        rows.append(("Residual", None, None, sigma2, sigma))
-        self.varcorr = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        self._set_random_effects(ctx, theta, sol.u, sigma2, sigma2)
 
         self._eta = d.y - sol.resid  # offset + X beta + Z b
         self.fittedvalues = pd.Series(self._eta, name="fitted")

@@ -81,33 +81,8 @@ class GLMMResult:
         scale = fp.get("sigma", 1.0) if fam.has_dispersion else 1.0
         self.scale = scale**2 if fam.has_dispersion else 1.0
         self.theta = theta / scale if fam.name == "gaussian" else theta.copy()
-        self.variance_components: dict[str, pd.DataFrame] = {}
-        self.random_effects: dict[str, pd.DataFrame] = {}
-        self.ngroups: dict[str, int] = {}
-        rows = []
-        ub = ctx.u_blocks(modes.u)
-        for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
-            key = t.group
-            while key in self.variance_components:
-                key = key + ".1"
-            cov = t.covariance(theta[sl])
-            self.variance_components[key] = pd.DataFrame(cov, index=t.columns, columns=t.columns)
-            b = ub[ti] @ t.Lambda(theta[sl]).T
-            self.random_effects[key] = pd.DataFrame(b, index=t.levels.copy(), columns=t.columns)
-            self.random_effects[key].index.name = t.group
-            self.ngroups[key] = t.nlevels
-            sd = np.sqrt(np.diag(cov))
-            for a in range(t.k):
-                rows.append((key, t.columns[a], None, cov[a, a], sd[a]))
-            for a in range(t.k):
-                for b_ in range(a + 1, t.k):
-                    if t.correlated:
-                        den = sd[a] * sd[b_]
-                        r = cov[a, b_] / den if den > 0 else np.nan
-                        rows.append((key, t.columns[a], t.columns[b_], cov[a, b_], r))
-        if fam.has_dispersion:
-            rows.append(("Residual", None, None, self.scale, np.sqrt(self.scale)))
-        self.varcorr = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+        self._set_random_effects(ctx, theta, modes.u, 1.0,
+                                 self.scale if fam.has_dispersion else None)
 
         # fitted values and convergence diagnostics
         self._eta = modes.eta
@@ -135,6 +110,39 @@ class GLMMResult:
             self.messages.append(msg)
             warnings.warn(msg, InterlaceWarning, stacklevel=3)
         return self
+
+    def _set_random_effects(self, ctx, theta, u, cov_scale: float, residual_var: float | None
+                            ) -> None:
+        """Variance components, conditional modes b = Lambda u per factor, and lme4's
+        VarCorr table; ``cov_scale`` multiplies Lambda Lambda' (sigma^2 for an LMM)."""
+        d = ctx.design
+        self.variance_components: dict[str, pd.DataFrame] = {}
+        self.random_effects: dict[str, pd.DataFrame] = {}
+        self.ngroups: dict[str, int] = {}
+        rows = []
+        ub = ctx.u_blocks(u)
+        for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
+            key = t.group
+            while key in self.variance_components:
+                key = key + ".1"
+            cov = t.covariance(theta[sl], scale=cov_scale)
+            self.variance_components[key] = pd.DataFrame(cov, index=t.columns, columns=t.columns)
+            b = ub[ti] @ t.Lambda(theta[sl]).T
+            self.random_effects[key] = pd.DataFrame(b, index=t.levels.copy(), columns=t.columns)
+            self.random_effects[key].index.name = t.group
+            self.ngroups[key] = t.nlevels
+            sd = np.sqrt(np.diag(cov))
+            for a in range(t.k):
+                rows.append((key, t.columns[a], None, cov[a, a], sd[a]))
+            for a in range(t.k):
+                for b_ in range(a + 1, t.k):
+                    if t.correlated:
+                        den = sd[a] * sd[b_]
+                        rows.append((key, t.columns[a], t.columns[b_], cov[a, b_],
+                                     cov[a, b_] / den if den > 0 else np.nan))
+        if residual_var is not None:
+            rows.append(("Residual", None, None, residual_var, np.sqrt(residual_var)))
+        self.varcorr = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
 
     def anova(self, *others):
         """Likelihood-ratio test against other fits of the same data (see interlace.anova)."""
