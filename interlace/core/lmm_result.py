@@ -108,7 +108,8 @@ class LMMResult(GLMMResult):
             head.append(f"{self.aic:>10.1f}{self.bic:>10.1f}{self.llf:>10.1f}{self.deviance:>10.1f}"
                         f"{self.df_resid:>10d}")
         body = super()._summary_text().split("\n")
-        start = next(i for i, line in enumerate(body) if line.startswith("Random effects"))
+        start = next(i for i, line in enumerate(body)
+                     if line.startswith(("Scaled residuals", "Random effects")))
         fixed = next(i for i, line in enumerate(body) if line.startswith("Fixed effects"))
         lines = head + [""] + body[start:fixed]
         lines.append("Fixed effects (Satterthwaite df, as lmerTest):")
