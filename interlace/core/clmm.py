@@ -24,10 +24,9 @@ from interlace.core.errors import (
     DataError,
     FormulaError,
     InterlaceWarning,
-    PluginError,
     UnsupportedModelError,
 )
-from interlace.core.fitting import blas_limit, check_nagq, fit_model
+from interlace.core.fitting import blas_limit, check_nagq, fit_model, resolve_integrator
 from interlace.core.formula import parse_formula
 from interlace.core.model import ModelContext
 from interlace.core.registry import resolve
@@ -127,17 +126,7 @@ def clmm(
     nAGQ = check_nagq(nAGQ)
     cumulative_link(link)  # an unknown link is a PluginError before any work
     opt = resolve("optimizer", optimizer)
-    if integrator is None:
-        integrator = "laplace" if nAGQ == 1 else "agq"
-    try:
-        integ = resolve("integrator", integrator, nAGQ=nAGQ)
-    except PluginError:
-        if nAGQ > 1 and integrator == "agq":
-            raise UnsupportedModelError(
-                "nAGQ > 1 needs the adaptive Gauss-Hermite quadrature integrator 'agq', which "
-                "is not registered; use nAGQ=1 (Laplace)"
-            ) from None
-        raise
+    integ = resolve_integrator(integrator, nAGQ)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     parsed = parse_formula(formula, groups=groups, random=random)

@@ -72,6 +72,24 @@ def _blas_controller() -> ThreadpoolController:
     return _CONTROLLER
 
 
+def resolve_integrator(integrator: Any, nAGQ: int, family=None):
+    """The integrator instance: ``integrator`` if given, else Laplace for nAGQ = 1 (with the
+    observed information when the family asks for glmmTMB's form) and "agq" above."""
+    if integrator is None:
+        integrator = "laplace" if nAGQ == 1 else "agq"
+        if nAGQ == 1 and getattr(family, "laplace_information", "expected") == "observed":
+            integrator = resolve("integrator", "laplace", information="observed")
+    try:
+        return resolve("integrator", integrator, nAGQ=nAGQ)
+    except PluginError:
+        if nAGQ > 1 and integrator == "agq":
+            raise UnsupportedModelError(
+                "nAGQ > 1 needs the adaptive Gauss-Hermite quadrature integrator 'agq', which "
+                "is not registered; use nAGQ=1 (Laplace)"
+            ) from None
+        raise
+
+
 def check_nagq(nAGQ: Any) -> int:
     """Validate nAGQ: a positive integer, at most 100."""
     if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)):
@@ -115,25 +133,11 @@ def glmer(
     nAGQ = check_nagq(nAGQ)
     fam = resolve_family(family, link)
     opt = resolve("optimizer", optimizer)
-    if integrator is None:  # a family may ask for glmmTMB's observed-information Laplace
-        integrator = "laplace" if nAGQ == 1 else "agq"
-        if nAGQ == 1 and getattr(fam, "laplace_information", "expected") == "observed":
-            integrator = resolve("integrator", "laplace", information="observed")
-    try:
-        integ = resolve("integrator", integrator, nAGQ=nAGQ)
-    except PluginError:
-        if nAGQ > 1 and integrator == "agq":
-            raise UnsupportedModelError(
-                "nAGQ > 1 needs the adaptive Gauss-Hermite quadrature integrator 'agq', which "
-                "is not registered; use nAGQ=1 (Laplace)"
-            ) from None
-        raise
+    integ = resolve_integrator(integrator, nAGQ, fam)
     parsed = parse_formula(formula, groups=groups, random=random)
     design = build_design(parsed, data, fam, weights=weights, offset=offset)
     ctx = ModelContext.build(design, fam)
     integ.check(ctx)
-    # numpy and scipy each load an OpenBLAS with its own thread pool; on the small dense
-    # blocks of a fit, two pools spinning against each other cost 10-20x. One thread each.
     with blas_limit(ctx):
         return fit_model(ctx, integ, opt, optimizer_options, GLMMResult)
 

@@ -50,12 +50,11 @@ class ParsedFormula:
     text: str = ""
 
 
-def split_top_level(text: str, sep: str) -> list[str]:
-    """Split on ``sep`` where it is not inside parentheses or quotes (``sep`` may be several
-    chars); backtick-quoted names such as ```my col``` are kept whole."""
-    parts, depth, start, i, quote = [], 0, 0, 0, ""
-    while i < len(text):
-        ch = text[i]
+def _top_level(text: str):
+    """Yield the index of every character outside brackets and quotes (the brackets and
+    quote marks themselves excluded); raise FormulaError on unbalanced ones."""
+    depth, quote = 0, ""
+    for i, ch in enumerate(text):
         if quote:
             if ch == quote:
                 quote = ""
@@ -67,39 +66,33 @@ def split_top_level(text: str, sep: str) -> list[str]:
             depth -= 1
             if depth < 0:
                 raise FormulaError(f"unbalanced ')' in {text!r}")
-        elif depth == 0 and text.startswith(sep, i):
-            parts.append(text[start:i])
-            i += len(sep)
-            start = i
-            continue
-        i += 1
+        elif depth == 0:
+            yield i
     if quote:
         raise FormulaError(f"unclosed quote {quote} in {text!r}")
     if depth != 0:
         raise FormulaError(f"unbalanced '(' in {text!r}")
+
+
+def split_top_level(text: str, sep: str) -> list[str]:
+    """Split on ``sep`` where it is not inside parentheses or quotes (``sep`` may be several
+    chars); backtick-quoted names such as ```my col``` are kept whole."""
+    parts, start = [], 0
+    for i in _top_level(text):
+        if i >= start and text.startswith(sep, i):
+            parts.append(text[start:i])
+            start = i + len(sep)
     parts.append(text[start:])
     return parts
 
 
 def _split_signed(text: str) -> list[tuple[str, str]]:
     """Split a right-hand side into ``(sign, term)`` pairs at top-level ``+`` and ``-``."""
-    split_top_level(text, "+")  # balance and quote checks, with their messages
-    out, depth, start, sign, i, quote = [], 0, 0, "+", 0, ""
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "`'\"":
-            quote = ch
-        elif ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        elif depth == 0 and ch in "+-":
+    out, start, sign = [], 0, "+"
+    for i in _top_level(text):
+        if text[i] in "+-":
             out.append((sign, text[start:i]))
-            sign, start = ch, i + 1
-        i += 1
+            sign, start = text[i], i + 1
     out.append((sign, text[start:]))
     if out[0][1].strip() == "" and len(out) > 1 and out[1][0] == "-":
         out = out[1:]  # a leading unary minus, as in '~ -1 + x'
