@@ -75,6 +75,22 @@ def check_formula(formula: str, groups=None, random=None) -> FormulaCheck:
     return out
 
 
+def check_param_formula(text: str, key: str) -> FormulaCheck:
+    """Check a one-sided family-parameter formula (``ziformula``, ``dispformula``)."""
+    from interlace.core.errors import InterlaceError
+    from interlace.core.param_formulas import _rhs
+
+    out = FormulaCheck()
+    try:
+        rhs = _rhs(text, key)
+    except InterlaceError as exc:
+        out.problems.append(str(exc))
+        return out
+    if rhs is not None:
+        _formula_part(rhs, key, out)
+    return out
+
+
 def core_formula(formula: str) -> str:
     """The formula as handed to the fitting core: ``sqrt(...)`` becomes ``np.sqrt(...)`` when
     formulaic has no ``sqrt`` transform of its own (a checked formula only, never user text)."""

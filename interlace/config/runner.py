@@ -36,7 +36,8 @@ def glmer_kwargs(config: dict, data: pd.DataFrame) -> dict:
         kw["family"] = family
         if config.get("link"):
             kw["link"] = config["link"]
-    for key in ("groups", "random", "weights", "offset", "integrator", "optimizer_options"):
+    for key in ("groups", "random", "weights", "offset", "integrator", "optimizer_options",
+                "ziformula", "dispformula"):
         if config.get(key) is not None:
             kw[key] = config[key]
     kw["optimizer"] = config.get("optimizer", "lbfgsb")
@@ -101,7 +102,11 @@ def result_payload(result, random_effects: bool = False) -> dict:
                  "matrix": result.vcov.to_numpy().tolist()},
         "variance_components": vc,
         "theta": list(np.asarray(result.theta, float)),
-        "family_params": dict(result.family_params),
+        "family_params": {k: v for k, v in result.family_params.items() if np.ndim(v) == 0},
+        "family_coefficients": {
+            name: {str(c): {"estimate": r["Estimate"], "std_error": r["Std. Error"]}
+                   for c, r in table.iterrows()}
+            for name, table in getattr(result, "family_coefs", {}).items()},
         "fit": {"llf": result.llf, "aic": result.aic, "bic": result.bic,
                 "deviance": result.deviance, "df_resid": result.df_resid},
         "convergence": {"converged": result.converged, "max_grad": result.max_grad,

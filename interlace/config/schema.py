@@ -293,6 +293,17 @@ def check_formula(value, fit, ctx):
     return [(("formula",), p) for p in res.problems]
 
 
+def check_param_formula(key: str):
+    """Check of ``ziformula`` / ``dispformula``: one-sided, allowed transforms only."""
+    def check(value, fit, ctx):
+        from interlace.config.formulas import check_param_formula as _check
+
+        res = _check(value, key)
+        ctx.scratch.setdefault("columns_used", set()).update(res.columns)
+        return [((key,), p) for p in res.problems]
+    return check
+
+
 def _ok_strlist(v) -> bool:
     return (isinstance(v, str) and bool(v.strip())) or (
         isinstance(v, list) and bool(v) and all(isinstance(x, str) and x.strip() for x in v))
@@ -361,6 +372,12 @@ FIT_FIELDS = [
                                  "a mapping of parameter names to numbers"),
           "the family's extra parameters, e.g. `{theta: 2.0}` for nbinom2; a number fixes the "
           "parameter, null estimates it", check=check_family_params),
+    Field("ziformula", String(), "one-sided formula for the zero-inflation / hurdle "
+          "probability (logit scale) of a zero-part family, e.g. `~ mined` (fixed effects only)",
+          default_doc="`~1`", check=check_param_formula("ziformula")),
+    Field("dispformula", String(), "one-sided formula for the family's dispersion parameter "
+          "(log scale), e.g. `~ treatment` (fixed effects only)", default_doc="`~1`",
+          check=check_param_formula("dispformula")),
     Field("link", String(), "a registered link allowed for the family",
           default_doc="the family's default", check=check_link),
     Field("groups", StringOrList(), "grouping column(s), one random intercept each "

@@ -31,6 +31,7 @@ from interlace.core.errors import (
     UnsupportedModelError,
 )
 from interlace.core.formula import ParsedFormula, RandomTermSpec
+from interlace.core.param_formulas import ParamDesign
 from interlace.core.terms import RandomTerm
 
 
@@ -51,6 +52,7 @@ class Design:
     nobs_dropped: int = 0
     dropped_columns: list[str] = field(default_factory=list)
     response_levels: list[Any] | None = None  # two-level text response: [level 0, level 1]
+    param_designs: dict[str, ParamDesign] = field(default_factory=dict)  # ziformula etc.
 
     @property
     def n(self) -> int:
@@ -117,6 +119,9 @@ def _used_columns(parsed: ParsedFormula) -> tuple[dict[str, str], set[str]]:
     for spec in parsed.random:
         add(_required_columns(spec.expr, "random-effect term"), f"random-effect term {spec}")
         add(spec.group_vars, f"grouping factor of {spec}", value=False)
+    for name, rhs in parsed.params.items():
+        add(_required_columns(rhs, f"formula of family parameter {name!r}"),
+            f"formula '~ {rhs}' of family parameter {name!r}")
     return used, valued
 
 
@@ -578,7 +583,32 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
         off += v
 
     terms = build_random_terms(parsed, data, zcols)
+    pdesigns = {name: _param_design(name, rhs, data, rows) for name, rhs in parsed.params.items()}
     return Design(y=y, weights=wts, offset=off, X=X, fe_names=fe_names, terms=terms,
                   response_label=parsed.response.text, fixed_spec=mm.model_spec,
                   kept_columns=keep, parsed=parsed, nobs_dropped=ndrop,
-                  dropped_columns=dropped, response_levels=levels01)
+                  dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns)
+
+
+def _param_design(name: str, rhs: str, data: pd.DataFrame, rows: pd.Index) -> ParamDesign:
+    """The model matrix of a family parameter's formula, full rank, finite."""
+    where = f"formula '~ {rhs}' of family parameter {name!r}"
+    try:
+        mm = model_matrix(rhs, data, na_action="ignore")
+    except Exception as exc:  # noqa: BLE001 - formulaic raises many types
+        raise FormulaError(f"cannot build the {where}: {_msg(exc)}") from None
+    names = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
+    M = np.asarray(mm, dtype=float)
+    bad = ~np.isfinite(M)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataError(f"the {where} gives a non-finite value ({M[i, j]}) in column "
+                        f"{names[j]!r} at row {_label(rows[i])!r}")
+    keep, dropped = drop_rank_deficient(M, names)
+    if dropped:
+        warnings.warn(f"the {where} is rank deficient so dropping {len(dropped)} column(s): "
+                      f"{', '.join(dropped)}", InterlaceWarning, stacklevel=4)
+    if not keep:
+        raise UnsupportedModelError(f"the {where} gives no usable column")
+    return ParamDesign(name, rhs, np.ascontiguousarray(M[:, keep]), [names[j] for j in keep],
+                       mm.model_spec, keep)

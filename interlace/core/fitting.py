@@ -31,6 +31,7 @@ from interlace.core.objective import (
     fd_hessian,
     hessian_from_gradient,
 )
+from interlace.core.param_formulas import param_formulas
 from interlace.core.registry import resolve
 from interlace.core.start import glm_start
 
@@ -120,12 +121,16 @@ def glmer(
     link: Any = None,
     integrator: Any = None,
     optimizer_options: dict | None = None,
+    ziformula: str | None = None,
+    dispformula: str | None = None,
 ):
     """Fit a GLMM by maximum likelihood (Laplace, or adaptive quadrature when nAGQ > 1).
 
     ``formula`` may hold lme4-style random terms ``(1 + x | g)``; ``groups=`` (a column or a
     list, for random intercepts) and ``random=`` (strings like ``"(1 | herd)"``) add terms.
     ``family``, ``link``, ``optimizer`` and ``integrator`` are plugin names or instances.
+    ``ziformula`` / ``dispformula`` (glmmTMB's, fixed effects only, default ``"~1"``) model the
+    family's zero-part probability (logit scale) or dispersion (log scale) by covariates.
     Returns a :class:`~interlace.core.result.GLMMResult`.
     """
     from interlace.core.result import GLMMResult
@@ -135,6 +140,7 @@ def glmer(
     opt = resolve("optimizer", optimizer)
     integ = resolve_integrator(integrator, nAGQ, fam)
     parsed = parse_formula(formula, groups=groups, random=random)
+    parsed.params = param_formulas(fam, ziformula, dispformula)
     design = build_design(parsed, data, fam, weights=weights, offset=offset)
     ctx = ModelContext.build(design, fam)
     integ.check(ctx)
@@ -150,7 +156,10 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     if hasattr(fam, "start_parameters"):
         fp0.update(fam.start_parameters(design, beta0))
     est = [k for k, p in fam.parameters.items() if not p.fixed]
-    z0 = np.array([fam.parameters[k].to_unconstrained(fp0[k]) for k in est])
+    pdes = design.param_designs
+    fam_sizes = {k: pdes[k].k for k in est if k in pdes}
+    z0 = np.concatenate([_coef_start(fam.parameters[k].to_unconstrained(fp0[k]), pdes.get(k))
+                         for k in est]) if est else np.zeros(0)
     theta0 = np.concatenate([t.theta_start() for t in design.terms])
     if getattr(fam, "has_dispersion", False) and "sigma" in fp0:
         theta0 = theta0 * fp0["sigma"]  # absolute scale: lme4's relative start times sigma
@@ -161,20 +170,20 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         b = [(0.0 if np.isfinite(lo) else None, None) for lo in tlow]
         if layout.beta_free:
             b += [(None, None)] * p
-        b += [(-30.0, 30.0)] * len(est)
+        for k in est:  # a formula's coefficients are free; its per-row values are clipped
+            b += [(-30.0, 30.0)] if k not in pdes else [(None, None)] * pdes[k].k
         return b
 
     # The optimizer works on x * scale, with beta_j scaled by the spread of X's column j, so
     # that a unit step means a comparable change in eta for every coefficient (a covariate in
     # the hundreds otherwise draws a first step that overflows the linear predictor).
-    spread = design.X.std(axis=0)
-    beta_scale = np.where(spread > 1e-12, spread, 1.0)
+    beta_scale = _column_scale(design.X)
 
     def scale_for(layout: Layout) -> np.ndarray:
         parts = [np.ones(ntheta)]
         if layout.beta_free:
             parts.append(beta_scale)
-        parts.append(np.ones(len(est)))
+        parts += [np.ones(1) if k not in pdes else _column_scale(pdes[k].X) for k in est]
         return np.concatenate(parts)
 
     def run(obj: Objective, x0: np.ndarray, layout: Layout, rough: bool = False):
@@ -229,7 +238,7 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
             x = r.x
         return x, r
 
-    lay2 = Layout(ntheta, p, est, profiled=False)
+    lay2 = Layout(ntheta, p, est, profiled=False, fam_sizes=fam_sizes)
     obj2 = Objective(ctx, integ, lay2, beta0)
     x_start = np.concatenate([theta0, beta0, z0])
     # Stage 1: theta (and family parameters) alone, to a loose tolerance; it only provides
@@ -237,7 +246,8 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     # without one (derivative-free optimizers, integrators with no gradient) beta is profiled
     # inside PIRLS, as lme4 does.
     use_grad = opt.uses_gradient and obj2.gradient(x_start) is not None
-    lay1 = Layout(ntheta, p, est, profiled=not use_grad, fixed_beta=use_grad)
+    lay1 = Layout(ntheta, p, est, profiled=not use_grad, fixed_beta=use_grad,
+                  fam_sizes=fam_sizes)
     obj1 = Objective(ctx, integ, lay1, beta0)
     r1, _ = run(obj1, np.concatenate([theta0, z0]), lay1, rough=True)
     x1, r1 = escape_boundary(obj1, r1.x, lay1, r1)
@@ -300,6 +310,20 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         )
     nfev = obj2.nfev + obj1.nfev
     return result_cls.from_fit(ctx, integ, opt, x, fx, H, g, lay2, obj2, r2, nfev, r1)
+
+
+def _column_scale(X: np.ndarray) -> np.ndarray:
+    """Each column's spread (1 for constant columns): the optimizer's unit for its coefficient."""
+    spread = X.std(axis=0)
+    return np.where(spread > 1e-12, spread, 1.0)
+
+
+def _coef_start(z: float, pdesign) -> np.ndarray:
+    """Start of a family parameter's entries: its scalar start, or the coefficients of its
+    formula that give that value on every row (least squares on a constant)."""
+    if pdesign is None:
+        return np.array([z])
+    return np.linalg.lstsq(pdesign.X, np.full(pdesign.X.shape[0], z), rcond=None)[0]
 
 
 def convergence_check(H: np.ndarray, g: np.ndarray, at_bound: np.ndarray, tol: float = 2e-3

@@ -48,6 +48,7 @@ class ParsedFormula:
     offsets: list[str] = field(default_factory=list)
     random: list[RandomTermSpec] = field(default_factory=list)
     text: str = ""
+    params: dict[str, str] = field(default_factory=dict)  # family parameter -> formula rhs
 
 
 def _top_level(text: str):

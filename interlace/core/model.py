@@ -25,7 +25,8 @@ class ModelContext:
     def loglik_constant(self, fp: dict) -> float:
         """The family's data-only log-density term, computed once per parameter value."""
         cache = self.__dict__.setdefault("_const_cache", {})
-        key = tuple(sorted(fp.items()))
+        key = tuple(sorted((k, v if np.ndim(v) == 0 else np.asarray(v).tobytes())
+                           for k, v in fp.items()))
         if key not in cache:
             d = self.design
             cache[key] = self.family.loglik_constant(d.y, d.weights, fp)

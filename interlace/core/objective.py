@@ -1,6 +1,7 @@
 """The objective the optimizer sees: the deviance -2 log L as a function of one vector.
 
-The vector is [theta, beta, family parameters on their unconstrained scale]. Two first-stage
+The vector is [theta, beta, family parameters on their unconstrained scale]; a family parameter
+with a formula (``ziformula``, ``dispformula``) contributes its coefficients instead. Two first-stage
 variants leave beta out: "profiled" (lme4's first stage) sets it to its joint conditional mode
 with u inside PIRLS; "fixed_beta" holds it at its start (used when the integrator has an exact
 gradient, whose theta part then serves). Conditional modes are warm-started from the previous
@@ -9,7 +10,7 @@ evaluation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -26,14 +27,23 @@ class Layout:
     fam_names: list[str]  # estimated family parameters
     profiled: bool = False  # beta at its joint mode with u (lme4's stage 1)
     fixed_beta: bool = False  # beta held at the objective's current value
+    fam_sizes: dict[str, int] = field(default_factory=dict)  # coefficients of formula params
 
     @property
     def beta_free(self) -> bool:
         return not (self.profiled or self.fixed_beta)
 
+    def fam_size(self, name: str) -> int:
+        """Entries of a family parameter: 1, or its formula's coefficients."""
+        return self.fam_sizes.get(name, 1)
+
+    @property
+    def nfam(self) -> int:
+        return sum(self.fam_size(n) for n in self.fam_names)
+
     @property
     def size(self) -> int:
-        return self.ntheta + (self.p if self.beta_free else 0) + len(self.fam_names)
+        return self.ntheta + (self.p if self.beta_free else 0) + self.nfam
 
 
 class Objective:
@@ -60,8 +70,15 @@ class Objective:
             i += L.p
         fp = dict(self.fixed_fp)
         params = self.ctx.family.parameters
-        for name, z in zip(L.fam_names, x[i:]):
-            fp[name] = params[name].from_unconstrained(float(np.clip(z, -30.0, 30.0)))
+        pdes = self.ctx.design.param_designs
+        for name in L.fam_names:
+            k = L.fam_size(name)
+            if name in pdes:  # a formula: the value per row from its linear predictor
+                z = np.clip(pdes[name].X @ x[i : i + k], -30.0, 30.0)
+            else:
+                z = float(np.clip(x[i], -30.0, 30.0))
+            fp[name] = params[name].from_unconstrained(z)
+            i += k
         return theta, beta, fp
 
     def __call__(self, x: np.ndarray) -> float:

@@ -94,14 +94,29 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     canonical = fam.canonical_link is not None and fam.canonical_link == link.name
     converged, schur, F, W = False, None, None, None
     final = False  # whether F is the factor with the PIRLS (expected) weights at the final u
+    # Newton's weights are patched with Fisher's where the observed information is not
+    # positive (far from the mode it may make M indefinite); patched steps converge only
+    # linearly, so once they stall the last iterations polish with the exact Hessian, as long
+    # as it is positive definite (the gradient of the Laplace deviance assumes an exact mode).
+    polish = patched = False
     it = 0
     for it in range(1, maxit + 1):  # noqa: B007 - iteration count is reported
         me = link.mu_eta(eta)
         s_mu = fam.score_mu(y, mu, wts, fp)
         score = s_mu * me
         W = fam.info_mu(y, mu, wts, fp) * me * me
-        J = W if canonical else _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W)
-        F = system.factor(ZL, J)
+        if canonical:
+            J = W
+        elif polish:
+            J = fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
+        else:
+            J = _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W)
+            patched = patched or not fit_beta and bool(np.any(
+                J != fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)))
+        F = system.factor(ZL, J) if np.all(np.isfinite(J)) else None
+        if F is None and polish:  # the exact Hessian is not positive definite: stop here
+            converged = True
+            break
         if F is None or not np.all(np.isfinite(J)):
             return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, it)
         gu = system.zlt_r(ZL, score) - u
@@ -150,6 +165,9 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
         small = abs(pdev - pn) < 1e-13 * max(1.0, abs(pdev))
         u, b, pdev, eta, mu, ll = un, bn, pn, etan, mun, lln
         if small:
+            if patched and not polish:
+                polish = True
+                continue
             converged = True
             break
     if not final:  # give-up, no-decrease and iteration-limit paths: F may be stale or use J

@@ -76,6 +76,7 @@ class GLMMResult:
         self.fe_bse = pd.Series(np.sqrt(np.diag(vcov_beta)), index=fe, name="Std. Error")
         self.fe_zvalues = self.fe_params / self.fe_bse
         self.fe_pvalues = pd.Series(2 * stats.norm.sf(np.abs(self.fe_zvalues)), index=fe)
+        self._set_family_coefs(ctx, layout, x, H)
 
         # variance components (absolute scale) and theta (lme4's relative scale)
         scale = fp.get("sigma", 1.0) if fam.has_dispersion else 1.0
@@ -159,8 +160,69 @@ class GLMMResult:
         for t in ctx.design.terms:
             names += [f"theta[{n}]" for n in t.theta_names()]
         names += list(ctx.design.fe_names)
-        names += [f"{n} (unconstrained)" for n in layout.fam_names]
+        pdes = ctx.design.param_designs
+        for n in layout.fam_names:
+            names += ([f"{n}~{c}" for c in pdes[n].columns] if n in pdes
+                      else [f"{n} (unconstrained)"])
         return names
+
+    def _set_family_coefs(self, ctx, layout, x: np.ndarray, H: np.ndarray) -> None:
+        """Estimated family parameters on the optimizer's scale (logit / log ...), with standard
+        errors from the Hessian: one table per parameter, one row per coefficient of its
+        formula (``(Intercept)`` alone for ``~1``), as glmmTMB's ``fixef(m)$zi`` / ``$disp``.
+        ``family_params_bse`` gives scalar parameters' errors on their natural scale (delta
+        method)."""
+        fam, pdes = ctx.family, ctx.design.param_designs
+        try:
+            cov = 2.0 * np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            cov = np.full(H.shape, np.nan)
+        self.family_coefs: dict[str, pd.DataFrame] = {}
+        self.family_params_bse: dict[str, float] = {}
+        i = layout.ntheta + layout.p
+        for name in layout.fam_names:
+            k = layout.fam_size(name)
+            est = x[i : i + k]
+            with np.errstate(invalid="ignore"):
+                se = np.sqrt(np.diag(cov)[i : i + k])
+            cols = pdes[name].columns if name in pdes else ["(Intercept)"]
+            z = est / se
+            self.family_coefs[name] = pd.DataFrame(
+                {"Estimate": est, "Std. Error": se, "z value": z,
+                 "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=pd.Index(cols, name=name))
+            if name not in pdes:
+                p = fam.parameters[name]
+                h = 1e-6 * max(1.0, abs(est[0]))
+                deriv = (p.from_unconstrained(est[0] + h) - p.from_unconstrained(est[0] - h)) / (2 * h)
+                self.family_params_bse[name] = float(abs(deriv) * se[0])
+            i += k
+
+    def _coef_series(self, attr: str, column: str) -> pd.Series | None:
+        name = getattr(self.family, attr, None)
+        table = getattr(self, "family_coefs", {}).get(name)
+        return None if table is None else table[column].rename(column)
+
+    @property
+    def zi_params(self) -> pd.Series | None:
+        """Zero-part coefficients on the logit scale (glmmTMB's ``fixef(m)$zi``); None if the
+        family has no estimated zero probability."""
+        return self._coef_series("zi_parameter", "Estimate")
+
+    @property
+    def zi_bse(self) -> pd.Series | None:
+        """Standard errors of ``zi_params``."""
+        return self._coef_series("zi_parameter", "Std. Error")
+
+    @property
+    def disp_params(self) -> pd.Series | None:
+        """Dispersion coefficients on the log scale (glmmTMB's ``fixef(m)$disp``); None if the
+        family has no estimated dispersion."""
+        return self._coef_series("dispersion_parameter", "Estimate")
+
+    @property
+    def disp_bse(self) -> pd.Series | None:
+        """Standard errors of ``disp_params``."""
+        return self._coef_series("dispersion_parameter", "Std. Error")
 
     # -- residuals -----------------------------------------------------------------------
     @property
@@ -273,9 +335,12 @@ class GLMMResult:
                   else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}")
         lines = [f"Generalized linear mixed model fit by maximum likelihood ({method})",
                  f" Family: {fam.name}  ( {self.link.name} )"]
-        extra = {k: v for k, v in self.family_params.items() if k != "sigma"}
+        extra = {k: v for k, v in self.family_params.items() if k != "sigma" and np.ndim(v) == 0}
         if extra:
-            lines.append(" Family parameters: " + ", ".join(f"{k} = {v:.4g}" for k, v in extra.items()))
+            bse = getattr(self, "family_params_bse", {})
+            lines.append(" Family parameters: " + ", ".join(
+                f"{k} = {v:.4g}" + (f" (SE {bse[k]:.3g})" if k in bse else "")
+                for k, v in extra.items()))
         lines.append(f"Formula: {self.formula}")
         lines.append("")
         lines.append(f"{'AIC':>10}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
@@ -303,11 +368,34 @@ class GLMMResult:
             lines.append(f"{name:<{w}}{self.fe_params[name]:>10.5g}{self.fe_bse[name]:>12.5g}"
                          f"{self.fe_zvalues[name]:>9.3f}{ps}")
         lines.extend(self._correlation_lines())
+        lines.extend(self._family_formula_lines())
         for m in self.messages:
             lines.append(f"note: {m}")
         if not self.converged:
             lines.append("WARNING: the fit did not converge")
         return "\n".join(lines)
+
+    def _family_formula_lines(self) -> list[str]:
+        """glmmTMB's "Zero-inflation model" / "Dispersion model" tables for parameters with a
+        formula."""
+        out = []
+        pdes = self._ctx.design.param_designs
+        for name, table in getattr(self, "family_coefs", {}).items():
+            if name not in pdes:
+                continue
+            scale = self.family.parameters[name].transform
+            title = ("Zero-inflation model" if name == self.family.zi_parameter
+                     else f"Dispersion model ({name})")
+            out += ["", f"{title}: ~ {pdes[name].formula}  ({scale} scale)"]
+            w = max(12, max(len(c) for c in table.index) + 1)
+            out.append(f"{'':<{w}}{'Estimate':>10}{'Std. Error':>12}{'z value':>9}"
+                       f"{'Pr(>|z|)':>10}")
+            for c, r in table.iterrows():
+                p = r["Pr(>|z|)"]
+                ps = f"{p:10.3g}" if p >= 2e-16 else f"{'<2e-16':>10}"
+                out.append(f"{c:<{w}}{r['Estimate']:>10.5g}{r['Std. Error']:>12.5g}"
+                           f"{r['z value']:>9.3f}{ps}")
+        return out
 
     def _scaled_residual_lines(self) -> list[str]:
         """Quantiles of the Pearson residuals, as lme4's summary prints them."""

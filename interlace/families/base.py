@@ -19,7 +19,10 @@ What the framework needs, and what it computes for you:
 * ``simulate(mu, weights, params, rng)``: draws of y, for ``result.simulate``.
 
 Extra parameters are :class:`FamilyParameter` objects: a value given by the user is held
-fixed; ``None`` means "estimate", starting from ``start`` on the ``transform`` scale.
+fixed; ``None`` means "estimate", starting from ``start`` on the ``transform`` scale. Name the
+zero-part and dispersion parameters in ``zi_parameter`` / ``dispersion_parameter`` to let users
+model them with ``ziformula=`` / ``dispformula=``; the methods then receive that parameter as an
+array (one value per row), so write them elementwise (numpy broadcasting does it).
 """
 
 from __future__ import annotations
@@ -47,11 +50,18 @@ class FamilyParameter:
     def fixed(self) -> bool:
         return self.value is not None
 
-    def to_unconstrained(self, x: float) -> float:
-        return float(np.log(x)) if self.transform == "log" else float(x)
+    def to_unconstrained(self, x):
+        """The optimizer's scale (a float, or an array for a parameter with a formula)."""
+        return _scalar_or_array(np.log(x) if self.transform == "log" else np.asarray(x, float))
 
-    def from_unconstrained(self, z: float) -> float:
-        return float(np.exp(z)) if self.transform == "log" else float(z)
+    def from_unconstrained(self, z):
+        """The natural scale (a float, or an array for a parameter with a formula)."""
+        return _scalar_or_array(np.exp(z) if self.transform == "log" else np.asarray(z, float))
+
+
+def _scalar_or_array(v):
+    """A 0-d result as a Python float; arrays (per-row parameter values) as they are."""
+    return float(v) if np.ndim(v) == 0 else np.asarray(v, float)
 
 
 @dataclass
@@ -70,6 +80,10 @@ class Family(ABC):
     aliases: tuple[str, ...] = ()
     links: tuple[str, ...] = ()  # allowed link names; the first is the default
     canonical_link: str | None = None  # with this link observed and expected information agree
+    # Parameters that glmmTMB-style formulas may model (glmer's ziformula= and dispformula=);
+    # such a parameter's value reaches loglik & co. as an array with one value per row.
+    zi_parameter: str | None = None
+    dispersion_parameter: str | None = None
 
     def __init__(self, link: Any = None, **params: float | None) -> None:
         from interlace.core.registry import resolve

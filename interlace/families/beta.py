@@ -27,6 +27,7 @@ class BetaFamily(Family):
     """Var(y) = mu (1 - mu) / (1 + phi); observed and expected information in mu agree."""
 
     name = "beta"
+    dispersion_parameter = "phi"
     aliases = ("beta_family",)
     links = ("logit", "probit", "cloglog")
     laplace_information = "observed"

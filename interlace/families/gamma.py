@@ -13,6 +13,7 @@ class GammaFamily(ExponentialFamily):
     """y ~ Gamma(shape, scale = mu / shape): Var(y) = mu^2 / shape."""
 
     name = "gamma"
+    dispersion_parameter = "shape"
     aliases = ("Gamma",)
     links = ("log", "inverse", "identity")
     canonical_link = "inverse"

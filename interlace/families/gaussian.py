@@ -11,6 +11,7 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 
 class GaussianFamily(ExponentialFamily):
     name = "gaussian"
+    dispersion_parameter = "sigma"
     aliases = ("normal",)
     canonical_link = "identity"
     links = ("identity", "log", "inverse")

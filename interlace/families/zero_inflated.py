@@ -22,6 +22,7 @@ from interlace.families.extended import (
 class _ZeroPart(Family):
     links = ("log", "sqrt", "identity")
     laplace_information = "observed"
+    zi_parameter = "zi"
     _zi_desc = "zero-inflation probability"
 
     def _zi_parameter(self):
@@ -96,6 +97,7 @@ class ZeroInflatedNB2Family(_ZeroPart):
     """P(0) = zi + (1 - zi) NB2(0; mu, theta); P(y > 0) = (1 - zi) NB2(y; mu, theta)."""
 
     name = "zinbinom2"
+    dispersion_parameter = "theta"
     aliases = ("zinb2", "zinb", "zero_inflated_nbinom2")
 
     def __init__(self, theta: float | None = None, zi: float | None = None, link=None) -> None:
@@ -179,7 +181,8 @@ class HurdlePoissonFamily(_ZeroPart):
         p = params["zi"]
         pos = (np.log1p(-p) + xlogy(y, mu) - mu - gammaln(y + 1.0)
                - np.log(-np.expm1(-mu)))
-        return weights * np.where(y == 0, np.log(p) if p > 0 else -np.inf, pos)
+        with np.errstate(divide="ignore"):
+            return weights * np.where(y == 0, np.log(p), pos)
 
     def score_mu(self, y, mu, weights, params):
         return weights * np.where(y == 0, 0.0, y / mu - 1.0 - 1.0 / np.expm1(mu))
@@ -210,6 +213,7 @@ class HurdleNB2Family(_ZeroPart):
     (1 - zi) NB2(y; mu, theta) / (1 - NB2(0; mu, theta)). ``mu`` is the untruncated mean."""
 
     name = "hurdle_nbinom2"
+    dispersion_parameter = "theta"
     aliases = ("truncated_nbinom2", "hurdlenb2")
     _zi_desc = "probability of a zero (the hurdle)"
 
@@ -242,7 +246,8 @@ class HurdleNB2Family(_ZeroPart):
         nb = (gammaln(y + th) - gammaln(th) - gammaln(y + 1.0) + th * np.log(th / (th + mu))
               + xlogy(y, mu / (th + mu)))
         pos = np.log1p(-p) + nb - np.log(t)
-        return weights * np.where(y == 0, np.log(p) if p > 0 else -np.inf, pos)
+        with np.errstate(divide="ignore"):
+            return weights * np.where(y == 0, np.log(p), pos)
 
     def score_mu(self, y, mu, weights, params):
         th = params["theta"]

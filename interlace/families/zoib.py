@@ -22,6 +22,7 @@ class ZeroOneInflatedBetaFamily(Family):
     """
 
     name = "zoib"
+    dispersion_parameter = "phi"
     aliases = ("zero_one_inflated_beta",)
     links = ("logit", "probit", "cloglog")
     laplace_information = "observed"

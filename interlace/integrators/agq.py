@@ -171,10 +171,19 @@ class AGQIntegrator(Integrator):
             return kernel, float(ctx_const(fparams))
         return fam.loglik, 0.0
 
+    def _rep_params(self, ctx, fparams: dict) -> dict:
+        """Family parameters for the (row, node) arrays: per-row values (a parameter with a
+        formula) repeated over each row's nodes, scalars as they are."""
+        _, _, y_rep, _, _ = self._structure(ctx)
+        n = ctx.design.n
+        return {k: (np.repeat(v, y_rep.size // n) if np.ndim(v) else v)
+                for k, v in fparams.items()}
+
     def _node_logdens(self, ctx, density, eta, fparams, mu=None):
         """log p(y_i | eta_ik) and mu at every (row, node); -inf outside the link's domain."""
         link = ctx.link
         _, _, y_rep, w_rep, _ = self._structure(ctx)
+        fparams = self._rep_params(ctx, fparams)
         with np.errstate(all="ignore"):
             if mu is None:
                 mu = link.inverse(eta)
@@ -184,7 +193,8 @@ class AGQIntegrator(Integrator):
                 ok = np.fromiter((link.valid_eta(eta[i:i + 1]) for i in range(eta.size)),
                                  dtype=bool, count=eta.size)
                 lp = np.full(eta.shape, -np.inf)
-                lp[ok] = density(y_rep[ok], mu[ok], w_rep[ok], fparams)
+                fok = {k: (v[ok] if np.ndim(v) else v) for k, v in fparams.items()}
+                lp[ok] = density(y_rep[ok], mu[ok], w_rep[ok], fok)
         return np.where(np.isnan(lp), -np.inf, lp), mu
 
     def _evaluate(self, ctx, theta, beta, fparams, u_hat, sqrt_m, full) -> tuple[_Nodes, float]:
@@ -227,7 +237,8 @@ class AGQIntegrator(Integrator):
         with np.errstate(all="ignore"):
             pi = np.exp(nd.terms - nd.lse[:, None])
             pi = np.where(np.isfinite(pi), pi, 0.0)
-            score = fam.score_mu(y_rep, nd.mu, w_rep, fparams) * link.mu_eta(nd.eta)
+            score = (fam.score_mu(y_rep, nd.mu, w_rep, self._rep_params(ctx, fparams))
+                     * link.mu_eta(nd.eta))
         score = np.where(np.isfinite(score), score, 0.0).reshape(-1, K)  # (n, K)
         pi_rows = pi[codes]  # (n, K) weight of each (row, node)
         ps = pi_rows * score
@@ -267,25 +278,28 @@ class AGQIntegrator(Integrator):
 
         # family parameters, on the optimizer's unconstrained scale: the densities' parameter
         # derivatives by central differences at fixed eta, chained through the mode and scale
-        params = fam.parameters
+        # (a parameter with a formula: one derivative per coefficient, along its column)
+        params, pdes = fam.parameters, d.param_designs
         for name in fam_names:
             z0 = params[name].to_unconstrained(fparams[name])
-            hz = 1e-5 * max(1.0, abs(z0))
-            vals = []
-            for zz in (z0 + hz, z0 - hz):
-                fz = dict(fparams)
-                fz[name] = params[name].from_unconstrained(zz)
-                lpk, _ = self._node_logdens(ctx, fam.loglik, nd.eta, fz, nd.mu)
-                sz = fam.score_mu(y, mu, w, fz) * me
-                Wz = fam.info_mu(y, mu, w, fz) * me * me
-                vals.append((lpk, sz, Wz))
-            (lp1, s1, W1), (lp2, s2, W2) = vals
-            with np.errstate(invalid="ignore"):
-                dlp = np.where(pi_rows.ravel() > 0, (lp1 - lp2) / (2 * hz), 0.0)
-            direct = float(pi_rows.ravel() @ dlp)
-            du = np.bincount(codes, a * (s1 - s2) / (2 * hz), minlength=nlev) / H
-            dMz = np.bincount(codes, (W1 - W2) / (2 * hz) * a * a, minlength=nlev) + B * du
-            grads.append(float(direct + np.sum(A_u * du + c2 * dMz)))
+            dirs = [1.0] if name not in pdes else list(pdes[name].X.T)
+            for dz in dirs:
+                hz = 1e-5 * max(1.0, float(np.max(np.abs(z0))))
+                vals = []
+                for zz in (z0 + hz * dz, z0 - hz * dz):
+                    fz = dict(fparams)
+                    fz[name] = params[name].from_unconstrained(zz)
+                    lpk, _ = self._node_logdens(ctx, fam.loglik, nd.eta, fz, nd.mu)
+                    sz = fam.score_mu(y, mu, w, fz) * me
+                    Wz = fam.info_mu(y, mu, w, fz) * me * me
+                    vals.append((lpk, sz, Wz))
+                (lp1, s1, W1), (lp2, s2, W2) = vals
+                with np.errstate(invalid="ignore"):
+                    dlp = np.where(pi_rows.ravel() > 0, (lp1 - lp2) / (2 * hz), 0.0)
+                direct = float(pi_rows.ravel() @ dlp)
+                du = np.bincount(codes, a * (s1 - s2) / (2 * hz), minlength=nlev) / H
+                dMz = np.bincount(codes, (W1 - W2) / (2 * hz) * a * a, minlength=nlev) + B * du
+                grads.append(float(direct + np.sum(A_u * du + c2 * dMz)))
         return -2.0 * np.asarray(grads, float)
 
     @staticmethod

@@ -1,0 +1,59 @@
+# glmmTMB references for covariate-dependent family parameters (ziformula / dispformula),
+# read by tests/test_family_formulas.py. Run from this directory:
+#   Rscript glmmtmb_formulas.R  -> glmmtmb_formulas.json (+ data/form_beta.csv)
+# zi coefficients are on the logit scale, disp coefficients on glmmTMB's log-dispersion scale
+# (nbinom2: log theta; beta and nbinom1: log phi), as interlace's zi_params / disp_params.
+suppressPackageStartupMessages({library(glmmTMB); library(jsonlite)})
+RNGkind("Mersenne-Twister", "Inversion", "Rejection")
+dir.create("data", showWarnings = FALSE)
+ds <- "../../interlace/datasets/"
+sal <- read.csv(file.path(ds, "Salamanders.csv"), colClasses = c(site = "factor"))
+owls <- read.csv(file.path(ds, "Owls.csv"), colClasses = c(Nest = "factor"))
+
+timed <- function(expr, reps = 5) {
+  ts <- numeric(reps); for (i in seq_len(reps)) ts[i] <- system.time(m <- eval.parent(expr))[["elapsed"]]
+  list(m = m, t = median(ts))
+}
+part <- function(m, which) {
+  fe <- fixef(m)[[which]]
+  if (!length(fe)) return(NULL)
+  list(names = names(fe), estimate = unname(fe), se = unname(sqrt(diag(vcov(m)[[which]]))))
+}
+rec <- function(r, formula, data, family, ziformula = "~1", dispformula = "~1") {
+  m <- r$m
+  list(formula = formula, data = data, family = family, ziformula = ziformula,
+       dispformula = dispformula, cond = part(m, "cond"), zi = part(m, "zi"),
+       disp = part(m, "disp"), variance = unname(VarCorr(m)$cond[[1]][1, 1]),
+       loglik = as.numeric(logLik(m)), aic = AIC(m), nobs = nobs(m),
+       converged = m$fit$convergence == 0 && isTRUE(m$sdr$pdHess), seconds = r$t)
+}
+fx <- list()
+f <- count ~ mined + spp + (1 | site)
+fs <- "count ~ mined + spp + (1 | site)"
+fx$sal_zip_mined <- rec(timed(quote(glmmTMB(f, sal, family = poisson, ziformula = ~mined))),
+                        fs, "Salamanders", "zipoisson", ziformula = "~mined")
+fx$sal_zinb2_mined <- rec(timed(quote(glmmTMB(f, sal, family = nbinom2, ziformula = ~mined))),
+                          fs, "Salamanders", "zinbinom2", ziformula = "~mined")
+fx$sal_hurdle_mined <- rec(timed(quote(glmmTMB(f, sal, family = truncated_poisson, ziformula = ~mined))),
+                           fs, "Salamanders", "hurdle_poisson", ziformula = "~mined")
+fx$sal_nb2_disp <- rec(timed(quote(glmmTMB(f, sal, family = nbinom2, dispformula = ~mined))),
+                       fs, "Salamanders", "nbinom2", dispformula = "~mined")
+fo <- SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)
+fx$owls_nb1_disp <- rec(timed(quote(glmmTMB(fo, owls, family = nbinom1, dispformula = ~FoodTreatment))),
+  "SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)",
+  "Owls", "nbinom1", dispformula = "~FoodTreatment")
+
+# Beta with a precision that falls with a continuous covariate (simulated and saved)
+set.seed(21)
+g <- rep(sprintf("g%02d", 1:30), each = 15); x <- round(runif(450), 6); z <- round(rnorm(450), 6)
+b <- rnorm(30, sd = 0.5)[as.integer(factor(g))]
+mu <- plogis(-0.2 + 0.8 * x + b); phi <- exp(2.0 - 0.7 * z)
+y <- pmin(pmax(round(rbeta(450, mu * phi, (1 - mu) * phi), 6), 1e-6), 1 - 1e-6)
+write.csv(data.frame(y = y, x = x, z = z, g = g), "data/form_beta.csv", row.names = FALSE)
+d <- read.csv("data/form_beta.csv", colClasses = c(g = "factor"))
+fx$beta_disp <- rec(timed(quote(glmmTMB(y ~ x + (1 | g), d, family = beta_family(), dispformula = ~z))),
+                    "y ~ x + (1 | g)", "data/form_beta.csv", "beta", dispformula = "~z")
+
+out <- list(generated_by = "glmmtmb_formulas.R",
+  glmmTMB_version = as.character(packageVersion("glmmTMB")), fixtures = fx)
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null"), "glmmtmb_formulas.json")
