@@ -57,6 +57,8 @@ def test_count_densities_sum_to_one_and_match_simulation(name, params):
         assert abs(p.sum() - 1) < 1e-10
         mean = float(ys @ p)
         var = float((ys - mean) ** 2 @ p)
+        # E[y] of fitted values and predictions is the density's own mean
+        assert abs(mean / fam.mean(np.array([m]), fam.parameter_values())[0] - 1) < 1e-10
         assert abs(var / fam.variance(np.array([m]), fam.parameter_values())[0] - 1) < 1e-8
         draws = fam.simulate(np.full(20000, m), np.ones(20000), fam.parameter_values(),
                              np.random.default_rng(1))
@@ -80,7 +82,11 @@ def test_continuous_densities_integrate_to_one(name, params):
     assert abs(total - 1) < 1e-7
     draws = fam.simulate(np.full(20000, m), np.ones(20000), fp, np.random.default_rng(2))
     v = fam.variance(np.array([m]), fp)[0]
-    mean = m if name != "zoib" else fp["zoi"] * fp["coi"] + (1 - fp["zoi"]) * m
+    mean = fam.mean(np.array([m]), fp)[0]
+    first = integrate.quad(lambda t: t * dens(t), 0, hi, limit=200)[0]
+    if name == "zoib":
+        first += dens(1.0)
+    assert abs(first / mean - 1) < 1e-7  # E[y] is the density's own mean
     assert abs(draws.mean() - mean) < 5 * np.sqrt(v / 20000)
 
 

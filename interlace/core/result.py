@@ -87,7 +87,8 @@ class GLMMResult:
 
         # fitted values and convergence diagnostics
         self._eta = modes.eta
-        self.fittedvalues = pd.Series(modes.mu, name="fitted")
+        self._mu_linked = modes.mu  # the linked mean; E[y] differs for zero-part families
+        self.fittedvalues = pd.Series(fam.mean(modes.mu, fp), name="fitted")
         self.gradient = pd.Series(g, index=names, name="gradient")
         at_bound = np.zeros(x.size, bool)
         tl = np.concatenate([t.theta_lower_bounds() for t in d.terms])
@@ -225,6 +226,15 @@ class GLMMResult:
         return self._coef_series("dispersion_parameter", "Std. Error")
 
     # -- residuals -----------------------------------------------------------------------
+    _mu_linked: np.ndarray | None = None
+
+    def _mu(self) -> np.ndarray:
+        """The linked mean mu per row (E[y] = fittedvalues when the family has no zero part;
+        results that do not set it, e.g. LMMs, have mu = E[y])."""
+        if self._mu_linked is None:
+            return self.fittedvalues.to_numpy()
+        return self._mu_linked
+
     @property
     def resid_response(self) -> pd.Series:
         return pd.Series(self._ctx.design.y - self.fittedvalues.to_numpy(), name="resid")
@@ -232,15 +242,14 @@ class GLMMResult:
     @property
     def resid_pearson(self) -> pd.Series:
         d = self._ctx.design
-        mu = self.fittedvalues.to_numpy()
-        var = self.family.variance(mu, self.family_params) / d.weights
-        return pd.Series((d.y - mu) / np.sqrt(var), name="resid_pearson")
+        var = self.family.variance(self._mu(), self.family_params) / d.weights
+        return pd.Series((d.y - self.fittedvalues.to_numpy()) / np.sqrt(var), name="resid_pearson")
 
     @property
     def resid_deviance(self) -> pd.Series:
         """sign(y - mu) sqrt(2 (l_saturated - l_fitted)), R's default GLMM residual."""
         d = self._ctx.design
-        mu = self.fittedvalues.to_numpy()
+        mu = self._mu()
         fam, fp = self.family, self.family_params
         ysat = d.y
         dev = 2 * (fam.loglik(d.y, ysat, d.weights, fp) - fam.loglik(d.y, mu, d.weights, fp))
@@ -261,11 +270,25 @@ class GLMMResult:
         return self.resid_deviance
 
     # -- prediction ----------------------------------------------------------------------
+    _PREDICT_TYPES = ("response", "link", "conditional", "zprob", "disp")
+
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "response",  # noqa: A002
                 include_re: bool = True, offset: Any = None) -> np.ndarray:
-        """Predictions on the ``"response"`` or ``"link"`` scale; unseen levels get b = 0."""
-        if type not in ("response", "link"):
-            raise ValueError(f"type must be 'response' or 'link', got {type!r}")
+        """Predictions; unseen levels get b = 0. ``type`` as glmmTMB's: ``"response"`` E[y],
+        ``"link"`` the linear predictor, ``"conditional"`` the mean of the count part (mu for
+        zero inflation, the zero-truncated mean for a hurdle; E[y] for families without a zero
+        part), ``"zprob"`` the zero probability, ``"disp"`` the dispersion parameter."""
+        if type not in self._PREDICT_TYPES:
+            raise ValueError(f"type must be one of {', '.join(map(repr, self._PREDICT_TYPES))}, "
+                             f"got {type!r}")
+        if type in ("zprob", "disp"):
+            attr = "zi_parameter" if type == "zprob" else "dispersion_parameter"
+            name = getattr(self.family, attr, None)
+            if name is None:
+                raise ValueError(f"type={type!r}: family {self.family.name!r} has no "
+                                 f"{'zero probability' if type == 'zprob' else 'dispersion'}")
+            n = self.nobs if newdata is None else len(newdata)
+            return np.broadcast_to(self._params_for(newdata)[name], (n,)).astype(float)
         d = self._ctx.design
         if newdata is None:
             eta = d.offset + d.X @ self.fe_params.to_numpy()
@@ -273,7 +296,34 @@ class GLMMResult:
                 eta = self._eta.copy()
         else:
             eta = self._predict_eta(newdata, include_re, offset)
-        return eta if type == "link" else self.link.inverse(eta)
+        if type == "link":
+            return eta
+        mu = self.link.inverse(eta)
+        params = self._params_for(newdata)
+        zi = self.family.zi_parameter
+        if type == "conditional":
+            if zi is None:
+                return mu
+            params = dict(params, **{zi: 0.0})  # the count part alone (no structural zeros)
+        return np.asarray(self.family.mean(mu, params), float)
+
+    def _params_for(self, newdata: pd.DataFrame | None) -> dict:
+        """Family parameters for the rows of ``newdata`` (the fit's rows if None): formula
+        parameters from their linear predictor on the new rows."""
+        pdes = self._ctx.design.param_designs
+        if newdata is None or not pdes:
+            return self.family_params
+        out = dict(self.family_params)
+        for name, pd_ in pdes.items():
+            try:
+                mm = pd_.spec.get_model_matrix(newdata, na_action="ignore")
+            except Exception as exc:  # noqa: BLE001 - formulaic raises many types
+                raise DataError(f"cannot build the formula '~ {pd_.formula}' of family "
+                                f"parameter {name!r} for newdata: {exc}") from None
+            Xn = np.asarray(mm, dtype=float)[:, pd_.kept_columns]
+            z = np.clip(Xn @ self.family_coefs[name]["Estimate"].to_numpy(), -30.0, 30.0)
+            out[name] = self.family.parameters[name].from_unconstrained(z)
+        return out
 
     def _predict_eta(self, newdata, include_re, offset) -> np.ndarray:
         d = self._ctx.design
@@ -317,7 +367,7 @@ class GLMMResult:
     def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
         """Draw responses from the fitted model at the conditional modes (nsim x n)."""
         rng = np.random.default_rng(seed)
-        mu = self.fittedvalues.to_numpy()
+        mu = self._mu()
         w = self._ctx.design.weights
         return np.vstack([self.family.simulate(mu, w, self.family_params, rng)
                           for _ in range(nsim)])

@@ -17,6 +17,8 @@ What the framework needs, and what it computes for you:
   ``label`` when y cannot come from the family.
 * ``initialize(y, weights)``: a starting mean inside the support.
 * ``simulate(mu, weights, params, rng)``: draws of y, for ``result.simulate``.
+* ``mean(mu, params)`` and ``variance(mu, params)``: E[y] and Var(y) given the linked mean
+  ``mu``, for fitted values, predictions and Pearson residuals.
 
 Extra parameters are :class:`FamilyParameter` objects: a value given by the user is held
 fixed; ``None`` means "estimate", starting from ``start`` on the ``transform`` scale. Name the
@@ -150,6 +152,12 @@ class Family(ABC):
     def initialize(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """A starting mean strictly inside the support."""
         return np.asarray(y, dtype=float) + 0.1
+
+    def mean(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        """E[y]: ``mu`` itself unless part of the distribution sits outside the linked mean
+        (zero inflation, hurdles, ZOIB's ends). Fitted values, response-scale predictions and
+        residuals use it, as glmmTMB's ``predict(type = "response")`` does."""
+        return mu
 
     def variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
         """Var(y) per unit weight, used for Pearson residuals (1 / info by default)."""

@@ -60,6 +60,9 @@ class ZeroInflatedPoissonFamily(_ZeroPart):
     def default_parameters(self):
         return [self._zi_parameter()]
 
+    def mean(self, mu, params):
+        return (1.0 - params["zi"]) * mu
+
     def variance(self, mu, params):
         p = params["zi"]
         return (1 - p) * mu * (1 + p * mu)
@@ -108,6 +111,9 @@ class ZeroInflatedNB2Family(_ZeroPart):
         return [FamilyParameter("theta", None, start=1.0, transform="log",
                                 description="NB2 shape of the count part"),
                 self._zi_parameter()]
+
+    def mean(self, mu, params):
+        return (1.0 - params["zi"]) * mu
 
     def variance(self, mu, params):
         p, th = params["zi"], params["theta"]
@@ -170,6 +176,9 @@ class HurdlePoissonFamily(_ZeroPart):
             return {}
         return {"zi": float(np.clip(np.mean(design.y == 0), 1e-3, 0.99))}
 
+    def mean(self, mu, params):
+        return (1.0 - params["zi"]) * mu / -np.expm1(-mu)
+
     def variance(self, mu, params):
         p = params["zi"]
         t = 1.0 - np.exp(-mu)
@@ -227,6 +236,9 @@ class HurdleNB2Family(_ZeroPart):
                 self._zi_parameter()]
 
     start_parameters = HurdlePoissonFamily.start_parameters
+
+    def mean(self, mu, params):
+        return (1.0 - params["zi"]) * mu / self._f0(mu, params["theta"])[1]
 
     def variance(self, mu, params):
         p, th = params["zi"], params["theta"]

@@ -47,6 +47,9 @@ class ZeroOneInflatedBetaFamily(Family):
     def _interior(self, y):
         return (y > 0) & (y < 1)
 
+    def mean(self, mu, params):
+        return params["zoi"] * params["coi"] + (1 - params["zoi"]) * mu
+
     def variance(self, mu, params):
         zoi, coi, phi = params["zoi"], params["coi"], params["phi"]
         m = zoi * coi + (1 - zoi) * mu

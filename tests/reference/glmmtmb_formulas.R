@@ -25,7 +25,13 @@ rec <- function(r, formula, data, family, ziformula = "~1", dispformula = "~1") 
        dispformula = dispformula, cond = part(m, "cond"), zi = part(m, "zi"),
        disp = part(m, "disp"), variance = unname(VarCorr(m)$cond[[1]][1, 1]),
        loglik = as.numeric(logLik(m)), aic = AIC(m), nobs = nobs(m),
-       converged = m$fit$convergence == 0 && isTRUE(m$sdr$pdHess), seconds = r$t)
+       converged = m$fit$convergence == 0 && isTRUE(m$sdr$pdHess), seconds = r$t,
+       # first 20 rows: E[y], the linked (conditional) mean, the zero probability, and
+       # Pearson residuals (y - E[y]) / sqrt(Var y)
+       fitted_head = unname(head(fitted(m), 20)),
+       conditional_head = unname(head(predict(m, type = "conditional"), 20)),
+       zprob_head = unname(head(predict(m, type = "zprob"), 20)),
+       pearson_head = unname(head(residuals(m, type = "pearson"), 20)))
 }
 fx <- list()
 f <- count ~ mined + spp + (1 | site)
@@ -36,6 +42,8 @@ fx$sal_zinb2_mined <- rec(timed(quote(glmmTMB(f, sal, family = nbinom2, ziformul
                           fs, "Salamanders", "zinbinom2", ziformula = "~mined")
 fx$sal_hurdle_mined <- rec(timed(quote(glmmTMB(f, sal, family = truncated_poisson, ziformula = ~mined))),
                            fs, "Salamanders", "hurdle_poisson", ziformula = "~mined")
+fx$sal_hurdle_nb2_mined <- rec(timed(quote(glmmTMB(f, sal, family = truncated_nbinom2, ziformula = ~mined))),
+                               fs, "Salamanders", "hurdle_nbinom2", ziformula = "~mined")
 fx$sal_nb2_disp <- rec(timed(quote(glmmTMB(f, sal, family = nbinom2, dispformula = ~mined))),
                        fs, "Salamanders", "nbinom2", dispformula = "~mined")
 fo <- SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)
