@@ -248,6 +248,20 @@ def test_bad_formulas_get_clear_errors(kw, exc, words):
         assert w in str(info.value), (w, str(info.value))
 
 
+def test_zero_formula_on_data_without_zeros_warns_and_reduces_to_the_count_model():
+    d = interlace.load_dataset("Salamanders").copy()
+    d["count"] += 1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = interlace.glmer(SAL, d, family="zipoisson", ziformula="~ mined")
+    text = " ".join(str(w.message) for w in caught)
+    assert "has no zeros" in text and "numerically 0 on every row" in text
+    assert np.max(r.predict(type="zprob")) < 1e-8
+    pois = interlace.glmer(SAL, d, family="poisson")
+    assert abs(r.llf - pois.llf) < 1e-6  # the zero part vanished: the Poisson likelihood
+    assert rel(r.fe_params, pois.fe_params) < 1e-4
+
+
 def test_missing_values_in_a_parameter_formula_drop_rows():
     d = interlace.load_dataset("Salamanders").copy()
     d.loc[[3, 10], "cover"] = np.nan

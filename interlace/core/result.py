@@ -106,6 +106,13 @@ class GLMMResult:
             warn_convergence("; ".join(self.messages))
         if self.singular:
             self.messages.append("boundary (singular) fit: see help('isSingular')")
+        zi = fam.zi_parameter
+        if zi in layout.fam_names and np.max(fp[zi]) < 1e-8:
+            msg = (f"the zero probability {zi!r} is numerically 0 on every row: the data carry no "
+                   f"excess zeros, so its coefficients are not identified (and their standard "
+                   f"errors not finite); fit the family without a zero part instead")
+            self.messages.append(msg)
+            warnings.warn(msg, InterlaceWarning, stacklevel=3)
         if fam.name == "binomial" and np.any((modes.mu < 1e-10) | (modes.mu > 1 - 1e-10)):
             msg = ("fitted probabilities numerically 0 or 1 occurred (complete or quasi-complete "
                    "separation?): the estimates of the separating effects are not finite")
