@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import interlace
@@ -21,6 +22,13 @@ def data_for(name: str) -> pd.DataFrame:
     if name.endswith(".csv"):
         return pd.read_csv(REF_DIR / name, dtype={"g": str})
     return interlace.load_dataset(name)
+
+
+def max_rel(a, b, floor: float = 1e-2) -> float:
+    """Largest relative difference of a from the reference b (|b| floored at ``floor``, so
+    near-zero coefficients are compared absolutely)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
 
 
 def cbpp_numeric() -> pd.DataFrame:

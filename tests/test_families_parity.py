@@ -18,8 +18,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
+from fixtures import data_for
+from fixtures import max_rel as rel
 
 import interlace
 from interlace.families.extended import ProbabilityParameter
@@ -29,20 +30,9 @@ REFDIR = Path(__file__).parent / "reference"
 REF = json.loads((REFDIR / "glmmtmb_families.json").read_text())["fixtures"]
 
 
-def rel(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-2)))
-
-
-def data_for(R):
-    if R["data"] in ("Salamanders", "Owls"):
-        return interlace.load_dataset(R["data"])
-    return pd.read_csv(REFDIR / R["data"], dtype={"g": str})
-
-
 def fit(key, **kw):
     R = REF[key]
-    return interlace.glmer(R["formula"], data_for(R), family=R["family"], link=R.get("link"), **kw)
+    return interlace.glmer(R["formula"], data_for(R["data"]), family=R["family"], link=R.get("link"), **kw)
 
 
 def family_internal(r):

@@ -23,9 +23,10 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import yaml
+from fixtures import data_for
+from fixtures import max_rel as rel
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -50,22 +51,11 @@ REFDIR = Path(__file__).parent / "reference"
 REF = json.loads((REFDIR / "glmmtmb_formulas.json").read_text())["fixtures"]
 
 
-def rel(a, b):
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-2)))
-
-
-def data_for(R):
-    if R["data"] in ("Salamanders", "Owls"):
-        return interlace.load_dataset(R["data"])
-    return pd.read_csv(REFDIR / R["data"], dtype={"g": str})
-
-
 def fit(key, **kw):
     R = REF[key]
     if R["family"] == "nbinom2":  # glmer's nbinom2 default is lme4's (expected) Laplace
         kw.setdefault("integrator", LaplaceIntegrator(information="observed"))
-    return interlace.glmer(R["formula"], data_for(R), family=R["family"],
+    return interlace.glmer(R["formula"], data_for(R["data"]), family=R["family"],
                            ziformula=R["ziformula"], dispformula=R["dispformula"], **kw)
 
 
@@ -111,7 +101,7 @@ def test_fitted_values_predictions_and_residuals_match_glmmtmb(key):
         assert rel(r.resid_pearson.to_numpy()[:20], R["pearson_head"]) < 1e-3
     if R["zi"] is not None:
         assert rel(r.predict(type="zprob")[:20], R["zprob_head"]) < 1e-3
-        d = data_for(R)
+        d = data_for(R["data"])
         np.testing.assert_allclose(r.predict(d.iloc[:20], type="zprob"), R["zprob_head"],
                                    rtol=1e-3)
         np.testing.assert_allclose(r.predict(d.iloc[:20]), r.fittedvalues.to_numpy()[:20],

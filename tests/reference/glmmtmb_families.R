@@ -3,17 +3,7 @@
 # Family parameters are recorded on glmmTMB's internal scale with their standard errors:
 # disp = log of the dispersion parameter (nbinom2: log theta; nbinom1 and beta: log phi;
 # Gamma: log shape, sigma() = 1/sqrt(shape)), zi = logit of the zero probability.
-suppressPackageStartupMessages({library(glmmTMB); library(lme4); library(jsonlite)})
-RNGkind("Mersenne-Twister", "Inversion", "Rejection")
-dir.create("data", showWarnings = FALSE)
-ds <- "../../interlace/datasets/"
-sal <- read.csv(file.path(ds, "Salamanders.csv"), colClasses = c(site = "factor"))
-owls <- read.csv(file.path(ds, "Owls.csv"), colClasses = c(Nest = "factor"))
-
-timed <- function(expr, reps = 3) {
-  ts <- numeric(reps); for (i in seq_len(reps)) ts[i] <- system.time(m <- eval.parent(expr))[["elapsed"]]
-  list(m = m, t = median(ts))
-}
+source("glmmtmb_common.R")
 rec <- function(m, formula, data, family, extra = list(), t = NA) {
   V <- vcov(m, full = TRUE); se <- sqrt(diag(V))
   fe <- fixef(m)

@@ -3,17 +3,8 @@
 #   Rscript glmmtmb_formulas.R  -> glmmtmb_formulas.json (+ data/form_beta.csv)
 # zi coefficients are on the logit scale, disp coefficients on glmmTMB's log-dispersion scale
 # (nbinom2: log theta; beta and nbinom1: log phi), as interlace's zi_params / disp_params.
-suppressPackageStartupMessages({library(glmmTMB); library(jsonlite)})
-RNGkind("Mersenne-Twister", "Inversion", "Rejection")
-dir.create("data", showWarnings = FALSE)
-ds <- "../../interlace/datasets/"
-sal <- read.csv(file.path(ds, "Salamanders.csv"), colClasses = c(site = "factor"))
-owls <- read.csv(file.path(ds, "Owls.csv"), colClasses = c(Nest = "factor"))
-
-timed <- function(expr, reps = 5) {
-  ts <- numeric(reps); for (i in seq_len(reps)) ts[i] <- system.time(m <- eval.parent(expr))[["elapsed"]]
-  list(m = m, t = median(ts))
-}
+source("glmmtmb_common.R")
+timed5 <- function(expr) timed(expr, reps = 5)
 part <- function(m, which) {
   fe <- fixef(m)[[which]]
   if (!length(fe)) return(NULL)
@@ -36,18 +27,18 @@ rec <- function(r, formula, data, family, ziformula = "~1", dispformula = "~1") 
 fx <- list()
 f <- count ~ mined + spp + (1 | site)
 fs <- "count ~ mined + spp + (1 | site)"
-fx$sal_zip_mined <- rec(timed(quote(glmmTMB(f, sal, family = poisson, ziformula = ~mined))),
+fx$sal_zip_mined <- rec(timed5(quote(glmmTMB(f, sal, family = poisson, ziformula = ~mined))),
                         fs, "Salamanders", "zipoisson", ziformula = "~mined")
-fx$sal_zinb2_mined <- rec(timed(quote(glmmTMB(f, sal, family = nbinom2, ziformula = ~mined))),
+fx$sal_zinb2_mined <- rec(timed5(quote(glmmTMB(f, sal, family = nbinom2, ziformula = ~mined))),
                           fs, "Salamanders", "zinbinom2", ziformula = "~mined")
-fx$sal_hurdle_mined <- rec(timed(quote(glmmTMB(f, sal, family = truncated_poisson, ziformula = ~mined))),
+fx$sal_hurdle_mined <- rec(timed5(quote(glmmTMB(f, sal, family = truncated_poisson, ziformula = ~mined))),
                            fs, "Salamanders", "hurdle_poisson", ziformula = "~mined")
-fx$sal_hurdle_nb2_mined <- rec(timed(quote(glmmTMB(f, sal, family = truncated_nbinom2, ziformula = ~mined))),
+fx$sal_hurdle_nb2_mined <- rec(timed5(quote(glmmTMB(f, sal, family = truncated_nbinom2, ziformula = ~mined))),
                                fs, "Salamanders", "hurdle_nbinom2", ziformula = "~mined")
-fx$sal_nb2_disp <- rec(timed(quote(glmmTMB(f, sal, family = nbinom2, dispformula = ~mined))),
+fx$sal_nb2_disp <- rec(timed5(quote(glmmTMB(f, sal, family = nbinom2, dispformula = ~mined))),
                        fs, "Salamanders", "nbinom2", dispformula = "~mined")
 fo <- SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)
-fx$owls_nb1_disp <- rec(timed(quote(glmmTMB(fo, owls, family = nbinom1, dispformula = ~FoodTreatment))),
+fx$owls_nb1_disp <- rec(timed5(quote(glmmTMB(fo, owls, family = nbinom1, dispformula = ~FoodTreatment))),
   "SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)",
   "Owls", "nbinom1", dispformula = "~FoodTreatment")
 
@@ -59,7 +50,7 @@ mu <- plogis(-0.2 + 0.8 * x + b); phi <- exp(2.0 - 0.7 * z)
 y <- pmin(pmax(round(rbeta(450, mu * phi, (1 - mu) * phi), 6), 1e-6), 1 - 1e-6)
 write.csv(data.frame(y = y, x = x, z = z, g = g), "data/form_beta.csv", row.names = FALSE)
 d <- read.csv("data/form_beta.csv", colClasses = c(g = "factor"))
-fx$beta_disp <- rec(timed(quote(glmmTMB(y ~ x + (1 | g), d, family = beta_family(), dispformula = ~z))),
+fx$beta_disp <- rec(timed5(quote(glmmTMB(y ~ x + (1 | g), d, family = beta_family(), dispformula = ~z))),
                     "y ~ x + (1 | g)", "data/form_beta.csv", "beta", dispformula = "~z")
 
 out <- list(generated_by = "glmmtmb_formulas.R",
