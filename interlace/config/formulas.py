@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from interlace.core.errors import FormulaError
-from interlace.core.formula import parse_formula, split_top_level
+from interlace.core.formula import parse_formula, split_top_level, top_level
 
 #: function -> what it does (rendered into docs/configs.md)
 ALLOWED_FUNCTIONS: dict[str, str] = {
@@ -110,29 +110,18 @@ def _rewrite_outside_quotes(text: str, pattern: re.Pattern, repl: str) -> str:
 
 # -- formula level ------------------------------------------------------------------------
 def _atoms(text: str) -> list[str]:
-    """Split a right-hand side at top-level formula operators into its operands."""
-    atoms, depth, start, i, quote = [], 0, 0, 0, ""
-    while i < len(text):
-        ch = text[i]
-        if quote:
-            if ch == quote:
-                quote = ""
-        elif ch in "`'\"":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif depth == 0:
-            if text.startswith("%in%", i):
-                atoms.append(text[start:i])
-                i += 4
-                start = i
-                continue
-            if ch in "+-*/:^|~":
-                atoms.append(text[start:i])
-                start = i + 1
-        i += 1
+    """Split a right-hand side at top-level formula operators into its operands (the caller
+    has checked that brackets and quotes balance and that there are no '{...}' blocks)."""
+    atoms, start = [], 0
+    for i in top_level(text):
+        if i < start:
+            continue  # inside a '%in%' just consumed
+        if text.startswith("%in%", i):
+            atoms.append(text[start:i])
+            start = i + 4
+        elif text[i] in "+-*/:^|~":
+            atoms.append(text[start:i])
+            start = i + 1
     atoms.append(text[start:])
     return [a.strip() for a in atoms]
 

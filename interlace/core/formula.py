@@ -51,7 +51,7 @@ class ParsedFormula:
     params: dict[str, str] = field(default_factory=dict)  # family parameter -> formula rhs
 
 
-def _top_level(text: str):
+def top_level(text: str):
     """Yield the index of every character outside brackets and quotes (the brackets and
     quote marks themselves excluded); raise FormulaError on unbalanced ones."""
     depth, quote = 0, ""
@@ -79,7 +79,7 @@ def split_top_level(text: str, sep: str) -> list[str]:
     """Split on ``sep`` where it is not inside parentheses or quotes (``sep`` may be several
     chars); backtick-quoted names such as ```my col``` are kept whole."""
     parts, start = [], 0
-    for i in _top_level(text):
+    for i in top_level(text):
         if i >= start and text.startswith(sep, i):
             parts.append(text[start:i])
             start = i + len(sep)
@@ -90,7 +90,7 @@ def split_top_level(text: str, sep: str) -> list[str]:
 def _split_signed(text: str) -> list[tuple[str, str]]:
     """Split a right-hand side into ``(sign, term)`` pairs at top-level ``+`` and ``-``."""
     out, start, sign = [], 0, "+"
-    for i in _top_level(text):
+    for i in top_level(text):
         if text[i] in "+-":
             out.append((sign, text[start:i]))
             sign, start = text[i], i + 1
