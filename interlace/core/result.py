@@ -51,7 +51,10 @@ class GLMMResult:
         # covariance of the estimates
         names = self._param_names(ctx, layout)
         sl_beta = slice(layout.ntheta, layout.ntheta + layout.p)
-        is_gauss_identity = fam.name == "gaussian" and fam.link.name == "identity"
+        # lmer's covariance of beta for a Gaussian GLMM; with a dispersion formula (no lme4
+        # counterpart) glmmTMB's, from the full Hessian
+        is_gauss_identity = (fam.name == "gaussian" and fam.link.name == "identity"
+                             and not d.param_designs)
         vcov_beta = None
         self.hessian = pd.DataFrame(H, index=names, columns=names)
         if not is_gauss_identity:

@@ -2,7 +2,8 @@
 # read by tests/test_family_formulas.py. Run from this directory:
 #   Rscript glmmtmb_formulas.R  -> glmmtmb_formulas.json (+ data/form_beta.csv)
 # zi coefficients are on the logit scale, disp coefficients on glmmTMB's log-dispersion scale
-# (nbinom2: log theta; beta and nbinom1: log phi), as interlace's zi_params / disp_params.
+# (nbinom2: log theta; beta and nbinom1: log phi), as interlace's zi_params / disp_params;
+# for gaussian glmmTMB 1.1.5 models log sigma^2, interlace log sigma (half of it).
 source("glmmtmb_common.R")
 timed5 <- function(expr) timed(expr, reps = 5)
 part <- function(m, which) {
@@ -41,6 +42,11 @@ fo <- SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + 
 fx$owls_nb1_disp <- rec(timed5(quote(glmmTMB(fo, owls, family = nbinom1, dispformula = ~FoodTreatment))),
   "SiblingNegotiation ~ FoodTreatment * SexParent + offset(log(BroodSize)) + (1 | Nest)",
   "Owls", "nbinom1", dispformula = "~FoodTreatment")
+
+# Gaussian with a residual variance that changes with Days (glmmTMB 1.1.5's disp is log sigma^2)
+sl <- read.csv(file.path(ds, "sleepstudy.csv"), colClasses = c(Subject = "factor"))
+fx$sleep_gauss_disp <- rec(timed5(quote(glmmTMB(Reaction ~ Days + (1 | Subject), sl, dispformula = ~Days))),
+                           "Reaction ~ Days + (1 | Subject)", "sleepstudy", "gaussian", dispformula = "~Days")
 
 # Beta with a precision that falls with a continuous covariate (simulated and saved)
 set.seed(21)
