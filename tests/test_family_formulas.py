@@ -295,3 +295,18 @@ def test_config_rejects_a_bad_zero_formula(tmp_path):
                            "family": "zipoisson", "ziformula": "~ os.system(mined)"})
     with pytest.raises(ConfigError, match="ziformula"):
         loads(text, base_dir=tmp_path)
+
+
+def test_anova_compares_zero_part_formulas():
+    """Poisson < ZIP (~1) < ZIP (~mined): each step adds parameters (1 each) and the rows say
+    which model is which."""
+    d = interlace.load_dataset("Salamanders")
+    f = "count ~ mined + spp + (1 | site)"
+    p = interlace.glmer(f, d, family="poisson")
+    a = interlace.glmer(f, d, family="zipoisson")
+    b = interlace.glmer(f, d, family="zipoisson", ziformula="~ mined")
+    tab = interlace.anova(b, p, a)
+    assert list(tab["npar"]) == [9, 10, 11]
+    assert list(tab["Df"].iloc[1:]) == [1, 1]
+    assert tab.index[2].endswith("[zipoisson, zi ~ mined]") and tab.index.is_unique
+    assert abs(tab["Chisq"].iloc[2] - 2 * (b.llf - a.llf)) < 1e-9

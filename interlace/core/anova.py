@@ -30,9 +30,10 @@ def anova(*models) -> pd.DataFrame:
         warnings.warn("refitting model(s) with ML (instead of REML)", InterlaceWarning, stacklevel=2)
         fits = [m.refit("ML") if getattr(m, "method", "ML") == "REML" else m for m in fits]
     fits.sort(key=lambda m: m.df_modelwc)
+    labels = _labels(fits)
     rows = []
     for i, m in enumerate(fits):
-        row = {"model": m.formula, "npar": m.df_modelwc, "AIC": m.aic, "BIC": m.bic,
+        row = {"model": labels[i], "npar": m.df_modelwc, "AIC": m.aic, "BIC": m.bic,
                "logLik": m.llf, "deviance": -2.0 * m.llf, "Chisq": np.nan, "Df": np.nan,
                "Pr(>Chisq)": np.nan}
         if i:
@@ -43,3 +44,18 @@ def anova(*models) -> pd.DataFrame:
                         "Pr(>Chisq)": float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan})
         rows.append(row)
     return pd.DataFrame(rows).set_index("model")
+
+
+def _labels(fits) -> list[str]:
+    """Row names: the formulas, with the family when families differ and any parameter
+    formulas (``zi ~ mined``), numbered if still alike."""
+    families = {getattr(m.family, "name", None) for m in fits}
+    out = []
+    for m in fits:
+        extra = [m.family.name] if len(families) > 1 else []
+        pdes = getattr(m._ctx.design, "param_designs", {})
+        extra += [f"{name} ~ {pd_.formula}" for name, pd_ in pdes.items()]
+        out.append(m.formula + (f" [{', '.join(extra)}]" if extra else ""))
+    if len(set(out)) < len(out):
+        out = [f"{i + 1}: {lab}" for i, lab in enumerate(out)]
+    return out
