@@ -18,10 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky
+from scipy.linalg.lapack import dpotrf, dpotrs
 
 from interlace.core.model import ModelContext
 
 _LOG2PI = float(np.log(2 * np.pi))
+_DENSE_Q = 400  # at most this many random effects: one dense (q + p) system per theta
+_DENSE_NQ = 4_000_000  # ... and at most this many entries in the dense n x q Z
 
 
 @dataclass
@@ -37,6 +40,92 @@ class PLSSolution:  # noqa: D101 - fields documented inline
     resid: np.ndarray  # y - offset - X beta - Z Lambda u
     factor: object = None  # PenalizedFactor of M
     MiC: np.ndarray | None = None  # M^-1 Lambda'Z'WX
+    dense: tuple | None = None  # (L, T, Lb) of the dense path: chol(B), Lb'A, Lambda_b
+
+
+class DenseLMM:
+    """The whole penalised system as one dense (q + p) matrix, for models with few random
+    effects: with A = [Z X]'W[Z X] and Lambda_b = diag(Lambda, I_p) computed once,
+
+        B = Lambda_b' A Lambda_b + diag(I_q, 0) = [[M, Lambda'Z'WX], [X'WZ Lambda, X'WX]]
+
+    and its Cholesky factor holds L (of M) in its leading block and RX in its trailing one.
+    One evaluation is two small products, one factorisation and one solve.
+    """
+
+    def __init__(self, ctx: ModelContext, w: np.ndarray, yo: np.ndarray) -> None:
+        d, system = ctx.design, ctx.system
+        n, p, q = d.n, d.p, system.q
+        self.n, self.p, self.q, self.m = n, p, q, q + p
+        m = self.m
+        ZX = np.zeros((n, m))
+        rows = np.arange(n)[:, None]
+        for t, sl in zip(system.terms, system.slices):
+            ZX[rows, sl.start + t.codes[:, None] * t.k + np.arange(t.k)] = t.Z
+        ZX[:, q:] = d.X
+        self.ZX = ZX
+        self.ZXw = ZX * w[:, None]
+        self.A = ZX.T @ self.ZXw
+        self.r0 = self.ZXw.T @ yo
+        self.w, self.yo = w, yo
+        # where each theta entry sits in Lambda (solver layout: term blocks, levels major)
+        pos_of = {ti: pos for pos, ti in enumerate(system.order)}
+        r_all, c_all, t_all, off = [], [], [], 0
+        for ti, t in enumerate(d.terms):
+            base = system.slices[pos_of[ti]].start + np.arange(t.nlevels)[:, None] * t.k
+            r_all.append((base + t.tri_rows).ravel())
+            c_all.append((base + t.tri_cols).ravel())
+            t_all.append(np.tile(off + np.arange(t.ntheta), t.nlevels))
+            off += t.ntheta
+        r, c = np.concatenate(r_all), np.concatenate(c_all)
+        self.ntheta = off
+        self.tidx = np.concatenate(t_all)
+        self.lam_rows, self.lam_cols = r, c
+        self.lam_flat = r * m + c  # Lambda_b[r, c] in flat form
+        self.lam_tflat = c * m + r  # P[c, r] for an m x m P
+        self.lam_tflat_q = c * q + r  # P[c, r] for a q x q P
+        self.Lb0 = np.eye(m)
+        self.Lb0[:q, :q] = 0.0
+        self.diag_q = np.arange(q) * (m + 1)
+
+    def solve(self, theta: np.ndarray) -> PLSSolution | None:
+        """The penalised least-squares solution at theta (None if B is not positive definite)."""
+        q = self.q
+        Lb = self.Lb0.copy()
+        Lb.flat[self.lam_flat] = theta[self.tidx]
+        T = Lb.T @ self.A
+        B = T @ Lb
+        B.flat[self.diag_q] += 1.0
+        L, info = dpotrf(B, lower=1, clean=1, overwrite_a=1)
+        if info != 0:
+            return None
+        x, info = dpotrs(L, Lb.T @ self.r0, lower=1)
+        if info != 0 or not np.all(np.isfinite(x)):
+            return None
+        u, beta = x[:q], x[q:]
+        resid = self.yo - self.ZX @ (Lb @ x)
+        pwrss = float(self.w @ (resid * resid) + u @ u)
+        ld = 2.0 * np.log(np.diagonal(L))
+        Lx = L[q:, q:]
+        return PLSSolution(beta, u, pwrss, float(ld[:q].sum()), float(ld[q:].sum()), Lx @ Lx.T,
+                           resid, dense=(L, T, Lb))
+
+    def gradient_parts(self, sol: PLSSolution, reml: bool):
+        """d log|M|, d pwrss and d log|RX'RX| in theta: with P = M^-1 Lambda'Z'WZ (and B^-1
+        Lambda_b'A for |B| = |M| |RX'RX|), d log|M| / d theta_k = 2 sum P[c, r] over the
+        positions (r, c) of theta_k in Lambda; d pwrss = -2 sum (Z'Wr)_r u_c."""
+        L, T, _ = sol.dense
+        q, nt = self.q, self.ntheta
+        Pm, _ = dpotrs(L[:q, :q], T[:q, :q], lower=1)
+        dldm = 2.0 * np.bincount(self.tidx, Pm.ravel()[self.lam_tflat_q], minlength=nt)
+        zwr = self.ZXw[:, :q].T @ sol.resid
+        dpw = -2.0 * np.bincount(self.tidx, zwr[self.lam_rows] * sol.u[self.lam_cols],
+                                 minlength=nt)
+        if not reml:
+            return dldm, dpw, 0.0
+        Pb, _ = dpotrs(L, T, lower=1)
+        dlb = 2.0 * np.bincount(self.tidx, Pb.ravel()[self.lam_tflat], minlength=nt)
+        return dldm, dpw, dlb - dldm
 
 
 class LMMObjective:
@@ -52,8 +141,14 @@ class LMMObjective:
         self.Xtwy = self.Xw.T @ self.yo
         self.ldW = float(np.sum(np.log(self.w)))
         self.nfev = 0
+        q = ctx.system.q
+        self.dense = (DenseLMM(ctx, self.w, self.yo)
+                      if q <= _DENSE_Q and d.n * q <= _DENSE_NQ else None)
 
     def solve(self, theta: np.ndarray) -> PLSSolution | None:
+        """The penalised least-squares solution at theta (None where M or RX'RX is singular)."""
+        if self.dense is not None:
+            return self.dense.solve(np.asarray(theta, float))
         ctx, d, system = self.ctx, self.ctx.design, self.ctx.system
         ZL = ctx.zl(theta)
         F = system.factor(ZL, self.w)
@@ -148,6 +243,8 @@ class LMMObjective:
             sol = self.solve(theta)
         if sol is None:
             return None
+        if self.dense is not None:
+            return (*self.dense.gradient_parts(sol, self.reml), sol)
         ZL = ctx.zl(theta)
         m = sol.factor.minv_rows(ZL)
         Q = self.Xw - self.w[:, None] * system.zl_u_matrix(ZL, sol.MiC)
