@@ -25,6 +25,7 @@ from interlace.core.model import ModelContext
 _LOG2PI = float(np.log(2 * np.pi))
 _DENSE_Q = 400  # at most this many random effects: one dense (q + p) system per theta
 _DENSE_NQ = 4_000_000  # ... and at most this many entries in the dense n x q Z
+_CACHE = 4  # solutions kept, by theta
 
 
 @dataclass
@@ -41,6 +42,7 @@ class PLSSolution:  # noqa: D101 - fields documented inline
     factor: object = None  # PenalizedFactor of M
     MiC: np.ndarray | None = None  # M^-1 Lambda'Z'WX
     dense: tuple | None = None  # (L, T, Lb) of the dense path: chol(B), Lb'A, Lambda_b
+    grad_parts: tuple | None = None  # gradient_parts' result, once computed
 
 
 class DenseLMM:
@@ -141,6 +143,7 @@ class LMMObjective:
         self.Xtwy = self.Xw.T @ self.yo
         self.ldW = float(np.sum(np.log(self.w)))
         self.nfev = 0
+        self._cache: dict[bytes, PLSSolution | None] = {}
         q = ctx.system.q
         self.dense = (DenseLMM(ctx, self.w, self.yo)
                       if q <= _DENSE_Q and d.n * q <= _DENSE_NQ else None)
@@ -177,20 +180,31 @@ class LMMObjective:
             return sol.ldL2 + sol.ldRX2 - self.ldW + nr * (1.0 + _LOG2PI + np.log(sol.pwrss / nr))
         return sol.ldL2 - self.ldW + n * (1.0 + _LOG2PI + np.log(sol.pwrss / n))
 
-    def __call__(self, theta: np.ndarray) -> float:
-        self.nfev += 1
+    def solution(self, theta: np.ndarray) -> PLSSolution | None:
+        """The solution at theta, from a small cache of the latest evaluations (the optimizer,
+        the bound probes, the Hessian and the result revisit the same points)."""
         theta = np.asarray(theta, float)
+        key = theta.tobytes()
+        cache = self._cache
+        if key in cache:
+            cache[key] = cache.pop(key)  # most recently used last
+            return cache[key]
         sol = self.solve(theta)
-        self._last = (theta.copy(), sol)
+        cache[key] = sol
+        if len(cache) > _CACHE:
+            del cache[next(iter(cache))]
+        return sol
+
+    def __call__(self, theta: np.ndarray) -> float:
+        """The profiled deviance at theta (1e100 where the system is singular)."""
+        self.nfev += 1
+        sol = self.solution(theta)
         return 1e100 if sol is None else float(self.deviance_from(sol))
 
     def grad(self, theta: np.ndarray) -> np.ndarray:
-        """Exact gradient, reusing the solution of the last evaluation at the same theta."""
-        theta = np.asarray(theta, float)
-        last = getattr(self, "_last", None)
-        sol = last[1] if last is not None and np.array_equal(last[0], theta) else None
-        g = self.gradient(theta, sol)
-        return np.zeros_like(theta) if g is None else g
+        """Exact gradient, reusing the cached solution at the same theta."""
+        g = self.gradient(theta)
+        return np.zeros(np.size(theta)) if g is None else g
 
     def sigma2(self, sol: PLSSolution) -> float:
         d = self.ctx.design
@@ -199,7 +213,7 @@ class LMMObjective:
     def unprofiled(self, phi: np.ndarray) -> float:
         """The deviance at (theta, sigma) without profiling sigma (for Satterthwaite's df)."""
         theta, sigma = phi[:-1], phi[-1]
-        sol = self.solve(theta)
+        sol = self.solution(theta)
         if sol is None or sigma <= 0:
             return 1e100
         d = self.ctx.design
@@ -230,6 +244,35 @@ class LMMObjective:
         gs = 2.0 * nr / sigma - 2.0 * sol.pwrss / sigma**3
         return np.concatenate([gt, [gs]])
 
+    def _scalar_gradient_parts(self, theta: np.ndarray, sol: PLSSolution):
+        """The gradient's parts when every term has one column, from traces of M^-1 alone.
+
+        With Lambda_t = theta_t I, Lambda'Z'WZ Lambda = M - I gives d log|M| / d theta_t =
+        2 (q_t - tr_t M^-1) / theta_t, and the same for B = [[M, C], [C', X'WX]] gives
+        d log|RX'RX| / d theta_t = -2 tr_t(M^-1 C RX2^-1 C' M^-1) / theta_t. At theta_t = 0 the
+        deviance is even in theta_t, so both are 0 there.
+        """
+        system, d = self.ctx.system, self.ctx.design
+        traces = sol.factor.inverse_traces()
+        if traces is None:
+            return None
+        RX2i = np.linalg.inv(sol.RX2)
+        extra = np.einsum("ij,jk,ik->i", sol.MiC, RX2i, sol.MiC)
+        wr = self.w * sol.resid
+        pos_of = {ti: pos for pos, ti in enumerate(system.order)}
+        nt = len(d.terms)
+        dldm, dpw, dlrx = np.zeros(nt), np.zeros(nt), np.zeros(nt)
+        for ti, t in enumerate(d.terms):
+            pos = pos_of[ti]
+            sl = system.slices[pos]
+            ut = sol.u[sl]
+            dpw[ti] = -2.0 * float(np.dot(wr * t.Z[:, 0], ut[t.codes]))
+            th = float(theta[ti])
+            if abs(th) > 1e-10:
+                dldm[ti] = 2.0 * (t.q - traces[pos]) / th
+                dlrx[ti] = -2.0 * float(extra[sl].sum()) / th
+        return dldm, dpw, (dlrx if self.reml else 0.0)
+
     def gradient_parts(self, theta: np.ndarray, sol: PLSSolution | None = None):
         """Derivatives of log|M|, pwrss and log|RX'RX| in theta (and the solution used).
 
@@ -237,14 +280,24 @@ class LMMObjective:
         residuals: d log|M| = 2 sum_i w_i a_k,i' M^-1 a_i; d pwrss = -2 sum_i w_i r_i (A_k u)_i
         (envelope theorem); d log|RX'RX| = -2 tr(RX2^-1 (A_k'Q)'(A'Q)) (Woodbury).
         """
-        ctx, d, system = self.ctx, self.ctx.design, self.ctx.system
         theta = np.asarray(theta, float)
         if sol is None:
-            sol = self.solve(theta)
+            sol = self.solution(theta)
         if sol is None:
             return None
+        if sol.grad_parts is None:
+            sol.grad_parts = self._gradient_parts(theta, sol)
+        return (*sol.grad_parts, sol)
+
+    def _gradient_parts(self, theta: np.ndarray, sol: PLSSolution) -> tuple:
+        """(d log|M|, d pwrss, d log|RX'RX|) at theta, by the cheapest exact route."""
+        ctx, d, system = self.ctx, self.ctx.design, self.ctx.system
         if self.dense is not None:
-            return (*self.dense.gradient_parts(sol, self.reml), sol)
+            return self.dense.gradient_parts(sol, self.reml)
+        if all(t.k == 1 for t in d.terms):
+            parts = self._scalar_gradient_parts(theta, sol)
+            if parts is not None:
+                return parts
         ZL = ctx.zl(theta)
         m = sol.factor.minv_rows(ZL)
         Q = self.Xw - self.w[:, None] * system.zl_u_matrix(ZL, sol.MiC)
@@ -269,4 +322,4 @@ class LMMObjective:
                                    for j in range(p)], axis=1)
                     dlrx_all.append(-2.0 * np.sum((AkQ @ RX2i) * AQ))
         return (np.asarray(dldm_all), np.asarray(dpw_all),
-                np.asarray(dlrx_all) if self.reml else 0.0, sol)
+                np.asarray(dlrx_all) if self.reml else 0.0)

@@ -53,15 +53,16 @@ def fit(
     args = dict(formula=formula, data=data, groups=groups, random=random, weights=weights,
                 offset=offset, optimizer=optimizer, optimizer_options=optimizer_options)
     with blas_limit(ctx):
-        theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options)
-        return LMMResult.from_lmm(ctx, LMMObjective(ctx, reml), theta, dev, H, g, nfev, message,
-                                  opt, args)
+        obj = LMMObjective(ctx, reml)
+        theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options, obj)
+        return LMMResult.from_lmm(ctx, obj, theta, dev, H, g, nfev, message, opt, args)
 
 
-def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None):
+def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
+                   obj: LMMObjective | None = None):
     """Minimise the profiled deviance over theta; a Newton polish on its finite-difference
     Hessian, and a probe off the zero bound (where the deviance is stationary in theta)."""
-    obj = LMMObjective(ctx, reml)
+    obj = LMMObjective(ctx, reml) if obj is None else obj
     terms = ctx.design.terms
     lower = np.concatenate([t.theta_lower_bounds() for t in terms])
     bounds = [(0.0 if np.isfinite(lo) else None, None) for lo in lower]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.linalg.lapack import dpotri
 from scipy.sparse import csr_matrix, issparse
 
 from interlace.core.terms import RandomTerm
@@ -81,21 +82,51 @@ class PenalizedSystem:
                 offs = np.cumsum([0] + [spec[-1].size for spec in self.a21_spec])
                 self.a21_obs_slot = {(spec[0], spec[1]): self.a21_slot[offs[i]:offs[i + 1]]
                                      for i, spec in enumerate(self.a21_spec)}
-                # pairs of non-zeros sharing a lead level: what P22 B needs on B's pattern
-                order = np.argsort(self.a21_cols, kind="stable")
-                counts = np.bincount(self.a21_cols, minlength=self.q0)
-                npairs = int(np.sum(counts.astype(np.int64) ** 2))
-                self.a21_pairs = None
-                if npairs <= _MAX_PAIRS:
-                    starts = np.repeat(np.cumsum(counts) - counts, counts)  # per sorted entry
-                    reps = counts[self.a21_cols[order]]
-                    pa = np.repeat(order, reps)
-                    within = np.arange(npairs) - np.repeat(np.cumsum(reps) - reps, reps)
-                    pb = order[np.repeat(starts, reps) + within]
-                    self.a21_pairs = (pa, pb, rows[pa].astype(np.int64) * self.q2 + rows[pb])
+                # non-zeros sorted by lead level (rows ascending within a level)
+                self._order = np.argsort(self.a21_cols, kind="stable").astype(np.int32)
+                self._counts = np.bincount(self.a21_cols, minlength=self.q0)
+                npairs = int(np.sum(self._counts.astype(np.int64) ** 2))
+                self._pairs_ok = npairs <= _MAX_PAIRS
+                self._a21_pairs = None
+                self.schur_pairs = self._lower_pairs() if self._pairs_ok else None
             self.a22d_idx = np.concatenate([s[-1] for s in self.a22_diag_spec])
             self.a22o_idx = (np.concatenate([s[-1] for s in self.a22_off_spec])
                              if self.a22_off_spec else None)
+
+    def _lower_pairs(self) -> tuple:
+        """Pairs (x, y) of cross-block non-zeros in one lead level with row(x) >= row(y), as
+        (x, y, lead level, flat index into the q2 x q2 lower triangle)."""
+        order, counts = self._order, self._counts
+        cnt = counts[self.a21_cols[order]]
+        start = np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
+        local = np.arange(order.size, dtype=np.int32) - start  # position within its level
+        reps = local + 1
+        total = int(reps.sum())
+        del cnt
+        pa = np.repeat(order, reps)
+        first = np.repeat(start, reps)
+        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+        pb = order[first + within]
+        rows = self.a21_rows
+        return pa, pb, self.a21_cols[pa], rows[pa] * self.q2 + rows[pb]
+
+    @property
+    def a21_pairs(self) -> tuple | None:
+        """All pairs of cross-block non-zeros sharing a lead level (what P22 B needs on B's
+        pattern), built on first use: (x, y, flat index of (row x, row y) in q2 x q2)."""
+        if not self.sparse21 or not self._pairs_ok:
+            return None
+        if self._a21_pairs is None:
+            order, counts = self._order, self._counts
+            starts = np.repeat(np.cumsum(counts) - counts, counts)  # per sorted entry
+            reps = counts[self.a21_cols[order]]
+            pa = np.repeat(order, reps)
+            npairs = int(reps.sum())
+            within = np.arange(npairs) - np.repeat(np.cumsum(reps) - reps, reps)
+            pb = order[np.repeat(starts, reps) + within]
+            rows = self.a21_rows
+            self._a21_pairs = (pa, pb, rows[pa].astype(np.int64) * self.q2 + rows[pb])
+        return self._a21_pairs
 
     # -- products with Z Lambda ----------------------------------------------------------
     def zl_u(self, ZL: list[np.ndarray], u: np.ndarray) -> np.ndarray:
@@ -165,7 +196,14 @@ class PenalizedSystem:
             C = np.bincount(self.a22o_idx, vo, minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
             A22 = A22 + C + C.T
         A22[np.diag_indices(self.q2)] += 1.0
-        if self.sparse21:
+        if self.sparse21 and self.schur_pairs is not None:
+            # S = A22 - A21 D^-1 A12 on the lower triangle (all the Cholesky reads), summed over
+            # the pairs of non-zeros that share a lead level
+            pa, pb, pj, flat = self.schur_pairs
+            a21 = data * L0[self.a21_cols]
+            upd = np.bincount(flat, a21[pa] * a21[pb] / (L0 * L0)[pj], minlength=self.q2 * self.q2)
+            S = A22 - upd.reshape(self.q2, self.q2)
+        elif self.sparse21:
             S = A22 - (L21 @ L21.T).toarray()
         else:
             if k0 == 1:
@@ -258,6 +296,41 @@ class PenalizedFactor:
         Kr = K.reshape(s.q2, n0, k0)
         P00 = P00 + np.einsum("rja,rjb->jab", Kr, Kr)
         return P00, P20, P22
+
+    def inverse_traces(self) -> np.ndarray | None:
+        """Per term (solver order), the trace of its diagonal block of M^-1, for systems whose
+        terms all have one column; None when S^-1 cannot be formed.
+
+        The lead block's is sum 1/L0^2 + tr(S^-1 G) with G = L21 L0^-2 L21' (S = L22 L22'),
+        the others' the sums of diag(S^-1) over their blocks.
+        """
+        s = self.system
+        d0 = self.L0 * self.L0
+        lead = float(np.sum(1.0 / d0))
+        if self.L22 is None:
+            return np.array([lead])
+        Si, info = dpotri(self.L22, lower=1)
+        if info != 0:
+            return None
+        diag = np.diagonal(Si).copy()
+        offs = np.cumsum([0] + [t.q for t in s.terms[1:]])
+        rest = [float(diag[offs[i]:offs[i + 1]].sum()) for i in range(len(offs) - 1)]
+        if issparse(self.L21) and s.schur_pairs is not None:
+            pa, pb, pj, flat = s.schur_pairs
+            l21 = self.L21.data
+            Sl = np.ascontiguousarray(Si)  # lower triangle, C order, as the pairs index it
+            pair = np.dot(l21[pa] * l21[pb] / d0[pj], np.take(Sl, flat))
+            own = np.dot(l21 * l21 / d0[s.a21_cols], diag[s.a21_rows])
+            trG = 2.0 * pair - own
+        else:
+            Sf = np.tril(Si) + np.tril(Si, -1).T
+            B = self.L21 / self.L0[None, :] if not issparse(self.L21) else (
+                csr_matrix((self.L21.data / self.L0[s.a21_cols], s.a21_cols, s.a21_indptr),
+                           shape=(s.q2, s.q0)))
+            G = B @ B.T
+            G = G.toarray() if issparse(G) else G
+            trG = float(np.sum(Sf * G))
+        return np.array([lead + trG] + rest)
 
     def minv_rows(self, ZL: list[np.ndarray]) -> np.ndarray:
         """Per row i, the entries of M^-1 a_i on row i's own levels (a_i = row i of Z Lambda).
