@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky
-from scipy.linalg.lapack import dpotrf, dpotrs
+from scipy.linalg.lapack import dpotrf, dpotri, dpotrs
 
 from interlace.core.model import ModelContext
 
@@ -89,6 +89,8 @@ class DenseLMM:
         self.Lb0 = np.eye(m)
         self.Lb0[:q, :q] = 0.0
         self.diag_q = np.arange(q) * (m + 1)
+        self.yy = float(yo @ (w * yo))
+        self.pair_tt = (self.tidx[:, None] * off + self.tidx[None, :]).ravel()
 
     def solve(self, theta: np.ndarray) -> PLSSolution | None:
         """The penalised least-squares solution at theta (None if B is not positive definite)."""
@@ -111,6 +113,48 @@ class DenseLMM:
         Lx = L[q:, q:]
         return PLSSolution(beta, u, pwrss, float(ld[:q].sum()), float(ld[q:].sum()), Lx @ Lx.T,
                            resid, dense=(L, T, Lb))
+
+    def _logdet_hessian(self, Hs: np.ndarray, Ts: np.ndarray) -> np.ndarray:
+        """Hessian in theta of log|S| for S = Lambda_s' A_s Lambda_s + E (a leading block of
+        the augmented [Z X y] system) from S^-1 (Hs) and Lambda_s' A_s (Ts): with the
+        positions (r, c) of theta's entries in Lambda, U = S^-1 Lambda_s' A_s and
+        V = A_s Lambda_s S^-1 Lambda_s' A_s, entry (k, l) is
+        2 sum over positions p of k, p' of l of (A - V)[r, r'] S^-1[c, c'] - U[c, r'] U[c', r].
+        """
+        q, R, C = self.q, self.lam_rows, self.lam_cols
+        HT = Hs @ Ts[:, :q]
+        V = Ts[:, :q].T @ HT
+        U = HT[:q]
+        AV = self.A[:q, :q] - V
+        Uc = U[np.ix_(C, R)]
+        grid = AV[np.ix_(R, R)] * Hs[np.ix_(C, C)] - Uc * Uc.T
+        nt = self.ntheta
+        return 2.0 * np.bincount(self.pair_tt, grid.ravel(), minlength=nt * nt).reshape(nt, nt)
+
+    def hessian(self, sol: PLSSolution, reml: bool, n: int) -> np.ndarray:
+        """Exact Hessian of the profiled deviance in theta: with G the system augmented by y
+        (log|G| = log|B| + log pwrss), REML's deviance is (n - p) log|G| - (n - p - 1) log|B|
+        and ML's log|M| + n (log|G| - log|B|), plus constants."""
+        L, T, Lb = sol.dense
+        q, m = self.q, self.m
+        Hb, info = dpotri(L, lower=1)
+        Hb = np.tril(Hb) + np.tril(Hb, -1).T
+        x = np.concatenate([sol.u, sol.beta])
+        pw = sol.pwrss
+        Hg = np.empty((m + 1, m + 1))
+        Hg[:m, :m] = Hb + np.outer(x, x) / pw
+        Hg[:m, m] = Hg[m, :m] = -x / pw
+        Hg[m, m] = 1.0 / pw
+        Tg = np.empty((m + 1, q))
+        Tg[:m] = T[:, :q]
+        Tg[m] = self.r0[:q]
+        hb, hg = self._logdet_hessian(Hb, T), self._logdet_hessian(Hg, Tg)
+        if reml:
+            nr = n - self.p
+            return nr * hg - (nr - 1) * hb
+        Hm, info = dpotri(np.ascontiguousarray(L[:q, :q]), lower=1)
+        Hm = np.tril(Hm) + np.tril(Hm, -1).T
+        return self._logdet_hessian(Hm, T[:q, :q]) + n * (hg - hb)
 
     def gradient_parts(self, sol: PLSSolution, reml: bool):
         """d log|M|, d pwrss and d log|RX'RX| in theta: with P = M^-1 Lambda'Z'WZ (and B^-1
@@ -205,6 +249,13 @@ class LMMObjective:
         """Exact gradient, reusing the cached solution at the same theta."""
         g = self.gradient(theta)
         return np.zeros(np.size(theta)) if g is None else g
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray | None:
+        """Exact Hessian in theta (dense systems only; None otherwise or where singular)."""
+        sol = self.solution(theta)
+        if self.dense is None or sol is None:
+            return None
+        return self.dense.hessian(sol, self.reml, self.ctx.design.n)
 
     def sigma2(self, sol: PLSSolution) -> float:
         d = self.ctx.design

@@ -19,6 +19,7 @@ from interlace.core.lmm import LMMObjective
 from interlace.core.model import ModelContext
 from interlace.core.objective import hessian_from_gradient
 from interlace.core.registry import resolve
+from interlace.optimizers.base import OptimizeResult
 
 
 def fit(
@@ -29,10 +30,14 @@ def fit(
     weights: Any = None,
     offset: Any = None,
     method: str = "REML",
-    optimizer: Any = "lbfgsb",
+    optimizer: Any = None,
     optimizer_options: dict | None = None,
 ):
     """Fit a linear mixed model (lme4's ``lmer``) by ``method="REML"`` (default) or ``"ML"``.
+
+    ``optimizer=None`` (default) minimises the profiled deviance with the built-in bounded
+    quasi-Newton method (exact gradient, finite-difference starting Hessian, BFGS updates);
+    an optimizer plugin name (e.g. ``"lbfgsb"``, ``"bobyqa"``) uses that plugin instead.
 
     Returns an :class:`~interlace.core.lmm_result.LMMResult` with lmer's estimates, residual
     variance ``scale``, the REML criterion and Satterthwaite degrees of freedom (lmerTest).
@@ -43,7 +48,7 @@ def fit(
     if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
         raise InterlaceError(f"method must be 'REML' or 'ML', got {method!r}")
     reml = method.upper() == "REML"
-    opt = resolve("optimizer", optimizer)
+    opt = _BUILTIN if optimizer is None else resolve("optimizer", optimizer)
     fam = GaussianFamily()
     parsed = parse_formula(formula, groups=groups, random=random)
     design = build_design(parsed, data, fam, weights=weights, offset=offset)
@@ -56,6 +61,133 @@ def fit(
         obj = LMMObjective(ctx, reml)
         theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options, obj)
         return LMMResult.from_lmm(ctx, obj, theta, dev, H, g, nfev, message, opt, args)
+
+
+def moment_start(ctx: ModelContext) -> np.ndarray | None:
+    """A starting theta for models whose terms are all scalar: per term, the one-way ANOVA
+    estimate of its variance from the (weighted) least-squares residuals, relative to the
+    residual variance left over; None for other models (lme4's start is used)."""
+    d = ctx.design
+    if not all(t.k == 1 for t in d.terms):
+        return None
+    w = d.weights
+    sw = np.sqrt(w)
+    beta = np.linalg.lstsq(d.X * sw[:, None], (d.y - d.offset) * sw, rcond=None)[0]
+    r = d.y - d.offset - d.X @ beta
+    n = d.n
+    total = float(np.sum(w * r * r) / max(n - d.p, 1))
+    var, within = [], [total]
+    for t in d.terms:
+        z = t.Z[:, 0]
+        zz = np.bincount(t.codes, w * z * z, minlength=t.nlevels)
+        L = int(np.sum(zz > 0))
+        if L < 2 or n <= L:
+            var.append(0.0)
+            continue
+        m = np.bincount(t.codes, w * z * r, minlength=t.nlevels) / np.maximum(zz, 1e-300)
+        msw = float(np.sum(w * (r - z * m[t.codes]) ** 2)) / (n - L)
+        msb = float(np.sum(zz * m * m)) / (L - 1)
+        n0 = (float(zz.sum()) - float(np.sum(zz * zz)) / float(zz.sum())) / (L - 1)
+        var.append(max((msb - msw) / n0, 0.0))
+        within.append(msw)
+    resid = max(min(within), 1e-12 * max(total, 1e-300))
+    return np.sqrt(np.asarray(var) / resid) + 0.01
+
+
+class _Builtin:
+    """The built-in optimizer's name on the result."""
+
+    name = "quasi-newton"
+    uses_gradient = True
+
+
+_BUILTIN = _Builtin()
+
+
+def fd_hessian_from_grad(obj: LMMObjective, x: np.ndarray, forward: bool) -> np.ndarray:
+    """Hessian of the profiled deviance by differences of its exact gradient: central (2m
+    gradients) when evaluations are cheap, forward (m, steps inside the bounds) otherwise."""
+    if not forward:
+        return hessian_from_gradient(obj.grad, x)
+    m = x.size
+    g0 = obj.grad(x)
+    H = np.empty((m, m))
+    for j in range(m):
+        h = 1e-5 * max(1.0, abs(x[j]))
+        e = np.zeros(m)
+        e[j] = h
+        H[:, j] = (obj.grad(x + e) - g0) / h
+    return 0.5 * (H + H.T)
+
+
+def _tr_step(H: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
+    """The minimiser of g'd + d'Hd/2 over |d| <= radius (H's eigenvalues made positive)."""
+    w, V = np.linalg.eigh(H)
+    w = np.maximum(np.abs(w), 1e-8 * max(1.0, float(np.max(np.abs(w)))))
+    c = V.T @ g
+    d = -V @ (c / w)
+    if np.linalg.norm(d) <= radius:
+        return d
+    lo, hi = 0.0, float(np.linalg.norm(c)) / radius
+    for _ in range(60):  # |d(lam)| = radius, by bisection on the shift lam
+        lam = 0.5 * (lo + hi)
+        if np.linalg.norm(c / (w + lam)) > radius:
+            lo = lam
+        else:
+            hi = lam
+    return -V @ (c / (w + hi))
+
+
+def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: bool,
+                 maxiter: int = 200) -> OptimizeResult:
+    """Bounded trust-region Newton minimisation of the profiled deviance: the exact Hessian
+    at every step for dense systems; otherwise a finite-difference Hessian at the start and
+    BFGS updates after it. Steps are on the free coordinates (those not held at a bound by
+    the gradient), projected onto the bounds."""
+    x = np.maximum(np.asarray(x0, float), lower)
+    f, g = obj(x), obj.grad(x)
+    if not np.isfinite(f) or f >= 1e100:
+        return OptimizeResult(x, f, False, obj.nfev, "infeasible start")
+    exact = obj.dense is not None
+    H = obj.hessian(x) if exact else fd_hessian_from_grad(obj, x, forward)
+    bounded = np.isfinite(lower)
+    radius = 0.25 * max(1.0, float(np.max(np.abs(x))))
+    message, converged = "maximum number of iterations reached", False
+    for _ in range(maxiter):
+        free = ~(bounded & (x <= lower) & (g > 0))
+        if not free.any():
+            message, converged = "all parameters at their bounds", True
+            break
+        d = np.zeros_like(x)
+        d[free] = _tr_step(H[np.ix_(free, free)], g[free], radius)
+        xn = np.maximum(x + d, lower)
+        s_ = xn - x
+        pred = -float(g @ s_ + 0.5 * s_ @ H @ s_)
+        if pred < 1e-11:
+            message, converged = "predicted decrease below tolerance", True
+            break
+        fn = obj(xn)
+        rho = (f - fn) / pred
+        step = float(np.linalg.norm(s_))
+        if rho < 0.25:
+            radius = 0.25 * step
+        elif rho > 0.75 and step > 0.8 * radius:
+            radius *= 2.0
+        if not fn < f:
+            if radius < 1e-10:
+                message, converged = "no further decrease (at the precision of the deviance)", True
+                break
+            continue
+        gn = obj.grad(xn)
+        y_ = gn - g
+        sy = float(s_ @ y_)
+        if exact:
+            H = obj.hessian(xn)
+        elif sy > 1e-12 * step * np.linalg.norm(y_):
+            Hs = H @ s_
+            H = H - np.outer(Hs, Hs) / float(s_ @ Hs) + np.outer(y_, y_) / sy
+        x, f, g = xn, fn, gn
+    return OptimizeResult(x, f, converged, obj.nfev, message)
 
 
 def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
@@ -80,11 +212,17 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         f(x)
         return obj.grad(x)
 
+    builtin = opt is _BUILTIN
+    forward = obj.dense is None  # evaluations are expensive: forward differences
+
     def run(x0):
+        if builtin:
+            return quasi_newton(obj, x0, lower, forward)
         return opt.minimize(f, x0, bounds, jac=jac if opt.uses_gradient else None,
                             options=optimizer_options)
 
-    r = run(np.concatenate([t.theta_start() for t in terms]))
+    x0 = moment_start(ctx) if builtin else None
+    r = run(np.concatenate([t.theta_start() for t in terms]) if x0 is None else x0)
     x = np.maximum(r.x, lower)
     for _ in range(3):
         fx = obj(x)
@@ -101,7 +239,10 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         r = run(min(better, key=lambda t: t[0])[1])
         x = np.maximum(r.x, lower)
     fx = obj(x)
-    H, g = hessian_from_gradient(obj.grad, x), obj.grad(x)
+    H = obj.hessian(x) if builtin and not forward else None
+    if H is None:
+        H = fd_hessian_from_grad(obj, x, forward) if builtin else hessian_from_gradient(obj.grad, x)
+    g = obj.grad(x)
     free = ~(np.isfinite(lower) & (x <= 1e-8))
     for _ in range(4):
         if not free.any():
