@@ -43,6 +43,7 @@ class PLSSolution:  # noqa: D101 - fields documented inline
     MiC: np.ndarray | None = None  # M^-1 Lambda'Z'WX
     dense: tuple | None = None  # (L, T, Lb) of the dense path: chol(B), Lb'A, Lambda_b
     grad_parts: tuple | None = None  # gradient_parts' result, once computed
+    hess: np.ndarray | None = None  # the exact Hessian in theta, once computed (dense path)
 
 
 class DenseLMM:
@@ -91,6 +92,9 @@ class DenseLMM:
         self.diag_q = np.arange(q) * (m + 1)
         self.yy = float(yo @ (w * yo))
         self.pair_tt = (self.tidx[:, None] * off + self.tidx[None, :]).ravel()
+        self.flat_rr = r[:, None] * q + r[None, :]  # (A - V)[r, r'] in a q x q matrix
+        self.flat_cr = c[:, None] * q + r[None, :]  # U[c, r'] in a q-column matrix
+        self._cc: dict[int, np.ndarray] = {}
 
     def solve(self, theta: np.ndarray) -> PLSSolution | None:
         """The penalised least-squares solution at theta (None if B is not positive definite)."""
@@ -121,15 +125,28 @@ class DenseLMM:
         V = A_s Lambda_s S^-1 Lambda_s' A_s, entry (k, l) is
         2 sum over positions p of k, p' of l of (A - V)[r, r'] S^-1[c, c'] - U[c, r'] U[c', r].
         """
-        q, R, C = self.q, self.lam_rows, self.lam_cols
+        q = self.q
         HT = Hs @ Ts[:, :q]
         V = Ts[:, :q].T @ HT
-        U = HT[:q]
-        AV = self.A[:q, :q] - V
-        Uc = U[np.ix_(C, R)]
-        grid = AV[np.ix_(R, R)] * Hs[np.ix_(C, C)] - Uc * Uc.T
+        AV = (self.A[:q, :q] - V).ravel(order="K")  # symmetric: either layout's order
+        Uc = HT.ravel()[self.flat_cr]  # U[c, r'] for U = HT[:q] (C order)
+        grid = AV[self.flat_rr] * Hs.ravel(order="K")[self._flat_cc(Hs.shape[0])] - Uc * Uc.T
         nt = self.ntheta
         return 2.0 * np.bincount(self.pair_tt, grid.ravel(), minlength=nt * nt).reshape(nt, nt)
+
+    def _flat_cc(self, size: int) -> np.ndarray:
+        """Flat indices of S^-1[c, c'] over pairs of positions, for an S of this size."""
+        if size not in self._cc:
+            C = self.lam_cols
+            self._cc[size] = C[:, None] * size + C[None, :]
+        return self._cc[size]
+
+    @staticmethod
+    def _sym(Hl: np.ndarray) -> np.ndarray:
+        """The symmetric matrix whose lower triangle dpotri returned (upper part zero)."""
+        H = Hl + Hl.T
+        H.flat[:: H.shape[0] + 1] *= 0.5
+        return H
 
     def hessian(self, sol: PLSSolution, reml: bool, n: int) -> np.ndarray:
         """Exact Hessian of the profiled deviance in theta: with G the system augmented by y
@@ -137,8 +154,7 @@ class DenseLMM:
         and ML's log|M| + n (log|G| - log|B|), plus constants."""
         L, T, Lb = sol.dense
         q, m = self.q, self.m
-        Hb, info = dpotri(L, lower=1)
-        Hb = np.tril(Hb) + np.tril(Hb, -1).T
+        Hb = self._sym(dpotri(L, lower=1)[0])
         x = np.concatenate([sol.u, sol.beta])
         pw = sol.pwrss
         Hg = np.empty((m + 1, m + 1))
@@ -152,8 +168,7 @@ class DenseLMM:
         if reml:
             nr = n - self.p
             return nr * hg - (nr - 1) * hb
-        Hm, info = dpotri(np.ascontiguousarray(L[:q, :q]), lower=1)
-        Hm = np.tril(Hm) + np.tril(Hm, -1).T
+        Hm = self._sym(dpotri(np.asfortranarray(L[:q, :q]), lower=1)[0])
         return self._logdet_hessian(Hm, T[:q, :q]) + n * (hg - hb)
 
     def gradient_parts(self, sol: PLSSolution, reml: bool):
@@ -255,7 +270,9 @@ class LMMObjective:
         sol = self.solution(theta)
         if self.dense is None or sol is None:
             return None
-        return self.dense.hessian(sol, self.reml, self.ctx.design.n)
+        if sol.hess is None:
+            sol.hess = self.dense.hessian(sol, self.reml, self.ctx.design.n)
+        return sol.hess
 
     def sigma2(self, sol: PLSSolution) -> float:
         d = self.ctx.design

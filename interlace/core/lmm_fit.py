@@ -128,14 +128,15 @@ def _tr_step(H: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
     d = -V @ (c / w)
     if np.linalg.norm(d) <= radius:
         return d
-    lo, hi = 0.0, float(np.linalg.norm(c)) / radius
-    for _ in range(60):  # |d(lam)| = radius, by bisection on the shift lam
-        lam = 0.5 * (lo + hi)
-        if np.linalg.norm(c / (w + lam)) > radius:
-            lo = lam
-        else:
-            hi = lam
-    return -V @ (c / (w + hi))
+    lam = 0.0
+    for _ in range(50):  # Newton on 1/|d(lam)| = 1/radius (More and Sorensen), from below
+        dn = c / (w + lam)
+        nd = float(np.sqrt(dn @ dn))
+        if abs(nd - radius) <= 1e-3 * radius:
+            break
+        lam += (nd - radius) / radius * nd * nd / float(dn @ (dn / (w + lam)))
+        lam = max(lam, 0.0)
+    return -V @ (c / (w + lam))
 
 
 def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: bool,
@@ -151,7 +152,7 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
     exact = obj.dense is not None
     H = obj.hessian(x) if exact else fd_hessian_from_grad(obj, x, forward)
     bounded = np.isfinite(lower)
-    radius = 0.25 * max(1.0, float(np.max(np.abs(x))))
+    radius = max(1.0, float(np.max(np.abs(x))))
     message, converged = "maximum number of iterations reached", False
     for _ in range(maxiter):
         free = ~(bounded & (x <= lower) & (g > 0))
@@ -163,7 +164,8 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
         xn = np.maximum(x + d, lower)
         s_ = xn - x
         pred = -float(g @ s_ + 0.5 * s_ @ H @ s_)
-        if pred < 1e-11:
+        ftol = 1e-11 + 1e-15 * abs(f)  # the deviance's rounding level
+        if pred < ftol:
             message, converged = "predicted decrease below tolerance", True
             break
         fn = obj(xn)
@@ -174,7 +176,7 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
         elif rho > 0.75 and step > 0.8 * radius:
             radius *= 2.0
         if not fn < f:
-            if radius < 1e-10:
+            if radius < 1e-10 or pred < 100 * ftol:
                 message, converged = "no further decrease (at the precision of the deviance)", True
                 break
             continue
@@ -187,6 +189,7 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
             Hs = H @ s_
             H = H - np.outer(Hs, Hs) / float(s_ @ Hs) + np.outer(y_, y_) / sy
         x, f, g = xn, fn, gn
+    obj.last_hessian = (x.copy(), H)
     return OptimizeResult(x, f, converged, obj.nfev, message)
 
 
@@ -240,6 +243,12 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         x = np.maximum(r.x, lower)
     fx = obj(x)
     H = obj.hessian(x) if builtin and not forward else None
+    last = getattr(obj, "last_hessian", None)
+    if H is None and builtin and last is not None and np.array_equal(last[0], x):
+        # expensive evaluations: the quasi-Newton Hessian serves the convergence check, and
+        # the result computes the finite-difference one only if it is asked for
+        H = last[1]
+        obj.hessian_approximate = True
     if H is None:
         H = fd_hessian_from_grad(obj, x, forward) if builtin else hessian_from_gradient(obj.grad, x)
     g = obj.grad(x)

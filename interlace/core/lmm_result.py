@@ -53,6 +53,7 @@ class LMMResult(GLMMResult):
         self._eta = d.y - sol.resid  # offset + X beta + Z b
         self._theta_names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
         self._g, self._H = g, H
+        self._H_approx = bool(getattr(obj, "hessian_approximate", False))
         tl = np.concatenate([t.theta_lower_bounds() for t in d.terms])
         at_bound = (tl == 0) & (self.theta <= 1e-8)
         ok, crit, msg = convergence_check(H, g, at_bound)
@@ -104,8 +105,14 @@ class LMMResult(GLMMResult):
 
     @cached_property
     def hessian(self) -> pd.DataFrame:
-        """Hessian of the profiled deviance in theta at the estimate."""
-        return pd.DataFrame(self._H, index=self._theta_names, columns=self._theta_names)
+        """Hessian of the profiled deviance in theta at the estimate (differences of the exact
+        gradient, computed here when the fit itself used its quasi-Newton approximation)."""
+        H = self._H
+        if self._H_approx:
+            from interlace.core.objective import hessian_from_gradient
+
+            H = hessian_from_gradient(self._satt[0].grad, self.theta)
+        return pd.DataFrame(H, index=self._theta_names, columns=self._theta_names)
 
     def _random_parts(self, name: str):
         """Variance components, modes, group counts and VarCorr, all built on first use."""
