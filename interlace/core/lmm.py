@@ -43,7 +43,7 @@ class PLSSolution:  # noqa: D101 - fields documented inline
     MiC: np.ndarray | None = None  # M^-1 Lambda'Z'WX
     dense: tuple | None = None  # (L, T, Lb) of the dense path: chol(B), Lb'A, Lambda_b
     grad_parts: tuple | None = None  # gradient_parts' result, once computed
-    hess: np.ndarray | None = None  # the exact Hessian in theta, once computed (dense path)
+    hess: tuple | None = None  # exact (gradient, Hessian) in theta, once computed (dense)
 
 
 class DenseLMM:
@@ -118,21 +118,25 @@ class DenseLMM:
         return PLSSolution(beta, u, pwrss, float(ld[:q].sum()), float(ld[q:].sum()), Lx @ Lx.T,
                            resid, dense=(L, T, Lb))
 
-    def _logdet_hessian(self, Hs: np.ndarray, Ts: np.ndarray) -> np.ndarray:
-        """Hessian in theta of log|S| for S = Lambda_s' A_s Lambda_s + E (a leading block of
-        the augmented [Z X y] system) from S^-1 (Hs) and Lambda_s' A_s (Ts): with the
-        positions (r, c) of theta's entries in Lambda, U = S^-1 Lambda_s' A_s and
-        V = A_s Lambda_s S^-1 Lambda_s' A_s, entry (k, l) is
-        2 sum over positions p of k, p' of l of (A - V)[r, r'] S^-1[c, c'] - U[c, r'] U[c', r].
+    def _logdet_derivs(self, Hs: np.ndarray, Ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and Hessian in theta of log|S| for S = Lambda_s' A_s Lambda_s + E (a
+        leading block of the augmented [Z X y] system) from S^-1 (Hs) and Lambda_s' A_s (Ts):
+        with the positions (r, c) of theta's entries in Lambda, U = S^-1 Lambda_s' A_s and
+        V = A_s Lambda_s S^-1 Lambda_s' A_s, the gradient's entry k is 2 sum over positions p
+        of k of U[c, r], and the Hessian's (k, l) is 2 sum over positions p of k, p' of l of
+        (A - V)[r, r'] S^-1[c, c'] - U[c, r'] U[c', r].
         """
         q = self.q
         HT = Hs @ Ts[:, :q]
         V = Ts[:, :q].T @ HT
         AV = (self.A[:q, :q] - V).ravel(order="K")  # symmetric: either layout's order
-        Uc = HT.ravel()[self.flat_cr]  # U[c, r'] for U = HT[:q] (C order)
+        Uf = HT.ravel()  # U = HT[:q], C order
+        Uc = Uf[self.flat_cr]  # U[c, r']
         grid = AV[self.flat_rr] * Hs.ravel(order="K")[self._flat_cc(Hs.shape[0])] - Uc * Uc.T
         nt = self.ntheta
-        return 2.0 * np.bincount(self.pair_tt, grid.ravel(), minlength=nt * nt).reshape(nt, nt)
+        grad = 2.0 * np.bincount(self.tidx, Uf[self.lam_tflat_q], minlength=nt)
+        hess = 2.0 * np.bincount(self.pair_tt, grid.ravel(), minlength=nt * nt).reshape(nt, nt)
+        return grad, hess
 
     def _flat_cc(self, size: int) -> np.ndarray:
         """Flat indices of S^-1[c, c'] over pairs of positions, for an S of this size."""
@@ -148,28 +152,31 @@ class DenseLMM:
         H.flat[:: H.shape[0] + 1] *= 0.5
         return H
 
-    def hessian(self, sol: PLSSolution, reml: bool, n: int) -> np.ndarray:
-        """Exact Hessian of the profiled deviance in theta: with G the system augmented by y
-        (log|G| = log|B| + log pwrss), REML's deviance is (n - p) log|G| - (n - p - 1) log|B|
-        and ML's log|M| + n (log|G| - log|B|), plus constants."""
+    def grad_hess(self, sol: PLSSolution, reml: bool, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Exact gradient and Hessian of the profiled deviance in theta: with G the system
+        augmented by y (log|G| = log|B| + log pwrss), REML's deviance is
+        (n - p) log|G| - (n - p - 1) log|B| and ML's log|M| + n (log|G| - log|B|), plus
+        constants. G^-1 comes from B^-1, the solution x = (u, beta) and the exact pwrss."""
         L, T, Lb = sol.dense
         q, m = self.q, self.m
         Hb = self._sym(dpotri(L, lower=1)[0])
         x = np.concatenate([sol.u, sol.beta])
         pw = sol.pwrss
         Hg = np.empty((m + 1, m + 1))
-        Hg[:m, :m] = Hb + np.outer(x, x) / pw
+        Hg[:m, :m] = Hb + np.outer(x / pw, x)
         Hg[:m, m] = Hg[m, :m] = -x / pw
         Hg[m, m] = 1.0 / pw
         Tg = np.empty((m + 1, q))
         Tg[:m] = T[:, :q]
         Tg[m] = self.r0[:q]
-        hb, hg = self._logdet_hessian(Hb, T), self._logdet_hessian(Hg, Tg)
+        gb, hb = self._logdet_derivs(Hb, T)
+        gg, hg = self._logdet_derivs(Hg, Tg)
         if reml:
             nr = n - self.p
-            return nr * hg - (nr - 1) * hb
+            return nr * gg - (nr - 1) * gb, nr * hg - (nr - 1) * hb
         Hm = self._sym(dpotri(np.asfortranarray(L[:q, :q]), lower=1)[0])
-        return self._logdet_hessian(Hm, T[:q, :q]) + n * (hg - hb)
+        gm, hm = self._logdet_derivs(Hm, T[:q, :q])
+        return gm + n * (gg - gb), hm + n * (hg - hb)
 
     def gradient_parts(self, sol: PLSSolution, reml: bool):
         """d log|M|, d pwrss and d log|RX'RX| in theta: with P = M^-1 Lambda'Z'WZ (and B^-1
@@ -265,14 +272,20 @@ class LMMObjective:
         g = self.gradient(theta)
         return np.zeros(np.size(theta)) if g is None else g
 
-    def hessian(self, theta: np.ndarray) -> np.ndarray | None:
-        """Exact Hessian in theta (dense systems only; None otherwise or where singular)."""
+    def grad_hess(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact gradient and Hessian in theta (dense systems only; None otherwise or where the
+        system is singular)."""
         sol = self.solution(theta)
         if self.dense is None or sol is None:
             return None
         if sol.hess is None:
-            sol.hess = self.dense.hessian(sol, self.reml, self.ctx.design.n)
+            sol.hess = self.dense.grad_hess(sol, self.reml, self.ctx.design.n)
         return sol.hess
+
+    def hessian(self, theta: np.ndarray) -> np.ndarray | None:
+        """Exact Hessian in theta (dense systems only; None otherwise or where singular)."""
+        gh = self.grad_hess(theta)
+        return None if gh is None else gh[1]
 
     def sigma2(self, sol: PLSSolution) -> float:
         d = self.ctx.design

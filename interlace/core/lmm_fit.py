@@ -146,11 +146,15 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
     BFGS updates after it. Steps are on the free coordinates (those not held at a bound by
     the gradient), projected onto the bounds."""
     x = np.maximum(np.asarray(x0, float), lower)
-    f, g = obj(x), obj.grad(x)
+    f = obj(x)
     if not np.isfinite(f) or f >= 1e100:
         return OptimizeResult(x, f, False, obj.nfev, "infeasible start")
     exact = obj.dense is not None
-    H = obj.hessian(x) if exact else fd_hessian_from_grad(obj, x, forward)
+    if exact:
+        g, H = obj.grad_hess(x)
+    else:
+        g = obj.grad(x)
+        H = fd_hessian_from_grad(obj, x, forward)
     bounded = np.isfinite(lower)
     radius = max(1.0, float(np.max(np.abs(x))))
     message, converged = "maximum number of iterations reached", False
@@ -180,12 +184,14 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
                 message, converged = "no further decrease (at the precision of the deviance)", True
                 break
             continue
+        if exact:
+            g, H = obj.grad_hess(xn)
+            x, f = xn, fn
+            continue
         gn = obj.grad(xn)
         y_ = gn - g
         sy = float(s_ @ y_)
-        if exact:
-            H = obj.hessian(xn)
-        elif sy > 1e-12 * step * np.linalg.norm(y_):
+        if sy > 1e-12 * step * np.linalg.norm(y_):
             Hs = H @ s_
             H = H - np.outer(Hs, Hs) / float(s_ @ Hs) + np.outer(y_, y_) / sy
         x, f, g = xn, fn, gn
@@ -251,9 +257,10 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         obj.hessian_approximate = True
     if H is None:
         H = fd_hessian_from_grad(obj, x, forward) if builtin else hessian_from_gradient(obj.grad, x)
-    g = obj.grad(x)
+    gh = obj.grad_hess(x) if builtin else None
+    g = obj.grad(x) if gh is None else gh[0]
     free = ~(np.isfinite(lower) & (x <= 1e-8))
-    for _ in range(4):
+    for _ in range(0 if builtin else 4):  # the built-in optimizer is Newton's method already
         if not free.any():
             break
         Hf = H[np.ix_(free, free)]
