@@ -392,7 +392,7 @@ class SimpleModelMatrix:
     for the numpy-built matrix of a plain sum of numeric columns."""
 
     def __init__(self, values: np.ndarray, columns: list[str], expr: str, dtypes: tuple) -> None:
-        self.values, self.columns = values, pd.Index(columns)
+        self.values, self.columns = values, columns
         self._key = (expr, dtypes)
 
     @property

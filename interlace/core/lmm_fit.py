@@ -63,12 +63,43 @@ def fit(
         return LMMResult.from_lmm(ctx, obj, theta, dev, H, g, nfev, message, opt, args)
 
 
+def _level_fits(t, w: np.ndarray, r: np.ndarray, s2: float) -> tuple[np.ndarray, float] | None:
+    """Per level of a k-column term, least squares of r on its columns: the covariance of the
+    level coefficients less their mean sampling covariance (a moment estimate of the term's
+    covariance, in units of the residual variance s2 = the within mean square) and that mean
+    square; None when fewer than two levels can be fitted."""
+    k, Z, codes, L = t.k, t.Z, t.codes, t.nlevels
+    ZtZ = np.empty((L, k, k))
+    for a in range(k):
+        for b in range(a, k):
+            ZtZ[:, a, b] = ZtZ[:, b, a] = np.bincount(codes, w * Z[:, a] * Z[:, b], minlength=L)
+    Ztr = np.stack([np.bincount(codes, w * Z[:, a] * r, minlength=L) for a in range(k)], axis=1)
+    cnt = np.bincount(codes, minlength=L)
+    det = np.linalg.det(ZtZ)
+    scale = np.einsum("lii->l", ZtZ) ** k
+    ok = (cnt > k) & (det > 1e-10 * scale)
+    if ok.sum() < 2:
+        return None
+    bl = np.zeros((L, k))
+    bl[ok] = np.linalg.solve(ZtZ[ok], Ztr[ok][..., None])[..., 0]
+    fit = np.einsum("ik,ik->i", Z, bl[codes])
+    used = ok[codes]
+    dfw = int(used.sum()) - k * int(ok.sum())
+    msw = float(np.sum((w * (r - fit) ** 2)[used])) / dfw if dfw > 0 else s2
+    b = bl[ok]
+    Sb = np.atleast_2d(np.cov(b, rowvar=False))
+    Sb = Sb - msw * np.mean(np.linalg.inv(ZtZ[ok]), axis=0)
+    return Sb, msw
+
+
 def moment_start(ctx: ModelContext) -> np.ndarray | None:
-    """A starting theta for models whose terms are all scalar: per term, the one-way ANOVA
-    estimate of its variance from the (weighted) least-squares residuals, relative to the
-    residual variance left over; None for other models (lme4's start is used)."""
+    """A starting theta near the optimum: moment estimates from the (weighted) least-squares
+    residuals. For a term with one column, its one-way ANOVA variance estimate; for a term
+    with k columns, the covariance of per-level least-squares coefficients less their mean
+    sampling covariance; each relative to the smallest within-level mean square. None when a
+    term has more than four columns (lme4's start is used)."""
     d = ctx.design
-    if not all(t.k == 1 for t in d.terms):
+    if any(t.k > 4 for t in d.terms):
         return None
     w = d.weights
     sw = np.sqrt(w)
@@ -76,22 +107,44 @@ def moment_start(ctx: ModelContext) -> np.ndarray | None:
     r = d.y - d.offset - d.X @ beta
     n = d.n
     total = float(np.sum(w * r * r) / max(n - d.p, 1))
-    var, within = [], [total]
+    covs, within = [], [total]
     for t in d.terms:
+        if t.k > 1:
+            lf = _level_fits(t, w, r, total)
+            covs.append(None if lf is None else lf[0])
+            if lf is not None:
+                within.append(lf[1])
+            continue
         z = t.Z[:, 0]
         zz = np.bincount(t.codes, w * z * z, minlength=t.nlevels)
         L = int(np.sum(zz > 0))
         if L < 2 or n <= L:
-            var.append(0.0)
+            covs.append(np.zeros((1, 1)))
             continue
         m = np.bincount(t.codes, w * z * r, minlength=t.nlevels) / np.maximum(zz, 1e-300)
         msw = float(np.sum(w * (r - z * m[t.codes]) ** 2)) / (n - L)
         msb = float(np.sum(zz * m * m)) / (L - 1)
         n0 = (float(zz.sum()) - float(np.sum(zz * zz)) / float(zz.sum())) / (L - 1)
-        var.append(max((msb - msw) / n0, 0.0))
+        covs.append(np.array([[max((msb - msw) / n0, 0.0)]]))
         within.append(msw)
-    resid = max(min(within), 1e-12 * max(total, 1e-300))
-    return np.sqrt(np.asarray(var) / resid) + 0.01
+    s2 = max(min(within), 1e-12 * max(total, 1e-300))
+    out = []
+    for t, S in zip(d.terms, covs):
+        if S is None:
+            out.append(t.theta_start())
+            continue
+        S = S / s2
+        if t.k == 1:
+            out.append(np.sqrt(np.maximum(S[0], 0.0)) + 0.01)
+            continue
+        if not t.correlated:
+            out.append(np.sqrt(np.maximum(np.diag(S), 0.0)) + 0.01)
+            continue
+        ev, V = np.linalg.eigh(0.5 * (S + S.T))
+        ev = np.maximum(ev, 1e-4 * max(float(ev.max()), 1e-8))
+        Lc = np.linalg.cholesky((V * ev) @ V.T)
+        out.append(Lc[t.tri_rows, t.tri_cols])
+    return np.concatenate(out)
 
 
 class _Builtin:
