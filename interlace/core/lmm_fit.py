@@ -221,7 +221,7 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
         xn = np.maximum(x + d, lower)
         s_ = xn - x
         pred = -float(g @ s_ + 0.5 * s_ @ H @ s_)
-        ftol = 1e-11 + 1e-15 * abs(f)  # the deviance's rounding level
+        ftol = 1e-11 + 1e-13 * abs(f)  # a hundred times the deviance's rounding level
         if pred < ftol:
             message, converged = "predicted decrease below tolerance", True
             break
