@@ -95,20 +95,18 @@ class PenalizedSystem:
 
     def _lower_pairs(self) -> tuple:
         """Pairs (x, y) of cross-block non-zeros in one lead level with row(x) >= row(y), as
-        (x, y, lead level, flat index into the q2 x q2 lower triangle)."""
+        (x, y, flat index into the q2 x q2 lower triangle)."""
         order, counts = self._order, self._counts
-        cnt = counts[self.a21_cols[order]]
         start = np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
         local = np.arange(order.size, dtype=np.int32) - start  # position within its level
         reps = local + 1
         total = int(reps.sum())
-        del cnt
         pa = np.repeat(order, reps)
         first = np.repeat(start, reps)
         within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
         pb = order[first + within]
         rows = self.a21_rows
-        return pa, pb, self.a21_cols[pa], rows[pa] * self.q2 + rows[pb]
+        return pa, pb, rows[pa] * self.q2 + rows[pb]
 
     @property
     def a21_pairs(self) -> tuple | None:
@@ -199,9 +197,9 @@ class PenalizedSystem:
         if self.sparse21 and self.schur_pairs is not None:
             # S = A22 - A21 D^-1 A12 on the lower triangle (all the Cholesky reads), summed over
             # the pairs of non-zeros that share a lead level
-            pa, pb, pj, flat = self.schur_pairs
-            a21 = data * L0[self.a21_cols]
-            upd = np.bincount(flat, a21[pa] * a21[pb] / (L0 * L0)[pj], minlength=self.q2 * self.q2)
+            # (both entries of a pair share their lead level j: A21 A21' / d_j = L21 L21')
+            pa, pb, flat = self.schur_pairs
+            upd = np.bincount(flat, data[pa] * data[pb], minlength=self.q2 * self.q2)
             S = A22 - upd.reshape(self.q2, self.q2)
         elif self.sparse21:
             S = A22 - (L21 @ L21.T).toarray()
@@ -316,10 +314,11 @@ class PenalizedFactor:
         offs = np.cumsum([0] + [t.q for t in s.terms[1:]])
         rest = [float(diag[offs[i]:offs[i + 1]].sum()) for i in range(len(offs) - 1)]
         if issparse(self.L21) and s.schur_pairs is not None:
-            pa, pb, pj, flat = s.schur_pairs
+            pa, pb, flat = s.schur_pairs
             l21 = self.L21.data
+            k21 = l21 / self.L0[s.a21_cols]  # L21 L0^-1: pairs share their lead level
             Sl = np.ascontiguousarray(Si)  # lower triangle, C order, as the pairs index it
-            pair = np.dot(l21[pa] * l21[pb] / d0[pj], np.take(Sl, flat))
+            pair = np.dot(k21[pa] * k21[pb], np.take(Sl, flat))
             own = np.dot(l21 * l21 / d0[s.a21_cols], diag[s.a21_rows])
             trG = 2.0 * pair - own
         else:
