@@ -24,6 +24,7 @@ from interlace.core.terms import RandomTerm
 
 _SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
 _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient
+_SMALL_TERM = 64  # trailing terms with at most this many columns meet the cross block densely
 
 
 class PenalizedSystem:
@@ -88,6 +89,9 @@ class PenalizedSystem:
                 npairs = int(np.sum(self._counts.astype(np.int64) ** 2))
                 self._pairs_ok = npairs <= _MAX_PAIRS
                 self._a21_pairs = None
+                # rows of small trailing terms (last in the order) are handled as dense rows
+                # (terms are sorted by size, so the small ones are the last rows)
+                self.a21_nbig = self.q2 - sum(t.q for t in rest if t.q <= _SMALL_TERM)
                 self.schur_pairs = self._lower_pairs() if self._pairs_ok else None
             self.a22d_idx = np.concatenate([s[-1] for s in self.a22_diag_spec])
             self.a22o_idx = (np.concatenate([s[-1] for s in self.a22_off_spec])
@@ -96,7 +100,10 @@ class PenalizedSystem:
     def _lower_pairs(self) -> tuple:
         """Pairs (x, y) of cross-block non-zeros in one lead level with row(x) >= row(y), as
         (x, y, flat index into the q2 x q2 lower triangle)."""
-        order, counts = self._order, self._counts
+        order = self._order
+        if self.a21_nbig < self.q2:  # only the rows of the big trailing terms
+            order = order[self.a21_rows[order] < self.a21_nbig]
+        counts = np.bincount(self.a21_cols[order], minlength=self.q0)
         start = np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
         local = np.arange(order.size, dtype=np.int32) - start  # position within its level
         reps = local + 1
@@ -200,7 +207,13 @@ class PenalizedSystem:
             # (both entries of a pair share their lead level j: A21 A21' / d_j = L21 L21')
             pa, pb, flat = self.schur_pairs
             upd = np.bincount(flat, data[pa] * data[pb], minlength=self.q2 * self.q2)
-            S = A22 - upd.reshape(self.q2, self.q2)
+            upd = upd.reshape(self.q2, self.q2).astype(float, copy=False)  # (int if no pairs)
+            nb = self.a21_nbig
+            if nb < self.q2:  # small terms' rows: dense products
+                Ls = L21[nb:].toarray()
+                upd[nb:, :nb] = (L21[:nb] @ Ls.T).T
+                upd[nb:, nb:] = Ls @ Ls.T
+            S = A22 - upd
         elif self.sparse21:
             S = A22 - (L21 @ L21.T).toarray()
         else:
@@ -319,8 +332,17 @@ class PenalizedFactor:
             k21 = l21 / self.L0[s.a21_cols]  # L21 L0^-1: pairs share their lead level
             Sl = np.ascontiguousarray(Si)  # lower triangle, C order, as the pairs index it
             pair = np.dot(k21[pa] * k21[pb], np.take(Sl, flat))
-            own = np.dot(l21 * l21 / d0[s.a21_cols], diag[s.a21_rows])
+            nbe = int(s.a21_indptr[s.a21_nbig])  # entries in the big terms' rows
+            own = np.dot(k21[:nbe] * k21[:nbe], diag[s.a21_rows[:nbe]])
             trG = 2.0 * pair - own
+            nb = s.a21_nbig
+            if nb < s.q2:  # the small terms' rows, densely
+                K = csr_matrix((k21, s.a21_cols, s.a21_indptr), shape=(s.q2, s.q0))
+                Ks = K[nb:].toarray()
+                Gsb = (K[:nb] @ Ks.T).T
+                Sss = Sl[nb:, nb:]
+                Sss = np.tril(Sss) + np.tril(Sss, -1).T
+                trG += 2.0 * float(np.sum(Sl[nb:, :nb] * Gsb)) + float(np.sum(Sss * (Ks @ Ks.T)))
         else:
             Sf = np.tril(Si) + np.tril(Si, -1).T
             B = self.L21 / self.L0[None, :] if not issparse(self.L21) else (
