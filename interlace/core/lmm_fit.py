@@ -1,7 +1,10 @@
 """`interlace.fit()`: linear mixed models by REML or ML (lme4's lmer), on the GLMM core.
 
-Same formula, design, penalised system and optimizer plugins as :func:`interlace.glmer`; the
-objective is the profiled deviance of :mod:`interlace.core.lmm`, a function of theta alone.
+Same formula, design and penalised system as :func:`interlace.glmer`; the objective is the
+profiled deviance of :mod:`interlace.core.lmm`, a function of theta alone. By default it is
+minimised by a built-in trust-region Newton method (exact gradient; exact Hessian for models
+with few random effects, a finite-difference start and BFGS updates otherwise) from moment
+estimates of theta; an optimizer plugin named in ``optimizer=`` is used instead when given.
 """
 
 from __future__ import annotations
