@@ -78,20 +78,24 @@ def _level_fits(t, w: np.ndarray, r: np.ndarray, s2: float) -> tuple[np.ndarray,
             ZtZ[:, a, b] = ZtZ[:, b, a] = np.bincount(codes, w * Z[:, a] * Z[:, b], minlength=L)
     Ztr = np.stack([np.bincount(codes, w * Z[:, a] * r, minlength=L) for a in range(k)], axis=1)
     cnt = np.bincount(codes, minlength=L)
-    det = np.linalg.det(ZtZ)
+    if k == 2:
+        det = ZtZ[:, 0, 0] * ZtZ[:, 1, 1] - ZtZ[:, 0, 1] ** 2
+    else:
+        det = np.linalg.det(ZtZ)
     scale = np.einsum("lii->l", ZtZ) ** k
     ok = (cnt > k) & (det > 1e-10 * scale)
-    if ok.sum() < 2:
+    nok = int(ok.sum())
+    if nok < 2:
         return None
+    inv = np.linalg.inv(ZtZ[ok])
     bl = np.zeros((L, k))
-    bl[ok] = np.linalg.solve(ZtZ[ok], Ztr[ok][..., None])[..., 0]
+    bl[ok] = np.einsum("lab,lb->la", inv, Ztr[ok])
     fit = np.einsum("ik,ik->i", Z, bl[codes])
     used = ok[codes]
-    dfw = int(used.sum()) - k * int(ok.sum())
+    dfw = int(used.sum()) - k * nok
     msw = float(np.sum((w * (r - fit) ** 2)[used])) / dfw if dfw > 0 else s2
-    b = bl[ok]
-    Sb = np.atleast_2d(np.cov(b, rowvar=False))
-    Sb = Sb - msw * np.mean(np.linalg.inv(ZtZ[ok]), axis=0)
+    bc = bl[ok] - bl[ok].mean(axis=0)
+    Sb = bc.T @ bc / (nok - 1) - msw * inv.mean(axis=0)
     return Sb, msw
 
 
@@ -106,7 +110,11 @@ def moment_start(ctx: ModelContext) -> np.ndarray | None:
         return None
     w = d.weights
     sw = np.sqrt(w)
-    beta = np.linalg.lstsq(d.X * sw[:, None], (d.y - d.offset) * sw, rcond=None)[0]
+    Xw = d.X * w[:, None]
+    try:
+        beta = np.linalg.solve(d.X.T @ Xw, Xw.T @ (d.y - d.offset))
+    except np.linalg.LinAlgError:
+        beta = np.linalg.lstsq(d.X * sw[:, None], (d.y - d.offset) * sw, rcond=None)[0]
     r = d.y - d.offset - d.X @ beta
     n = d.n
     total = float(np.sum(w * r * r) / max(n - d.p, 1))
