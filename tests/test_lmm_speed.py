@@ -156,3 +156,15 @@ def test_result_pieces_are_built_on_first_use():
     assert len(r.random_effects["a"]) == ctx_df["a"].nunique()
     assert list(r.fe_params.index) == ["(Intercept)", "x"]
     assert r.fe_bse.shape == (2,) and np.all(r.fe_df > 0)
+
+
+def test_builtin_options_and_fallback():
+    s = interlace.load_dataset("sleepstudy")
+    f = "Reaction ~ Days + (Days | Subject)"
+    ref = interlace.fit(f, s)
+    r = interlace.fit(f, s, optimizer_options={"maxiter": 0})  # Newton stops: L-BFGS-B finishes
+    assert r.converged and r.deviance == pytest.approx(ref.deviance, abs=1e-7)
+    with pytest.raises(interlace.InterlaceError, match="only 'maxiter'"):
+        interlace.fit(f, s, optimizer_options={"ftol": 1e-9})
+    with pytest.raises(interlace.InterlaceError, match="non-negative integer"):
+        interlace.fit(f, s, optimizer_options={"maxiter": "ten"})

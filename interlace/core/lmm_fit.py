@@ -286,11 +286,27 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         return obj.grad(x)
 
     builtin = opt is _BUILTIN
+    builtin_options = dict(optimizer_options or {})
+    if builtin and set(builtin_options) - {"maxiter"}:
+        raise InterlaceError(
+            f"optimizer_options for the built-in optimizer (optimizer=None) take only 'maxiter'; "
+            f"got {sorted(set(builtin_options) - {'maxiter'})} - name an optimizer plugin (e.g. "
+            f"optimizer='lbfgsb') to pass it other options")
+    if "maxiter" in builtin_options:
+        m = builtin_options["maxiter"]
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+            raise InterlaceError(f"optimizer_options maxiter must be a non-negative integer, "
+                                 f"got {m!r}")
     forward = obj.dense is None  # evaluations are expensive: forward differences
 
     def run(x0):
         if builtin:
-            return quasi_newton(obj, x0, lower, forward)
+            r = quasi_newton(obj, x0, lower, forward, **builtin_options)
+            if r.converged:
+                return r
+            # insurance: L-BFGS-B from wherever the Newton iterations stopped
+            x0 = r.x if np.isfinite(r.fun) and r.fun < 1e100 else x0
+            return resolve("optimizer", "lbfgsb").minimize(f, x0, bounds, jac=jac)
         return opt.minimize(f, x0, bounds, jac=jac if opt.uses_gradient else None,
                             options=optimizer_options)
 
