@@ -10,6 +10,11 @@ complement RX'RX = X'WX - C'M^-1 C. With pwrss the penalised residual sum of squ
 
 (Bates et al. 2015, section 3). beta, u and sigma^2 = pwrss / n (or n - p) are profiled out,
 so the optimizer sees theta only.
+
+Three routes, all exact: models with few random effects (q <= 400) factor the whole
+(q + p) system densely (:class:`DenseLMM`, which also gives the exact Hessian); models whose
+terms all have one column get the gradient from traces of M^-1 alone; others use the blocked
+solver's rows of M^-1.
 """
 
 from __future__ import annotations
