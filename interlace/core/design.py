@@ -363,20 +363,21 @@ def _simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]
         return None
     intercept, names = terms
     cols = data.columns
-    dtypes = []
+    dtypes, series = [], []
     for c in names:
         if c not in cols or not isinstance(cols.get_loc(c), (int, np.integer)):
             return None
-        dt = data[c].dtype
-        if not isinstance(dt, np.dtype) or dt.kind not in "iuf":
+        s = data[c]
+        if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf":
             return None
-        dtypes.append((c, dt))
+        dtypes.append((c, s.dtype))
+        series.append(s)
     k0 = int(intercept)
     X = np.empty((len(data), k0 + len(names)))
     if intercept:
         X[:, 0] = 1.0
-    for j, c in enumerate(names):
-        X[:, k0 + j] = data[c].to_numpy(dtype=float)
+    for j, s in enumerate(series):
+        X[:, k0 + j] = s.to_numpy(dtype=float)
     return X, ["Intercept"] * k0 + list(names), tuple(dtypes)
 
 
