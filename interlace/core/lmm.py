@@ -266,6 +266,10 @@ class LMMObjective:
             del cache[next(iter(cache))]
         return sol
 
+    def clear_cache(self) -> None:
+        """Drop the cached solutions (and the factors they hold)."""
+        self._cache = {}
+
     def __call__(self, theta: np.ndarray) -> float:
         """The profiled deviance at theta (1e100 where the system is singular)."""
         self.nfev += 1

@@ -22,6 +22,7 @@ class LMMResult(GLMMResult):
         self = cls()
         d, fam = ctx.design, ctx.family
         sol = obj.solution(theta)
+        obj.clear_cache()  # the result holds the objective: keep no factors alive with it
         sigma2 = obj.sigma2(sol)
         sigma = float(np.sqrt(sigma2))
         self._ctx, self._optimizer, self._fit_args = ctx, opt, args
