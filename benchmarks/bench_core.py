@@ -4,7 +4,7 @@ usage: python benchmarks/make_data.py && python benchmarks/bench_core.py [--quic
 Prints one line per model and writes benchmarks/results_core.json. lme4's figures come from
 JSON written by R on the same files on this machine: benchmarks/lme4_timings.json
 (lme4_timings.R), tests/reference/lme4_agq.json (lme4_agq.R) and tests/reference/lme4_lmm.json
-(lme4_lmm.R).
+(lme4_lmm.R), benchmarks/lme4_lmm_timings.json (lme4_lmm_timings.R: the InstEval-shaped LMM).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ def lme4_seconds():
     lmm = json.loads((REFS / "lme4_lmm.json").read_text())
     out["sleepstudy_lmm_reml"] = (lmm["lmer_sleepstudy_seconds"],
                                   lmm["fixtures"]["sleep_reml"]["loglik"])
+    ie = json.loads((HERE / "lme4_lmm_timings.json").read_text())["insteval_shape"]
+    out["insteval_lmm_reml"] = (ie["median_seconds"], -0.5 * ie["reml_criterion"])
     return out
 
 
@@ -71,6 +73,10 @@ def main() -> None:
         pois = pd.read_csv(DATA / "pois_100k.csv", dtype={"g": str})
         cases["pois_100k"] = (lambda: interlace.glmer("y ~ x1 + x2 + (1 | g)", pois,
                                                       family="poisson"), 1 if quick else 5)
+    if (DATA / "lmm_insteval.csv").exists():
+        ie = pd.read_csv(DATA / "lmm_insteval.csv", dtype={"s": str, "d": str, "dept": str})
+        cases["insteval_lmm_reml"] = (lambda: interlace.fit(
+            "y ~ x + (1 | s) + (1 | d) + (1 | dept)", ie), 1 if quick else 5)
     if (DATA / "binary_200k_crossed.csv").exists() and not quick:
         binr = pd.read_csv(DATA / "binary_200k_crossed.csv", dtype={"a": str, "b": str})
         cases["binary_200k_crossed"] = (lambda: interlace.glmer(

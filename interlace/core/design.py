@@ -13,6 +13,7 @@ column or term and the row (rows are named by the data frame's index labels).
 
 from __future__ import annotations
 
+import keyword
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -329,7 +330,93 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame, family_name: str, rows:
     return _eval_numeric(expr, data, "response"), None, None
 
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MINUS_ONE = re.compile(r"\s*-\s*1\s*$")
+
+
+@lru_cache(maxsize=512)
+def _simple_terms(expr: str) -> tuple[bool, tuple[str, ...]] | None:
+    """(intercept, column names) when ``expr`` is a plain sum of column names with ``1``, ``0``
+    or a trailing ``- 1``; None for anything else (handed to formulaic)."""
+    text, intercept = expr, True
+    m = _MINUS_ONE.search(text)
+    if m:
+        text, intercept = text[: m.start()], False
+    tokens = [t.strip() for t in text.split("+")]
+    if "0" in tokens:
+        if "1" in tokens or not intercept:
+            return None
+        intercept = False
+    names: list[str] = []
+    for t in tokens:
+        if t in ("0", "1"):
+            continue
+        if not _IDENT.match(t) or keyword.iskeyword(t):
+            return None
+        if t not in names:
+            names.append(t)
+    if not names and not intercept:
+        return None
+    return intercept, tuple(names)
+
+
+def _simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str], tuple] | None:
+    """formulaic's model matrix for a plain sum of numeric columns, built with numpy: the
+    values, formulaic's column names and the columns' dtypes; None when formulaic is needed."""
+    terms = _simple_terms(expr)
+    if terms is None:
+        return None
+    intercept, names = terms
+    cols = data.columns
+    dtypes, series = [], []
+    for c in names:
+        if c not in cols or not isinstance(cols.get_loc(c), (int, np.integer)):
+            return None
+        s = data[c]
+        if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf":
+            return None
+        dtypes.append((c, s.dtype))
+        series.append(s)
+    k0 = int(intercept)
+    X = np.empty((len(data), k0 + len(names)))
+    if intercept:
+        X[:, 0] = 1.0
+    for j, s in enumerate(series):
+        X[:, k0 + j] = s.to_numpy(dtype=float)
+    return X, ["Intercept"] * k0 + list(names), tuple(dtypes)
+
+
+@lru_cache(maxsize=256)
+def _simple_spec(expr: str, dtypes: tuple) -> Any:
+    """formulaic's ModelSpec for a sum of numeric columns (it depends on their dtypes only)."""
+    sample = pd.DataFrame({c: np.zeros(1, dtype=dt) for c, dt in dtypes})
+    return model_matrix(expr, sample, na_action="ignore").model_spec
+
+
+class SimpleModelMatrix:
+    """What build_design reads of a formulaic ModelMatrix (values, ``columns``, ``model_spec``)
+    for the numpy-built matrix of a plain sum of numeric columns."""
+
+    def __init__(self, values: np.ndarray, columns: list[str], expr: str, dtypes: tuple) -> None:
+        self.values, self.columns = values, columns
+        self._key = (expr, dtypes)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.values.shape
+
+    @property
+    def model_spec(self) -> Any:
+        return _simple_spec(*self._key)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.values if dtype is None else self.values.astype(dtype, copy=bool(copy))
+
+
 def _fixed_matrix(parsed: ParsedFormula, data: pd.DataFrame):
+    simple = _simple_matrix(parsed.fixed, data)
+    if simple is not None:
+        return SimpleModelMatrix(simple[0], simple[1], parsed.fixed, simple[2])
     try:
         mm = model_matrix(parsed.fixed, data, na_action="ignore")
     except Exception as exc:  # noqa: BLE001
@@ -403,6 +490,9 @@ def random_columns(spec: RandomTermSpec, data: pd.DataFrame) -> tuple[np.ndarray
     """The raw Z columns of a term's left-hand expression (R's naming for the intercept)."""
     if spec.expr.replace(" ", "") in ("1", "1+0", "0+1"):  # the common case, without formulaic
         return np.ones((len(data), 1)), ["(Intercept)"]
+    simple = _simple_matrix(spec.expr, data)
+    if simple is not None:
+        return simple[0], ["(Intercept)" if c == "Intercept" else c for c in simple[1]]
     try:
         mm = model_matrix(spec.expr, data, na_action="ignore")
     except Exception as exc:  # noqa: BLE001

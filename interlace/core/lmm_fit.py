@@ -1,7 +1,10 @@
 """`interlace.fit()`: linear mixed models by REML or ML (lme4's lmer), on the GLMM core.
 
-Same formula, design, penalised system and optimizer plugins as :func:`interlace.glmer`; the
-objective is the profiled deviance of :mod:`interlace.core.lmm`, a function of theta alone.
+Same formula, design and penalised system as :func:`interlace.glmer`; the objective is the
+profiled deviance of :mod:`interlace.core.lmm`, a function of theta alone. By default it is
+minimised by a built-in trust-region Newton method (exact gradient; exact Hessian for models
+with few random effects, a finite-difference start and BFGS updates otherwise) from moment
+estimates of theta; an optimizer plugin named in ``optimizer=`` is used instead when given.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from interlace.core.lmm import LMMObjective
 from interlace.core.model import ModelContext
 from interlace.core.objective import hessian_from_gradient
 from interlace.core.registry import resolve
+from interlace.optimizers.base import OptimizeResult
 
 
 def fit(
@@ -29,10 +33,14 @@ def fit(
     weights: Any = None,
     offset: Any = None,
     method: str = "REML",
-    optimizer: Any = "lbfgsb",
+    optimizer: Any = None,
     optimizer_options: dict | None = None,
 ):
     """Fit a linear mixed model (lme4's ``lmer``) by ``method="REML"`` (default) or ``"ML"``.
+
+    ``optimizer=None`` (default) minimises the profiled deviance with the built-in bounded
+    quasi-Newton method (exact gradient, finite-difference starting Hessian, BFGS updates);
+    an optimizer plugin name (e.g. ``"lbfgsb"``, ``"bobyqa"``) uses that plugin instead.
 
     Returns an :class:`~interlace.core.lmm_result.LMMResult` with lmer's estimates, residual
     variance ``scale``, the REML criterion and Satterthwaite degrees of freedom (lmerTest).
@@ -43,7 +51,7 @@ def fit(
     if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
         raise InterlaceError(f"method must be 'REML' or 'ML', got {method!r}")
     reml = method.upper() == "REML"
-    opt = resolve("optimizer", optimizer)
+    opt = _BUILTIN if optimizer is None else resolve("optimizer", optimizer)
     fam = GaussianFamily()
     parsed = parse_formula(formula, groups=groups, random=random)
     design = build_design(parsed, data, fam, weights=weights, offset=offset)
@@ -53,15 +61,213 @@ def fit(
     args = dict(formula=formula, data=data, groups=groups, random=random, weights=weights,
                 offset=offset, optimizer=optimizer, optimizer_options=optimizer_options)
     with blas_limit(ctx):
-        theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options)
-        return LMMResult.from_lmm(ctx, LMMObjective(ctx, reml), theta, dev, H, g, nfev, message,
-                                  opt, args)
+        obj = LMMObjective(ctx, reml)
+        theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options, obj)
+        return LMMResult.from_lmm(ctx, obj, theta, dev, H, g, nfev, message, opt, args)
 
 
-def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None):
+def _level_fits(t, w: np.ndarray, r: np.ndarray, s2: float) -> tuple[np.ndarray, float] | None:
+    """Per level of a k-column term, least squares of r on its columns: the covariance of the
+    level coefficients less their mean sampling covariance (a moment estimate of the term's
+    covariance, in units of the residual variance s2 = the within mean square) and that mean
+    square; None when fewer than two levels can be fitted."""
+    k, Z, codes, L = t.k, t.Z, t.codes, t.nlevels
+    ZtZ = np.empty((L, k, k))
+    for a in range(k):
+        for b in range(a, k):
+            ZtZ[:, a, b] = ZtZ[:, b, a] = np.bincount(codes, w * Z[:, a] * Z[:, b], minlength=L)
+    Ztr = np.stack([np.bincount(codes, w * Z[:, a] * r, minlength=L) for a in range(k)], axis=1)
+    cnt = np.bincount(codes, minlength=L)
+    if k == 2:
+        det = ZtZ[:, 0, 0] * ZtZ[:, 1, 1] - ZtZ[:, 0, 1] ** 2
+    else:
+        det = np.linalg.det(ZtZ)
+    scale = np.einsum("lii->l", ZtZ) ** k
+    ok = (cnt > k) & (det > 1e-10 * scale)
+    nok = int(ok.sum())
+    if nok < 2:
+        return None
+    inv = np.linalg.inv(ZtZ[ok])
+    bl = np.zeros((L, k))
+    bl[ok] = np.einsum("lab,lb->la", inv, Ztr[ok])
+    fit = np.einsum("ik,ik->i", Z, bl[codes])
+    used = ok[codes]
+    dfw = int(used.sum()) - k * nok
+    msw = float(np.sum((w * (r - fit) ** 2)[used])) / dfw if dfw > 0 else s2
+    bc = bl[ok] - bl[ok].mean(axis=0)
+    Sb = bc.T @ bc / (nok - 1) - msw * inv.mean(axis=0)
+    return Sb, msw
+
+
+def moment_start(ctx: ModelContext) -> np.ndarray | None:
+    """A starting theta near the optimum: moment estimates from the (weighted) least-squares
+    residuals. For a term with one column, its one-way ANOVA variance estimate; for a term
+    with k columns, the covariance of per-level least-squares coefficients less their mean
+    sampling covariance; each relative to the smallest within-level mean square. None when a
+    term has more than four columns (lme4's start is used)."""
+    d = ctx.design
+    if any(t.k > 4 for t in d.terms):
+        return None
+    w = d.weights
+    sw = np.sqrt(w)
+    Xw = d.X * w[:, None]
+    try:
+        beta = np.linalg.solve(d.X.T @ Xw, Xw.T @ (d.y - d.offset))
+    except np.linalg.LinAlgError:
+        beta = np.linalg.lstsq(d.X * sw[:, None], (d.y - d.offset) * sw, rcond=None)[0]
+    r = d.y - d.offset - d.X @ beta
+    n = d.n
+    total = float(np.sum(w * r * r) / max(n - d.p, 1))
+    covs, within = [], [total]
+    for t in d.terms:
+        if t.k > 1:
+            lf = _level_fits(t, w, r, total)
+            covs.append(None if lf is None else lf[0])
+            if lf is not None:
+                within.append(lf[1])
+            continue
+        z = t.Z[:, 0]
+        zz = np.bincount(t.codes, w * z * z, minlength=t.nlevels)
+        L = int(np.sum(zz > 0))
+        if L < 2 or n <= L:
+            covs.append(np.zeros((1, 1)))
+            continue
+        m = np.bincount(t.codes, w * z * r, minlength=t.nlevels) / np.maximum(zz, 1e-300)
+        msw = float(np.sum(w * (r - z * m[t.codes]) ** 2)) / (n - L)
+        msb = float(np.sum(zz * m * m)) / (L - 1)
+        n0 = (float(zz.sum()) - float(np.sum(zz * zz)) / float(zz.sum())) / (L - 1)
+        covs.append(np.array([[max((msb - msw) / n0, 0.0)]]))
+        within.append(msw)
+    s2 = max(min(within), 1e-12 * max(total, 1e-300))
+    out = []
+    for t, S in zip(d.terms, covs):
+        if S is None:
+            out.append(t.theta_start())
+            continue
+        S = S / s2
+        if t.k == 1:
+            out.append(np.sqrt(np.maximum(S[0], 0.0)) + 0.01)
+            continue
+        if not t.correlated:
+            out.append(np.sqrt(np.maximum(np.diag(S), 0.0)) + 0.01)
+            continue
+        ev, V = np.linalg.eigh(0.5 * (S + S.T))
+        ev = np.maximum(ev, 1e-4 * max(float(ev.max()), 1e-8))
+        Lc = np.linalg.cholesky((V * ev) @ V.T)
+        out.append(Lc[t.tri_rows, t.tri_cols])
+    return np.concatenate(out)
+
+
+class _Builtin:
+    """The built-in optimizer's name on the result."""
+
+    name = "quasi-newton"
+    uses_gradient = True
+
+
+_BUILTIN = _Builtin()
+
+
+def fd_hessian_from_grad(obj: LMMObjective, x: np.ndarray, forward: bool) -> np.ndarray:
+    """Hessian of the profiled deviance by differences of its exact gradient: central (2m
+    gradients) when evaluations are cheap, forward (m, steps inside the bounds) otherwise."""
+    if not forward:
+        return hessian_from_gradient(obj.grad, x)
+    m = x.size
+    g0 = obj.grad(x)
+    H = np.empty((m, m))
+    for j in range(m):
+        h = 1e-5 * max(1.0, abs(x[j]))
+        e = np.zeros(m)
+        e[j] = h
+        H[:, j] = (obj.grad(x + e) - g0) / h
+    return 0.5 * (H + H.T)
+
+
+def _tr_step(H: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
+    """The minimiser of g'd + d'Hd/2 over |d| <= radius (H's eigenvalues made positive)."""
+    w, V = np.linalg.eigh(H)
+    w = np.maximum(np.abs(w), 1e-8 * max(1.0, float(np.max(np.abs(w)))))
+    c = V.T @ g
+    d = -V @ (c / w)
+    if np.linalg.norm(d) <= radius:
+        return d
+    lam = 0.0
+    for _ in range(50):  # Newton on 1/|d(lam)| = 1/radius (More and Sorensen), from below
+        dn = c / (w + lam)
+        nd = float(np.sqrt(dn @ dn))
+        if abs(nd - radius) <= 1e-3 * radius:
+            break
+        lam += (nd - radius) / radius * nd * nd / float(dn @ (dn / (w + lam)))
+        lam = max(lam, 0.0)
+    return -V @ (c / (w + lam))
+
+
+def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: bool,
+                 maxiter: int = 200) -> OptimizeResult:
+    """Bounded trust-region Newton minimisation of the profiled deviance: the exact Hessian
+    at every step for dense systems; otherwise a finite-difference Hessian at the start and
+    BFGS updates after it. Steps are on the free coordinates (those not held at a bound by
+    the gradient), projected onto the bounds."""
+    x = np.maximum(np.asarray(x0, float), lower)
+    f = obj(x)
+    if not np.isfinite(f) or f >= 1e100:
+        return OptimizeResult(x, f, False, obj.nfev, "infeasible start")
+    exact = obj.dense is not None
+    if exact:
+        g, H = obj.grad_hess(x)
+    else:
+        g = obj.grad(x)
+        H = fd_hessian_from_grad(obj, x, forward)
+    bounded = np.isfinite(lower)
+    radius = max(1.0, float(np.max(np.abs(x))))
+    message, converged = "maximum number of iterations reached", False
+    for _ in range(maxiter):
+        free = ~(bounded & (x <= lower) & (g > 0))
+        if not free.any():
+            message, converged = "all parameters at their bounds", True
+            break
+        d = np.zeros_like(x)
+        d[free] = _tr_step(H[np.ix_(free, free)], g[free], radius)
+        xn = np.maximum(x + d, lower)
+        s_ = xn - x
+        pred = -float(g @ s_ + 0.5 * s_ @ H @ s_)
+        ftol = 1e-11 + 1e-13 * abs(f)  # a hundred times the deviance's rounding level
+        if pred < ftol:
+            message, converged = "predicted decrease below tolerance", True
+            break
+        fn = obj(xn)
+        rho = (f - fn) / pred
+        step = float(np.linalg.norm(s_))
+        if rho < 0.25:
+            radius = 0.25 * step
+        elif rho > 0.75 and step > 0.8 * radius:
+            radius *= 2.0
+        if not fn < f:
+            if radius < 1e-10 or pred < 100 * ftol:
+                message, converged = "no further decrease (at the precision of the deviance)", True
+                break
+            continue
+        if exact:
+            g, H = obj.grad_hess(xn)
+            x, f = xn, fn
+            continue
+        gn = obj.grad(xn)
+        y_ = gn - g
+        sy = float(s_ @ y_)
+        if sy > 1e-12 * step * np.linalg.norm(y_):
+            Hs = H @ s_
+            H = H - np.outer(Hs, Hs) / float(s_ @ Hs) + np.outer(y_, y_) / sy
+        x, f, g = xn, fn, gn
+    obj.last_hessian = (x.copy(), H)
+    return OptimizeResult(x, f, converged, obj.nfev, message)
+
+
+def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
+                   obj: LMMObjective | None = None):
     """Minimise the profiled deviance over theta; a Newton polish on its finite-difference
     Hessian, and a probe off the zero bound (where the deviance is stationary in theta)."""
-    obj = LMMObjective(ctx, reml)
+    obj = LMMObjective(ctx, reml) if obj is None else obj
     terms = ctx.design.terms
     lower = np.concatenate([t.theta_lower_bounds() for t in terms])
     bounds = [(0.0 if np.isfinite(lo) else None, None) for lo in lower]
@@ -79,11 +285,33 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None):
         f(x)
         return obj.grad(x)
 
+    builtin = opt is _BUILTIN
+    builtin_options = dict(optimizer_options or {})
+    if builtin and set(builtin_options) - {"maxiter"}:
+        raise InterlaceError(
+            f"optimizer_options for the built-in optimizer (optimizer=None) take only 'maxiter'; "
+            f"got {sorted(set(builtin_options) - {'maxiter'})} - name an optimizer plugin (e.g. "
+            f"optimizer='lbfgsb') to pass it other options")
+    if "maxiter" in builtin_options:
+        m = builtin_options["maxiter"]
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < 0:
+            raise InterlaceError(f"optimizer_options maxiter must be a non-negative integer, "
+                                 f"got {m!r}")
+    forward = obj.dense is None  # evaluations are expensive: forward differences
+
     def run(x0):
+        if builtin:
+            r = quasi_newton(obj, x0, lower, forward, **builtin_options)
+            if r.converged:
+                return r
+            # insurance: L-BFGS-B from wherever the Newton iterations stopped
+            x0 = r.x if np.isfinite(r.fun) and r.fun < 1e100 else x0
+            return resolve("optimizer", "lbfgsb").minimize(f, x0, bounds, jac=jac)
         return opt.minimize(f, x0, bounds, jac=jac if opt.uses_gradient else None,
                             options=optimizer_options)
 
-    r = run(np.concatenate([t.theta_start() for t in terms]))
+    x0 = moment_start(ctx) if builtin else None
+    r = run(np.concatenate([t.theta_start() for t in terms]) if x0 is None else x0)
     x = np.maximum(r.x, lower)
     for _ in range(3):
         fx = obj(x)
@@ -100,9 +328,19 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None):
         r = run(min(better, key=lambda t: t[0])[1])
         x = np.maximum(r.x, lower)
     fx = obj(x)
-    H, g = hessian_from_gradient(obj.grad, x), obj.grad(x)
+    H = obj.hessian(x) if builtin and not forward else None
+    last = getattr(obj, "last_hessian", None)
+    if H is None and builtin and last is not None and np.array_equal(last[0], x):
+        # expensive evaluations: the quasi-Newton Hessian serves the convergence check, and
+        # the result computes the finite-difference one only if it is asked for
+        H = last[1]
+        obj.hessian_approximate = True
+    if H is None:
+        H = fd_hessian_from_grad(obj, x, forward) if builtin else hessian_from_gradient(obj.grad, x)
+    gh = obj.grad_hess(x) if builtin else None
+    g = obj.grad(x) if gh is None else gh[0]
     free = ~(np.isfinite(lower) & (x <= 1e-8))
-    for _ in range(4):
+    for _ in range(0 if builtin else 4):  # the built-in optimizer is Newton's method already
         if not free.any():
             break
         Hf = H[np.ix_(free, free)]

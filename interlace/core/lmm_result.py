@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -19,7 +21,8 @@ class LMMResult(GLMMResult):
     def from_lmm(cls, ctx, obj, theta, dev, H, g, nfev, message, opt, args):
         self = cls()
         d, fam = ctx.design, ctx.family
-        sol = obj.solve(theta)
+        sol = obj.solution(theta)
+        obj.clear_cache()  # the result holds the objective: keep no factors alive with it
         sigma2 = obj.sigma2(sol)
         sigma = float(np.sqrt(sigma2))
         self._ctx, self._optimizer, self._fit_args = ctx, opt, args
@@ -44,22 +47,14 @@ class LMMResult(GLMMResult):
         self.bic = dev + np.log(d.n) * npar
         self.df_resid = d.n - npar
 
-        fe = d.fe_names
-        vcov = sigma2 * np.linalg.inv(sol.RX2)
-        self.fe_params = pd.Series(sol.beta, index=fe, name="Estimate")
-        self.vcov = pd.DataFrame(vcov, index=fe, columns=fe)
-        self.fe_bse = pd.Series(np.sqrt(np.diag(vcov)), index=fe, name="Std. Error")
-        self.fe_tvalues = self.fe_params / self.fe_bse
-        self.fe_zvalues = self.fe_tvalues
+        self._beta, self._fe_names = sol.beta, list(d.fe_names)
+        self._vcov = sigma2 * np.linalg.inv(sol.RX2)
         self._satt = (obj, np.asarray(theta, float).copy(), sigma)
-
-        self._set_random_effects(ctx, theta, sol.u, sigma2, sigma2)
-
+        self._re_args = (ctx, self.theta, sol.u, sigma2)
         self._eta = d.y - sol.resid  # offset + X beta + Z b
-        self.fittedvalues = pd.Series(self._eta, name="fitted")
-        names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
-        self.gradient = pd.Series(g, index=names, name="gradient")
-        self.hessian = pd.DataFrame(H, index=names, columns=names)
+        self._theta_names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
+        self._g, self._H = g, H
+        self._H_approx = bool(getattr(obj, "hessian_approximate", False))
         tl = np.concatenate([t.theta_lower_bounds() for t in d.terms])
         at_bound = (tl == 0) & (self.theta <= 1e-8)
         ok, crit, msg = convergence_check(H, g, at_bound)
@@ -72,6 +67,80 @@ class LMMResult(GLMMResult):
         if self.singular:
             self.messages.append("boundary (singular) fit: see help('isSingular')")
         return self
+
+    # -- pandas pieces, built on first use ------------------------------------------------
+    @cached_property
+    def fe_params(self) -> pd.Series:
+        """Fixed-effect estimates."""
+        return pd.Series(self._beta, index=self._fe_names, name="Estimate")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects, sigma^2 (RX'RX)^-1."""
+        return pd.DataFrame(self._vcov, index=self._fe_names, columns=self._fe_names)
+
+    @cached_property
+    def fe_bse(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self._vcov)), index=self._fe_names, name="Std. Error")
+
+    @cached_property
+    def fe_tvalues(self) -> pd.Series:
+        """t statistics of the fixed effects."""
+        return self.fe_params / self.fe_bse
+
+    @cached_property
+    def fe_zvalues(self) -> pd.Series:
+        """The t statistics (the GLMM results' name)."""
+        return self.fe_tvalues
+
+    @cached_property
+    def fittedvalues(self) -> pd.Series:
+        """Fitted values X beta + Z b (+ offset)."""
+        return pd.Series(self._eta, name="fitted")
+
+    @cached_property
+    def gradient(self) -> pd.Series:
+        """Gradient of the profiled deviance in theta at the estimate."""
+        return pd.Series(self._g, index=self._theta_names, name="gradient")
+
+    @cached_property
+    def hessian(self) -> pd.DataFrame:
+        """Hessian of the profiled deviance in theta at the estimate (differences of the exact
+        gradient, computed here when the fit itself used its quasi-Newton approximation)."""
+        H = self._H
+        if self._H_approx:
+            from interlace.core.objective import hessian_from_gradient
+
+            H = hessian_from_gradient(self._satt[0].grad, self.theta)
+        return pd.DataFrame(H, index=self._theta_names, columns=self._theta_names)
+
+    def _random_parts(self, name: str):
+        """Variance components, modes, group counts and VarCorr, all built on first use."""
+        if name not in self.__dict__:
+            ctx, theta, u, sigma2 = self._re_args
+            self._set_random_effects(ctx, theta, u, sigma2, sigma2)
+        return self.__dict__[name]
+
+    @cached_property
+    def variance_components(self) -> dict:
+        """Per grouping factor, the covariance of its random effects."""
+        return self._random_parts("variance_components")
+
+    @cached_property
+    def random_effects(self) -> dict:
+        """Per grouping factor, the conditional modes b."""
+        return self._random_parts("random_effects")
+
+    @cached_property
+    def ngroups(self) -> dict:
+        """Per grouping factor, its number of levels."""
+        return self._random_parts("ngroups")
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's VarCorr table."""
+        return self._random_parts("varcorr")
 
     @property
     def fe_df(self) -> pd.Series:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
+from scipy.linalg.lapack import dpotri
 from scipy.sparse import csr_matrix, issparse
 
 from interlace.core.terms import RandomTerm
 
 _SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
 _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient
+_SMALL_TERM = 64  # trailing terms with at most this many columns meet the cross block densely
 
 
 class PenalizedSystem:
@@ -81,21 +83,55 @@ class PenalizedSystem:
                 offs = np.cumsum([0] + [spec[-1].size for spec in self.a21_spec])
                 self.a21_obs_slot = {(spec[0], spec[1]): self.a21_slot[offs[i]:offs[i + 1]]
                                      for i, spec in enumerate(self.a21_spec)}
-                # pairs of non-zeros sharing a lead level: what P22 B needs on B's pattern
-                order = np.argsort(self.a21_cols, kind="stable")
-                counts = np.bincount(self.a21_cols, minlength=self.q0)
-                npairs = int(np.sum(counts.astype(np.int64) ** 2))
-                self.a21_pairs = None
-                if npairs <= _MAX_PAIRS:
-                    starts = np.repeat(np.cumsum(counts) - counts, counts)  # per sorted entry
-                    reps = counts[self.a21_cols[order]]
-                    pa = np.repeat(order, reps)
-                    within = np.arange(npairs) - np.repeat(np.cumsum(reps) - reps, reps)
-                    pb = order[np.repeat(starts, reps) + within]
-                    self.a21_pairs = (pa, pb, rows[pa].astype(np.int64) * self.q2 + rows[pb])
+                # non-zeros sorted by lead level (rows ascending within a level)
+                self._order = np.argsort(self.a21_cols, kind="stable").astype(np.int32)
+                self._counts = np.bincount(self.a21_cols, minlength=self.q0)
+                npairs = int(np.sum(self._counts.astype(np.int64) ** 2))
+                self._pairs_ok = npairs <= _MAX_PAIRS
+                self._a21_pairs = None
+                # rows of small trailing terms (last in the order) are handled as dense rows
+                # (terms are sorted by size, so the small ones are the last rows)
+                self.a21_nbig = self.q2 - sum(t.q for t in rest if t.q <= _SMALL_TERM)
+                self.schur_pairs = self._lower_pairs() if self._pairs_ok else None
             self.a22d_idx = np.concatenate([s[-1] for s in self.a22_diag_spec])
             self.a22o_idx = (np.concatenate([s[-1] for s in self.a22_off_spec])
                              if self.a22_off_spec else None)
+
+    def _lower_pairs(self) -> tuple:
+        """Pairs (x, y) of cross-block non-zeros in one lead level with row(x) >= row(y), as
+        (x, y, flat index into the q2 x q2 lower triangle)."""
+        order = self._order
+        if self.a21_nbig < self.q2:  # only the rows of the big trailing terms
+            order = order[self.a21_rows[order] < self.a21_nbig]
+        counts = np.bincount(self.a21_cols[order], minlength=self.q0)
+        start = np.repeat((np.cumsum(counts) - counts).astype(np.int32), counts)
+        local = np.arange(order.size, dtype=np.int32) - start  # position within its level
+        reps = local + 1
+        total = int(reps.sum())
+        pa = np.repeat(order, reps)
+        first = np.repeat(start, reps)
+        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
+        pb = order[first + within]
+        rows = self.a21_rows
+        return pa, pb, rows[pa] * self.q2 + rows[pb]
+
+    @property
+    def a21_pairs(self) -> tuple | None:
+        """All pairs of cross-block non-zeros sharing a lead level (what P22 B needs on B's
+        pattern), built on first use: (x, y, flat index of (row x, row y) in q2 x q2)."""
+        if not self.sparse21 or not self._pairs_ok:
+            return None
+        if self._a21_pairs is None:
+            order, counts = self._order, self._counts
+            starts = np.repeat(np.cumsum(counts) - counts, counts)  # per sorted entry
+            reps = counts[self.a21_cols[order]]
+            pa = np.repeat(order, reps)
+            npairs = int(reps.sum())
+            within = np.arange(npairs) - np.repeat(np.cumsum(reps) - reps, reps)
+            pb = order[np.repeat(starts, reps) + within]
+            rows = self.a21_rows
+            self._a21_pairs = (pa, pb, rows[pa].astype(np.int64) * self.q2 + rows[pb])
+        return self._a21_pairs
 
     # -- products with Z Lambda ----------------------------------------------------------
     def zl_u(self, ZL: list[np.ndarray], u: np.ndarray) -> np.ndarray:
@@ -165,7 +201,20 @@ class PenalizedSystem:
             C = np.bincount(self.a22o_idx, vo, minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
             A22 = A22 + C + C.T
         A22[np.diag_indices(self.q2)] += 1.0
-        if self.sparse21:
+        if self.sparse21 and self.schur_pairs is not None:
+            # S = A22 - A21 D^-1 A12 on the lower triangle (all the Cholesky reads), summed over
+            # the pairs of non-zeros that share a lead level
+            # (both entries of a pair share their lead level j: A21 A21' / d_j = L21 L21')
+            pa, pb, flat = self.schur_pairs
+            upd = np.bincount(flat, data[pa] * data[pb], minlength=self.q2 * self.q2)
+            upd = upd.reshape(self.q2, self.q2).astype(float, copy=False)  # (int if no pairs)
+            nb = self.a21_nbig
+            if nb < self.q2:  # small terms' rows: dense products
+                Ls = L21[nb:].toarray()
+                upd[nb:, :nb] = (L21[:nb] @ Ls.T).T
+                upd[nb:, nb:] = Ls @ Ls.T
+            S = A22 - upd
+        elif self.sparse21:
             S = A22 - (L21 @ L21.T).toarray()
         else:
             if k0 == 1:
@@ -258,6 +307,51 @@ class PenalizedFactor:
         Kr = K.reshape(s.q2, n0, k0)
         P00 = P00 + np.einsum("rja,rjb->jab", Kr, Kr)
         return P00, P20, P22
+
+    def inverse_traces(self) -> np.ndarray | None:
+        """Per term (solver order), the trace of its diagonal block of M^-1, for systems whose
+        terms all have one column; None when S^-1 cannot be formed.
+
+        The lead block's is sum 1/L0^2 + tr(S^-1 G) with G = L21 L0^-2 L21' (S = L22 L22'),
+        the others' the sums of diag(S^-1) over their blocks.
+        """
+        s = self.system
+        d0 = self.L0 * self.L0
+        lead = float(np.sum(1.0 / d0))
+        if self.L22 is None:
+            return np.array([lead])
+        Si, info = dpotri(self.L22, lower=1)
+        if info != 0:
+            return None
+        diag = np.diagonal(Si).copy()
+        offs = np.cumsum([0] + [t.q for t in s.terms[1:]])
+        rest = [float(diag[offs[i]:offs[i + 1]].sum()) for i in range(len(offs) - 1)]
+        if issparse(self.L21) and s.schur_pairs is not None:
+            pa, pb, flat = s.schur_pairs
+            l21 = self.L21.data
+            k21 = l21 / self.L0[s.a21_cols]  # L21 L0^-1: pairs share their lead level
+            Sl = np.ascontiguousarray(Si)  # lower triangle, C order, as the pairs index it
+            pair = np.dot(k21[pa] * k21[pb], np.take(Sl, flat))
+            nbe = int(s.a21_indptr[s.a21_nbig])  # entries in the big terms' rows
+            own = np.dot(k21[:nbe] * k21[:nbe], diag[s.a21_rows[:nbe]])
+            trG = 2.0 * pair - own
+            nb = s.a21_nbig
+            if nb < s.q2:  # the small terms' rows, densely
+                K = csr_matrix((k21, s.a21_cols, s.a21_indptr), shape=(s.q2, s.q0))
+                Ks = K[nb:].toarray()
+                Gsb = (K[:nb] @ Ks.T).T
+                Sss = Sl[nb:, nb:]
+                Sss = np.tril(Sss) + np.tril(Sss, -1).T
+                trG += 2.0 * float(np.sum(Sl[nb:, :nb] * Gsb)) + float(np.sum(Sss * (Ks @ Ks.T)))
+        else:
+            Sf = np.tril(Si) + np.tril(Si, -1).T
+            B = self.L21 / self.L0[None, :] if not issparse(self.L21) else (
+                csr_matrix((self.L21.data / self.L0[s.a21_cols], s.a21_cols, s.a21_indptr),
+                           shape=(s.q2, s.q0)))
+            G = B @ B.T
+            G = G.toarray() if issparse(G) else G
+            trG = float(np.sum(Sf * G))
+        return np.array([lead + trG] + rest)
 
     def minv_rows(self, ZL: list[np.ndarray]) -> np.ndarray:
         """Per row i, the entries of M^-1 a_i on row i's own levels (a_i = row i of Z Lambda).
