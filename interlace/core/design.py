@@ -200,9 +200,11 @@ def _first_bad(mask: np.ndarray, rows: pd.Index) -> Any:
 def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np.ndarray | None],
                   rows: pd.Index) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int, pd.Index]:
     cols = list(used)
-    frame = data[cols]
+    frame = {c: data[c] for c in cols}  # the columns, without copying them into a new frame
     where: list[str] = []
-    bad = frame.isna().any(axis=1).to_numpy().copy()
+    bad = np.zeros(len(data), bool)
+    for s in frame.values():
+        bad |= s.isna().to_numpy()
     for arr in arrays.values():
         if arr is not None:
             bad |= np.isnan(arr)
