@@ -15,6 +15,7 @@ import numpy as np
 
 from interlace.core.model import ModelContext
 from interlace.core.penalized import PenalizedFactor
+from interlace.core.rowkernel import kernel_for
 
 
 @dataclass
@@ -41,16 +42,21 @@ class PirlsResult:
         return self.penalized_deviance + self.factor.logdet()
 
 
-def _evaluate(ctx: ModelContext, ZL, u, beta, fp):
-    d = ctx.design
-    eta = d.offset + d.X @ beta + ctx.system.zl_u(ZL, u)
+def _evaluate(ctx: ModelContext, kern, ZL, u, base, fp):
+    """Penalised deviance, eta, mu and log-likelihood at u (``base`` = offset + X beta)."""
+    eta = base + ctx.system.zl_u(ZL, u)
     if not ctx.link.valid_eta(eta):
         return np.inf, eta, None, -np.inf
-    mu = ctx.link.inverse(eta)
-    ll = float(np.sum(ctx.family.loglik_kernel(d.y, mu, d.weights, fp))) + ctx.loglik_constant(fp)
+    mu, llk = kern.evaluate(eta, fp)
+    ll = llk + ctx.loglik_constant(fp)
     if not np.isfinite(ll):
         return np.inf, eta, mu, ll
     return -2.0 * ll + float(u @ u), eta, mu, ll
+
+
+def _fixed_part(d, beta: np.ndarray) -> np.ndarray:
+    """offset + X beta."""
+    return d.offset + d.X @ beta
 
 
 def _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W):
@@ -62,13 +68,13 @@ def _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W):
     return J
 
 
-def _final_weights(fam, link, y, mu, eta, wts, fp, me, observed):
+def _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed):
     """Weights of the log-determinant at the mode: expected, or observed information."""
-    W = fam.info_mu(y, mu, wts, fp) * me * me
     if not observed:
-        return W
+        return kern.weights(eta, mu, fp)
     # the exact observed information, unpatched: zero or negative entries are fine as long
     # as M = I + A'JA stays positive definite (the factorisation checks)
+    me = link.mu_eta(eta)
     s_mu = fam.score_mu(y, mu, wts, fp)
     return fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
 
@@ -82,12 +88,14 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     observed information when ``observed`` (glmmTMB's); they coincide for canonical links.
     """
     d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
+    kern = kernel_for(ctx)
     ZL = ctx.zl(theta)
     u, b = u0.copy(), beta.copy()
-    pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
+    base = _fixed_part(d, b)
+    pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
     if not np.isfinite(pdev) and np.any(u != 0):
         u = np.zeros_like(u)
-        pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
+        pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
     if not np.isfinite(pdev):
         return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, 0)
     X, y, wts = d.X, d.y, d.weights
@@ -96,10 +104,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     final = False  # whether F is the factor with the PIRLS (expected) weights at the final u
     it = 0
     for it in range(1, maxit + 1):  # noqa: B007 - iteration count is reported
-        me = link.mu_eta(eta)
-        s_mu = fam.score_mu(y, mu, wts, fp)
-        score = s_mu * me
-        W = fam.info_mu(y, mu, wts, fp) * me * me
+        score, W, s_mu, me = kern.score_weights(eta, mu, fp)
         J = W if canonical else _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W)
         F = system.factor(ZL, J)
         if F is None or not np.all(np.isfinite(J)):
@@ -129,9 +134,9 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             u = u + du
             if db is not None:
                 b = b + db
-            pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
-            me = link.mu_eta(eta)
-            W = _final_weights(fam, link, y, mu, eta, wts, fp, me, observed and not canonical)
+                base = _fixed_part(d, b)
+            pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
+            W = _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed and not canonical)
             F = system.factor(ZL, W)
             final = True
             break
@@ -139,7 +144,8 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
         while step > 1e-10:
             un = u + step * du
             bn = b + step * db if db is not None else b
-            pn, etan, mun, lln = _evaluate(ctx, ZL, un, bn, fp)
+            basen = _fixed_part(d, bn) if db is not None else base
+            pn, etan, mun, lln = _evaluate(ctx, kern, ZL, un, basen, fp)
             if pn <= pdev + 1e-10 * max(1.0, abs(pdev)):
                 break
             step *= 0.5
@@ -148,12 +154,11 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             final = False
             break
         small = abs(pdev - pn) < 1e-13 * max(1.0, abs(pdev))
-        u, b, pdev, eta, mu, ll = un, bn, pn, etan, mun, lln
+        u, b, base, pdev, eta, mu, ll = un, bn, basen, pn, etan, mun, lln
         if small:
             converged = True
             break
     if not final:  # give-up, no-decrease and iteration-limit paths: F may be stale or use J
-        me = link.mu_eta(eta)
-        W = _final_weights(fam, link, y, mu, eta, wts, fp, me, observed and not canonical)
+        W = _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed and not canonical)
         F = system.factor(ZL, W)
     return PirlsResult(u, b, eta, mu, ll, F, W, converged, it, schur)
