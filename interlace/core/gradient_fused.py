@@ -13,7 +13,7 @@ import numpy as np
 
 from interlace.core.model import ModelContext
 from interlace.core.pirls import PirlsResult
-from interlace.core.rowkernel import RowKernel
+from interlace.core.rowkernel import RowKernel, fixed_effects_for
 
 
 def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray, fp: dict,
@@ -36,6 +36,7 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
     lam = F.solve(system.zlt_r(ZL, v))
     Alam = system.zl_u(ZL, lam)
     r = v - W * Alam
+    r2s = r - 2.0 * s
 
     grads = []
     col0 = np.cumsum([0] + [t.k for t in system.terms])
@@ -50,8 +51,8 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
             uc = ut[:, col].take(t.codes)
             lc = lt[:, col].take(t.codes)
             Wz = W * zr
-            g = (float((r - 2.0 * s) @ (zr * uc)) + 2.0 * float(Wz @ m[:, col0[pos] + col])
+            g = (float(r2s @ (zr * uc)) + 2.0 * float(Wz @ m[:, col0[pos] + col])
                  + float(s @ (zr * lc)))
             grads.append(g)
-    grads.extend(d.X.T @ (r - 2.0 * s))
+    grads.extend(fixed_effects_for(ctx).xt_dot(r2s))
     return np.asarray(grads, float)

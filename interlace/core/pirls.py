@@ -15,7 +15,7 @@ import numpy as np
 
 from interlace.core.model import ModelContext
 from interlace.core.penalized import PenalizedFactor
-from interlace.core.rowkernel import kernel_for
+from interlace.core.rowkernel import fixed_effects_for, kernel_for
 
 
 @dataclass
@@ -54,9 +54,9 @@ def _evaluate(ctx: ModelContext, kern, ZL, u, base, fp):
     return -2.0 * ll + float(u @ u), eta, mu, ll
 
 
-def _fixed_part(d, beta: np.ndarray) -> np.ndarray:
+def _fixed_part(fe, beta: np.ndarray) -> np.ndarray:
     """offset + X beta."""
-    return d.offset + d.X @ beta
+    return fe.xbeta(beta)
 
 
 def _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W):
@@ -88,10 +88,10 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     observed information when ``observed`` (glmmTMB's); they coincide for canonical links.
     """
     d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
-    kern = kernel_for(ctx)
+    kern, fe = kernel_for(ctx), fixed_effects_for(ctx)
     ZL = ctx.zl(theta)
     u, b = u0.copy(), beta.copy()
-    base = _fixed_part(d, b)
+    base = _fixed_part(fe, b)
     pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
     if not np.isfinite(pdev) and np.any(u != 0):
         u = np.zeros_like(u)
@@ -134,7 +134,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             u = u + du
             if db is not None:
                 b = b + db
-                base = _fixed_part(d, b)
+                base = _fixed_part(fe, b)
             pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
             W = _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed and not canonical)
             F = system.factor(ZL, W)
@@ -144,7 +144,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
         while step > 1e-10:
             un = u + step * du
             bn = b + step * db if db is not None else b
-            basen = _fixed_part(d, bn) if db is not None else base
+            basen = _fixed_part(fe, bn) if db is not None else base
             pn, etan, mun, lln = _evaluate(ctx, kern, ZL, un, basen, fp)
             if pn <= pdev + 1e-10 * max(1.0, abs(pdev)):
                 break

@@ -107,6 +107,35 @@ class BinomialLogitKernel(RowKernel):
         return W * (1.0 - 2.0 * mu)
 
 
+class FixedEffects:
+    """X stored by column (p x n, C order): X beta and X' v as p-term sums of contiguous rows,
+    several times faster than a matrix-vector product on a tall row-major X."""
+
+    def __init__(self, X: np.ndarray, offset: np.ndarray) -> None:
+        self.source = (X, offset)
+        self.p = X.shape[1]
+        self.narrow = self.p <= 16
+        self.XT = np.ascontiguousarray(X.T, dtype=float)
+        self.offset = np.ascontiguousarray(offset, dtype=float)
+        self.has_offset = bool(np.any(self.offset != 0.0))
+
+    def xbeta(self, beta: np.ndarray) -> np.ndarray:
+        """offset + X beta."""
+        if not self.narrow or self.p == 0:
+            out = self.XT.T @ beta
+            return out + self.offset if self.has_offset else out
+        out = self.XT[0] * beta[0]
+        for j in range(1, self.p):
+            out += beta[j] * self.XT[j]
+        if self.has_offset:
+            out += self.offset
+        return out
+
+    def xt_dot(self, v: np.ndarray) -> np.ndarray:
+        """X' v."""
+        return self.XT @ v
+
+
 def row_kernel(family, y: np.ndarray, weights: np.ndarray) -> RowKernel:
     """The fused kernel for the built-in canonical pairs, the generic one otherwise."""
     from interlace.families.binomial import BinomialFamily
@@ -129,3 +158,13 @@ def kernel_for(ctx) -> RowKernel:
         k = row_kernel(ctx.family, d.y, d.weights)
         ctx.__dict__["_row_kernel"] = k
     return k
+
+
+def fixed_effects_for(ctx) -> FixedEffects:
+    """The model's column-major X, built once and kept on the context."""
+    fe = ctx.__dict__.get("_fixed_effects")
+    d = ctx.design
+    if fe is None or fe.source[0] is not d.X or fe.source[1] is not d.offset:
+        fe = FixedEffects(d.X, d.offset)
+        ctx.__dict__["_fixed_effects"] = fe
+    return fe
