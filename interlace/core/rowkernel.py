@@ -87,7 +87,7 @@ class BinomialLogitKernel(RowKernel):
 
     def evaluate(self, eta, fp):
         mu = self.link.inverse(eta)
-        mc = np.clip(mu, _TINY, 1.0 - _EPS)  # the family's own clip
+        mc = np.minimum(np.maximum(mu, _TINY), 1.0 - _EPS)  # the family's own clip
         return mu, float(self.s @ np.log(mc)) + float(self.f @ np.log1p(-mc))
 
     def score_weights(self, eta, mu, fp):
