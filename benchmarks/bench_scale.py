@@ -14,6 +14,7 @@ usage: python benchmarks/bench_scale.py [--quick] [--skip-r] [--cases a,b] [--re
    benchmarks/results_scale.json (not with --quick).
 
 --quick runs the small cases only (cbpp, Salamanders, the VerbAgg shape and 100k Poisson).
+--markdown prints the last full run (results_scale.json) as the table in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -233,14 +234,39 @@ def machine() -> dict:
             "formulaic": formulaic.__version__, "load_average": os.getloadavg()}
 
 
+TARGETS = {"cbpp": "10 ms", "salamanders_nb2": "0.15 s", "salamanders_nb2_observed": "0.15 s",
+           "verbagg_shape": "0.25 s", "slopes_24k": "1 s", "pois_100k": "0.5 s",
+           "binary_200k_crossed": "4 s", "pois_1m_10kg": "5 s, 1.5 GB"}
+
+
+def markdown() -> None:
+    """The last full run as a markdown table."""
+    res = json.loads((HERE / "results_scale.json").read_text())
+    print("| case | model | rows | interlace | R | R / interlace | target | logLik "
+          "interlace - R | peak RSS |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for n, v in res["results"].items():
+        o, r = v["interlace"], v["R"]
+        fmt = (lambda t: f"{t * 1e3:.1f} ms") if o["median_s"] < 0.1 else (lambda t: f"{t:.2f} s")
+        rt = f"{fmt(r['median_s'])} ({v['r_call']})" if r else "-"
+        ratio = f"{r['median_s'] / o['median_s']:.1f}" if r else "-"
+        dll = f"{o['llf'] - r['loglik']:+.1e}" if r else "-"
+        print(f"| {n} | `{v['formula']}` | {o['rows']:,} | **{fmt(o['median_s'])}** | {rt} | "
+              f"{ratio} | {TARGETS.get(n, '-')} | {dll} | {o['peak_rss_mb']:.0f} MB |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small cases only, fewer repeats")
     ap.add_argument("--skip-r", action="store_true", help="do not run R")
     ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--repeat", type=int, default=None, help="override the repeats per case")
+    ap.add_argument("--markdown", action="store_true", help="print the last full run as markdown")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.markdown:
+        markdown()
+        return
     if args.child:
         print(json.dumps(run_case(args.child, args.repeat or 1)))
         return

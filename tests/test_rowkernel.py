@@ -93,9 +93,11 @@ def test_fused_gradient_matches_general(key):
 
 def test_fixed_effects_products():
     rng = np.random.default_rng(3)
-    for p in (0, 1, 3, 20):
-        X, off, b, v = rng.normal(size=(50, p)), rng.normal(size=50), rng.normal(size=p), rng.normal(size=50)
-        fe = FixedEffects(X, off)
-        np.testing.assert_allclose(fe.xbeta(b), off + X @ b, rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(fe.xt_dot(v), X.T @ v, rtol=1e-13, atol=1e-13)
-        np.testing.assert_allclose(FixedEffects(X, np.zeros(50)).xbeta(b), X @ b, atol=1e-13)
+    for n in (50, 6000):  # short (matrix product) and tall (sum of columns) paths
+        for p in (0, 1, 3, 20):
+            X, off, b, v = (rng.normal(size=(n, p)), rng.normal(size=n), rng.normal(size=p),
+                            rng.normal(size=n))
+            fe = FixedEffects(X, off)
+            np.testing.assert_allclose(fe.xbeta(b), off + X @ b, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(fe.xt_dot(v), X.T @ v, rtol=1e-12, atol=1e-10)
+            np.testing.assert_allclose(FixedEffects(X, np.zeros(n)).xbeta(b), X @ b, atol=1e-12)

@@ -28,31 +28,46 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
     Wp = kern.weights_deta(eta, mu, W)
     F = res.factor
     m = F.minv_rows(ZL)  # (n, sum k) in solver order
-    if len(ZL) == 1 and ZL[0].shape[1] == 1:
-        lev = ZL[0][:, 0] * m[:, 0]
-    else:
-        lev = np.einsum("ij,ij->i", np.column_stack(ZL), m)
+    cols = [z[:, j] for z in ZL for j in range(z.shape[1])]
+    lev = cols[0] * m[:, 0]  # row-wise a_i' M^-1 a_i
+    for j in range(1, len(cols)):
+        lev += cols[j] * m[:, j]
     v = lev * Wp
     lam = F.solve(system.zlt_r(ZL, v))
     Alam = system.zl_u(ZL, lam)
-    r = v - W * Alam
-    r2s = r - 2.0 * s
+    r2s = W * Alam  # r - 2 s, with r = v - J A lambda (J = W)
+    np.subtract(v, r2s, out=r2s)
+    r2s -= s
+    r2s -= s
 
     grads = []
     col0 = np.cumsum([0] + [t.k for t in system.terms])
     pos_of = {ti: pos for pos, ti in enumerate(system.order)}
+    ones = _unit_columns(ctx)
     for ti, t in enumerate(d.terms):
         pos = pos_of[ti]
         sl = system.slices[pos]
         ut = u[sl].reshape(-1, t.k)
         lt = lam[sl].reshape(-1, t.k)
         for row, col in zip(t.tri_rows, t.tri_cols):
-            zr = t.Z[:, row]
             uc = ut[:, col].take(t.codes)
             lc = lt[:, col].take(t.codes)
-            Wz = W * zr
-            g = (float(r2s @ (zr * uc)) + 2.0 * float(Wz @ m[:, col0[pos] + col])
-                 + float(s @ (zr * lc)))
+            mc = m[:, col0[pos] + col]
+            if ones[ti][row]:  # an intercept column: skip the products with 1
+                g = float(r2s @ uc) + 2.0 * float(W @ mc) + float(s @ lc)
+            else:
+                zr = t.Z[:, row]
+                g = (float(r2s @ (zr * uc)) + 2.0 * float((W * zr) @ mc)
+                     + float(s @ (zr * lc)))
             grads.append(g)
     grads.extend(fixed_effects_for(ctx).xt_dot(r2s))
     return np.asarray(grads, float)
+
+
+def _unit_columns(ctx: ModelContext) -> list[np.ndarray]:
+    """Per design term, which raw Z columns are identically 1 (computed once per model)."""
+    cached = ctx.__dict__.get("_unit_z_columns")
+    if cached is None:
+        cached = [np.all(t.Z == 1.0, axis=0) for t in ctx.design.terms]
+        ctx.__dict__["_unit_z_columns"] = cached
+    return cached

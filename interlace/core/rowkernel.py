@@ -114,7 +114,8 @@ class FixedEffects:
     def __init__(self, X: np.ndarray, offset: np.ndarray) -> None:
         self.source = (X, offset)
         self.p = X.shape[1]
-        self.narrow = self.p <= 16
+        self.narrow = self.p <= 16 and X.shape[0] >= 5_000  # tall and narrow: sum of columns
+        self.X = np.ascontiguousarray(X, dtype=float)
         self.XT = np.ascontiguousarray(X.T, dtype=float)
         self.offset = np.ascontiguousarray(offset, dtype=float)
         self.has_offset = bool(np.any(self.offset != 0.0))
@@ -122,7 +123,7 @@ class FixedEffects:
     def xbeta(self, beta: np.ndarray) -> np.ndarray:
         """offset + X beta."""
         if not self.narrow or self.p == 0:
-            out = self.XT.T @ beta
+            out = self.X @ beta
             return out + self.offset if self.has_offset else out
         out = self.XT[0] * beta[0]
         for j in range(1, self.p):
