@@ -11,7 +11,11 @@ from interlace.core.rowkernel import FixedEffects, row_kernel
 
 def _solve_normal(XT: np.ndarray, W: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
     """(X'WX)^-1 rhs by a Jacobi-scaled Cholesky factor; None if X'WX is not positive definite."""
-    A = (XT * W) @ XT.T
+    p = XT.shape[0]
+    A = np.empty((p, p))
+    for j in range(p):  # upper triangle by rows: p products and dot products, no p x n copy
+        A[j, j:] = XT[j:] @ (W * XT[j])
+    A = np.triu(A) + np.triu(A, 1).T
     dg = np.sqrt(np.diag(A))
     if not (np.all(np.isfinite(A)) and np.all(dg > 0)):
         return None
