@@ -101,3 +101,22 @@ def test_fixed_effects_products():
             np.testing.assert_allclose(fe.xbeta(b), off + X @ b, rtol=1e-12, atol=1e-12)
             np.testing.assert_allclose(fe.xt_dot(v), X.T @ v, rtol=1e-12, atol=1e-10)
             np.testing.assert_allclose(FixedEffects(X, np.zeros(n)).xbeta(b), X @ b, atol=1e-12)
+
+
+def test_poisson_checked_evaluation_rejects_what_the_link_rejects():
+    ctx = _context("grouseticks")
+    kern = kernel_for(ctx)
+    n = ctx.design.y.size
+    eta = np.random.default_rng(4).normal(0.5, 1.0, n)
+    mu, ll = kern.evaluate_checked(eta, {})
+    mu0, ll0 = RowKernel(ctx.family, ctx.design.y, ctx.design.weights).evaluate(eta, {})
+    np.testing.assert_allclose(mu, mu0, rtol=1e-14)
+    assert abs(ll - ll0) < 1e-10 * abs(ll0)
+    for bad in (np.nan, np.inf, -np.inf):
+        e = eta.copy()
+        e[3] = bad
+        assert kern.evaluate_checked(e, {}) is None
+    e = eta.copy()
+    e[5] = 705.0  # beyond the fast path: the link's clipped mean, as the generic kernel
+    mu, ll = kern.evaluate_checked(e, {})
+    assert np.isfinite(ll) and mu[5] == ctx.link.inverse(e)[5]

@@ -45,9 +45,10 @@ class PirlsResult:
 def _evaluate(ctx: ModelContext, kern, ZL, u, base, fp):
     """Penalised deviance, eta, mu and log-likelihood at u (``base`` = offset + X beta)."""
     eta = base + ctx.system.zl_u(ZL, u)
-    if not ctx.link.valid_eta(eta):
+    out = kern.evaluate_checked(eta, fp)
+    if out is None:
         return np.inf, eta, None, -np.inf
-    mu, llk = kern.evaluate(eta, fp)
+    mu, llk = out
     ll = llk + ctx.loglik_constant(fp)
     if not np.isfinite(ll):
         return np.inf, eta, mu, ll

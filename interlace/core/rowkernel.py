@@ -16,6 +16,7 @@ import numpy as np
 _TINY = np.finfo(float).tiny
 _EPS = np.finfo(float).eps / 2
 _ETA_SAFE = 700.0  # |eta| below this: exp neither overflows nor hits the log link's clip
+_SUM_SAFE = 1e300  # a sum of exp(eta) below this has every eta below 690.8
 
 
 class RowKernel:
@@ -33,6 +34,12 @@ class RowKernel:
         """The mean and the sum of the family's mu-dependent log-density terms at ``eta``."""
         mu = self.link.inverse(eta)
         return mu, float(np.sum(self.fam.loglik_kernel(self.y, mu, self.w, fp)))
+
+    def evaluate_checked(self, eta: np.ndarray, fp: dict) -> tuple[np.ndarray, float] | None:
+        """``evaluate``, or None where the link cannot map ``eta`` to a mean."""
+        if not self.link.valid_eta(eta):
+            return None
+        return self.evaluate(eta, fp)
 
     def score_weights(self, eta: np.ndarray, mu: np.ndarray, fp: dict
                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -61,6 +68,17 @@ class PoissonLogKernel(RowKernel):
             return super().evaluate(eta, fp)
         mu = np.exp(eta)
         return mu, float(self.wy @ eta) - float(mu.sum() if self.unit else self.w @ mu)
+
+    def evaluate_checked(self, eta, fp):
+        # exp, its sum and y'eta detect non-finite eta and eta above ~690 on their own, so
+        # the link's finiteness check and the upper range check are skipped on the fast path
+        with np.errstate(over="ignore", invalid="ignore"):
+            mu = np.exp(eta)
+            total = float(mu.sum())
+            lin = float(self.wy @ eta)
+        if total < _SUM_SAFE and np.isfinite(lin) and eta.min() > -_ETA_SAFE:
+            return mu, lin - (total if self.unit else float(self.w @ mu))
+        return super().evaluate_checked(eta, fp)
 
     def score_weights(self, eta, mu, fp):
         if self.unit:
