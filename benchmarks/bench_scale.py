@@ -247,11 +247,14 @@ def markdown() -> None:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for n, v in res["results"].items():
         o, r = v["interlace"], v["R"]
-        fmt = (lambda t: f"{t * 1e3:.1f} ms") if o["median_s"] < 0.1 else (lambda t: f"{t:.2f} s")
+        def fmt(t: float) -> str:
+            return f"{t * 1e3:.1f} ms" if t < 0.1 else f"{t:.2f} s"
+
         rt = f"{fmt(r['median_s'])} ({v['r_call']})" if r else "-"
         ratio = f"{r['median_s'] / o['median_s']:.1f}" if r else "-"
         dll = f"{o['llf'] - r['loglik']:+.1e}" if r else "-"
-        print(f"| {n} | `{v['formula']}` | {o['rows']:,} | **{fmt(o['median_s'])}** | {rt} | "
+        formula = v["formula"].replace("|", "\\|")
+        print(f"| {n} | `{formula}` | {o['rows']:,} | **{fmt(o['median_s'])}** | {rt} | "
               f"{ratio} | {TARGETS.get(n, '-')} | {dll} | {o['peak_rss_mb']:.0f} MB |")
 
 
