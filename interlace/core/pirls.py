@@ -9,6 +9,7 @@ Laplace log-determinant.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,7 +51,7 @@ def _evaluate(ctx: ModelContext, kern, ZL, u, base, fp):
         return np.inf, eta, None, -np.inf
     mu, llk = out
     ll = llk + ctx.loglik_constant(fp)
-    if not np.isfinite(ll):
+    if not math.isfinite(ll):
         return np.inf, eta, mu, ll
     return -2.0 * ll + float(u @ u), eta, mu, ll
 
@@ -94,10 +95,10 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     u, b = u0.copy(), beta.copy()
     base = _fixed_part(fe, b)
     pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
-    if not np.isfinite(pdev) and np.any(u != 0):
+    if not math.isfinite(pdev) and np.any(u != 0):
         u = np.zeros_like(u)
         pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
-    if not np.isfinite(pdev):
+    if not math.isfinite(pdev):
         return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, 0)
     X, y, wts = d.X, d.y, d.weights
     canonical = fam.canonical_link is not None and fam.canonical_link == link.name

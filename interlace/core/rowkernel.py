@@ -11,6 +11,8 @@ clipping matters the fused kernels fall back to it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _TINY = np.finfo(float).tiny
@@ -29,6 +31,9 @@ class RowKernel:
         self.y = np.ascontiguousarray(y, dtype=float)
         self.w = np.ascontiguousarray(weights, dtype=float)
         self.unit = bool(np.all(self.w == 1.0))
+        from interlace.links.base import Link
+
+        self._finite_only = type(self.link).valid_eta is Link.valid_eta  # the base class's check
 
     def evaluate(self, eta: np.ndarray, fp: dict) -> tuple[np.ndarray, float]:
         """The mean and the sum of the family's mu-dependent log-density terms at ``eta``."""
@@ -37,7 +42,8 @@ class RowKernel:
 
     def evaluate_checked(self, eta: np.ndarray, fp: dict) -> tuple[np.ndarray, float] | None:
         """``evaluate``, or None where the link cannot map ``eta`` to a mean."""
-        if not self.link.valid_eta(eta):
+        ok = np.isfinite(eta).all() if self._finite_only else self.link.valid_eta(eta)
+        if not ok:
             return None
         return self.evaluate(eta, fp)
 
@@ -76,7 +82,7 @@ class PoissonLogKernel(RowKernel):
             mu = np.exp(eta)
             total = float(mu.sum())
             lin = float(self.wy @ eta)
-        if total < _SUM_SAFE and np.isfinite(lin) and eta.min() > -_ETA_SAFE:
+        if total < _SUM_SAFE and math.isfinite(lin) and eta.min() > -_ETA_SAFE:
             return mu, lin - (total if self.unit else float(self.w @ mu))
         return super().evaluate_checked(eta, fp)
 
