@@ -1,20 +1,24 @@
 """Penalised iteratively reweighted least squares: the conditional modes of u (and beta).
 
 Maximises  sum_i log p(y_i | eta_i) - |u|^2 / 2  over u (and over beta when ``fit_beta``, which
-is lme4's nAGQ = 0 criterion used in the first fitting stage) by Fisher scoring with step
-halving. The weights are the expected information, as lme4 uses, so the Laplace deviance
-matches lme4's for non-canonical links too. The factor of M at the mode is returned for the
-Laplace log-determinant.
+is lme4's nAGQ = 0 criterion used in the first fitting stage) by Newton steps with step
+halving: the observed information in eta (Fisher's for canonical links, where they agree),
+patched with Fisher's on rows where it is not positive until the steps stall, then exact.
+The factor of M returned for the Laplace log-determinant uses the expected information at the
+mode, as lme4 does (so the deviance matches lme4's for non-canonical links too), or the
+observed one (glmmTMB's) when asked.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from interlace.core.model import ModelContext
 from interlace.core.penalized import PenalizedFactor
+from interlace.core.rowkernel import fixed_effects_for, kernel_for
 
 
 @dataclass
@@ -41,34 +45,31 @@ class PirlsResult:
         return self.penalized_deviance + self.factor.logdet()
 
 
-def _evaluate(ctx: ModelContext, ZL, u, beta, fp):
-    d = ctx.design
-    eta = d.offset + d.X @ beta + ctx.system.zl_u(ZL, u)
-    if not ctx.link.valid_eta(eta):
+def _evaluate(ctx: ModelContext, kern, ZL, u, base, fp):
+    """Penalised deviance, eta, mu and log-likelihood at u (``base`` = offset + X beta)."""
+    eta = base + ctx.system.zl_u(ZL, u)
+    out = kern.evaluate_checked(eta, fp)
+    if out is None:
         return np.inf, eta, None, -np.inf
-    mu = ctx.link.inverse(eta)
-    ll = float(np.sum(ctx.family.loglik_kernel(d.y, mu, d.weights, fp))) + ctx.loglik_constant(fp)
-    if not np.isfinite(ll):
+    mu, llk = out
+    ll = llk + ctx.loglik_constant(fp)
+    if not math.isfinite(ll):
         return np.inf, eta, mu, ll
     return -2.0 * ll + float(u @ u), eta, mu, ll
 
 
-def _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W):
-    """Observed information in eta (Newton's weights); Fisher's where it is not positive."""
-    J = fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
-    bad = ~(J > 0) | ~np.isfinite(J)
-    if np.any(bad):
-        J = np.where(bad, W, J)
-    return J
+def _fixed_part(fe, beta: np.ndarray) -> np.ndarray:
+    """offset + X beta."""
+    return fe.xbeta(beta)
 
 
-def _final_weights(fam, link, y, mu, eta, wts, fp, me, observed):
+def _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed):
     """Weights of the log-determinant at the mode: expected, or observed information."""
-    W = fam.info_mu(y, mu, wts, fp) * me * me
     if not observed:
-        return W
+        return kern.weights(eta, mu, fp)
     # the exact observed information, unpatched: zero or negative entries are fine as long
     # as M = I + A'JA stays positive definite (the factorisation checks)
+    me = link.mu_eta(eta)
     s_mu = fam.score_mu(y, mu, wts, fp)
     return fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
 
@@ -82,13 +83,15 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     observed information when ``observed`` (glmmTMB's); they coincide for canonical links.
     """
     d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
+    kern, fe = kernel_for(ctx), fixed_effects_for(ctx)
     ZL = ctx.zl(theta)
     u, b = u0.copy(), beta.copy()
-    pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
-    if not np.isfinite(pdev) and np.any(u != 0):
+    base = _fixed_part(fe, b)
+    pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
+    if not math.isfinite(pdev) and np.any(u != 0):
         u = np.zeros_like(u)
-        pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
-    if not np.isfinite(pdev):
+        pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
+    if not math.isfinite(pdev):
         return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, 0)
     X, y, wts = d.X, d.y, d.weights
     canonical = fam.canonical_link is not None and fam.canonical_link == link.name
@@ -101,23 +104,22 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     polish = patched = False
     it = 0
     for it in range(1, maxit + 1):  # noqa: B007 - iteration count is reported
-        me = link.mu_eta(eta)
-        s_mu = fam.score_mu(y, mu, wts, fp)
-        score = s_mu * me
-        W = fam.info_mu(y, mu, wts, fp) * me * me
+        score, W, s_mu, me = kern.score_weights(eta, mu, fp)
         if canonical:
             J = W
-        elif polish:
+        else:  # Newton's weights: the observed information in eta
             J = fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
-        else:
-            J = _newton_weights(fam, link, y, mu, eta, wts, fp, s_mu, me, W)
-            patched = patched or not fit_beta and bool(np.any(
-                J != fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)))
-        F = system.factor(ZL, J) if np.all(np.isfinite(J)) else None
+            if not polish:
+                bad = ~(J > 0) | ~np.isfinite(J)
+                if bad.any():
+                    J = np.where(bad, W, J)
+                    patched = patched or not fit_beta
+        # fused kernels give finite weights by design
+        F = system.factor(ZL, J) if kern.fused or np.isfinite(J).all() else None
         if F is None and polish:  # the exact Hessian is not positive definite: stop here
             converged = True
             break
-        if F is None or not np.all(np.isfinite(J)):
+        if F is None:
             return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, it)
         gu = system.zlt_r(ZL, score) - u
         if fit_beta:
@@ -144,9 +146,9 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             u = u + du
             if db is not None:
                 b = b + db
-            pdev, eta, mu, ll = _evaluate(ctx, ZL, u, b, fp)
-            me = link.mu_eta(eta)
-            W = _final_weights(fam, link, y, mu, eta, wts, fp, me, observed and not canonical)
+                base = _fixed_part(fe, b)
+            pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
+            W = _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed and not canonical)
             F = system.factor(ZL, W)
             final = True
             break
@@ -154,7 +156,8 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
         while step > 1e-10:
             un = u + step * du
             bn = b + step * db if db is not None else b
-            pn, etan, mun, lln = _evaluate(ctx, ZL, un, bn, fp)
+            basen = _fixed_part(fe, bn) if db is not None else base
+            pn, etan, mun, lln = _evaluate(ctx, kern, ZL, un, basen, fp)
             if pn <= pdev + 1e-10 * max(1.0, abs(pdev)):
                 break
             step *= 0.5
@@ -163,7 +166,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             final = False
             break
         small = abs(pdev - pn) < 1e-13 * max(1.0, abs(pdev))
-        u, b, pdev, eta, mu, ll = un, bn, pn, etan, mun, lln
+        u, b, base, pdev, eta, mu, ll = un, bn, basen, pn, etan, mun, lln
         if small:
             if patched and not polish:
                 polish = True
@@ -171,7 +174,6 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             converged = True
             break
     if not final:  # give-up, no-decrease and iteration-limit paths: F may be stale or use J
-        me = link.mu_eta(eta)
-        W = _final_weights(fam, link, y, mu, eta, wts, fp, me, observed and not canonical)
+        W = _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed and not canonical)
         F = system.factor(ZL, W)
     return PirlsResult(u, b, eta, mu, ll, F, W, converged, it, schur)

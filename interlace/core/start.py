@@ -3,31 +3,61 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
 from interlace.core.design import Design
+from interlace.core.rowkernel import FixedEffects, row_kernel
+
+
+def _solve_normal(XT: np.ndarray, W: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
+    """(X'WX)^-1 rhs by a Jacobi-scaled Cholesky factor; None if X'WX is not positive definite."""
+    p = XT.shape[0]
+    A = np.empty((p, p))
+    for j in range(p):  # upper triangle by rows: p products and dot products, no p x n copy
+        A[j, j:] = XT[j:] @ (W * XT[j])
+    A = np.triu(A) + np.triu(A, 1).T
+    dg = np.sqrt(np.diag(A))
+    if not (np.all(np.isfinite(A)) and np.all(dg > 0)):
+        return None
+    try:
+        c = cho_factor(A / np.outer(dg, dg), check_finite=False)
+    except LinAlgError:
+        return None
+    return cho_solve(c, rhs / dg, check_finite=False) / dg
 
 
 def glm_start(design: Design, family, fp: dict, maxit: int = 50) -> np.ndarray:
-    """Fixed effects of the GLM y ~ X (no random effects) by iteratively reweighted LS."""
+    """Fixed effects of the GLM y ~ X (no random effects) by iteratively reweighted LS.
+
+    Each step solves the p x p normal equations for the Fisher-scoring correction, so the
+    fixed point is exact even when X'WX is poorly conditioned; the tall least-squares problem
+    is solved only if the normal equations fail.
+    """
     X, y, w, off = design.X, design.y, design.weights, design.offset
     if X.shape[1] == 0:
         return np.zeros(0)
     link = family.link
+    kern = row_kernel(family, y, w)
+    fe = FixedEffects(X, off)
     mu = family.initialize(y, w)
     eta = link.link(mu)
     beta = np.zeros(X.shape[1])
+    first = True
     for _ in range(maxit):
-        me = link.mu_eta(eta)
-        W = family.info_mu(y, mu, w, fp) * me * me
-        z = eta - off + family.score_mu(y, mu, w, fp) * me / np.maximum(W, 1e-300)
-        sw = np.sqrt(W)
-        if not (np.all(np.isfinite(sw)) and np.all(np.isfinite(z))):
+        score, W = kern.score_weights(eta, mu, fp)[:2]
+        if not (np.all(np.isfinite(W)) and np.all(W >= 0) and np.all(np.isfinite(score))):
             break  # separation or overflow: keep the last finite start
-        try:
-            new = np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
-        except np.linalg.LinAlgError:
-            break
-        eta_new = off + X @ new
+        # first step: eta is not yet X beta + offset, so solve for beta itself (working response)
+        rhs = fe.xt_dot(W * (eta - off) + score) if first else fe.xt_dot(score)
+        step = _solve_normal(fe.XT, W, rhs)
+        if step is None:
+            new = _lstsq_step(X, W, eta - off + score / np.maximum(W, 1e-300))
+            if new is None:
+                break
+        else:
+            new = step if first else beta + step
+        first = False
+        eta_new = fe.xbeta(new)
         if not (link.valid_eta(eta_new) and np.all(np.abs(new) < 1e6)):
             break
         done = np.max(np.abs(new - beta)) < 1e-10 * (1 + np.max(np.abs(new)))
@@ -36,3 +66,14 @@ def glm_start(design: Design, family, fp: dict, maxit: int = 50) -> np.ndarray:
         if done:
             break
     return beta
+
+
+def _lstsq_step(X: np.ndarray, W: np.ndarray, z: np.ndarray) -> np.ndarray | None:
+    """Weighted least squares of the working response z on X (the robust, slower path)."""
+    sw = np.sqrt(W)
+    if not (np.all(np.isfinite(sw)) and np.all(np.isfinite(z))):
+        return None
+    try:
+        return np.linalg.lstsq(X * sw[:, None], z * sw, rcond=None)[0]
+    except np.linalg.LinAlgError:
+        return None

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from interlace.core.gradient import laplace_gradient
+from interlace.core.gradient_fused import fused_laplace_gradient
 from interlace.core.pirls import pirls
+from interlace.core.rowkernel import kernel_for
 from interlace.integrators.base import IntegrationResult, Integrator
 
 
@@ -27,5 +29,8 @@ class LaplaceIntegrator(Integrator):
         return IntegrationResult(-0.5 * res.laplace_deviance, res)
 
     def gradient(self, ctx, theta, beta, fparams, result, fam_names):
+        kern = kernel_for(ctx)
+        if kern.fused and not fam_names:  # canonical link: observed = expected information
+            return fused_laplace_gradient(ctx, kern, theta, fparams, result.modes)
         return laplace_gradient(ctx, theta, beta, fparams, result.modes, fam_names,
                                 observed=self.observed)
