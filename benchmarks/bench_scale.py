@@ -11,7 +11,7 @@ usage: python benchmarks/bench_scale.py [--quick] [--skip-r] [--cases a,b] [--re
    files (lme4's glmer, glmer.nb and glmmTMB) and reads its JSON.
 4. Prints the table: case, rows, interlace s, R s, ratio, log-likelihood difference
    (interlace - R; positive means interlace found a higher likelihood) and peak MB; writes
-   benchmarks/results_scale.json (not with --quick).
+   benchmarks/results_scale.json (full runs only: not with --quick or --cases).
 
 --quick runs the small cases only (cbpp, Salamanders, the VerbAgg shape and 100k Poisson).
 --markdown prints the last full run (results_scale.json) as the table in benchmarks/README.md.
@@ -300,7 +300,7 @@ def main() -> None:
             f"{'-':>12s}"
         print(f"{n:26s} {o['rows']:9d} {o['median_s']:12.4f} {rs} {ratio} {dll} "
               f"{o['peak_rss_mb']:8.0f}  {CASES[n]['r_call'] if r else ''}")
-    if not args.quick:
+    if not (args.quick or args.cases):  # only a full run replaces the recorded table
         out = {"machine": info, "R": {k: v for k, v in ref.items() if k != "results"},
                "results": {n: {"interlace": ours[n], "R": ref.get("results", {}).get(n),
                                "formula": CASES[n]["formula"], "r_call": CASES[n]["r_call"]}
