@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from formulaic import model_matrix
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import interlace
 from interlace.core.design import _simple_matrix, _simple_spec, build_design
@@ -48,12 +50,34 @@ def test_simple_matrix_is_formulaics(expr):
     assert _simple_spec(expr, dtypes) == mm.model_spec
 
 
-@pytest.mark.parametrize("expr", ["g", "b", "log(z)", "x:z", "x * z", "a.b", "0", "1 + 0", "C(x)",
-                                  "missing"])
+@pytest.mark.parametrize("expr", ["0 + g", "g - 1", "b", "log(z)", "x:z", "x * z", "a.b", "0",
+                                  "1 + 0", "C(x)", "missing", "m"])
 def test_simple_matrix_leaves_the_rest_to_formulaic(expr):
     df = pd.DataFrame({"x": [1, 2, 3], "z": [1.0, 2.0, 3.0], "g": ["p", "q", "p"],
-                       "b": [True, False, True], "a.b": [1.0, 2.0, 3.0]})
+                       "b": [True, False, True], "a.b": [1.0, 2.0, 3.0],
+                       "m": pd.Series(["p", 1, "q"], dtype=object)})
     assert _simple_matrix(expr, df) is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(levels=st.lists(st.text(min_size=1, max_size=4), min_size=1, max_size=6, unique=True),
+       n=st.integers(1, 30), seed=st.integers(0, 2**16), object_dtype=st.booleans(),
+       order=st.sampled_from(["g + x", "x + g", "g", "1 + g + h", "h + x + g"]))
+def test_text_columns_are_coded_as_formulaic_codes_them(levels, n, seed, object_dtype, order):
+    """Treatment coding of text columns (any characters, sorted levels, one level, several text
+    columns) equals formulaic's matrix, names and ModelSpec."""
+    rng = np.random.default_rng(seed)
+    dt = object if object_dtype else "str"
+    df = pd.DataFrame({"g": pd.Series(rng.choice(levels, n), dtype=dt),
+                       "h": pd.Series(rng.choice(["u", "v", "w"], n), dtype=dt),
+                       "x": rng.standard_normal(n)})
+    X, names, keys = _simple_matrix(order, df)
+    mm = model_matrix(order, df, na_action="ignore")
+    assert names == list(mm.columns)
+    assert np.array_equal(X, np.asarray(mm, dtype=float))
+    spec = _simple_spec(order, keys)
+    assert np.array_equal(np.asarray(spec.get_model_matrix(df), dtype=float), X)
+    assert list(spec.get_model_matrix(df).columns) == names
 
 
 def test_predict_newdata_through_the_cached_spec():

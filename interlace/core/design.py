@@ -362,37 +362,67 @@ def _simple_terms(expr: str) -> tuple[bool, tuple[str, ...]] | None:
     return intercept, tuple(names)
 
 
+def _text_column(s: pd.Series) -> bool:
+    """Whether formulaic treats ``s`` as text levels (str dtype, or object holding only str)."""
+    if isinstance(s.dtype, pd.StringDtype):
+        return True
+    return s.dtype == object and pd.api.types.infer_dtype(s, skipna=False) == "string"
+
+
 def _simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str], tuple] | None:
-    """formulaic's model matrix for a plain sum of numeric columns, built with numpy: the
-    values, formulaic's column names and the columns' dtypes; None when formulaic is needed."""
+    """formulaic's model matrix for a plain sum of numeric columns (and, with an intercept, of
+    text columns in treatment coding: ``g[T.level]`` against the first sorted level), built with
+    numpy: the values, formulaic's column names and a key of the columns' dtypes and levels;
+    None when formulaic is needed."""
     terms = _simple_terms(expr)
     if terms is None:
         return None
     intercept, names = terms
     cols = data.columns
-    dtypes, series = [], []
+    keys, blocks, out_names = [], [], ["Intercept"] if intercept else []
+    n = len(data)
     for c in names:
         if c not in cols or not isinstance(cols.get_loc(c), (int, np.integer)):
             return None
         s = data[c]
-        if not isinstance(s.dtype, np.dtype) or s.dtype.kind not in "iuf":
+        if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iuf":
+            keys.append((c, s.dtype, None))
+            blocks.append(s.to_numpy(dtype=float)[:, None])
+            out_names.append(c)
+        elif intercept and _text_column(s):
+            codes, levels = pd.factorize(s, sort=True)
+            levels = tuple(str(v) for v in levels)
+            D = np.zeros((n, max(len(levels) - 1, 0)))
+            hit = codes > 0
+            D[np.flatnonzero(hit), codes[hit] - 1] = 1.0
+            keys.append((c, s.dtype, levels))
+            blocks.append(D)
+            out_names += [f"{c}[T.{v}]" for v in levels[1:]]
+        else:
             return None
-        dtypes.append((c, s.dtype))
-        series.append(s)
-    k0 = int(intercept)
-    X = np.empty((len(data), k0 + len(names)))
+    X = np.empty((n, len(out_names)))
+    j = 0
     if intercept:
         X[:, 0] = 1.0
-    for j, s in enumerate(series):
-        X[:, k0 + j] = s.to_numpy(dtype=float)
-    return X, ["Intercept"] * k0 + list(names), tuple(dtypes)
+        j = 1
+    for B in blocks:
+        X[:, j : j + B.shape[1]] = B
+        j += B.shape[1]
+    return X, out_names, tuple(keys)
 
 
 @lru_cache(maxsize=256)
 def _simple_spec(expr: str, dtypes: tuple) -> Any:
-    """formulaic's ModelSpec for a sum of numeric columns (it depends on their dtypes only)."""
-    sample = pd.DataFrame({c: np.zeros(1, dtype=dt) for c, dt in dtypes})
-    return model_matrix(expr, sample, na_action="ignore").model_spec
+    """formulaic's ModelSpec for a simple sum (it depends on the columns' dtypes and, for text
+    columns, their levels only): built from a sample frame holding each level once."""
+    size = max([1] + [len(lv) for _, _, lv in dtypes if lv is not None])
+    sample = {}
+    for c, dt, lv in dtypes:
+        if lv is None:
+            sample[c] = np.zeros(size, dtype=dt)
+        else:
+            sample[c] = pd.Series(list(lv) + [lv[-1]] * (size - len(lv)), dtype=dt)
+    return model_matrix(expr, pd.DataFrame(sample), na_action="ignore").model_spec
 
 
 class SimpleModelMatrix:
