@@ -50,7 +50,7 @@ class LMMResult(GLMMResult):
         self._beta, self._fe_names = sol.beta, list(d.fe_names)
         self._vcov = sigma2 * np.linalg.inv(sol.RX2)
         self._satt = (obj, np.asarray(theta, float).copy(), sigma)
-        self._re_args = (ctx, self.theta, sol.u, sigma2)
+        self._re_args = (ctx, self.theta, sol.u, sigma2, sigma2)
         self._eta = d.y - sol.resid  # offset + X beta + Z b
         self._theta_names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
         self._g, self._H = g, H
@@ -114,33 +114,6 @@ class LMMResult(GLMMResult):
 
             H = hessian_from_gradient(self._satt[0].grad, self.theta)
         return pd.DataFrame(H, index=self._theta_names, columns=self._theta_names)
-
-    def _random_parts(self, name: str):
-        """Variance components, modes, group counts and VarCorr, all built on first use."""
-        if name not in self.__dict__:
-            ctx, theta, u, sigma2 = self._re_args
-            self._set_random_effects(ctx, theta, u, sigma2, sigma2)
-        return self.__dict__[name]
-
-    @cached_property
-    def variance_components(self) -> dict:
-        """Per grouping factor, the covariance of its random effects."""
-        return self._random_parts("variance_components")
-
-    @cached_property
-    def random_effects(self) -> dict:
-        """Per grouping factor, the conditional modes b."""
-        return self._random_parts("random_effects")
-
-    @cached_property
-    def ngroups(self) -> dict:
-        """Per grouping factor, its number of levels."""
-        return self._random_parts("ngroups")
-
-    @cached_property
-    def varcorr(self) -> pd.DataFrame:
-        """lme4's VarCorr table."""
-        return self._random_parts("varcorr")
 
     @property
     def fe_df(self) -> pd.Series:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -56,7 +57,7 @@ class GLMMResult:
         is_gauss_identity = (fam.name == "gaussian" and fam.link.name == "identity"
                              and not d.param_designs)
         vcov_beta = None
-        self.hessian = pd.DataFrame(H, index=names, columns=names)
+        self._H, self._g, self._names = H, g, names
         if not is_gauss_identity:
             try:
                 np.linalg.cholesky(H)
@@ -73,26 +74,19 @@ class GLMMResult:
                 warnings.warn("the information for the fixed effects is singular: standard "
                               "errors are not available (NaN)", InterlaceWarning, stacklevel=3)
                 vcov_beta = np.full((d.p, d.p), np.nan)
-        fe = d.fe_names
-        self.fe_params = pd.Series(beta, index=fe, name="Estimate")
-        self.vcov = pd.DataFrame(vcov_beta, index=fe, columns=fe)
-        self.fe_bse = pd.Series(np.sqrt(np.diag(vcov_beta)), index=fe, name="Std. Error")
-        self.fe_zvalues = self.fe_params / self.fe_bse
-        self.fe_pvalues = pd.Series(2 * stats.norm.sf(np.abs(self.fe_zvalues)), index=fe)
+        self._beta, self._fe_names, self._vcov = beta, list(d.fe_names), vcov_beta
         self._set_family_coefs(ctx, layout, x, H)
 
         # variance components (absolute scale) and theta (lme4's relative scale)
         scale = fp.get("sigma", 1.0) if fam.has_dispersion else 1.0
         self.scale = scale**2 if fam.has_dispersion else 1.0
         self.theta = theta / scale if fam.name == "gaussian" else theta.copy()
-        self._set_random_effects(ctx, theta, modes.u, 1.0,
-                                 self.scale if fam.has_dispersion else None)
+        self._re_args = (ctx, theta, modes.u, 1.0, self.scale if fam.has_dispersion else None)
 
         # fitted values and convergence diagnostics
         self._eta = modes.eta
         self._mu_linked = modes.mu  # the linked mean; E[y] differs for zero-part families
-        self.fittedvalues = pd.Series(fam.mean(modes.mu, fp), name="fitted")
-        self.gradient = pd.Series(g, index=names, name="gradient")
+        self._fitted = fam.mean(modes.mu, fp)
         at_bound = np.zeros(x.size, bool)
         tl = np.concatenate([t.theta_lower_bounds() for t in d.terms])
         at_bound[: layout.ntheta] = (tl == 0) & (x[: layout.ntheta] <= 1e-8)
@@ -122,6 +116,73 @@ class GLMMResult:
             self.messages.append(msg)
             warnings.warn(msg, InterlaceWarning, stacklevel=3)
         return self
+
+    # -- pandas pieces, built on first use (a fit's own cost is mostly numpy) ---------------
+    @cached_property
+    def fe_params(self) -> pd.Series:
+        """Fixed-effect estimates."""
+        return pd.Series(self._beta, index=self._fe_names, name="Estimate")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects."""
+        return pd.DataFrame(self._vcov, index=self._fe_names, columns=self._fe_names)
+
+    @cached_property
+    def fe_bse(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self._vcov)), index=self._fe_names, name="Std. Error")
+
+    @cached_property
+    def fe_zvalues(self) -> pd.Series:
+        """Wald z statistics of the fixed effects."""
+        return self.fe_params / self.fe_bse
+
+    @cached_property
+    def fe_pvalues(self) -> pd.Series:
+        """Two-sided Wald p-values of the fixed effects."""
+        return pd.Series(2 * stats.norm.sf(np.abs(self.fe_zvalues)), index=self._fe_names)
+
+    @cached_property
+    def fittedvalues(self) -> pd.Series:
+        """E[y] per row at the conditional modes."""
+        return pd.Series(self._fitted, name="fitted")
+
+    @cached_property
+    def gradient(self) -> pd.Series:
+        """Gradient of the deviance at the estimate (optimizer's parameters)."""
+        return pd.Series(self._g, index=self._names, name="gradient")
+
+    @cached_property
+    def hessian(self) -> pd.DataFrame:
+        """Hessian of the deviance at the estimate (optimizer's parameters)."""
+        return pd.DataFrame(self._H, index=self._names, columns=self._names)
+
+    def _random_parts(self, name: str):
+        """Variance components, modes, group counts and VarCorr, all built on first use."""
+        if name not in self.__dict__:
+            self._set_random_effects(*self._re_args)
+        return self.__dict__[name]
+
+    @cached_property
+    def variance_components(self) -> dict:
+        """Per grouping factor, the covariance of its random effects."""
+        return self._random_parts("variance_components")
+
+    @cached_property
+    def random_effects(self) -> dict:
+        """Per grouping factor, the conditional modes b."""
+        return self._random_parts("random_effects")
+
+    @cached_property
+    def ngroups(self) -> dict:
+        """Per grouping factor, its number of levels."""
+        return self._random_parts("ngroups")
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's VarCorr table."""
+        return self._random_parts("varcorr")
 
     def _set_random_effects(self, ctx, theta, u, cov_scale: float, residual_var: float | None
                             ) -> None:
