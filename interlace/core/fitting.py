@@ -57,7 +57,7 @@ def resolve_family(family: Any, link: Any = None):
 _CONTROLLER: ThreadpoolController | None = None
 
 
-def blas_limit(ctx):
+def blas_limit(ctx=None):
     """One BLAS thread per fit. numpy and scipy each load an OpenBLAS with its own pool; on
     small dense blocks the two pools contend (10-20x slower), and on large ones two threads
     won 25% on an idle machine but lost 3x when other processes (batch workers) shared the
@@ -141,10 +141,10 @@ def glmer(
     integ = resolve_integrator(integrator, nAGQ, fam)
     parsed = parse_formula(formula, groups=groups, random=random)
     parsed.params = param_formulas(fam, ziformula, dispformula)
-    design = build_design(parsed, data, fam, weights=weights, offset=offset)
-    ctx = ModelContext.build(design, fam)
-    integ.check(ctx)
-    with blas_limit(ctx):
+    with blas_limit():  # the design's rank check (a QR) too
+        design = build_design(parsed, data, fam, weights=weights, offset=offset)
+        ctx = ModelContext.build(design, fam)
+        integ.check(ctx)
         return fit_model(ctx, integ, opt, optimizer_options, GLMMResult)
 
 

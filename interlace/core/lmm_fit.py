@@ -54,13 +54,14 @@ def fit(
     opt = _BUILTIN if optimizer is None else resolve("optimizer", optimizer)
     fam = GaussianFamily()
     parsed = parse_formula(formula, groups=groups, random=random)
-    design = build_design(parsed, data, fam, weights=weights, offset=offset)
-    if reml and design.n <= design.p:
-        raise InterlaceError(f"REML needs more rows ({design.n}) than fixed effects ({design.p})")
-    ctx = ModelContext.build(design, fam)
     args = dict(formula=formula, data=data, groups=groups, random=random, weights=weights,
                 offset=offset, optimizer=optimizer, optimizer_options=optimizer_options)
-    with blas_limit(ctx):
+    with blas_limit():  # the design's rank check (a QR) too
+        design = build_design(parsed, data, fam, weights=weights, offset=offset)
+        if reml and design.n <= design.p:
+            raise InterlaceError(
+                f"REML needs more rows ({design.n}) than fixed effects ({design.p})")
+        ctx = ModelContext.build(design, fam)
         obj = LMMObjective(ctx, reml)
         theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options, obj)
         return LMMResult.from_lmm(ctx, obj, theta, dev, H, g, nfev, message, opt, args)
