@@ -27,9 +27,9 @@ REFS = HERE.parent / "tests" / "reference"
 
 
 def _data(name: str) -> pd.DataFrame:
-    if name in ("Salamanders", "Owls"):
-        return interlace.load_dataset(name)
-    return pd.read_csv(REFS / name, dtype={"g": str})
+    if name.endswith(".csv"):
+        return pd.read_csv(REFS / name, dtype={"g": str})
+    return interlace.load_dataset(name)
 
 
 def _cases():
