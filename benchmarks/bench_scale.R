@@ -3,7 +3,7 @@
 #   Rscript bench_scale.R <cases.json> <out.json>
 #
 # cases.json (written by bench_scale.py) maps a case name to its csv, formula, call
-# ("glmer", "glmer.nb" or "glmmTMB_nbinom2"), factor columns and number of timed fits.
+# ("glmer", "glmer.nb", "glmmTMB_nbinom2" or "lmer", REML), factor columns and number of timed fits.
 # Times are wall-clock (elapsed) per complete call with default settings, after one untimed
 # warm-up fit for cases that take under 2 s.
 suppressPackageStartupMessages({
@@ -18,6 +18,7 @@ fit_once <- function(call, f, d) {
     glmer = glmer(f, data = d, family = if (all(d[[all.vars(f)[1]]] %in% c(0, 1)) ||
                                             grepl("^cbind", deparse(f)[1])) binomial else poisson),
     glmer.nb = glmer.nb(f, data = d),
+    lmer = lmer(f, data = d),
     glmmTMB_nbinom2 = glmmTMB::glmmTMB(f, data = d, family = glmmTMB::nbinom2),
     stop("unknown call ", call))
 }

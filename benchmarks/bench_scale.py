@@ -39,7 +39,7 @@ DATA = HERE / "data"
 DATASETS = ROOT / "interlace" / "datasets"
 sys.path.insert(0, str(HERE))
 
-from make_data import make_binary_crossed, make_pois  # noqa: E402
+from make_data import make_binary_crossed, make_lmm_insteval, make_pois  # noqa: E402
 
 # name: csv, interlace formula and keyword arguments, R call, repeats (full run), quick?
 CASES: dict[str, dict] = {
@@ -76,6 +76,14 @@ CASES: dict[str, dict] = {
                            r_call="glmer", quick=False),
     "pois_1m_10kg": dict(csv="pois_1m_10kg.csv", family="poisson", formula="y ~ x1 + x2 + (1 | g)",
                          factors=["g"], repeat=3, r_repeat=1, r_call="glmer", quick=False),
+    # linear mixed models: interlace.fit (REML) against lmer
+    "sleepstudy_lmm": dict(csv=str(DATASETS / "sleepstudy.csv"), kind="lmm",
+                           formula="Reaction ~ Days + (Days | Subject)", factors=["Subject"],
+                           repeat=300, r_repeat=50, r_call="lmer", quick=True),
+    "insteval_lmm": dict(csv="lmm_insteval.csv", kind="lmm",
+                         formula="y ~ x + (1 | s) + (1 | d) + (1 | dept)",
+                         factors=["s", "d", "dept"], repeat=5, r_repeat=3, r_call="lmer",
+                         quick=False),
 }
 
 
@@ -124,6 +132,7 @@ def write_data() -> None:
         "pois_100k_10kg.csv": lambda: make_pois(n_groups=10_000, per_group=10, seed=111),
         "pois_300k_10kg.csv": lambda: make_pois(n_groups=10_000, per_group=30, seed=113),
         "pois_1m_10kg.csv": lambda: make_pois(n_groups=10_000, per_group=100, seed=117),
+        "lmm_insteval.csv": make_lmm_insteval,  # bench_core's file
     }
     for name, fn in makers.items():
         if not (DATA / name).exists():
@@ -162,19 +171,22 @@ def run_case(name: str, repeat: int) -> dict:
 
     case = CASES[name]
     data = pd.read_csv(csv_path(case), dtype={c: str for c in case["factors"]})
-    kw = {"family": case["family"]}
+    if case.get("kind") == "lmm":
+        fit, kw = interlace.fit, {}
+    else:
+        fit, kw = interlace.glmer, {"family": case["family"]}
     if case.get("information"):
         kw["integrator"] = LaplaceIntegrator(information=case["information"])
     base = _rss_mb("VmRSS")
     reset = _peak_reset()
     t = time.perf_counter()
-    r = interlace.glmer(case["formula"], data, **kw)
+    r = fit(case["formula"], data, **kw)
     cold = time.perf_counter() - t
     peak = _rss_mb("VmHWM") if reset else float("nan")
     times, cpu = [], []
     for _ in range(repeat):
         t, c = time.perf_counter(), time.process_time()
-        r = interlace.glmer(case["formula"], data, **kw)
+        r = fit(case["formula"], data, **kw)
         times.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     return {"rows": len(data), "median_s": statistics.median(times), "min_s": min(times),
@@ -236,7 +248,8 @@ def machine() -> dict:
 
 TARGETS = {"cbpp": "10 ms", "salamanders_nb2": "0.15 s", "salamanders_nb2_observed": "0.15 s",
            "verbagg_shape": "0.25 s", "slopes_24k": "1 s", "pois_100k": "0.5 s",
-           "binary_200k_crossed": "4 s", "pois_1m_10kg": "5 s, 1.5 GB"}
+           "binary_200k_crossed": "4 s", "pois_1m_10kg": "5 s, 1.5 GB",
+           "sleepstudy_lmm": "1.5 ms", "insteval_lmm": "1 s"}
 
 
 def markdown() -> None:
@@ -248,7 +261,7 @@ def markdown() -> None:
     for n, v in res["results"].items():
         o, r = v["interlace"], v["R"]
         def fmt(t: float) -> str:
-            return f"{t * 1e3:.1f} ms" if t < 0.1 else f"{t:.2f} s"
+            return f"{t * 1e3:.2f} ms" if t < 0.01 else f"{t * 1e3:.1f} ms" if t < 0.1 else f"{t:.2f} s"
 
         rt = f"{fmt(r['median_s'])} ({v['r_call']})" if r else "-"
         ratio = f"{r['median_s'] / o['median_s']:.1f}" if r else "-"
