@@ -192,3 +192,16 @@ def test_builtin_options_and_fallback():
         interlace.fit(f, s, optimizer_options={"ftol": 1e-9})
     with pytest.raises(interlace.InterlaceError, match="non-negative integer"):
         interlace.fit(f, s, optimizer_options={"maxiter": "ten"})
+
+
+@settings(max_examples=100, deadline=None)
+@given(vals=st.lists(st.text(max_size=5), min_size=1, max_size=40), object_dtype=st.booleans())
+def test_short_text_group_codes_are_pandas_sorted_factorize(vals, object_dtype):
+    """The numpy path for short text grouping columns gives pandas' sorted codes and levels."""
+    from interlace.core.design import group_codes
+
+    s = pd.Series(vals, dtype=object if object_dtype else "str")
+    codes, levels = group_codes(pd.DataFrame({"g": s}), "g")
+    ref_codes, ref_levels = pd.factorize(s, sort=True)
+    assert np.array_equal(codes, ref_codes)
+    assert list(levels) == list(ref_levels) and levels.dtype == pd.Index(ref_levels).dtype

@@ -203,21 +203,28 @@ def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np
     frame = {c: data[c] for c in cols}  # the columns, without copying them into a new frame
     where: list[str] = []
     bad = np.zeros(len(data), bool)
-    for s in frame.values():
-        bad |= s.isna().to_numpy()
     for arr in arrays.values():
         if arr is not None:
             bad |= np.isnan(arr)
     for c in cols:
         s = frame[c]
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        dt = s.dtype
+        if isinstance(dt, np.dtype) and dt.kind in "iub":
+            continue  # numpy integers and booleans hold neither missing nor infinite values
+        if isinstance(dt, np.dtype) and dt.kind == "f":
+            vals = s.to_numpy()
+            bad |= np.isnan(vals)
+        else:
+            bad |= s.isna().to_numpy()
+            if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
+                continue
             vals = s.to_numpy(dtype=float, na_value=np.nan)
-            inf = np.isinf(vals)
-            if inf.any():
-                i = int(np.flatnonzero(inf)[0])
-                raise DataError(f"column {c!r} (used in {used[c]}) has an infinite value "
-                                f"({vals[i]}) at row {_label(rows[i])!r}; {int(inf.sum())} "
-                                f"infinite value(s) in all")
+        inf = np.isinf(vals)
+        if inf.any():
+            i = int(np.flatnonzero(inf)[0])
+            raise DataError(f"column {c!r} (used in {used[c]}) has an infinite value "
+                            f"({vals[i]}) at row {_label(rows[i])!r}; {int(inf.sum())} "
+                            f"infinite value(s) in all")
     for name, arr in arrays.items():
         if arr is not None and np.isinf(arr).any():
             raise DataError(f"{name} has an infinite value at row "
@@ -492,6 +499,9 @@ def drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7
     return keep, dropped
 
 
+_SMALL_FACTOR = 20_000  # rows up to which group_codes sorts text labels with numpy
+
+
 def group_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
     """Integer codes and level labels of a grouping factor ``a`` or interaction ``a:b``."""
     parts = [v.strip() for v in group.split(":")]
@@ -506,6 +516,11 @@ def group_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
                 remap[used] = np.arange(len(used))
                 codes, levels = remap[codes], levels[used]
             return codes, levels
+        if len(s) <= _SMALL_FACTOR and _text_column(s):
+            # short text columns: numpy's sort of the labels beats pandas' sorted factorize
+            # (same order: Python compares code points, Arrow compares UTF-8 bytes)
+            levels, codes = np.unique(s.to_numpy(dtype=object), return_inverse=True)
+            return codes.astype(np.int64), pd.Index(levels, dtype=s.dtype)
         try:
             codes, levels = pd.factorize(s, sort=True)
         except TypeError:  # unorderable mixed labels: fall back to their text
