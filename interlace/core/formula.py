@@ -8,8 +8,10 @@ formula ``x`` (handed to formulaic), the offset expression ``log(n)`` and the ra
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from interlace.core.errors import FormulaError
 
@@ -172,8 +174,36 @@ def _parse_response(lhs: str) -> ResponseSpec:
     return ResponseSpec("simple", (text,), text)
 
 
+def _key(x):
+    """A hashable stand-in for a ``groups`` / ``random`` argument (None: do not cache)."""
+    if x is None or isinstance(x, str):
+        return ("v", x)
+    if isinstance(x, (list, tuple)) and all(isinstance(v, str) for v in x):
+        return ("l", type(x).__name__, tuple(x))
+    return None
+
+
 def parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
-    """Split ``formula`` and merge the ``groups``/``random`` shorthands into its random terms."""
+    """Split ``formula`` and merge the ``groups``/``random`` shorthands into its random terms
+    (parsed once per distinct text; each call gets its own copy of the containers)."""
+    kg, kr = _key(groups), _key(random)
+    if not isinstance(formula, str) or kg is None or kr is None:
+        return _parse_formula(formula, groups, random)
+    p = _parse_cached(formula, kg, kr)
+    return dataclasses.replace(p, offsets=list(p.offsets), random=list(p.random),
+                               params=dict(p.params))
+
+
+def _unkey(k):
+    return k[1] if k[0] == "v" else (list(k[2]) if k[1] == "list" else tuple(k[2]))
+
+
+@lru_cache(maxsize=256)
+def _parse_cached(formula: str, kg: tuple, kr: tuple) -> ParsedFormula:
+    return _parse_formula(formula, _unkey(kg), _unkey(kr))
+
+
+def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
     if not isinstance(formula, str):
         raise FormulaError(f"formula must be a string like 'y ~ x', got {type(formula).__name__}")
     sides = split_top_level(formula, "~")
