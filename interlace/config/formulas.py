@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from interlace.core.errors import FormulaError
-from interlace.core.formula import parse_formula, split_top_level, top_level
+from interlace.core.formula import parse_formula, split_top_level, top_level, wraps_whole
 
 #: function -> what it does (rendered into docs/configs.md)
 ALLOWED_FUNCTIONS: dict[str, str] = {
@@ -139,7 +139,7 @@ def _formula_part(text: str, where: str, out: FormulaCheck, depth: int = 0) -> N
     for atom in _atoms(text):
         if not atom:
             continue  # a leading '-1' or '0 +': operators only
-        if atom.startswith("(") and _wraps_whole(atom):
+        if atom.startswith("(") and wraps_whole(atom):
             if depth > 20:
                 out.problems.append(f"{where}: parentheses nest too deeply")
                 return
@@ -153,18 +153,6 @@ def _formula_part(text: str, where: str, out: FormulaCheck, depth: int = 0) -> N
             continue
         else:
             _python_expr(atom, where, out, formula_term=True)
-
-
-def _wraps_whole(t: str) -> bool:
-    depth = 0
-    for i, ch in enumerate(t):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i == len(t) - 1
-    return False
 
 
 # -- Python level (what formulaic would evaluate) -----------------------------------------

@@ -102,7 +102,7 @@ def _split_signed(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def _wraps_whole(t: str) -> bool:
+def wraps_whole(t: str) -> bool:
     """Whether ``t`` is one parenthesised group: its first '(' closes at its last char."""
     if not (t.startswith("(") and t.endswith(")")):
         return False
@@ -119,7 +119,7 @@ def _wraps_whole(t: str) -> bool:
 
 def _strip_parens(text: str) -> str:
     t = text.strip()
-    while _wraps_whole(t):
+    while wraps_whole(t):
         t = t[1:-1].strip()
     return t
 

@@ -52,7 +52,8 @@ class LMMResult(GLMMResult):
         self._satt = (obj, np.asarray(theta, float).copy(), sigma)
         self._re_args = (ctx, self.theta, sol.u, sigma2, sigma2)
         self._eta = d.y - sol.resid  # offset + X beta + Z b
-        self._theta_names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
+        self._fitted = self._eta
+        self._names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
         self._g, self._H = g, H
         self._H_approx = bool(getattr(obj, "hessian_approximate", False))
         tl = np.concatenate([t.theta_lower_bounds() for t in d.terms])
@@ -68,22 +69,7 @@ class LMMResult(GLMMResult):
             self.messages.append("boundary (singular) fit: see help('isSingular')")
         return self
 
-    # -- pandas pieces, built on first use ------------------------------------------------
-    @cached_property
-    def fe_params(self) -> pd.Series:
-        """Fixed-effect estimates."""
-        return pd.Series(self._beta, index=self._fe_names, name="Estimate")
-
-    @cached_property
-    def vcov(self) -> pd.DataFrame:
-        """Covariance of the fixed effects, sigma^2 (RX'RX)^-1."""
-        return pd.DataFrame(self._vcov, index=self._fe_names, columns=self._fe_names)
-
-    @cached_property
-    def fe_bse(self) -> pd.Series:
-        """Standard errors of the fixed effects."""
-        return pd.Series(np.sqrt(np.diag(self._vcov)), index=self._fe_names, name="Std. Error")
-
+    # -- pandas pieces, built on first use (the rest as GLMMResult's) ---------------------
     @cached_property
     def fe_tvalues(self) -> pd.Series:
         """t statistics of the fixed effects."""
@@ -95,16 +81,6 @@ class LMMResult(GLMMResult):
         return self.fe_tvalues
 
     @cached_property
-    def fittedvalues(self) -> pd.Series:
-        """Fitted values X beta + Z b (+ offset)."""
-        return pd.Series(self._eta, name="fitted")
-
-    @cached_property
-    def gradient(self) -> pd.Series:
-        """Gradient of the profiled deviance in theta at the estimate."""
-        return pd.Series(self._g, index=self._theta_names, name="gradient")
-
-    @cached_property
     def hessian(self) -> pd.DataFrame:
         """Hessian of the profiled deviance in theta at the estimate (differences of the exact
         gradient, computed here when the fit itself used its quasi-Newton approximation)."""
@@ -113,7 +89,7 @@ class LMMResult(GLMMResult):
             from interlace.core.objective import hessian_from_gradient
 
             H = hessian_from_gradient(self._satt[0].grad, self.theta)
-        return pd.DataFrame(H, index=self._theta_names, columns=self._theta_names)
+        return pd.DataFrame(H, index=self._names, columns=self._names)
 
     @property
     def fe_df(self) -> pd.Series:

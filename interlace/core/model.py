@@ -23,11 +23,15 @@ class ModelContext:
         return cls(design, family, PenalizedSystem(design.terms))
 
     def loglik_constant(self, fp: dict) -> float:
-        """The family's data-only log-density term, computed once per parameter value."""
+        """The family's data-only log-density term, computed once per parameter value (the
+        last few values are kept: PIRLS asks at one value many times in a row; per-row values
+        of a parameter with a formula are keyed by their bytes, so the cache stays small)."""
         cache = self.__dict__.setdefault("_const_cache", {})
         key = tuple(sorted((k, v if np.ndim(v) == 0 else np.asarray(v).tobytes())
                            for k, v in fp.items()))
         if key not in cache:
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
             d = self.design
             cache[key] = self.family.loglik_constant(d.y, d.weights, fp)
         return cache[key]

@@ -25,6 +25,13 @@ class _ZeroPart(Family):
     zi_parameter = "zi"
     _zi_desc = "zero-inflation probability"
 
+    def __init__(self, zi: float | None = None, link=None, **params: float | None) -> None:
+        super().__init__(link=link, zi=zi, **params)
+        self._check()
+
+    def default_parameters(self):
+        return [self._zi_parameter()]
+
     def _zi_parameter(self):
         return ProbabilityParameter("zi", None, start=0.1, description=self._zi_desc)
 
@@ -52,13 +59,6 @@ class ZeroInflatedPoissonFamily(_ZeroPart):
 
     name = "zipoisson"
     aliases = ("zip", "zero_inflated_poisson")
-
-    def __init__(self, zi: float | None = None, link=None) -> None:
-        super().__init__(link=link, zi=zi)
-        self._check()
-
-    def default_parameters(self):
-        return [self._zi_parameter()]
 
     def mean(self, mu, params):
         return (1.0 - params["zi"]) * mu
@@ -104,8 +104,7 @@ class ZeroInflatedNB2Family(_ZeroPart):
     aliases = ("zinb2", "zinb", "zero_inflated_nbinom2")
 
     def __init__(self, theta: float | None = None, zi: float | None = None, link=None) -> None:
-        super().__init__(link=link, theta=theta, zi=zi)
-        self._check()
+        super().__init__(zi=zi, link=link, theta=theta)
 
     def default_parameters(self):
         return [FamilyParameter("theta", None, start=1.0, transform="log",
@@ -164,13 +163,6 @@ class HurdlePoissonFamily(_ZeroPart):
     aliases = ("truncated_poisson", "hurdlepoisson")
     _zi_desc = "probability of a zero (the hurdle)"
 
-    def __init__(self, zi: float | None = None, link=None) -> None:
-        super().__init__(link=link, zi=zi)
-        self._check()
-
-    def default_parameters(self):
-        return [self._zi_parameter()]
-
     def start_parameters(self, design, beta0):
         if self.parameters["zi"].fixed:
             return {}
@@ -227,8 +219,7 @@ class HurdleNB2Family(_ZeroPart):
     _zi_desc = "probability of a zero (the hurdle)"
 
     def __init__(self, theta: float | None = None, zi: float | None = None, link=None) -> None:
-        super().__init__(link=link, theta=theta, zi=zi)
-        self._check()
+        super().__init__(zi=zi, link=link, theta=theta)
 
     def default_parameters(self):
         return [FamilyParameter("theta", None, start=1.0, transform="log",
