@@ -205,3 +205,24 @@ def test_short_text_group_codes_are_pandas_sorted_factorize(vals, object_dtype):
     ref_codes, ref_levels = pd.factorize(s, sort=True)
     assert np.array_equal(codes, ref_codes)
     assert list(levels) == list(ref_levels) and levels.dtype == pd.Index(ref_levels).dtype
+
+
+@settings(max_examples=200, deadline=None)
+@given(log_eps=st.floats(-12, 0), p=st.integers(2, 6), j=st.integers(0, 5),
+       scale=st.floats(-6, 6), seed=st.integers(0, 2**31 - 1))
+def test_rank_check_fast_accept_agrees_with_qr(log_eps, p, j, scale, seed):
+    """The Gram-Cholesky fast accept of drop_rank_deficient keeps every column exactly when
+    R's QR rule (|R_jj| > 1e-7 |x_j|, columns scaled) keeps them all: a column that is a
+    near-copy of the others at distance 10^log_eps, columns of any scale."""
+    from interlace.core.design import drop_rank_deficient
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((40, p))
+    j = j % p
+    X[:, j] = X[:, :j].sum(axis=1) + X[:, j + 1:].sum(axis=1) + 10.0 ** log_eps * X[:, j]
+    X *= 10.0 ** (scale * np.linspace(-1, 1, p))
+    keep, dropped = drop_rank_deficient(X, [f"c{i}" for i in range(p)])
+    Xs = X / np.max(np.abs(X), axis=0)
+    R = np.linalg.qr(Xs, mode="r")
+    qr_all = bool(np.all(np.abs(np.diag(R)) > 1e-7 * np.linalg.norm(Xs, axis=0)))
+    assert (keep == list(range(p)) and not dropped) == qr_all or abs(log_eps + 7) < 0.5

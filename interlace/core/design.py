@@ -86,6 +86,36 @@ def _num(x: Any) -> Any:
     return x
 
 
+class Columns:
+    """A data frame whose columns are each read once (pandas' column access costs ~15 us, so
+    re-reading them per check was a fifth of a small model's design). Offers what the design
+    reads of a frame: ``[name]``, ``columns``, ``len``; ``frame`` for formulaic."""
+
+    __slots__ = ("frame", "_cache")
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+        self._cache: dict[str, pd.Series] = {}
+
+    def __getitem__(self, name: str) -> pd.Series:
+        s = self._cache.get(name)
+        if s is None:
+            s = self._cache[name] = self.frame[name]
+        return s
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def columns(self) -> pd.Index:
+        return self.frame.columns
+
+
+def _frame(data: pd.DataFrame | Columns) -> pd.DataFrame:
+    """The pandas frame behind ``data`` (formulaic needs a real one)."""
+    return data.frame if isinstance(data, Columns) else data
+
+
 @lru_cache(maxsize=512)
 def _required_cached(expr: str) -> frozenset[str]:
     return frozenset(Formula(expr).required_variables)
@@ -126,7 +156,7 @@ def _used_columns(parsed: ParsedFormula) -> tuple[dict[str, str], set[str]]:
     return used, valued
 
 
-def _check_columns(data: pd.DataFrame, used: dict[str, str], valued: set[str]) -> None:
+def _check_columns(data: Columns, used: dict[str, str], valued: set[str]) -> None:
     """Every used column exists once and has a type the model can use."""
     if isinstance(data.columns, pd.MultiIndex):
         raise DataError("data has MultiIndex (hierarchical) column names; flatten them to "
@@ -158,6 +188,29 @@ def _check_columns(data: pd.DataFrame, used: dict[str, str], valued: set[str]) -
             )
 
 
+_SMALL_FACTOR = 20_000  # rows up to which text labels are sorted with numpy
+
+
+def _floats(s: pd.Series) -> np.ndarray:
+    """A numeric or boolean column as float64, missing values as NaN (numpy columns without
+    pandas' masked-value conversion, which costs more than the copy)."""
+    dt = s.dtype
+    if isinstance(dt, np.dtype) and dt.kind in "iufb":
+        return np.array(s.array, dtype=float)  # a copy: the caller's frame stays untouched
+    return s.to_numpy(dtype=float, na_value=np.nan)
+
+
+def _sorted_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray | pd.Index]:
+    """Codes of a column's values against its sorted distinct values (pandas' sorted
+    factorize; short text columns by numpy's sort, which is faster there)."""
+    if len(s) <= _SMALL_FACTOR and _text_column(s):
+        # same order: Python compares code points, Arrow compares UTF-8 bytes
+        levels, codes = np.unique(s.to_numpy(dtype=object), return_inverse=True)
+        return codes.astype(np.int64), levels
+    codes, levels = pd.factorize(s, sort=True)
+    return codes.astype(np.int64), levels
+
+
 def _as_vector(name: str, arr: Any, data: pd.DataFrame) -> np.ndarray:
     """``weights=``/``offset=`` as a float vector with one entry per row of the data."""
     n0 = len(data)
@@ -170,7 +223,7 @@ def _as_vector(name: str, arr: Any, data: pd.DataFrame) -> np.ndarray:
             raise DataError(f"{name} column {arr!r} appears {s.shape[1]} times in the data")
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             raise DataError(f"{name} column {arr!r} must be numeric, got dtype {s.dtype}")
-        return s.to_numpy(dtype=float, na_value=np.nan)
+        return _floats(s)
     if isinstance(arr, (dict, set, frozenset)):
         raise DataError(f"{name} must be a sequence of numbers, one per row; got a "
                         f"{type(arr).__name__}")
@@ -197,8 +250,8 @@ def _first_bad(mask: np.ndarray, rows: pd.Index) -> Any:
     return _label(rows[int(np.flatnonzero(mask)[0])])
 
 
-def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np.ndarray | None],
-                  rows: pd.Index) -> tuple[pd.DataFrame, dict[str, np.ndarray | None], int, pd.Index]:
+def _drop_missing(data: Columns, used: dict[str, str], arrays: dict[str, np.ndarray | None],
+                  rows: pd.Index) -> tuple[Columns, dict[str, np.ndarray | None], int, pd.Index]:
     cols = list(used)
     frame = {c: data[c] for c in cols}  # the columns, without copying them into a new frame
     where: list[str] = []
@@ -215,10 +268,10 @@ def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np
             vals = s.to_numpy()
             bad |= np.isnan(vals)
         else:
-            bad |= s.isna().to_numpy()
+            bad |= np.asarray(s.array.isna(), dtype=bool)  # the array's own test: no Series
             if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
                 continue
-            vals = s.to_numpy(dtype=float, na_value=np.nan)
+            vals = _floats(s)
         inf = np.isinf(vals)
         if inf.any():
             i = int(np.flatnonzero(inf)[0])
@@ -243,7 +296,7 @@ def _drop_missing(data: pd.DataFrame, used: dict[str, str], arrays: dict[str, np
             stacklevel=4,
         )
         keep = ~bad
-        data = data.loc[keep].reset_index(drop=True)
+        data = Columns(_frame(data).loc[keep].reset_index(drop=True))
         arrays = {k: (None if v is None else v[keep]) for k, v in arrays.items()}
         rows = rows[keep]
     return data, arrays, ndrop, rows
@@ -255,13 +308,11 @@ def _eval_numeric(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:
         s = data[expr]
         if isinstance(s, pd.DataFrame):
             raise DataError(f"{what} column {expr!r} appears {s.shape[1]} times in the data")
-        if pd.api.types.is_bool_dtype(s):
-            return s.to_numpy(dtype=float, na_value=np.nan)
-        if not pd.api.types.is_numeric_dtype(s):
+        if not pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
             raise DataError(f"{what} column {expr!r} must be numeric, got dtype {s.dtype}")
-        return s.to_numpy(dtype=float, na_value=np.nan)
+        return _floats(s)
     try:
-        mm = model_matrix(f"0 + I({expr})", data, na_action="ignore")
+        mm = model_matrix(f"0 + I({expr})", _frame(data), na_action="ignore")
     except Exception as exc:  # noqa: BLE001
         raise FormulaError(f"cannot evaluate {what} {expr!r}: {_msg(exc)}") from None
     if mm.shape[1] != 1:
@@ -314,7 +365,7 @@ def _response(parsed: ParsedFormula, data: pd.DataFrame, family_name: str, rows:
     if expr in data.columns:
         s = data[expr]
         if pd.api.types.is_bool_dtype(s) and family_name != "binomial":
-            return s.to_numpy(dtype=float, na_value=np.nan), None, None
+            return _floats(s), None, None
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             if isinstance(s.dtype, pd.CategoricalDtype):
                 levels = list(s.cat.categories)
@@ -394,10 +445,10 @@ def _simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]
         s = data[c]
         if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iuf":
             keys.append((c, s.dtype, None))
-            blocks.append(s.to_numpy(dtype=float)[:, None])
+            blocks.append(_floats(s)[:, None])
             out_names.append(c)
         elif intercept and _text_column(s):
-            codes, levels = pd.factorize(s, sort=True)
+            codes, levels = _sorted_codes(s)
             levels = tuple(str(v) for v in levels)
             D = np.zeros((n, max(len(levels) - 1, 0)))
             hit = codes > 0
@@ -457,7 +508,7 @@ def _fixed_matrix(parsed: ParsedFormula, data: pd.DataFrame):
     if simple is not None:
         return SimpleModelMatrix(simple[0], simple[1], parsed.fixed, simple[2])
     try:
-        mm = model_matrix(parsed.fixed, data, na_action="ignore")
+        mm = model_matrix(parsed.fixed, _frame(data), na_action="ignore")
     except Exception as exc:  # noqa: BLE001
         raise FormulaError(f"cannot build fixed effects from {parsed.fixed!r}: {_msg(exc)}"
                            ) from None
@@ -479,6 +530,17 @@ def drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7
     scale[scale == 0] = 1.0
     Xs = X / scale  # the test is invariant to column scale; this avoids overflow
     norms = np.linalg.norm(Xs, axis=0)
+    if n >= p and np.all(norms > 0):
+        # Fast accept: Cholesky of the Gram matrix of unit columns gives R's diagonal with an
+        # absolute error of about p * eps in its square, so ratios above 1e-3 are far from the
+        # 1e-7 cut; anything closer is left to the QR below.
+        G = Xs.T @ Xs / np.outer(norms, norms)
+        try:
+            d = np.diag(np.linalg.cholesky(G))
+        except np.linalg.LinAlgError:
+            d = np.zeros(p)
+        if np.all(d > 1e-3):
+            return list(range(p)), []
     if n >= p:
         R = np.linalg.qr(Xs, mode="r")
         if np.all(np.abs(np.diag(R)) > tol * norms):
@@ -499,11 +561,14 @@ def drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7
     return keep, dropped
 
 
-_SMALL_FACTOR = 20_000  # rows up to which group_codes sorts text labels with numpy
-
-
-def group_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
+def group_codes(data: pd.DataFrame | Columns, group: str) -> tuple[np.ndarray, pd.Index]:
     """Integer codes and level labels of a grouping factor ``a`` or interaction ``a:b``."""
+    codes, values, dtype = _group_codes(data, group)
+    return codes, values if isinstance(values, pd.Index) else pd.Index(values, dtype=dtype)
+
+
+def _group_codes(data: pd.DataFrame | Columns, group: str) -> tuple[np.ndarray, Any, Any]:
+    """Codes, sorted level labels (an Index, or an array with the dtype its Index takes)."""
     parts = [v.strip() for v in group.split(":")]
     if len(parts) == 1:
         s = data[parts[0]]
@@ -515,22 +580,20 @@ def group_codes(data: pd.DataFrame, group: str) -> tuple[np.ndarray, pd.Index]:
                 remap = -np.ones(len(levels), np.int64)
                 remap[used] = np.arange(len(used))
                 codes, levels = remap[codes], levels[used]
-            return codes, levels
+            return codes, levels, None
         if len(s) <= _SMALL_FACTOR and _text_column(s):
-            # short text columns: numpy's sort of the labels beats pandas' sorted factorize
-            # (same order: Python compares code points, Arrow compares UTF-8 bytes)
-            levels, codes = np.unique(s.to_numpy(dtype=object), return_inverse=True)
-            return codes.astype(np.int64), pd.Index(levels, dtype=s.dtype)
+            codes, levels = _sorted_codes(s)
+            return codes, levels, s.dtype
         try:
             codes, levels = pd.factorize(s, sort=True)
         except TypeError:  # unorderable mixed labels: fall back to their text
             codes, levels = pd.factorize(s.astype(str), sort=True)
-        return codes.astype(np.int64), pd.Index(levels)
+        return codes.astype(np.int64), pd.Index(levels), None
     labels = data[parts[0]].astype(str)
     for v in parts[1:]:
         labels = labels + ":" + data[v].astype(str)
     codes, levels = pd.factorize(labels, sort=True)
-    return codes.astype(np.int64), pd.Index(levels)
+    return codes.astype(np.int64), pd.Index(levels), None
 
 
 def random_columns(spec: RandomTermSpec, data: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
@@ -541,7 +604,7 @@ def random_columns(spec: RandomTermSpec, data: pd.DataFrame) -> tuple[np.ndarray
     if simple is not None:
         return simple[0], ["(Intercept)" if c == "Intercept" else c for c in simple[1]]
     try:
-        mm = model_matrix(spec.expr, data, na_action="ignore")
+        mm = model_matrix(spec.expr, _frame(data), na_action="ignore")
     except Exception as exc:  # noqa: BLE001
         raise FormulaError(f"cannot build random-effect term {spec}: {_msg(exc)}") from None
     names = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
@@ -558,7 +621,7 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
     terms = []
     n = len(data)
     for i, spec in enumerate(parsed.random):
-        codes, levels = group_codes(data, spec.group)
+        codes, levels, dtype = _group_codes(data, spec.group)
         if len(levels) < 2:
             shown = f" ({_label(levels[0])!r})" if len(levels) else ""
             raise DataError(
@@ -573,7 +636,8 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
                 f"levels x {Z.shape[1]} columns) for term {spec}; the random-effects parameters "
                 f"are unidentifiable (lme4's check.nobs.vs.nRE)"
             )
-        terms.append(RandomTerm(spec.group, names, codes, levels, Z, spec.correlated, spec.expr))
+        terms.append(RandomTerm(spec.group, names, codes, levels, Z, spec.correlated, spec.expr,
+                                dtype))
     return terms
 
 
@@ -613,6 +677,8 @@ def _nonfinite(parsed: ParsedFormula, parts, rows: pd.Index) -> np.ndarray:
         if M.shape[0] != len(y):
             raise DataError(f"{what} gives {M.shape[0]} rows but the data has {len(y)}; check "
                             f"the formula's transforms")
+        if np.isfinite(M).all():
+            continue  # the common case: one pass
         inf = np.isinf(M)
         if inf.any():
             i, j = (int(a[0]) for a in np.nonzero(inf))
@@ -638,11 +704,14 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     if len(data) == 0:
         raise DataError("data has no rows")
     used, valued = _used_columns(parsed)
-    _check_columns(data, used, valued)
     rows = data.index
+    if not (isinstance(rows, pd.RangeIndex) and rows.start == 0 and rows.step == 1):
+        data = data.reset_index(drop=True)  # positions, not labels, from here on
+    data = Columns(data)
+    _check_columns(data, used, valued)
     arrays = {name: (None if arr is None else _as_vector(name, arr, data))
               for name, arr in (("weights", weights), ("offset", offset))}
-    data, arrays, ndrop, rows = _drop_missing(data.reset_index(drop=True), used, arrays, rows)
+    data, arrays, ndrop, rows = _drop_missing(data, used, arrays, rows)
 
     parts = _evaluate(parsed, data, family.name, rows)
     nan = _nonfinite(parsed, parts, rows)
@@ -657,7 +726,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
             stacklevel=3,
         )
         keep = ~nan
-        data = data.loc[keep].reset_index(drop=True)
+        data = Columns(_frame(data).loc[keep].reset_index(drop=True))
         arrays = {k_: (None if v is None else v[keep]) for k_, v in arrays.items()}
         rows = rows[keep]
         ndrop += k
@@ -731,7 +800,7 @@ def _param_design(name: str, rhs: str, data: pd.DataFrame, rows: pd.Index) -> Pa
     """The model matrix of a family parameter's formula, full rank, finite."""
     where = f"formula '~ {rhs}' of family parameter {name!r}"
     try:
-        mm = model_matrix(rhs, data, na_action="ignore")
+        mm = model_matrix(rhs, _frame(data), na_action="ignore")
     except Exception as exc:  # noqa: BLE001 - formulaic raises many types
         raise FormulaError(f"cannot build the {where}: {_msg(exc)}") from None
     names = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]

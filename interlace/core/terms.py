@@ -9,6 +9,8 @@ column, only the diagonal for uncorrelated ``||`` terms).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,10 +23,19 @@ class RandomTerm:
     group: str  # name of the grouping factor, e.g. "herd" or "LOCATION:BROOD"
     columns: list[str]  # names of Z's columns, e.g. ["(Intercept)", "x"]
     codes: np.ndarray  # (n,) int level index of each row
-    levels: pd.Index  # level labels, codes index into them
+    level_values: Any  # sorted level labels (array or pandas Index); codes index into them
     Z: np.ndarray  # (n, k) raw model columns
     correlated: bool
     expr: str = "1"
+    level_dtype: Any = None  # dtype of ``levels`` when level_values is a plain array
+
+    @cached_property
+    def levels(self) -> pd.Index:
+        """The level labels as a pandas Index, built on first use (results, predictions):
+        making a text Index costs as much as finding the levels."""
+        if isinstance(self.level_values, pd.Index):
+            return self.level_values
+        return pd.Index(self.level_values, dtype=self.level_dtype)
 
     def __post_init__(self) -> None:
         k = self.k
@@ -41,7 +52,7 @@ class RandomTerm:
 
     @property
     def nlevels(self) -> int:
-        return len(self.levels)
+        return len(self.level_values)
 
     @property
     def q(self) -> int:
