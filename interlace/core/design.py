@@ -526,21 +526,23 @@ def drop_rank_deficient(X: np.ndarray, names: list[str], tol: float = 1e-7
     n, p = X.shape
     if p == 0:
         return [], []
+    if n >= p:
+        # Fast accept: Cholesky of the Gram matrix of unit columns gives R's diagonal over the
+        # column norms with an absolute error of about p * eps in its square, so ratios above
+        # 1e-3 are far from the 1e-7 cut; anything closer (or overflowing) goes to the QR.
+        G = X.T @ X
+        d = np.sqrt(np.diag(G))
+        if np.all((d > 1e-100) & (d < 1e100)):  # no under- or overflow in the squares
+            try:
+                c = np.diag(np.linalg.cholesky(G / np.outer(d, d)))
+            except np.linalg.LinAlgError:
+                c = np.zeros(p)
+            if np.all(c > 1e-3):
+                return list(range(p)), []
     scale = np.max(np.abs(X), axis=0)
     scale[scale == 0] = 1.0
     Xs = X / scale  # the test is invariant to column scale; this avoids overflow
     norms = np.linalg.norm(Xs, axis=0)
-    if n >= p and np.all(norms > 0):
-        # Fast accept: Cholesky of the Gram matrix of unit columns gives R's diagonal with an
-        # absolute error of about p * eps in its square, so ratios above 1e-3 are far from the
-        # 1e-7 cut; anything closer is left to the QR below.
-        G = Xs.T @ Xs / np.outer(norms, norms)
-        try:
-            d = np.diag(np.linalg.cholesky(G))
-        except np.linalg.LinAlgError:
-            d = np.zeros(p)
-        if np.all(d > 1e-3):
-            return list(range(p)), []
     if n >= p:
         R = np.linalg.qr(Xs, mode="r")
         if np.all(np.abs(np.diag(R)) > tol * norms):
