@@ -269,12 +269,16 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     unit = 1.0 / scale_for(lay2)  # a coefficient's step changes eta by about the same amount
 
     def hess_and_grad(x, fx):
-        if has_grad:
+        g = obj2.gradient(x) if has_grad else None
+        snap = obj2.snapshot()  # the state at x: restored after the differences around it
+        if g is not None:
             H = hessian_from_gradient(obj2.gradient, x, unit=unit)
-            g = obj2.gradient(x)
-            if H is not None and g is not None:
+            if H is not None:
+                obj2.restore(snap)
                 return H, g
-        return fd_hessian(obj2, x, fx, unit=unit)
+        H, g = fd_hessian(obj2, x, fx, unit=unit)
+        obj2.restore(snap)
+        return H, g
 
     def grad_at(x, fx):
         g = obj2.gradient(x) if has_grad else None
@@ -288,8 +292,10 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         except np.linalg.LinAlgError:
             break
         xn = np.maximum(x - step, lower)
+        snap = obj2.snapshot()
         fn = obj2(xn)
         if not fn < fx - 1e-12:
+            obj2.restore(snap)
             break
         x, fx = xn, fn
         if np.max(np.abs(step) / np.maximum(1.0, np.abs(x))) > 1e-5:
