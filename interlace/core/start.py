@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.linalg.lapack import dpotrf, dpotrs
 
 from interlace.core.design import Design
 from interlace.core.rowkernel import FixedEffects, row_kernel
 
+_SMALL_XT = 250_000  # p * n up to which X'WX is one matrix product (a p x n copy)
+
+
+def _normal_matrix(XT: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """X'WX from the column-major X: one product when small, else row by row (no p x n copy)."""
+    p, n = XT.shape
+    if p * n <= _SMALL_XT:
+        return (XT * W) @ XT.T
+    A = np.empty((p, p))
+    for j in range(p):  # upper triangle by rows: p products and dot products
+        A[j, j:] = XT[j:] @ (W * XT[j])
+    return np.triu(A) + np.triu(A, 1).T
+
 
 def _solve_normal(XT: np.ndarray, W: np.ndarray, rhs: np.ndarray) -> np.ndarray | None:
-    """(X'WX)^-1 rhs by a Jacobi-scaled Cholesky factor; None if X'WX is not positive definite."""
-    p = XT.shape[0]
-    A = np.empty((p, p))
-    for j in range(p):  # upper triangle by rows: p products and dot products, no p x n copy
-        A[j, j:] = XT[j:] @ (W * XT[j])
-    A = np.triu(A) + np.triu(A, 1).T
-    dg = np.sqrt(np.diag(A))
-    if not (np.all(np.isfinite(A)) and np.all(dg > 0)):
+    """(X'WX)^-1 rhs by a Jacobi-scaled Cholesky factor; None if X'WX is not positive definite.
+    LAPACK's potrf/potrs directly: scipy's cho_factor wrappers cost 10x more on p x p."""
+    A = _normal_matrix(XT, W)
+    dg = np.sqrt(A.diagonal())
+    if not (np.isfinite(A).all() and (dg > 0).all()):
         return None
-    try:
-        c = cho_factor(A / np.outer(dg, dg), check_finite=False)
-    except LinAlgError:
+    c, info = dpotrf(A / np.outer(dg, dg), lower=0, clean=0)
+    if info != 0:
         return None
-    return cho_solve(c, rhs / dg, check_finite=False) / dg
+    x, info = dpotrs(c, rhs / dg, lower=0)
+    return x / dg if info == 0 else None
 
 
 def glm_start(design: Design, family, fp: dict, maxit: int = 50) -> np.ndarray:
