@@ -34,6 +34,7 @@ from interlace.core.objective import (
 )
 from interlace.core.param_formulas import param_formulas
 from interlace.core.registry import resolve
+from interlace.core.rowkernel import fixed_effects_for, kernel_for
 from interlace.core.start import glm_start
 
 
@@ -153,7 +154,7 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     """Run both stages and build the result."""
     design, fam = ctx.design, ctx.family
     fp0 = fam.parameter_values()
-    beta0 = glm_start(design, fam, fp0)
+    beta0 = glm_start(design, fam, fp0, kern=kernel_for(ctx), fe=fixed_effects_for(ctx))
     if hasattr(fam, "start_parameters"):
         fp0.update(fam.start_parameters(design, beta0))
     est = [k for k, p in fam.parameters.items() if not p.fixed]

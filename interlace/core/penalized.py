@@ -47,6 +47,8 @@ class PenalizedSystem:
         self.single1 = len(self.terms) == 1 and self.k0 == 1  # one scalar term: M is diagonal
         self.col0 = np.cumsum([0] + self.tk)  # first column of each term in minv_rows' output
         self.pos_of = {ti: pos for pos, ti in enumerate(self.order)}  # design term -> solver
+        self._zl_ref: list | None = None  # the last Z Lambda factored (held, so never reused)
+        self._zl0sq: np.ndarray | None = None  # its lead column squared (k0 == 1)
         self._build_indices()
 
     # -- symbolic ------------------------------------------------------------------------
@@ -183,7 +185,9 @@ class PenalizedSystem:
         k0, n0 = self.k0, self.n0
         zl0 = ZL[0]
         if k0 == 1:
-            d = np.bincount(self.tcodes[0], w * zl0[:, 0] ** 2, minlength=n0)
+            if ZL is not self._zl_ref:  # PIRLS factors many times with one Z Lambda
+                self._zl_ref, self._zl0sq = ZL, zl0[:, 0] ** 2
+            d = np.bincount(self.tcodes[0], w * self._zl0sq, minlength=n0)
             d += 1.0
             L0 = np.sqrt(d)
             L0inv = None

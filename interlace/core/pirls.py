@@ -157,7 +157,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             break
         step = 1.0
         while step > 1e-10:
-            un = u + step * du
+            un = u + du if step == 1.0 else u + step * du
             bn = b + step * db if db is not None else b
             basen = _fixed_part(fe, bn) if db is not None else base
             pn, etan, mun, lln = _evaluate(system, kern, ZL, un, basen, fp, const)

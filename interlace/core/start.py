@@ -6,7 +6,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from interlace.core.design import Design
-from interlace.core.rowkernel import FixedEffects, row_kernel
+from interlace.core.rowkernel import FixedEffects, RowKernel, row_kernel
 
 _SMALL_XT = 250_000  # p * n up to which X'WX is one matrix product (a p x n copy)
 
@@ -36,7 +36,8 @@ def _solve_normal(XT: np.ndarray, W: np.ndarray, rhs: np.ndarray) -> np.ndarray 
     return x / dg if info == 0 else None
 
 
-def glm_start(design: Design, family, fp: dict, maxit: int = 50) -> np.ndarray:
+def glm_start(design: Design, family, fp: dict, maxit: int = 50, kern: RowKernel | None = None,
+              fe: FixedEffects | None = None) -> np.ndarray:
     """Fixed effects of the GLM y ~ X (no random effects) by iteratively reweighted LS.
 
     Each step solves the p x p normal equations for the Fisher-scoring correction, so the
@@ -47,8 +48,8 @@ def glm_start(design: Design, family, fp: dict, maxit: int = 50) -> np.ndarray:
     if X.shape[1] == 0:
         return np.zeros(0)
     link = family.link
-    kern = row_kernel(family, y, w)
-    fe = FixedEffects(X, off)
+    kern = row_kernel(family, y, w) if kern is None else kern  # the model's, when given
+    fe = FixedEffects(X, off) if fe is None else fe
     mu = family.initialize(y, w)
     eta = link.link(mu)
     beta = np.zeros(X.shape[1])
