@@ -1,7 +1,8 @@
 """The small-GLMM fast path agrees with the general one.
 
 A canonical-link Laplace fit (binomial-logit, Poisson-log) with the closed-form gradient skips
-the first (theta-only) stage and takes its Hessian by forward differences of that gradient;
+the first (theta-only) stage, starts theta at the GLM fit's moments, leaves the optimizer's
+last steps to the Newton polish and takes its Hessian by forward differences of that gradient;
 the general path (two stages, central differences) must reach the same optimum and the same
 standard errors. The objective answers a repeated point from memory.
 """
@@ -74,3 +75,15 @@ def test_objective_remembers_its_last_point():
     obj.restore(snap)
     assert obj(x) == f0 and obj.nfev == 2
     assert obj.reconverge(x) == pytest.approx(f0, abs=1e-9) and obj.nfev == 3
+
+
+def test_theta_moments_start_near_the_estimate():
+    from interlace.core.rowkernel import fixed_effects_for, kernel_for
+    from interlace.core.start import glm_start, theta_moments
+
+    r = fit_fixture("cbpp_logit")
+    ctx = r._ctx
+    beta0 = glm_start(ctx.design, ctx.family, {})
+    th = theta_moments(ctx.design, kernel_for(ctx), fixed_effects_for(ctx), beta0, {})
+    assert th.shape == r.theta.shape
+    assert abs(th[0] / r.theta[0] - 1) < 0.1  # 0.666 against 0.642

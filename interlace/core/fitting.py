@@ -3,7 +3,9 @@
 Two stages, as lme4 does it: (1) theta (and estimated family parameters) with beta at its
 joint conditional mode inside PIRLS; (2) everything jointly with the chosen integrator. A
 Newton step on a finite-difference Hessian polishes the optimum, and the same Hessian gives
-the covariance of the estimates (lme4's default for GLMMs).
+the covariance of the estimates (lme4's default for GLMMs). Canonical-link Laplace fits with
+the closed-form gradient skip stage (1) and difference that gradient forward (m gradients,
+not 2m) for the Hessian.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from interlace.core.objective import (
 from interlace.core.param_formulas import param_formulas
 from interlace.core.registry import resolve
 from interlace.core.rowkernel import fixed_effects_for, kernel_for
-from interlace.core.start import glm_start
+from interlace.core.start import glm_start, theta_moments
 
 
 def resolve_family(family: Any, link: Any = None):
@@ -151,7 +153,7 @@ def glmer(
 
 
 def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
-    """Run both stages and build the result."""
+    """Run the stages and build the result."""
     design, fam = ctx.design, ctx.family
     fp0 = fam.parameter_values()
     beta0 = glm_start(design, fam, fp0, kern=kernel_for(ctx), fe=fixed_effects_for(ctx))
@@ -188,7 +190,8 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         parts += [np.ones(1) if k not in pdes else _column_scale(pdes[k].X) for k in est]
         return np.concatenate(parts)
 
-    def run(obj: Objective, x0: np.ndarray, layout: Layout, rough: bool = False):
+    def run(obj: Objective, x0: np.ndarray, layout: Layout, rough: bool = False,
+            polished: bool = False):
         lower = np.array([(-np.inf if lo is None else lo) for lo, _ in bounds_for(layout)])
         sc = scale_for(layout)
         cache: dict = {}
@@ -212,6 +215,8 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         bounds = [(None if lo is None else lo * c, None if hi is None else hi * c)
                   for (lo, hi), c in zip(bounds_for(layout), sc)]
         options = dict(opt.rough_options()) if rough else {}
+        if polished:  # an exact Newton polish follows: the tail of the iterations is its job
+            options.update(opt.polished_options())
         options.update(optimizer_options or {})
         res = opt.minimize(f, x0 * sc, bounds, jac=jac if opt.uses_gradient else None,
                            options=options)
@@ -243,12 +248,18 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     lay2 = Layout(ntheta, p, est, profiled=False, fam_sizes=fam_sizes)
     obj2 = Objective(ctx, integ, lay2, beta0)
     x_start = np.concatenate([theta0, beta0, z0])
-    use_grad = opt.uses_gradient and obj2.gradient(x_start) is not None
     # A canonical-link Laplace fit with the closed-form gradient (a log-concave conditional
-    # density) starts the joint stage at the GLM fit directly: the first stage cost more
-    # evaluations than it saved the joint one (cbpp 32 -> 27 deviances, VerbAgg's shape
-    # 53 -> 43). Otherwise (e.g. a sqrt link, where it found a saddle) it stays.
-    exact = use_grad and _exact_canonical(integ, ctx, est)
+    # density) starts the joint stage directly, at the GLM fit with theta from its moments:
+    # the first stage cost more evaluations than it saved the joint one (cbpp 32 -> 27
+    # deviances, VerbAgg's shape 53 -> 43; the moment start: 100k Poisson rows 31 -> 25).
+    # Otherwise (e.g. a sqrt link, where it found a saddle) it stays. Options given to the
+    # optimizer (e.g. maxiter) keep lme4's start, so that they mean what they mean there.
+    exact = opt.uses_gradient and _exact_canonical(integ, ctx, est)
+    if exact and not optimizer_options:
+        x_start[:ntheta] = theta_moments(design, kernel_for(ctx), fixed_effects_for(ctx),
+                                         beta0, fp0)
+    use_grad = opt.uses_gradient and obj2.gradient(x_start) is not None
+    exact = exact and use_grad
     r1 = nfev1 = None
     if not exact:
         # Stage 1: theta (and family parameters) alone, to a loose tolerance; it only provides
@@ -267,7 +278,7 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         nfev1 = obj1.nfev
 
     # Everything jointly with the chosen integrator.
-    r2, lower = run(obj2, x_start, lay2)
+    r2, lower = run(obj2, x_start, lay2, polished=exact)
     x, r2 = escape_boundary(obj2, np.maximum(r2.x, lower), lay2, r2)
     x = np.maximum(x, lower)
     fx = obj2(x)
@@ -275,7 +286,7 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     # Newton polish on a finite-difference Hessian, which also gives the standard errors.
     # With the integrator's exact gradient the Hessian costs 2m gradients (m forward ones when
     # that gradient is closed-form to rounding), else ~2m^2 deviances.
-    has_grad = obj2.gradient(x) is not None
+    has_grad = exact or obj2.gradient(x) is not None  # (exact: hess_and_grad takes it afresh)
 
     unit = 1.0 / scale_for(lay2)  # a coefficient's step changes eta by about the same amount
 
