@@ -40,7 +40,7 @@ def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp:
     if res.factor is None or res.mu is None:
         return None
     y, w, X = d.y, d.weights, d.X
-    ZL = ctx.zl(theta)
+    ZL = res.zl if res.zl is not None else ctx.zl(theta)
     u, eta, mu = res.u, res.eta, res.mu
     me = link.mu_eta(eta)
     s_mu = fam.score_mu(y, mu, w, fp)
@@ -68,8 +68,7 @@ def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp:
 
     grads = []
     # theta, in the design's term order
-    col0 = np.cumsum([0] + [t.k for t in system.terms])
-    pos_of = {ti: pos for pos, ti in enumerate(system.order)}
+    col0, pos_of = system.col0, system.pos_of
     for ti, t in enumerate(d.terms):
         pos = pos_of[ti]
         sl = system.slices[pos]

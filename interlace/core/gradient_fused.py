@@ -22,16 +22,19 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
     if res.factor is None or res.mu is None:
         return None
     d, system = ctx.design, ctx.system
-    ZL = ctx.zl(theta)
+    ZL = res.zl if res.zl is not None else ctx.zl(theta)
     u, eta, mu = res.u, res.eta, res.mu
     s, W = kern.score_weights(eta, mu, fp)[:2]
     Wp = kern.weights_deta(eta, mu, W)
     F = res.factor
     m = F.minv_rows(ZL)  # (n, sum k) in solver order
-    cols = [z[:, j] for z in ZL for j in range(z.shape[1])]
-    lev = cols[0] * m[:, 0]  # row-wise a_i' M^-1 a_i
-    for j in range(1, len(cols)):
-        lev += cols[j] * m[:, j]
+    if system.single1:
+        lev = ZL[0][:, 0] * m[:, 0]  # row-wise a_i' M^-1 a_i
+    else:
+        cols = [z[:, j] for z in ZL for j in range(z.shape[1])]
+        lev = cols[0] * m[:, 0]
+        for j in range(1, len(cols)):
+            lev += cols[j] * m[:, j]
     v = lev * Wp
     lam = F.solve(system.zlt_r(ZL, v))
     Alam = system.zl_u(ZL, lam)
@@ -41,8 +44,7 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
     r2s -= s
 
     grads = []
-    col0 = np.cumsum([0] + [t.k for t in system.terms])
-    pos_of = {ti: pos for pos, ti in enumerate(system.order)}
+    col0, pos_of = system.col0, system.pos_of
     ones = _unit_columns(ctx)
     for ti, t in enumerate(d.terms):
         pos = pos_of[ti]

@@ -54,8 +54,13 @@ class ModelContext:
 
     def zl(self, theta: np.ndarray) -> list[np.ndarray]:
         """Z Lambda blocks in the solver's order."""
-        sl = self.theta_slices()
-        return [self.design.terms[i].ZLambda(theta[sl[i]]) for i in self.system.order]
+        key = self.__dict__.get("_zl_plan")
+        if key is None or key[0] is not self.design or key[1] is not self.system:
+            sl = self.theta_slices()  # (term, its theta slice) in solver order, once per model
+            key = (self.design, self.system,
+                   [(self.design.terms[i], sl[i]) for i in self.system.order])
+            self.__dict__["_zl_plan"] = key
+        return [t.ZLambda(theta[s]) for t, s in key[2]]
 
     def u_blocks(self, u: np.ndarray) -> dict[int, np.ndarray]:
         """Per design-term index, its u as (levels, k)."""

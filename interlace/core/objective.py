@@ -58,6 +58,8 @@ class Objective:
         self.last = None
         self.last_x: np.ndarray | None = None
         self.last_out = None
+        self.last_dev = np.inf  # deviance at last_x
+        self.last_grad: np.ndarray | None = None  # gradient at last_x, once asked for
 
     def unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
         L = self.layout
@@ -82,8 +84,11 @@ class Objective:
         return theta, beta, fp
 
     def __call__(self, x: np.ndarray) -> float:
+        x = np.asarray(x, float)
+        if self.last_x is not None and _same(self.last_x, x):
+            return self.last_dev  # the state (u, modes) is already at x
         self.nfev += 1
-        theta, beta, fp = self.unpack(np.asarray(x, float))
+        theta, beta, fp = self.unpack(x)
         if self.layout.profiled:
             res = pirls(self.ctx, theta, beta, fp, self.u, fit_beta=True)
             dev = res.laplace_deviance
@@ -96,9 +101,30 @@ class Objective:
             self.u = res.u
             self.last = res
             if not self.layout.profiled:
-                self.last_x, self.last_out = np.array(x, float), out
+                self.last_x, self.last_out = x.copy(), out
+                self.last_dev, self.last_grad = float(dev), None
             return float(dev)
         return 1e100
+
+    def reconverge(self, x: np.ndarray) -> float:
+        """The deviance at x with PIRLS run once more from the modes there: one more Newton
+        step makes them (and the gradient) exact to rounding, as small differences need."""
+        x = np.asarray(x, float)
+        if self.last_x is None or not _same(self.last_x, x):
+            self(x)
+        self.last_x = None
+        return self(x)
+
+    def snapshot(self) -> tuple:
+        """The state at the last evaluated point, for :meth:`restore` (no copies: states are
+        replaced, never modified in place)."""
+        return (self.u, self.beta, self.last, self.last_x, self.last_out, self.last_dev,
+                self.last_grad)
+
+    def restore(self, snap: tuple) -> None:
+        """Return to a :meth:`snapshot`'s point without evaluating there again."""
+        (self.u, self.beta, self.last, self.last_x, self.last_out, self.last_dev,
+         self.last_grad) = snap
 
     def gradient(self, x: np.ndarray) -> np.ndarray | None:
         """The integrator's exact gradient at x (None if it has none, or in the profiled stage)."""
@@ -106,14 +132,23 @@ class Objective:
         if L.profiled:
             return None
         x = np.asarray(x, float)
-        if self.last_x is None or not np.array_equal(self.last_x, x):
+        if self.last_x is None or not _same(self.last_x, x):
             if self(x) >= 1e100:
                 return None
+        elif self.last_grad is not None:
+            return self.last_grad.copy()
         theta, beta, fp = self.unpack(x)
         g = self.integrator.gradient(self.ctx, theta, beta, fp, self.last_out, L.fam_names)
-        if g is None or L.beta_free:
-            return g
-        return np.concatenate([g[: L.ntheta], g[L.ntheta + L.p :]])
+        if g is not None and not L.beta_free:
+            g = np.concatenate([g[: L.ntheta], g[L.ntheta + L.p :]])
+        if g is not None:
+            self.last_grad = g.copy()
+        return g
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two parameter vectors are equal (np.array_equal's checks cost 4x more)."""
+    return a.shape == b.shape and bool((a == b).all())
 
 
 def _steps(x: np.ndarray, h: float, unit: np.ndarray | None) -> np.ndarray:
@@ -177,4 +212,23 @@ def hessian_from_gradient(grad, x: np.ndarray, h: float = 1e-4,
         if gp is None or gm is None:
             return None
         H[:, j] = (gp - gm) / (2 * hs[j])
+    return 0.5 * (H + H.T)
+
+
+def hessian_forward(grad, x: np.ndarray, g0: np.ndarray, h: float = 1e-7,
+                    unit: np.ndarray | None = None) -> np.ndarray | None:
+    """Forward differences of a gradient exact to rounding (m evaluations, not 2m), symmetrised;
+    None if the gradient is unavailable at one of the points. With a step of 1e-7 the standard
+    errors agree with central differences at 1e-4 to ~5e-7 relative (cbpp, VerbAgg's shape,
+    100k Poisson rows), and each point's modes converge in one PIRLS step."""
+    m = x.size
+    H = np.empty((m, m))
+    hs = _steps(x, h, unit)
+    for j in range(m):
+        xp = x.copy()
+        xp[j] += hs[j]
+        gp = grad(xp)
+        if gp is None:
+            return None
+        H[:, j] = (gp - g0) / (xp[j] - x[j])  # the step actually taken, after rounding
     return 0.5 * (H + H.T)

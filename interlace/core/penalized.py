@@ -39,6 +39,16 @@ class PenalizedSystem:
         lead = self.terms[0]
         self.k0, self.n0, self.q0 = lead.k, lead.nlevels, lead.q
         self.q2 = self.q - self.q0
+        # per term (solver order), read on every product: RandomTerm's k and q are properties
+        # (q asks the pandas level index its length), so they are kept here as plain values
+        self.tk = [t.k for t in self.terms]
+        self.tq = [t.q for t in self.terms]
+        self.tcodes = [t.codes for t in self.terms]
+        self.single1 = len(self.terms) == 1 and self.k0 == 1  # one scalar term: M is diagonal
+        self.col0 = np.cumsum([0] + self.tk)  # first column of each term in minv_rows' output
+        self.pos_of = {ti: pos for pos, ti in enumerate(self.order)}  # design term -> solver
+        self._zl_ref: list | None = None  # the last Z Lambda factored (held, so never reused)
+        self._zl0sq: np.ndarray | None = None  # its lead column squared (k0 == 1)
         self._build_indices()
 
     # -- symbolic ------------------------------------------------------------------------
@@ -136,16 +146,18 @@ class PenalizedSystem:
     # -- products with Z Lambda ----------------------------------------------------------
     def zl_u(self, ZL: list[np.ndarray], u: np.ndarray) -> np.ndarray:
         """(Z Lambda) u, one value per row."""
+        if self.single1:
+            return ZL[0][:, 0] * u.take(self.tcodes[0])
         out = None
-        for t, zl, sl in zip(self.terms, ZL, self.slices):
+        for k, codes, zl, sl in zip(self.tk, self.tcodes, ZL, self.slices):
             ut = u[sl]
-            if t.k == 1:
-                v = zl[:, 0] * ut[t.codes]
+            if k == 1:
+                v = zl[:, 0] * ut.take(codes)
             else:
-                U = ut.reshape(-1, t.k)
-                v = zl[:, 0] * U[t.codes, 0]  # by columns: faster than einsum's row sums
-                for c in range(1, t.k):
-                    v += zl[:, c] * U[t.codes, c]
+                U = ut.reshape(-1, k)
+                v = zl[:, 0] * U[codes, 0]  # by columns: faster than einsum's row sums
+                for c in range(1, k):
+                    v += zl[:, c] * U[codes, c]
             out = v if out is None else out + v
         return out
 
@@ -156,12 +168,14 @@ class PenalizedSystem:
     def zlt_r(self, ZL: list[np.ndarray], r: np.ndarray) -> np.ndarray:
         """(Z Lambda)' r for a vector r (n,) or matrix r (n, m)."""
         if r.ndim == 1:
+            if self.single1:
+                return np.bincount(self.tcodes[0], ZL[0][:, 0] * r, minlength=self.q)
             parts = []
-            for t, zl in zip(self.terms, ZL):
-                if t.k == 1:
-                    parts.append(np.bincount(t.codes, zl[:, 0] * r, minlength=t.q))
+            for t, k, q, zl in zip(self.terms, self.tk, self.tq, ZL):
+                if k == 1:
+                    parts.append(np.bincount(t.codes, zl[:, 0] * r, minlength=q))
                 else:
-                    parts.append(np.bincount(t.ucols, (zl * r[:, None]).ravel(), minlength=t.q))
+                    parts.append(np.bincount(t.ucols, (zl * r[:, None]).ravel(), minlength=q))
             return np.concatenate(parts)
         return np.column_stack([self.zlt_r(ZL, r[:, j]) for j in range(r.shape[1])])
 
@@ -171,7 +185,10 @@ class PenalizedSystem:
         k0, n0 = self.k0, self.n0
         zl0 = ZL[0]
         if k0 == 1:
-            d = np.bincount(self.terms[0].codes, w * zl0[:, 0] ** 2, minlength=n0) + 1.0
+            if ZL is not self._zl_ref:  # PIRLS factors many times with one Z Lambda
+                self._zl_ref, self._zl0sq = ZL, zl0[:, 0] ** 2
+            d = np.bincount(self.tcodes[0], w * self._zl0sq, minlength=n0)
+            d += 1.0
             L0 = np.sqrt(d)
             L0inv = None
         else:
@@ -244,7 +261,7 @@ class PenalizedFactor:
     def logdet(self) -> float:
         """log |M| (= log |L|^2)."""
         if self.system.k0 == 1:
-            ld = 2.0 * np.sum(np.log(self.L0))
+            ld = 2.0 * float(np.log(self.L0).sum())
         else:
             ld = 2.0 * np.sum(np.log(np.diagonal(self.L0, axis1=1, axis2=2)))
         if self.L22 is not None:
@@ -264,6 +281,9 @@ class PenalizedFactor:
     def solve(self, r: np.ndarray) -> np.ndarray:
         """M^-1 r for r of shape (q,) or (q, m)."""
         s = self.system
+        if s.k0 == 1 and self.L22 is None:  # diagonal M
+            L0 = self.L0 if r.ndim == 1 else self.L0[:, None]
+            return r / L0 / L0
         r0, r2 = r[: s.q0], r[s.q0 :]
         y0 = self._lead_solve(r0, transpose=False)
         if self.L22 is None:
@@ -366,6 +386,8 @@ class PenalizedFactor:
         a_i' M^-1 a_i is the row-wise dot product of this with Z Lambda.
         """
         s = self.system
+        if s.single1:  # M^-1 is diagonal: 1 / d at each row's level
+            return ((1.0 / self.L0**2).take(s.tcodes[0]) * ZL[0][:, 0])[:, None]
         P00, P20, P22 = self.inverse_parts()
         codes0, k0 = s.terms[0].codes, s.k0
         ridx = [None] + [s.rest_off[i - 1] + t.codes * t.k for i, t in enumerate(s.terms) if i]

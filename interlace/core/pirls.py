@@ -33,6 +33,7 @@ class PirlsResult:
     converged: bool
     iterations: int
     schur: np.ndarray | None = None  # X'WX - C'M^-1C at the mode (fit_beta only)
+    zl: list[np.ndarray] | None = None  # the Z Lambda blocks it used (the gradient reuses them)
 
     @property
     def penalized_deviance(self) -> float:
@@ -45,14 +46,15 @@ class PirlsResult:
         return self.penalized_deviance + self.factor.logdet()
 
 
-def _evaluate(ctx: ModelContext, kern, ZL, u, base, fp):
-    """Penalised deviance, eta, mu and log-likelihood at u (``base`` = offset + X beta)."""
-    eta = base + ctx.system.zl_u(ZL, u)
+def _evaluate(system, kern, ZL, u, base, fp, const: float):
+    """Penalised deviance, eta, mu and log-likelihood at u (``base`` = offset + X beta;
+    ``const`` the family's data-only log-density term)."""
+    eta = base + system.zl_u(ZL, u)
     out = kern.evaluate_checked(eta, fp)
     if out is None:
         return np.inf, eta, None, -np.inf
     mu, llk = out
-    ll = llk + ctx.loglik_constant(fp)
+    ll = llk + const
     if not math.isfinite(ll):
         return np.inf, eta, mu, ll
     return -2.0 * ll + float(u @ u), eta, mu, ll
@@ -87,12 +89,13 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     ZL = ctx.zl(theta)
     u, b = u0.copy(), beta.copy()
     base = _fixed_part(fe, b)
-    pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
+    const = ctx.loglik_constant(fp)
+    pdev, eta, mu, ll = _evaluate(system, kern, ZL, u, base, fp, const)
     if not math.isfinite(pdev) and np.any(u != 0):
         u = np.zeros_like(u)
-        pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
+        pdev, eta, mu, ll = _evaluate(system, kern, ZL, u, base, fp, const)
     if not math.isfinite(pdev):
-        return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, 0)
+        return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, 0, zl=ZL)
     X, y, wts = d.X, d.y, d.weights
     canonical = fam.canonical_link is not None and fam.canonical_link == link.name
     converged, schur, F, W = False, None, None, None
@@ -120,7 +123,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             converged = True
             break
         if F is None:
-            return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, it)
+            return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, it, zl=ZL)
         gu = system.zlt_r(ZL, score) - u
         if fit_beta:
             gb = X.T @ score
@@ -147,17 +150,17 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             if db is not None:
                 b = b + db
                 base = _fixed_part(fe, b)
-            pdev, eta, mu, ll = _evaluate(ctx, kern, ZL, u, base, fp)
+            pdev, eta, mu, ll = _evaluate(system, kern, ZL, u, base, fp, const)
             W = _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed and not canonical)
             F = system.factor(ZL, W)
             final = True
             break
         step = 1.0
         while step > 1e-10:
-            un = u + step * du
+            un = u + du if step == 1.0 else u + step * du
             bn = b + step * db if db is not None else b
             basen = _fixed_part(fe, bn) if db is not None else base
-            pn, etan, mun, lln = _evaluate(ctx, kern, ZL, un, basen, fp)
+            pn, etan, mun, lln = _evaluate(system, kern, ZL, un, basen, fp, const)
             if pn <= pdev + 1e-10 * max(1.0, abs(pdev)):
                 break
             step *= 0.5
@@ -176,4 +179,4 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     if not final:  # give-up, no-decrease and iteration-limit paths: F may be stale or use J
         W = _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed and not canonical)
         F = system.factor(ZL, W)
-    return PirlsResult(u, b, eta, mu, ll, F, W, converged, it, schur)
+    return PirlsResult(u, b, eta, mu, ll, F, W, converged, it, schur, ZL)

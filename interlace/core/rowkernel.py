@@ -19,6 +19,7 @@ _TINY = np.finfo(float).tiny
 _EPS = np.finfo(float).eps / 2
 _ETA_SAFE = 700.0  # |eta| below this: exp neither overflows nor hits the log link's clip
 _SUM_SAFE = 1e300  # a sum of exp(eta) below this has every eta below 690.8
+_LOGIT_SAFE = 30.0  # |eta| below this: expit(eta) is inside the binomial's clip [tiny, 1 - eps]
 
 
 class RowKernel:
@@ -113,6 +114,15 @@ class BinomialLogitKernel(RowKernel):
         mu = self.link.inverse(eta)
         mc = np.minimum(np.maximum(mu, _TINY), 1.0 - _EPS)  # the family's own clip
         return mu, float(self.s @ np.log(mc)) + float(self.f @ np.log1p(-mc))
+
+    def evaluate_checked(self, eta, fp):
+        # |eta| < 30 (which also rules out NaN and inf): the family's clip of mu to
+        # [tiny, 1 - eps] changes nothing, so the range check replaces both it and the
+        # finiteness check
+        if eta.max() < _LOGIT_SAFE and eta.min() > -_LOGIT_SAFE:
+            mu = self.link.inverse(eta)
+            return mu, float(self.s @ np.log(mu)) + float(self.f @ np.log1p(-mu))
+        return super().evaluate_checked(eta, fp)
 
     def score_weights(self, eta, mu, fp):
         v = mu * (1.0 - mu)

@@ -56,5 +56,11 @@ class Integrator(ABC):
         in which case the fitting loop uses central differences."""
         return None
 
+    def exact_canonical(self, ctx, fam_names: list[str]) -> bool:
+        """Whether ``gradient`` is closed-form to rounding for a canonical-link model (no inner
+        differences): the fitting loop then starts at the joint stage and takes the Hessian
+        by forward differences of it. False unless an integrator says so."""
+        return False
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nAGQ={self.nAGQ})"

@@ -28,6 +28,10 @@ class LaplaceIntegrator(Integrator):
         res = pirls(ctx, theta, beta, fparams, u0, observed=self.observed)
         return IntegrationResult(-0.5 * res.laplace_deviance, res)
 
+    def exact_canonical(self, ctx, fam_names):
+        """The fused canonical kernels (Poisson-log, binomial-logit) without family parameters."""
+        return kernel_for(ctx).fused and not fam_names
+
     def gradient(self, ctx, theta, beta, fparams, result, fam_names):
         kern = kernel_for(ctx)
         if kern.fused and not fam_names:  # canonical link: observed = expected information

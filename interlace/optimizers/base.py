@@ -43,6 +43,11 @@ class Optimizer(ABC):
         """Options for a loose first pass (the fit's first stage only needs a start)."""
         return {}
 
+    def polished_options(self) -> dict:
+        """Options when a Newton polish on an accurate Hessian follows (the fitting loop's
+        canonical-link path): the last, rounding-limited steps may be left to it."""
+        return {}
+
     @abstractmethod
     def minimize(
         self,

@@ -16,6 +16,9 @@ class LBFGSB(Optimizer):
     def rough_options(self):
         return {"ftol": 1e-9, "gtol": 1e-4}
 
+    def polished_options(self):
+        return {"gtol": 1e-5}
+
     def minimize(self, fun, x0, bounds, jac=None, options=None):
         opts = {"maxiter": 1000, "ftol": 1e-13, "gtol": 1e-7, "maxcor": 20}
         opts.update(self.options)
