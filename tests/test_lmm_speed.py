@@ -205,3 +205,15 @@ def test_short_text_group_codes_are_pandas_sorted_factorize(vals, object_dtype):
     ref_codes, ref_levels = pd.factorize(s, sort=True)
     assert np.array_equal(codes, ref_codes)
     assert list(levels) == list(ref_levels) and levels.dtype == pd.Index(ref_levels).dtype
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | c) + (x | b)", "y ~ x + (1 | b) + (1 | c) + (x || c)"])
+def test_dense_layout_is_the_blocked_solvers(formula):
+    """The dense system lays u out as the blocked solver does (the result reads u by it)."""
+    from interlace.core.lmm import dense_layout
+
+    d = build_design(parse_formula(formula), _crossed(600, 40, 30), FAM)
+    lay, system = dense_layout(d.terms, d.p), ModelContext.build(d, FAM).system
+    assert list(lay.order) == system.order
+    for pos, ti in enumerate(system.order):
+        assert lay.starts[ti] == system.slices[pos].start

@@ -18,7 +18,7 @@ from interlace.core.design import build_design
 from interlace.core.errors import InterlaceError
 from interlace.core.fitting import blas_limit
 from interlace.core.formula import parse_formula
-from interlace.core.lmm import LMMObjective
+from interlace.core.lmm import DenseLMM, LMMContext, LMMObjective
 from interlace.core.model import ModelContext
 from interlace.core.objective import hessian_from_gradient
 from interlace.core.registry import resolve
@@ -61,82 +61,115 @@ def fit(
         if reml and design.n <= design.p:
             raise InterlaceError(
                 f"REML needs more rows ({design.n}) than fixed effects ({design.p})")
-        ctx = ModelContext.build(design, fam)
+        ctx = LMMContext(design, fam)
         obj = LMMObjective(ctx, reml)
         theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options, obj)
         return LMMResult.from_lmm(ctx, obj, theta, dev, H, g, nfev, message, opt, args)
 
 
-def _level_fits(t, w: np.ndarray, r: np.ndarray, s2: float) -> tuple[np.ndarray, float] | None:
-    """Per level of a k-column term, least squares of r on its columns: the covariance of the
-    level coefficients less their mean sampling covariance (a moment estimate of the term's
-    covariance, in units of the residual variance s2 = the within mean square) and that mean
-    square; None when fewer than two levels can be fitted."""
-    k, Z, codes, L = t.k, t.Z, t.codes, t.nlevels
-    ZtZ = np.empty((L, k, k))
-    for a in range(k):
-        for b in range(a, k):
-            ZtZ[:, a, b] = ZtZ[:, b, a] = np.bincount(codes, w * Z[:, a] * Z[:, b], minlength=L)
-    Ztr = np.stack([np.bincount(codes, w * Z[:, a] * r, minlength=L) for a in range(k)], axis=1)
+def _grouped_grams(t, w: np.ndarray, wr: np.ndarray, ti: int, dense: DenseLMM | None,
+                   zr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per level of term t, Z_l'W Z_l (levels, k, k) and Z_l'W r (levels, k): read off the
+    dense system's Gram matrix when there is one, else one weighted bincount each."""
+    if dense is not None:
+        lay = dense.lay
+        return dense.A.ravel().take(lay.term_grams[ti]), zr.take(lay.term_cols[ti])
+    k, L, Z, codes = t.k, t.nlevels, t.Z, t.codes
+    if k == 1:
+        z = Z[:, 0]
+        zz = np.bincount(codes, w * z * z, minlength=L)
+        return zz[:, None, None], np.bincount(codes, wr * z, minlength=L)[:, None]
+    kk = np.arange(k * k)
+    idx = (codes[:, None] * (k * k) + kk).ravel()
+    prod = ((Z * w[:, None])[:, :, None] * Z[:, None, :]).ravel()
+    ZtZ = np.bincount(idx, prod, minlength=L * k * k).reshape(L, k, k)
+    Ztr = np.bincount((codes[:, None] * k + kk[:k]).ravel(), (Z * wr[:, None]).ravel(),
+                      minlength=L * k).reshape(L, k)
+    return ZtZ, Ztr
+
+
+def _level_fits(t, ZtZ: np.ndarray, Ztr: np.ndarray, rr: np.ndarray, s2: float
+                ) -> tuple[np.ndarray, float] | None:
+    """Per level of a k-column term, least squares of r on its columns (from the level sums
+    Z'WZ, Z'Wr and r'Wr): the covariance of the level coefficients less their mean sampling
+    covariance (a moment estimate of the term's covariance, in units of the residual variance
+    s2 = the within mean square) and that mean square; None when fewer than two levels can be
+    fitted."""
+    k, codes, L = t.k, t.codes, t.nlevels
     cnt = np.bincount(codes, minlength=L)
     if k == 2:
-        det = ZtZ[:, 0, 0] * ZtZ[:, 1, 1] - ZtZ[:, 0, 1] ** 2
+        a, b, c = ZtZ[:, 0, 0], ZtZ[:, 0, 1], ZtZ[:, 1, 1]
+        det = a * c - b * b
+        scale = (a + c) ** 2
     else:
         det = np.linalg.det(ZtZ)
-    scale = np.einsum("lii->l", ZtZ) ** k
+        scale = np.einsum("lii->l", ZtZ) ** k
     ok = (cnt > k) & (det > 1e-10 * scale)
     nok = int(ok.sum())
     if nok < 2:
         return None
     inv = np.linalg.inv(ZtZ[ok])
-    bl = np.zeros((L, k))
-    bl[ok] = np.einsum("lab,lb->la", inv, Ztr[ok])
-    fit = np.einsum("ik,ik->i", Z, bl[codes])
-    used = ok[codes]
-    dfw = int(used.sum()) - k * nok
-    msw = float(np.sum((w * (r - fit) ** 2)[used])) / dfw if dfw > 0 else s2
-    bc = bl[ok] - bl[ok].mean(axis=0)
+    bl = np.einsum("lab,lb->la", inv, Ztr[ok])
+    dfw = int(cnt[ok].sum()) - k * nok
+    # within-level residual sum of squares: r'Wr - (Z'Wr)' b per level
+    ssw = float(rr[ok].sum() - np.einsum("la,la->", Ztr[ok], bl))
+    msw = max(ssw, 0.0) / dfw if dfw > 0 else s2
+    bc = bl - bl.mean(axis=0)
     Sb = bc.T @ bc / (nok - 1) - msw * inv.mean(axis=0)
     return Sb, msw
 
 
-def moment_start(ctx: ModelContext) -> np.ndarray | None:
+def moment_start(ctx: ModelContext, dense: DenseLMM | None = None) -> np.ndarray | None:
     """A starting theta near the optimum: moment estimates from the (weighted) least-squares
     residuals. For a term with one column, its one-way ANOVA variance estimate; for a term
     with k columns, the covariance of per-level least-squares coefficients less their mean
     sampling covariance; each relative to the smallest within-level mean square. None when a
-    term has more than four columns (lme4's start is used)."""
+    term has more than four columns (lme4's start is used). The grouped sums come from the
+    dense system's Gram matrix when given."""
     d = ctx.design
     if any(t.k > 4 for t in d.terms):
         return None
     w = d.weights
-    sw = np.sqrt(w)
-    Xw = d.X * w[:, None]
+    yo = d.y - d.offset
+    if dense is not None:
+        q = dense.q
+        XtWX, XtWy = dense.A[q:, q:], dense.r0[q:]
+    else:
+        Xw = d.X * w[:, None]
+        XtWX, XtWy = d.X.T @ Xw, Xw.T @ yo
     try:
-        beta = np.linalg.solve(d.X.T @ Xw, Xw.T @ (d.y - d.offset))
+        beta = np.linalg.solve(XtWX, XtWy)
     except np.linalg.LinAlgError:
-        beta = np.linalg.lstsq(d.X * sw[:, None], (d.y - d.offset) * sw, rcond=None)[0]
-    r = d.y - d.offset - d.X @ beta
+        sw = np.sqrt(w)
+        beta = np.linalg.lstsq(d.X * sw[:, None], yo * sw, rcond=None)[0]
+    r = yo - d.X @ beta
+    wr = w * r
     n = d.n
-    total = float(np.sum(w * r * r) / max(n - d.p, 1))
+    rss = float(wr @ r)
+    total = rss / max(n - d.p, 1)
+    zr = None if dense is None else dense.r0[:q] - dense.A[:q, q:] @ beta  # Z'W r
     covs, within = [], [total]
-    for t in d.terms:
+    for ti, t in enumerate(d.terms):
+        ZtZ, Ztr = _grouped_grams(t, w, wr, ti, dense, zr)
         if t.k > 1:
-            lf = _level_fits(t, w, r, total)
+            lf = _level_fits(t, ZtZ, Ztr, np.bincount(t.codes, wr * r, minlength=t.nlevels),
+                             total)
             covs.append(None if lf is None else lf[0])
             if lf is not None:
                 within.append(lf[1])
             continue
-        z = t.Z[:, 0]
-        zz = np.bincount(t.codes, w * z * z, minlength=t.nlevels)
-        L = int(np.sum(zz > 0))
+        zz, zt = ZtZ[:, 0, 0], Ztr[:, 0]
+        pos = zz > 0
+        L = int(np.sum(pos))
         if L < 2 or n <= L:
             covs.append(np.zeros((1, 1)))
             continue
-        m = np.bincount(t.codes, w * z * r, minlength=t.nlevels) / np.maximum(zz, 1e-300)
-        msw = float(np.sum(w * (r - z * m[t.codes]) ** 2)) / (n - L)
-        msb = float(np.sum(zz * m * m)) / (L - 1)
-        n0 = (float(zz.sum()) - float(np.sum(zz * zz)) / float(zz.sum())) / (L - 1)
+        m = zt / np.maximum(zz, 1e-300)
+        ssb = float(np.sum((zt * m)[pos]))  # = sum zz m^2
+        msw = max(rss - ssb, 0.0) / (n - L)
+        msb = ssb / (L - 1)
+        zs = float(zz.sum())
+        n0 = (zs - float(zz @ zz) / zs) / (L - 1)
         covs.append(np.array([[max((msb - msw) / n0, 0.0)]]))
         within.append(msw)
     s2 = max(min(within), 1e-12 * max(total, 1e-300))
@@ -311,7 +344,7 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         return opt.minimize(f, x0, bounds, jac=jac if opt.uses_gradient else None,
                             options=optimizer_options)
 
-    x0 = moment_start(ctx) if builtin else None
+    x0 = moment_start(ctx, obj.dense) if builtin else None
     r = run(np.concatenate([t.theta_start() for t in terms]) if x0 is None else x0)
     x = np.maximum(r.x, lower)
     for _ in range(3):
