@@ -13,16 +13,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.linalg.lapack import dsyevd
+from scipy.linalg.lapack import dgesv, dpotrf, dsyevd
 
 from interlace.core.design import build_design
 from interlace.core.errors import InterlaceError
 from interlace.core.fitting import blas_limit
 from interlace.core.formula import parse_formula
 from interlace.core.lmm import DenseLMM, LMMContext, LMMObjective
+from interlace.core.lmm_result import LMMResult
 from interlace.core.model import ModelContext
 from interlace.core.objective import hessian_from_gradient
 from interlace.core.registry import resolve
+from interlace.families.gaussian import GaussianFamily
 from interlace.optimizers.base import OptimizeResult
 
 
@@ -46,9 +48,6 @@ def fit(
     Returns an :class:`~interlace.core.lmm_result.LMMResult` with lmer's estimates, residual
     variance ``scale``, the REML criterion and Satterthwaite degrees of freedom (lmerTest).
     """
-    from interlace.core.lmm_result import LMMResult
-    from interlace.families.gaussian import GaussianFamily
-
     if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
         raise InterlaceError(f"method must be 'REML' or 'ML', got {method!r}")
     reml = method.upper() == "REML"
@@ -96,8 +95,8 @@ def _level_fits(t, ZtZ: np.ndarray, Ztr: np.ndarray, rr: np.ndarray, s2: float
     covariance (a moment estimate of the term's covariance, in units of the residual variance
     s2 = the within mean square) and that mean square; None when fewer than two levels can be
     fitted."""
-    k, codes, L = t.k, t.codes, t.nlevels
-    cnt = np.bincount(codes, minlength=L)
+    k, L = t.k, t.nlevels
+    cnt = np.bincount(t.codes, minlength=L)
     if k == 2:
         a, b, c = ZtZ[:, 0, 0], ZtZ[:, 0, 1], ZtZ[:, 1, 1]
         det = a * c - b * b
@@ -106,17 +105,25 @@ def _level_fits(t, ZtZ: np.ndarray, Ztr: np.ndarray, rr: np.ndarray, s2: float
         det = np.linalg.det(ZtZ)
         scale = np.einsum("lii->l", ZtZ) ** k
     ok = (cnt > k) & (det > 1e-10 * scale)
-    nok = int(ok.sum())
+    nok = int(np.count_nonzero(ok))
     if nok < 2:
         return None
-    inv = np.linalg.inv(ZtZ[ok])
-    bl = np.einsum("lab,lb->la", inv, Ztr[ok])
-    dfw = int(cnt[ok].sum()) - k * nok
+    if nok < L:
+        ZtZ, Ztr, rr, cnt, det = ZtZ[ok], Ztr[ok], rr[ok], cnt[ok], det[ok]
+    if k == 2:  # closed-form 2 x 2 inverses
+        inv = np.empty_like(ZtZ)
+        inv[:, 0, 0], inv[:, 1, 1] = ZtZ[:, 1, 1], ZtZ[:, 0, 0]
+        inv[:, 0, 1] = inv[:, 1, 0] = -ZtZ[:, 0, 1]
+        inv /= det[:, None, None]
+    else:
+        inv = np.linalg.inv(ZtZ)
+    bl = (inv @ Ztr[:, :, None])[:, :, 0]
+    dfw = int(cnt.sum()) - k * nok
     # within-level residual sum of squares: r'Wr - (Z'Wr)' b per level
-    ssw = float(rr[ok].sum() - np.einsum("la,la->", Ztr[ok], bl))
+    ssw = float(rr.sum()) - float(Ztr.ravel() @ bl.ravel())
     msw = max(ssw, 0.0) / dfw if dfw > 0 else s2
-    bc = bl - bl.mean(axis=0)
-    Sb = bc.T @ bc / (nok - 1) - msw * inv.mean(axis=0)
+    bc = bl - bl.sum(axis=0) / nok
+    Sb = (bc.T @ bc) / (nok - 1) - (msw / nok) * inv.sum(axis=0)
     return Sb, msw
 
 
@@ -138,9 +145,8 @@ def moment_start(ctx: ModelContext, dense: DenseLMM | None = None) -> np.ndarray
     else:
         Xw = d.X * w[:, None]
         XtWX, XtWy = d.X.T @ Xw, Xw.T @ yo
-    try:
-        beta = np.linalg.solve(XtWX, XtWy)
-    except np.linalg.LinAlgError:
+    _, _, beta, info = dgesv(XtWX, XtWy)  # numpy's solve without its overhead
+    if info != 0:
         sw = np.sqrt(w)
         beta = np.linalg.lstsq(d.X * sw[:, None], yo * sw, rcond=None)[0]
     r = yo - d.X @ beta
@@ -186,10 +192,13 @@ def moment_start(ctx: ModelContext, dense: DenseLMM | None = None) -> np.ndarray
         if not t.correlated:
             out.append(np.sqrt(np.maximum(np.diag(S), 0.0)) + 0.01)
             continue
-        ev, V = np.linalg.eigh(0.5 * (S + S.T))
+        ev, V, info = dsyevd(0.5 * (S + S.T), lower=1)  # LAPACK directly: tiny matrices
+        if info != 0:
+            out.append(t.theta_start())
+            continue
         ev = np.maximum(ev, 1e-4 * max(float(ev.max()), 1e-8))
-        Lc = np.linalg.cholesky((V * ev) @ V.T)
-        out.append(Lc[t.tri_rows, t.tri_cols])
+        Lc, info = dpotrf((V * ev) @ V.T, lower=1, clean=1)
+        out.append(Lc[t.tri_rows, t.tri_cols] if info == 0 else t.theta_start())
     return np.concatenate(out)
 
 
