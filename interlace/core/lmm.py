@@ -69,7 +69,8 @@ class DenseLayout:
     lam_flat: np.ndarray  # Lambda_a[r, c] in flat form ((m + 1) x (m + 1))
     lam_tflat_q: np.ndarray  # P[c, r] for a q x q P
     lam_tflat: np.ndarray  # P[c, r] for an m x m P
-    diag_q: np.ndarray  # flat indices of B's leading q diagonal entries
+    La0: np.ndarray  # Lambda_a = diag(Lambda, I_p, 1) with Lambda's entries zero
+    E: np.ndarray  # diag(I_q, 0), m x m
     rk: np.ndarray  # flat (r, theta) index of each position in a q x ntheta matrix
     ck: np.ndarray  # flat (c, theta) index of each position in a q x ntheta matrix
     # over pairs (p, p') of positions: flat (theta_p, theta_p') and, into q-column matrices,
@@ -92,7 +93,7 @@ def _solver_order(qs: list[int]) -> list[int]:
 
 
 _LAYOUTS: dict[tuple, DenseLayout] = {}  # small shapes' layouts, most recent last
-_LAYOUTS_KEPT = 16
+_LAYOUTS_KEPT = 8
 _LAYOUT_PAIRS = 65_536  # layouts with more position pairs are not kept (megabytes each)
 
 
@@ -122,7 +123,7 @@ def _build_layout(shape: tuple, p: int) -> DenseLayout:
     r, c, tidx = np.concatenate(r_all), np.concatenate(c_all), np.concatenate(t_all)
     arrays = dict(
         tidx=tidx, lam_rows=r, lam_cols=c, lam_flat=r * (m + 1) + c, lam_tflat_q=c * q + r,
-        lam_tflat=c * m + r, diag_q=np.arange(q) * (m + 1),
+        lam_tflat=c * m + r,
         rk=r * off + tidx, ck=c * off + tidx,
         pair_tt=(tidx[:, None] * off + tidx[None, :]).ravel(),
         pair_rr=(r[:, None] * q + r[None, :]).ravel(), pair_cr=(c[:, None] * q + r[None, :]).ravel(),
@@ -133,6 +134,10 @@ def _build_layout(shape: tuple, p: int) -> DenseLayout:
     cols = [starts[ti] + np.arange(L * k).reshape(L, k) for ti, (L, k, _) in enumerate(shape)]
     grams = [cl[:, :, None] * (m + 1) + cl[:, None, :] for cl in cols]
     arrays["eye_m"] = np.eye(m)
+    arrays["La0"] = np.eye(m + 1)
+    arrays["La0"][:q, :q] = 0.0
+    arrays["E"] = np.zeros((m, m))
+    arrays["E"][:q, :q] = arrays["eye_m"][:q, :q]
     for a in [*arrays.values(), *cols, *grams]:
         a.flags.writeable = False  # shared between fits
     return DenseLayout(q, m, off, tuple(order), tuple(starts), **arrays, term_cols=tuple(cols),
@@ -195,18 +200,16 @@ class DenseLMM:
         self.w, self.yo = w, yo
         self.ntheta, self.tidx = layout.ntheta, layout.tidx
         self.lam_rows, self.lam_cols = layout.lam_rows, layout.lam_cols
-        self.La0 = np.eye(m + 1)  # Lambda_a = diag(Lambda, I_p, 1) with Lambda's entries zero
-        self.La0[:q, :q] = 0.0
 
     def solve(self, theta: np.ndarray) -> PLSSolution | None:
         """The penalised least-squares solution at theta (None if B is not positive definite)."""
         q, m, lay = self.q, self.m, self.lay
-        La = self.La0.copy()
+        La = lay.La0.copy()
         La.flat[lay.lam_flat] = theta[lay.tidx]
         Ta = La.T @ self.Aa  # [[Lambda_b'A, Lambda_b'r0], [r0', y'Wy]]
         Lb = La[:m, :m]
         B = Ta[:m, :m] @ Lb
-        B.flat[lay.diag_q] += 1.0
+        B += lay.E
         L, info = dpotrf(B, lower=1, clean=1, overwrite_a=1)
         if info != 0:
             return None
@@ -218,7 +221,7 @@ class DenseLMM:
         pwrss = float(self.w @ (resid * resid) + u @ u)
         if not np.isfinite(pwrss):  # (a non-finite solution x)
             return None
-        ld = 2.0 * np.log(np.diagonal(L))
+        ld = 2.0 * np.log(L.diagonal())
         Lx = L[q:, q:]
         return PLSSolution(beta, u, pwrss, float(ld[:q].sum()), float(ld[q:].sum()), Lx @ Lx.T,
                            resid, dense=(L, Ta, x))
@@ -302,7 +305,7 @@ class LMMObjective:
         d = ctx.design
         self.w = d.weights
         self.yo = d.y - d.offset
-        self.ldW = float(np.sum(np.log(self.w)))
+        self.ldW = float(np.log(self.w).sum())
         self.nfev = 0
         self._cache: dict[bytes, PLSSolution | None] = {}
         q = sum(t.q for t in d.terms)

@@ -395,7 +395,7 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         H = fd_hessian_from_grad(obj, x, forward) if builtin else hessian_from_gradient(obj.grad, x)
     gh = obj.grad_hess(x) if builtin else None
     g = obj.grad(x) if gh is None else gh[0]
-    free = ~(bounded & (x <= 1e-8))
+    free = None if builtin else ~(bounded & (x <= 1e-8))
     for _ in range(0 if builtin else 4):  # the built-in optimizer is Newton's method already
         if not free.any():
             break
