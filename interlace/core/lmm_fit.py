@@ -9,6 +9,7 @@ estimates of theta; an optimizer plugin named in ``optimizer=`` is used instead 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -127,6 +128,20 @@ def _level_fits(t, ZtZ: np.ndarray, Ztr: np.ndarray, rr: np.ndarray, s2: float
     return Sb, msw
 
 
+def _chol2_floored(a: float, b: float, c: float) -> tuple[float, float, float] | None:
+    """Lower Cholesky factor (l00, l10, l11) of [[a, b], [b, c]] when its eigenvalues are
+    already above moment_start's floor (1e-4 of the largest), in plain floats; None otherwise
+    (the eigenvalues are then floored through an eigendecomposition)."""
+    h = math.hypot(0.5 * (a - c), b)
+    top, low = 0.5 * (a + c) + h, 0.5 * (a + c) - h
+    if not (math.isfinite(h) and low >= 1e-4 * max(top, 1e-8) and a > 0):
+        return None
+    l00 = math.sqrt(a)
+    l10 = b / l00
+    d = c - l10 * l10
+    return (l00, l10, math.sqrt(d)) if d > 0 else None
+
+
 def moment_start(ctx: ModelContext, dense: DenseLMM | None = None) -> np.ndarray | None:
     """A starting theta near the optimum: moment estimates from the (weighted) least-squares
     residuals. For a term with one column, its one-way ANOVA variance estimate; for a term
@@ -138,7 +153,7 @@ def moment_start(ctx: ModelContext, dense: DenseLMM | None = None) -> np.ndarray
     if any(t.k > 4 for t in d.terms):
         return None
     w = d.weights
-    yo = d.y - d.offset
+    yo = d.y - d.offset if dense is None else dense.yo
     if dense is not None:
         q = dense.q
         XtWX, XtWy = dense.A[q:, q:], dense.r0[q:]
@@ -192,6 +207,11 @@ def moment_start(ctx: ModelContext, dense: DenseLMM | None = None) -> np.ndarray
         if not t.correlated:
             out.append(np.sqrt(np.maximum(np.diag(S), 0.0)) + 0.01)
             continue
+        if t.k == 2:
+            chol = _chol2_floored(float(S[0, 0]), 0.5 * float(S[0, 1] + S[1, 0]), float(S[1, 1]))
+            if chol is not None:
+                out.append(np.array(chol))
+                continue
         ev, V, info = dsyevd(0.5 * (S + S.T), lower=1)  # LAPACK directly: tiny matrices
         if info != 0:
             out.append(t.theta_start())

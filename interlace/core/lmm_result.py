@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 
 import numpy as np
@@ -24,7 +25,7 @@ class LMMResult(GLMMResult):
         sol = obj.solution(theta)
         obj.clear_cache()  # the result holds the objective: keep no factors alive with it
         sigma2 = obj.sigma2(sol)
-        sigma = float(np.sqrt(sigma2))
+        sigma = math.sqrt(sigma2)
         self._ctx, self._optimizer, self._fit_args = ctx, opt, args
         self.family, self.link = fam, fam.link
         self.formula = d.parsed.text
@@ -38,13 +39,13 @@ class LMMResult(GLMMResult):
         self.family_params = {"sigma": sigma}
         self._u = sol.u * sigma  # spherical effects on the N(0, I) scale of the GLMM core
 
-        npar = ctx.ntheta + d.p + 1
+        npar = self.theta.size + d.p + 1
         self.df_modelwc = npar
         self.llf = -0.5 * dev
         self.reml_criterion = float(dev) if obj.reml else None
         self.deviance = float(dev)
         self.aic = dev + 2 * npar
-        self.bic = dev + np.log(d.n) * npar
+        self.bic = dev + math.log(d.n) * npar
         self.df_resid = d.n - npar
 
         self._beta, self._fe_names = sol.beta, list(d.fe_names)
