@@ -19,6 +19,7 @@ solver's rows of M^-1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -219,7 +220,7 @@ class DenseLMM:
         u, beta = x[:q], x[q:]
         resid = self.yo - self.ZX @ (Lb @ x)
         pwrss = float(self.w @ (resid * resid) + u @ u)
-        if not np.isfinite(pwrss):  # (a non-finite solution x)
+        if not math.isfinite(pwrss):  # (a non-finite solution x)
             return None
         ld = 2.0 * np.log(L.diagonal())
         Lx = L[q:, q:]

@@ -295,15 +295,16 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
     radius = max(1.0, float(np.abs(x).max()))
     message, converged = "maximum number of iterations reached", False
     for _ in range(maxiter):
-        free = ~(bounded & (x <= lower) & (g > 0))
-        if not free.any():
-            message, converged = "all parameters at their bounds", True
-            break
-        if free.all():
-            d = _tr_step(H, g, radius)
-        else:
+        held = bounded & (x <= lower) & (g > 0)
+        if held.any():
+            free = ~held
+            if not free.any():
+                message, converged = "all parameters at their bounds", True
+                break
             d = np.zeros_like(x)
             d[free] = _tr_step(H[np.ix_(free, free)], g[free], radius)
+        else:
+            d = _tr_step(H, g, radius)
         xn = np.maximum(x + d, lower)
         s_ = xn - x
         pred = -float(g @ s_ + 0.5 * s_ @ H @ s_)
@@ -404,7 +405,8 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         r = run(min(better, key=lambda t: t[0])[1])
         x = np.maximum(r.x, lower)
     fx = obj(x)
-    H = obj.hessian(x) if builtin and not forward else None
+    gh = obj.grad_hess(x) if builtin else None  # exact (dense systems only)
+    H = None if gh is None else gh[1]
     last = getattr(obj, "last_hessian", None)
     if H is None and builtin and last is not None and np.array_equal(last[0], x):
         # expensive evaluations: the quasi-Newton Hessian serves the convergence check, and
@@ -413,10 +415,11 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         obj.hessian_approximate = True
     if H is None:
         H = fd_hessian_from_grad(obj, x, forward) if builtin else hessian_from_gradient(obj.grad, x)
-    gh = obj.grad_hess(x) if builtin else None
     g = obj.grad(x) if gh is None else gh[0]
-    free = None if builtin else ~(bounded & (x <= 1e-8))
-    for _ in range(0 if builtin else 4):  # the built-in optimizer is Newton's method already
+    if builtin:  # the built-in optimizer is Newton's method already
+        return x, fx, H, g, obj.nfev, r.message
+    free = ~(bounded & (x <= 1e-8))
+    for _ in range(4):
         if not free.any():
             break
         Hf = H[np.ix_(free, free)]
