@@ -226,3 +226,35 @@ def test_rank_check_fast_accept_agrees_with_qr(log_eps, p, j, scale, seed):
     R = np.linalg.qr(Xs, mode="r")
     qr_all = bool(np.all(np.abs(np.diag(R)) > 1e-7 * np.linalg.norm(Xs, axis=0)))
     assert (keep == list(range(p)) and not dropped) == qr_all or abs(log_eps + 7) < 0.5
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (1 | c) + (x | b)", "y ~ x + (1 | b) + (1 | c) + (x || c)"])
+def test_dense_layout_is_the_blocked_solvers(formula):
+    """The dense system lays u out as the blocked solver does (the result reads u by it)."""
+    from interlace.core.lmm import dense_layout
+
+    d = build_design(parse_formula(formula), _crossed(600, 40, 30), FAM)
+    lay, system = dense_layout(d.terms, d.p), ModelContext.build(d, FAM).system
+    assert list(lay.order) == system.order
+    for pos, ti in enumerate(system.order):
+        assert lay.starts[ti] == system.slices[pos].start
+
+
+@pytest.mark.parametrize("formula", ["y ~ x + (x | c) + (1 | b)", "y ~ x + (1 | b) + (x || c)"])
+@pytest.mark.parametrize("reml", [True, False])
+def test_dense_derivatives_with_several_terms(formula, reml):
+    """The dense system's deviance and gradient equal the blocked solver's, and its exact
+    Hessian (B's pair sums plus the rank-one terms of log|G| - log|B|) differences of the
+    gradient, with several terms of one and two columns."""
+    ctx = _ctx(formula, _crossed(600, 40, 30))
+    dense, blocked = LMMObjective(ctx, reml), LMMObjective(ctx, reml)
+    assert dense.dense is not None
+    blocked.dense = None
+    for th in ([0.6, 0.2, 0.3, 0.5], [0.9, -0.3, 0.1, 0.2], [0.4, 0.0, 0.7, 1e-3]):
+        th = np.array(th[: ctx.ntheta])
+        assert dense(th) == pytest.approx(blocked(th), rel=1e-12)
+        assert np.allclose(dense.grad(th), blocked.grad(th), rtol=1e-8, atol=1e-8)
+        g, H = dense.grad_hess(th)
+        assert np.allclose(g, dense.grad(th), rtol=1e-8, atol=1e-8)
+        Hf = hessian_from_gradient(dense.grad, th, h=1e-5)
+        assert np.allclose(H, Hf, rtol=1e-5, atol=1e-5 * np.abs(Hf).max())

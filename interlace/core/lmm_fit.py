@@ -9,19 +9,23 @@ estimates of theta; an optimizer plugin named in ``optimizer=`` is used instead 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.linalg.lapack import dgesv, dpotrf, dsyevd
 
 from interlace.core.design import build_design
 from interlace.core.errors import InterlaceError
 from interlace.core.fitting import blas_limit
 from interlace.core.formula import parse_formula
-from interlace.core.lmm import LMMObjective
+from interlace.core.lmm import DenseLMM, LMMContext, LMMObjective
+from interlace.core.lmm_result import LMMResult
 from interlace.core.model import ModelContext
 from interlace.core.objective import hessian_from_gradient
 from interlace.core.registry import resolve
+from interlace.families.gaussian import GaussianFamily
 from interlace.optimizers.base import OptimizeResult
 
 
@@ -45,9 +49,6 @@ def fit(
     Returns an :class:`~interlace.core.lmm_result.LMMResult` with lmer's estimates, residual
     variance ``scale``, the REML criterion and Satterthwaite degrees of freedom (lmerTest).
     """
-    from interlace.core.lmm_result import LMMResult
-    from interlace.families.gaussian import GaussianFamily
-
     if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
         raise InterlaceError(f"method must be 'REML' or 'ML', got {method!r}")
     reml = method.upper() == "REML"
@@ -61,82 +62,136 @@ def fit(
         if reml and design.n <= design.p:
             raise InterlaceError(
                 f"REML needs more rows ({design.n}) than fixed effects ({design.p})")
-        ctx = ModelContext.build(design, fam)
+        ctx = LMMContext(design, fam)
         obj = LMMObjective(ctx, reml)
         theta, dev, H, g, nfev, message = optimize_theta(ctx, reml, opt, optimizer_options, obj)
         return LMMResult.from_lmm(ctx, obj, theta, dev, H, g, nfev, message, opt, args)
 
 
-def _level_fits(t, w: np.ndarray, r: np.ndarray, s2: float) -> tuple[np.ndarray, float] | None:
-    """Per level of a k-column term, least squares of r on its columns: the covariance of the
-    level coefficients less their mean sampling covariance (a moment estimate of the term's
-    covariance, in units of the residual variance s2 = the within mean square) and that mean
-    square; None when fewer than two levels can be fitted."""
-    k, Z, codes, L = t.k, t.Z, t.codes, t.nlevels
-    ZtZ = np.empty((L, k, k))
-    for a in range(k):
-        for b in range(a, k):
-            ZtZ[:, a, b] = ZtZ[:, b, a] = np.bincount(codes, w * Z[:, a] * Z[:, b], minlength=L)
-    Ztr = np.stack([np.bincount(codes, w * Z[:, a] * r, minlength=L) for a in range(k)], axis=1)
-    cnt = np.bincount(codes, minlength=L)
+def _grouped_grams(t, w: np.ndarray, wr: np.ndarray, ti: int, dense: DenseLMM | None,
+                   zr: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per level of term t, Z_l'W Z_l (levels, k, k) and Z_l'W r (levels, k): read off the
+    dense system's Gram matrix when there is one, else one weighted bincount each."""
+    if dense is not None:
+        lay = dense.lay
+        return dense.Aa.ravel().take(lay.term_grams[ti]), zr.take(lay.term_cols[ti])
+    k, L, Z, codes = t.k, t.nlevels, t.Z, t.codes
+    if k == 1:
+        z = Z[:, 0]
+        zz = np.bincount(codes, w * z * z, minlength=L)
+        return zz[:, None, None], np.bincount(codes, wr * z, minlength=L)[:, None]
+    kk = np.arange(k * k)
+    idx = (codes[:, None] * (k * k) + kk).ravel()
+    prod = ((Z * w[:, None])[:, :, None] * Z[:, None, :]).ravel()
+    ZtZ = np.bincount(idx, prod, minlength=L * k * k).reshape(L, k, k)
+    Ztr = np.bincount((codes[:, None] * k + kk[:k]).ravel(), (Z * wr[:, None]).ravel(),
+                      minlength=L * k).reshape(L, k)
+    return ZtZ, Ztr
+
+
+def _level_fits(t, ZtZ: np.ndarray, Ztr: np.ndarray, rr: np.ndarray, s2: float
+                ) -> tuple[np.ndarray, float] | None:
+    """Per level of a k-column term, least squares of r on its columns (from the level sums
+    Z'WZ, Z'Wr and r'Wr): the covariance of the level coefficients less their mean sampling
+    covariance (a moment estimate of the term's covariance, in units of the residual variance
+    s2 = the within mean square) and that mean square; None when fewer than two levels can be
+    fitted."""
+    k, L = t.k, t.nlevels
+    cnt = np.bincount(t.codes, minlength=L)
     if k == 2:
-        det = ZtZ[:, 0, 0] * ZtZ[:, 1, 1] - ZtZ[:, 0, 1] ** 2
+        a, b, c = ZtZ[:, 0, 0], ZtZ[:, 0, 1], ZtZ[:, 1, 1]
+        det = a * c - b * b
+        scale = (a + c) ** 2
     else:
         det = np.linalg.det(ZtZ)
-    scale = np.einsum("lii->l", ZtZ) ** k
+        scale = np.einsum("lii->l", ZtZ) ** k
     ok = (cnt > k) & (det > 1e-10 * scale)
-    nok = int(ok.sum())
+    nok = int(np.count_nonzero(ok))
     if nok < 2:
         return None
-    inv = np.linalg.inv(ZtZ[ok])
-    bl = np.zeros((L, k))
-    bl[ok] = np.einsum("lab,lb->la", inv, Ztr[ok])
-    fit = np.einsum("ik,ik->i", Z, bl[codes])
-    used = ok[codes]
-    dfw = int(used.sum()) - k * nok
-    msw = float(np.sum((w * (r - fit) ** 2)[used])) / dfw if dfw > 0 else s2
-    bc = bl[ok] - bl[ok].mean(axis=0)
-    Sb = bc.T @ bc / (nok - 1) - msw * inv.mean(axis=0)
+    if nok < L:
+        ZtZ, Ztr, rr, cnt, det = ZtZ[ok], Ztr[ok], rr[ok], cnt[ok], det[ok]
+    if k == 2:  # closed-form 2 x 2 inverses
+        inv = np.empty_like(ZtZ)
+        inv[:, 0, 0], inv[:, 1, 1] = ZtZ[:, 1, 1], ZtZ[:, 0, 0]
+        inv[:, 0, 1] = inv[:, 1, 0] = -ZtZ[:, 0, 1]
+        inv /= det[:, None, None]
+    else:
+        inv = np.linalg.inv(ZtZ)
+    bl = (inv @ Ztr[:, :, None])[:, :, 0]
+    dfw = int(cnt.sum()) - k * nok
+    # within-level residual sum of squares: r'Wr - (Z'Wr)' b per level
+    ssw = float(rr.sum()) - float(Ztr.ravel() @ bl.ravel())
+    msw = max(ssw, 0.0) / dfw if dfw > 0 else s2
+    bc = bl - bl.sum(axis=0) / nok
+    Sb = (bc.T @ bc) / (nok - 1) - (msw / nok) * inv.sum(axis=0)
     return Sb, msw
 
 
-def moment_start(ctx: ModelContext) -> np.ndarray | None:
+def _chol2_floored(a: float, b: float, c: float) -> tuple[float, float, float] | None:
+    """Lower Cholesky factor (l00, l10, l11) of [[a, b], [b, c]] when its eigenvalues are
+    already above moment_start's floor (1e-4 of the largest), in plain floats; None otherwise
+    (the eigenvalues are then floored through an eigendecomposition)."""
+    h = math.hypot(0.5 * (a - c), b)
+    top, low = 0.5 * (a + c) + h, 0.5 * (a + c) - h
+    if not (math.isfinite(h) and low >= 1e-4 * max(top, 1e-8) and a > 0):
+        return None
+    l00 = math.sqrt(a)
+    l10 = b / l00
+    d = c - l10 * l10
+    return (l00, l10, math.sqrt(d)) if d > 0 else None
+
+
+def moment_start(ctx: ModelContext, dense: DenseLMM | None = None) -> np.ndarray | None:
     """A starting theta near the optimum: moment estimates from the (weighted) least-squares
     residuals. For a term with one column, its one-way ANOVA variance estimate; for a term
     with k columns, the covariance of per-level least-squares coefficients less their mean
     sampling covariance; each relative to the smallest within-level mean square. None when a
-    term has more than four columns (lme4's start is used)."""
+    term has more than four columns (lme4's start is used). The grouped sums come from the
+    dense system's Gram matrix when given."""
     d = ctx.design
     if any(t.k > 4 for t in d.terms):
         return None
     w = d.weights
-    sw = np.sqrt(w)
-    Xw = d.X * w[:, None]
-    try:
-        beta = np.linalg.solve(d.X.T @ Xw, Xw.T @ (d.y - d.offset))
-    except np.linalg.LinAlgError:
-        beta = np.linalg.lstsq(d.X * sw[:, None], (d.y - d.offset) * sw, rcond=None)[0]
-    r = d.y - d.offset - d.X @ beta
+    yo = d.y - d.offset if dense is None else dense.yo
+    if dense is not None:
+        q = dense.q
+        XtWX, XtWy = dense.A[q:, q:], dense.r0[q:]
+    else:
+        Xw = d.X * w[:, None]
+        XtWX, XtWy = d.X.T @ Xw, Xw.T @ yo
+    _, _, beta, info = dgesv(XtWX, XtWy)  # numpy's solve without its overhead
+    if info != 0:
+        sw = np.sqrt(w)
+        beta = np.linalg.lstsq(d.X * sw[:, None], yo * sw, rcond=None)[0]
+    r = yo - d.X @ beta
+    wr = w * r
     n = d.n
-    total = float(np.sum(w * r * r) / max(n - d.p, 1))
+    rss = float(wr @ r)
+    total = rss / max(n - d.p, 1)
+    zr = None if dense is None else dense.r0[:q] - dense.A[:q, q:] @ beta  # Z'W r
     covs, within = [], [total]
-    for t in d.terms:
+    for ti, t in enumerate(d.terms):
+        ZtZ, Ztr = _grouped_grams(t, w, wr, ti, dense, zr)
         if t.k > 1:
-            lf = _level_fits(t, w, r, total)
+            lf = _level_fits(t, ZtZ, Ztr, np.bincount(t.codes, wr * r, minlength=t.nlevels),
+                             total)
             covs.append(None if lf is None else lf[0])
             if lf is not None:
                 within.append(lf[1])
             continue
-        z = t.Z[:, 0]
-        zz = np.bincount(t.codes, w * z * z, minlength=t.nlevels)
-        L = int(np.sum(zz > 0))
+        zz, zt = ZtZ[:, 0, 0], Ztr[:, 0]
+        pos = zz > 0
+        L = int(np.sum(pos))
         if L < 2 or n <= L:
             covs.append(np.zeros((1, 1)))
             continue
-        m = np.bincount(t.codes, w * z * r, minlength=t.nlevels) / np.maximum(zz, 1e-300)
-        msw = float(np.sum(w * (r - z * m[t.codes]) ** 2)) / (n - L)
-        msb = float(np.sum(zz * m * m)) / (L - 1)
-        n0 = (float(zz.sum()) - float(np.sum(zz * zz)) / float(zz.sum())) / (L - 1)
+        m = zt / np.maximum(zz, 1e-300)
+        ssb = float(np.sum((zt * m)[pos]))  # = sum zz m^2
+        msw = max(rss - ssb, 0.0) / (n - L)
+        msb = ssb / (L - 1)
+        zs = float(zz.sum())
+        n0 = (zs - float(zz @ zz) / zs) / (L - 1)
         covs.append(np.array([[max((msb - msw) / n0, 0.0)]]))
         within.append(msw)
     s2 = max(min(within), 1e-12 * max(total, 1e-300))
@@ -152,11 +207,24 @@ def moment_start(ctx: ModelContext) -> np.ndarray | None:
         if not t.correlated:
             out.append(np.sqrt(np.maximum(np.diag(S), 0.0)) + 0.01)
             continue
-        ev, V = np.linalg.eigh(0.5 * (S + S.T))
+        if t.k == 2:
+            chol = _chol2_floored(float(S[0, 0]), 0.5 * float(S[0, 1] + S[1, 0]), float(S[1, 1]))
+            if chol is not None:
+                out.append(np.array(chol))
+                continue
+        ev, V, info = dsyevd(0.5 * (S + S.T), lower=1)  # LAPACK directly: tiny matrices
+        if info != 0:
+            out.append(t.theta_start())
+            continue
         ev = np.maximum(ev, 1e-4 * max(float(ev.max()), 1e-8))
-        Lc = np.linalg.cholesky((V * ev) @ V.T)
-        out.append(Lc[t.tri_rows, t.tri_cols])
+        Lc, info = dpotrf((V * ev) @ V.T, lower=1, clean=1)
+        out.append(Lc[t.tri_rows, t.tri_cols] if info == 0 else t.theta_start())
     return np.concatenate(out)
+
+
+def _bounds(lower: np.ndarray) -> list[tuple]:
+    """Optimizer-plugin bounds: (0, None) on Lambda's diagonal, (None, None) off it."""
+    return [(0.0 if np.isfinite(lo) else None, None) for lo in lower]
 
 
 class _Builtin:
@@ -187,11 +255,14 @@ def fd_hessian_from_grad(obj: LMMObjective, x: np.ndarray, forward: bool) -> np.
 
 def _tr_step(H: np.ndarray, g: np.ndarray, radius: float) -> np.ndarray:
     """The minimiser of g'd + d'Hd/2 over |d| <= radius (H's eigenvalues made positive)."""
-    w, V = np.linalg.eigh(H)
-    w = np.maximum(np.abs(w), 1e-8 * max(1.0, float(np.max(np.abs(w)))))
+    w, V, info = dsyevd(H, lower=1)  # LAPACK directly: numpy's eigh costs 5x more on tiny H
+    if info != 0:
+        w, V = np.linalg.eigh(H)
+    w = np.abs(w)
+    np.maximum(w, 1e-8 * max(1.0, float(w.max())), out=w)
     c = V.T @ g
     d = -V @ (c / w)
-    if np.linalg.norm(d) <= radius:
+    if float(d @ d) <= radius * radius:
         return d
     lam = 0.0
     for _ in range(50):  # Newton on 1/|d(lam)| = 1/radius (More and Sorensen), from below
@@ -221,15 +292,19 @@ def quasi_newton(obj: LMMObjective, x0: np.ndarray, lower: np.ndarray, forward: 
         g = obj.grad(x)
         H = fd_hessian_from_grad(obj, x, forward)
     bounded = np.isfinite(lower)
-    radius = max(1.0, float(np.max(np.abs(x))))
+    radius = max(1.0, float(np.abs(x).max()))
     message, converged = "maximum number of iterations reached", False
     for _ in range(maxiter):
-        free = ~(bounded & (x <= lower) & (g > 0))
-        if not free.any():
-            message, converged = "all parameters at their bounds", True
-            break
-        d = np.zeros_like(x)
-        d[free] = _tr_step(H[np.ix_(free, free)], g[free], radius)
+        held = bounded & (x <= lower) & (g > 0)
+        if held.any():
+            free = ~held
+            if not free.any():
+                message, converged = "all parameters at their bounds", True
+                break
+            d = np.zeros_like(x)
+            d[free] = _tr_step(H[np.ix_(free, free)], g[free], radius)
+        else:
+            d = _tr_step(H, g, radius)
         xn = np.maximum(x + d, lower)
         s_ = xn - x
         pred = -float(g @ s_ + 0.5 * s_ @ H @ s_)
@@ -270,9 +345,8 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
     Hessian, and a probe off the zero bound (where the deviance is stationary in theta)."""
     obj = LMMObjective(ctx, reml) if obj is None else obj
     terms = ctx.design.terms
-    lower = np.concatenate([t.theta_lower_bounds() for t in terms])
-    bounds = [(0.0 if np.isfinite(lo) else None, None) for lo in lower]
-    diag = np.flatnonzero(np.isfinite(lower))
+    lower = obj.lower
+    bounded = np.isfinite(lower)
     cache: dict = {}
 
     def f(x):
@@ -307,29 +381,32 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
                 return r
             # insurance: L-BFGS-B from wherever the Newton iterations stopped
             x0 = r.x if np.isfinite(r.fun) and r.fun < 1e100 else x0
-            return resolve("optimizer", "lbfgsb").minimize(f, x0, bounds, jac=jac)
-        return opt.minimize(f, x0, bounds, jac=jac if opt.uses_gradient else None,
+            return resolve("optimizer", "lbfgsb").minimize(f, x0, _bounds(lower), jac=jac)
+        return opt.minimize(f, x0, _bounds(lower), jac=jac if opt.uses_gradient else None,
                             options=optimizer_options)
 
-    x0 = moment_start(ctx) if builtin else None
+    x0 = moment_start(ctx, obj.dense) if builtin else None
     r = run(np.concatenate([t.theta_start() for t in terms]) if x0 is None else x0)
     x = np.maximum(r.x, lower)
     for _ in range(3):
+        at_zero = np.flatnonzero(bounded & (x <= 1e-8))
+        if not at_zero.size:
+            break
         fx = obj(x)
         trial = []
-        for i in diag:
-            if x[i] <= 1e-8:
-                for v in (0.05, 0.2, 0.5, 1.0):
-                    xt = x.copy()
-                    xt[i] = v
-                    trial.append((obj(xt), xt))
+        for i in at_zero:
+            for v in (0.05, 0.2, 0.5, 1.0):
+                xt = x.copy()
+                xt[i] = v
+                trial.append((obj(xt), xt))
         better = [t for t in trial if t[0] < fx - 1e-6]
         if not better:
             break
         r = run(min(better, key=lambda t: t[0])[1])
         x = np.maximum(r.x, lower)
     fx = obj(x)
-    H = obj.hessian(x) if builtin and not forward else None
+    gh = obj.grad_hess(x) if builtin else None  # exact (dense systems only)
+    H = None if gh is None else gh[1]
     last = getattr(obj, "last_hessian", None)
     if H is None and builtin and last is not None and np.array_equal(last[0], x):
         # expensive evaluations: the quasi-Newton Hessian serves the convergence check, and
@@ -338,10 +415,11 @@ def optimize_theta(ctx: ModelContext, reml: bool, opt, optimizer_options=None,
         obj.hessian_approximate = True
     if H is None:
         H = fd_hessian_from_grad(obj, x, forward) if builtin else hessian_from_gradient(obj.grad, x)
-    gh = obj.grad_hess(x) if builtin else None
     g = obj.grad(x) if gh is None else gh[0]
-    free = ~(np.isfinite(lower) & (x <= 1e-8))
-    for _ in range(0 if builtin else 4):  # the built-in optimizer is Newton's method already
+    if builtin:  # the built-in optimizer is Newton's method already
+        return x, fx, H, g, obj.nfev, r.message
+    free = ~(bounded & (x <= 1e-8))
+    for _ in range(4):
         if not free.any():
             break
         Hf = H[np.ix_(free, free)]

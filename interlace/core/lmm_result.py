@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 
 import numpy as np
@@ -24,7 +25,7 @@ class LMMResult(GLMMResult):
         sol = obj.solution(theta)
         obj.clear_cache()  # the result holds the objective: keep no factors alive with it
         sigma2 = obj.sigma2(sol)
-        sigma = float(np.sqrt(sigma2))
+        sigma = math.sqrt(sigma2)
         self._ctx, self._optimizer, self._fit_args = ctx, opt, args
         self.family, self.link = fam, fam.link
         self.formula = d.parsed.text
@@ -38,29 +39,28 @@ class LMMResult(GLMMResult):
         self.family_params = {"sigma": sigma}
         self._u = sol.u * sigma  # spherical effects on the N(0, I) scale of the GLMM core
 
-        npar = ctx.ntheta + d.p + 1
+        npar = self.theta.size + d.p + 1
         self.df_modelwc = npar
         self.llf = -0.5 * dev
         self.reml_criterion = float(dev) if obj.reml else None
         self.deviance = float(dev)
         self.aic = dev + 2 * npar
-        self.bic = dev + np.log(d.n) * npar
+        self.bic = dev + math.log(d.n) * npar
         self.df_resid = d.n - npar
 
         self._beta, self._fe_names = sol.beta, list(d.fe_names)
-        self._vcov = sigma2 * np.linalg.inv(sol.RX2)
+        self._RX2 = sol.RX2  # the covariance of beta, sigma^2 RX2^-1, is formed on first use
         self._satt = (obj, np.asarray(theta, float).copy(), sigma)
         self._re_args = (ctx, self.theta, sol.u, sigma2, sigma2)
         self._eta = d.y - sol.resid  # offset + X beta + Z b
         self._fitted = self._eta
-        self._names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
         self._g, self._H = g, H
         self._H_approx = bool(getattr(obj, "hessian_approximate", False))
-        tl = np.concatenate([t.theta_lower_bounds() for t in d.terms])
-        at_bound = (tl == 0) & (self.theta <= 1e-8)
+        diag = obj.lower == 0
+        at_bound = diag & (self.theta <= 1e-8)
         ok, crit, msg = convergence_check(H, g, at_bound)
         self.max_grad, self.optimizer_message, self.evaluations = crit, message, nfev
-        self.singular = bool(np.any((tl == 0) & (np.abs(self.theta) < _SINGULAR_TOL)))
+        self.singular = bool((diag & (np.abs(self.theta) < _SINGULAR_TOL)).any())
         self.converged = bool(ok)
         self.messages = [] if ok else [msg]
         if not ok:
@@ -69,7 +69,17 @@ class LMMResult(GLMMResult):
             self.messages.append("boundary (singular) fit: see help('isSingular')")
         return self
 
-    # -- pandas pieces, built on first use (the rest as GLMMResult's) ---------------------
+    # -- pieces built on first use (the rest as GLMMResult's) ----------------------------
+    @cached_property
+    def _vcov(self) -> np.ndarray:
+        """sigma^2 (RX'RX)^-1, the covariance of the fixed effects."""
+        return self.scale * np.linalg.inv(self._RX2)
+
+    @cached_property
+    def _names(self) -> list[str]:
+        """Names of theta's entries (the gradient's and Hessian's labels)."""
+        return [f"theta[{n}]" for t in self._ctx.design.terms for n in t.theta_names()]
+
     @cached_property
     def fe_tvalues(self) -> pd.Series:
         """t statistics of the fixed effects."""
