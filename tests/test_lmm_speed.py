@@ -65,12 +65,19 @@ def test_simple_matrix_leaves_the_rest_to_formulaic(expr):
        order=st.sampled_from(["g + x", "x + g", "g", "1 + g + h", "h + x + g"]))
 def test_text_columns_are_coded_as_formulaic_codes_them(levels, n, seed, object_dtype, order):
     """Treatment coding of text columns (any characters, sorted levels, one level, several text
-    columns) equals formulaic's matrix, names and ModelSpec."""
+    columns) equals formulaic's matrix, names and ModelSpec; a non-reference level named
+    '__...', whose column formulaic drops, is a DataError naming it."""
     rng = np.random.default_rng(seed)
     dt = object if object_dtype else "str"
     df = pd.DataFrame({"g": pd.Series(rng.choice(levels, n), dtype=dt),
                        "h": pd.Series(rng.choice(["u", "v", "w"], n), dtype=dt),
                        "x": rng.standard_normal(n)})
+    used = sorted(set(df["g"]))[1:] if "g" in order else []
+    if any(v.startswith("__") for v in used):
+        # formulaic drops such a level's column (merging it into the reference): refused
+        with pytest.raises(interlace.DataError, match="starts with '__'"):
+            _simple_matrix(order, df)
+        return
     X, names, keys = _simple_matrix(order, df)
     mm = model_matrix(order, df, na_action="ignore")
     assert names == list(mm.columns)
@@ -78,6 +85,14 @@ def test_text_columns_are_coded_as_formulaic_codes_them(levels, n, seed, object_
     spec = _simple_spec(order, keys)
     assert np.array_equal(np.asarray(spec.get_model_matrix(df), dtype=float), X)
     assert list(spec.get_model_matrix(df).columns) == names
+
+
+def test_level_formulaic_would_drop_is_refused():
+    """Levels ['0', '__'] (found by hypothesis): formulaic gives no column for '__'."""
+    df = pd.DataFrame({"y": np.arange(6.0), "g": ["0", "__"] * 3, "h": list("aabbcc")})
+    assert list(model_matrix("g", df).columns) == ["Intercept"]  # formulaic's quirk
+    with pytest.raises(interlace.DataError, match=r"column 'g' has the level '__'"):
+        interlace.fit("y ~ g + (1 | h)", df)
 
 
 def test_predict_newdata_through_the_cached_spec():

@@ -450,6 +450,13 @@ def _simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]
         elif intercept and _text_column(s):
             codes, levels = _sorted_codes(s)
             levels = tuple(str(v) for v in levels)
+            hidden = [v for v in levels[1:] if v.startswith("__")]
+            if hidden:
+                raise DataError(
+                    f"column {c!r} has the level {hidden[0]!r}: formulaic (the formula engine) "
+                    f"drops the column of a level whose name starts with '__', which would merge "
+                    f"its rows into the reference level {levels[0]!r}; rename the level"
+                )
             D = np.zeros((n, max(len(levels) - 1, 0)))
             hit = codes > 0
             D[np.flatnonzero(hit), codes[hit] - 1] = 1.0
