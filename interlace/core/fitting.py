@@ -39,6 +39,7 @@ from interlace.core.param_formulas import param_formulas
 from interlace.core.registry import resolve
 from interlace.core.rowkernel import fixed_effects_for, kernel_for
 from interlace.core.start import glm_start, theta_moments
+from interlace.optimizers.base import OptimizeResult
 
 
 def resolve_family(family: Any, link: Any = None):
@@ -223,7 +224,9 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
             polished: bool = False):
         lower = np.array([(-np.inf if lo is None else lo) for lo, _ in bounds_for(layout)])
         sc = scale_for(layout)
+        ylow = lower * sc
         cache: dict = {}
+        stop = None  # (polished) stop where the projected gradient is below this
 
         def f(y):
             key = y.tobytes()
@@ -239,16 +242,31 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
                 fx = f(y)
                 g = (np.zeros_like(x) if fx >= 1e100
                      else fd_gradient(obj, x, fx, lower, unit=1.0 / sc))
-            return g / sc
+            gy = g / sc
+            if stop is not None:
+                pg = np.where((y <= ylow) & (gy > 0), 0.0, gy)  # projected on the bounds
+                if np.max(np.abs(pg)) <= stop:
+                    raise _GradientFloorError(y.copy(), f(y))
+            return gy
 
         bounds = [(None if lo is None else lo * c, None if hi is None else hi * c)
                   for (lo, hi), c in zip(bounds_for(layout), sc)]
         options = dict(opt.rough_options()) if rough else {}
         if polished:  # an exact Newton polish follows: the tail of the iterations is its job
             options.update(opt.polished_options())
+            f0 = abs(f(x0 * sc))
+            # The gradient's rounding floor grows with the deviance (PIRLS's modes converge
+            # to a relative tolerance): at 10^6 Poisson rows (deviance 3e6) it is ~0.02, and
+            # L-BFGS-B's line searches below it failed six times in a row; from such a point
+            # the Newton polish's step is ~1e-7.
+            stop = GRADIENT_FLOOR * f0 if f0 < 1e99 else None
         options.update(optimizer_options or {})
-        res = opt.minimize(f, x0 * sc, bounds, jac=jac if opt.uses_gradient else None,
-                           options=options)
+        try:
+            res = opt.minimize(f, x0 * sc, bounds, jac=jac if opt.uses_gradient else None,
+                               options=options)
+        except _GradientFloorError as done:
+            res = OptimizeResult(done.y, done.fun, True, obj.nfev,
+                                 "projected gradient at its rounding floor")
         res.x = np.asarray(res.x, float) / sc
         return res, lower
 
@@ -382,6 +400,18 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
         )
     nfev = obj2.nfev + (nfev1 or 0)
     return result_cls.from_fit(ctx, integ, opt, x, fx, H, g, lay2, obj2, r2, nfev, r1)
+
+
+GRADIENT_FLOOR = 1e-8  # the gradient's rounding floor relative to the deviance (see run)
+
+
+class _GradientFloorError(Exception):
+    """Raised inside an optimizer's gradient call to stop it at a point whose gradient is at
+    the rounding floor (its line searches could only fail from there)."""
+
+    def __init__(self, y: np.ndarray, fun: float) -> None:
+        super().__init__("gradient at its rounding floor")
+        self.y, self.fun = y, fun
 
 
 def _exact_canonical(integ, ctx: ModelContext, est: list[str]) -> bool:
