@@ -9,11 +9,24 @@ column, only the diagonal for uncorrelated ``||`` terms).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+@lru_cache(maxsize=64)
+def _tri_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of theta's entries in Lambda: the lower triangle by column (col j, row
+    i >= j), or the diagonal for an uncorrelated term; read-only, shared by all terms of size k."""
+    if correlated:
+        cols, rows = np.triu_indices(k)
+    else:
+        rows = cols = np.arange(k)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
+    return rows, cols
 
 
 @dataclass
@@ -39,12 +52,11 @@ class RandomTerm:
 
     def __post_init__(self) -> None:
         k = self.k
-        if self.correlated:
-            cols, rows = np.triu_indices(k)  # (col j, row i >= j): lower triangle by column
-            self.tri_rows, self.tri_cols = rows, cols
+        self.tri_rows, self.tri_cols = _tri_positions(k, self.correlated)
+        if k == 1:
+            self.ucols = self.codes  # index into u_t
         else:
-            self.tri_rows = self.tri_cols = np.arange(k)
-        self.ucols = (self.codes[:, None] * k + np.arange(k)).ravel()  # index into u_t
+            self.ucols = (self.codes[:, None] * k + np.arange(k)).ravel()
 
     @property
     def k(self) -> int:
