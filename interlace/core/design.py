@@ -253,14 +253,13 @@ def _first_bad(mask: np.ndarray, rows: pd.Index) -> Any:
 def _drop_missing(data: Columns, used: dict[str, str], arrays: dict[str, np.ndarray | None],
                   rows: pd.Index) -> tuple[Columns, dict[str, np.ndarray | None], int, pd.Index]:
     cols = list(used)
-    frame = {c: data[c] for c in cols}  # the columns, without copying them into a new frame
     where: list[str] = []
     bad = np.zeros(len(data), bool)
     for arr in arrays.values():
         if arr is not None:
             bad |= np.isnan(arr)
     for c in cols:
-        s = frame[c]
+        s = data[c]
         dt = s.dtype
         if isinstance(dt, np.dtype) and dt.kind in "iub":
             continue  # numpy integers and booleans hold neither missing nor infinite values
@@ -284,7 +283,7 @@ def _drop_missing(data: Columns, used: dict[str, str], arrays: dict[str, np.ndar
                             f"{_first_bad(np.isinf(arr), rows)!r}")
     ndrop = int(bad.sum())
     if ndrop:
-        where += [c for c in cols if frame[c].isna().any()]
+        where += [c for c in cols if data[c].isna().any()]
         where += [k for k, v in arrays.items() if v is not None and np.isnan(v).any()]
         if ndrop == len(data):
             raise DataError(f"no rows left after dropping the {ndrop} rows with missing values "
@@ -590,7 +589,7 @@ def _group_codes(data: pd.DataFrame | Columns, group: str) -> tuple[np.ndarray, 
                 remap[used] = np.arange(len(used))
                 codes, levels = remap[codes], levels[used]
             return codes, levels, None
-        if len(s) <= _SMALL_FACTOR and _text_column(s):
+        if _text_column(s):
             codes, levels = _sorted_codes(s)
             return codes, levels, s.dtype
         try:

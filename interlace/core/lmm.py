@@ -28,7 +28,8 @@ from scipy.linalg import cho_solve, cholesky
 from scipy.linalg.lapack import dpotrf, dpotrs
 
 from interlace.core.model import ModelContext
-from interlace.core.penalized import PenalizedSystem
+from interlace.core.penalized import PenalizedSystem, solver_order
+from interlace.core.terms import tri_positions
 
 _LOG2PI = float(np.log(2 * np.pi))
 _DENSE_Q = 400  # at most this many random effects: one dense (q + p) system per theta
@@ -88,11 +89,6 @@ class DenseLayout:
     eye_m: np.ndarray  # the m x m identity
 
 
-def _solver_order(qs: list[int]) -> list[int]:
-    """Terms largest first (stable), as :class:`PenalizedSystem` orders them."""
-    return sorted(range(len(qs)), key=lambda i: -qs[i])
-
-
 _LAYOUTS: dict[tuple, DenseLayout] = {}  # small shapes' layouts, most recent last
 _LAYOUTS_KEPT = 8
 _LAYOUT_PAIRS = 65_536  # layouts with more position pairs are not kept (megabytes each)
@@ -101,7 +97,7 @@ _LAYOUT_PAIRS = 65_536  # layouts with more position pairs are not kept (megabyt
 def _build_layout(shape: tuple, p: int) -> DenseLayout:
     """The layout of one shape: ``shape`` holds (levels, columns, correlated) per term."""
     qs = [L * k for L, k, _ in shape]
-    order = _solver_order(qs)
+    order = solver_order(qs)
     q = int(sum(qs))
     m = q + p
     starts = [0] * len(shape)
@@ -111,10 +107,7 @@ def _build_layout(shape: tuple, p: int) -> DenseLayout:
         off += qs[ti]
     r_all, c_all, t_all, lo_all, off = [], [], [], [], 0
     for ti, (L, k, corr) in enumerate(shape):
-        if corr:
-            cols, rows = np.triu_indices(k)  # RandomTerm's order: Lambda's lower triangle by column
-        else:
-            rows = cols = np.arange(k)
+        rows, cols = tri_positions(k, corr)
         base = starts[ti] + np.arange(L)[:, None] * k
         r_all.append((base + rows).ravel())
         c_all.append((base + cols).ravel())

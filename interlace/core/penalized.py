@@ -27,11 +27,17 @@ _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the g
 _SMALL_TERM = 64  # trailing terms with at most this many columns meet the cross block densely
 
 
+def solver_order(qs: list[int]) -> list[int]:
+    """The terms' order in M (indices into ``qs``, the terms' sizes): largest first, stable,
+    so the largest term is the diagonal lead block."""
+    return sorted(range(len(qs)), key=lambda i: -qs[i])
+
+
 class PenalizedSystem:
     """Symbolic structure of M for a list of terms; ``factor`` does the numeric work."""
 
     def __init__(self, terms: list[RandomTerm]) -> None:
-        self.order = sorted(range(len(terms)), key=lambda i: -terms[i].q)
+        self.order = solver_order([t.q for t in terms])
         self.terms = [terms[i] for i in self.order]
         offs = np.cumsum([0] + [t.q for t in self.terms])
         self.slices = [slice(int(offs[i]), int(offs[i + 1])) for i in range(len(self.terms))]
@@ -39,8 +45,8 @@ class PenalizedSystem:
         lead = self.terms[0]
         self.k0, self.n0, self.q0 = lead.k, lead.nlevels, lead.q
         self.q2 = self.q - self.q0
-        # per term (solver order), read on every product: RandomTerm's k and q are properties
-        # (q asks the pandas level index its length), so they are kept here as plain values
+        # per term (solver order), read on every product: RandomTerm's k and q are computed
+        # properties, so they are kept here as plain values
         self.tk = [t.k for t in self.terms]
         self.tq = [t.q for t in self.terms]
         self.tcodes = [t.codes for t in self.terms]

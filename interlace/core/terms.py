@@ -17,7 +17,7 @@ import pandas as pd
 
 
 @lru_cache(maxsize=64)
-def _tri_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
+def tri_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of theta's entries in Lambda: the lower triangle by column (col j, row
     i >= j), or the diagonal for an uncorrelated term; read-only, shared by all terms of size k."""
     if correlated:
@@ -52,7 +52,7 @@ class RandomTerm:
 
     def __post_init__(self) -> None:
         k = self.k
-        self.tri_rows, self.tri_cols = _tri_positions(k, self.correlated)
+        self.tri_rows, self.tri_cols = tri_positions(k, self.correlated)
         if k == 1:
             self.ucols = self.codes  # index into u_t
         else:
