@@ -1,8 +1,7 @@
 """interlace: generalised linear mixed models with lme4 parity, built from plugins."""
 
-from interlace.core.anova import anova
-from interlace.core.clmm import CLMMResult, clmm
-from interlace.core.errors import (
+from interlace.datasets import load_dataset
+from interlace.errors import (
     ConvergenceWarning,
     DataError,
     FormulaError,
@@ -11,13 +10,6 @@ from interlace.core.errors import (
     PluginError,
     UnsupportedModelError,
 )
-from interlace.core.fitting import glmer
-from interlace.core.hookspecs import hookimpl
-from interlace.core.lmm_fit import fit
-from interlace.core.lmm_result import LMMResult
-from interlace.core.registry import list_plugins, plugin_errors, reload_plugins
-from interlace.core.result import GLMMResult
-from interlace.datasets import load_dataset
 from interlace.families import (
     BetaFamily,
     BinomialFamily,
@@ -36,6 +28,15 @@ from interlace.families import (
     ZeroOneInflatedBetaFamily,
 )
 from interlace.families.ordinal import OrdinalFamily
+from interlace.glmm.fitting import glmer
+from interlace.glmm.result import GLMMResult
+from interlace.lmm.fitting import fit
+from interlace.lmm.result import LMMResult
+from interlace.ordinal.fitting import clmm
+from interlace.ordinal.result import CLMMResult
+from interlace.registry import list_plugins, plugin_errors, reload_plugins
+from interlace.registry.hookspecs import hookimpl
+from interlace.results.anova import anova
 
 __version__ = "0.1.0"
 

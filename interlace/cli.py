@@ -200,7 +200,7 @@ def cmd_plugins(args) -> int:
                           "errors": [{"entry_point": e.entry_point, "error": e.error}
                                      for e in errors]}, indent=2))
         return EXIT_OK
-    from interlace.core.registry import registry
+    from interlace.registry import registry
 
     reg = registry()
     for kind, names in plugins.items():

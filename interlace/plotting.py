@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.core.errors import InterlaceError
+from interlace.errors import InterlaceError
 
 
 def _pyplot():
@@ -40,7 +40,7 @@ def conditional_variances(result) -> dict[str, pd.DataFrame]:
     Approximated from the penalised system at the conditional modes (lme4's ``condVar``);
     for a Gaussian model it is exact given the estimated parameters.
     """
-    from interlace.core.pirls import pirls
+    from interlace.glmm.pirls import pirls
 
     ctx = result._ctx
     d = ctx.design

@@ -27,15 +27,15 @@ from scipy import integrate, optimize
 
 import interlace
 from interlace import NegativeBinomial2Family
-from interlace.core.design import build_design
-from interlace.core.errors import InterlaceError, UnsupportedModelError
-from interlace.core.fitting import resolve_family
-from interlace.core.formula import parse_formula
-from interlace.core.model import ModelContext
-from interlace.core.pirls import pirls
-from interlace.core.registry import resolve
+from interlace.errors import InterlaceError, UnsupportedModelError
+from interlace.glmm.pirls import pirls
+from interlace.glmm.resolve import resolve_family
 from interlace.integrators.agq import AGQIntegrator, ProductAGQIntegrator
 from interlace.integrators.laplace import LaplaceIntegrator
+from interlace.model.context import ModelContext
+from interlace.model.design import build_design
+from interlace.model.formula import parse_formula
+from interlace.registry import resolve
 
 REF_DIR = Path(__file__).parent / "reference"
 REF = json.loads((REF_DIR / "lme4_agq.json").read_text())["fixtures"]

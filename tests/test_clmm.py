@@ -35,8 +35,7 @@ import pandas as pd
 import pytest
 
 import interlace
-from interlace.core.clmm import CLMMResult, clmm
-from interlace.core.errors import (
+from interlace.errors import (
     DataError,
     FormulaError,
     InterlaceWarning,
@@ -44,6 +43,8 @@ from interlace.core.errors import (
     UnsupportedModelError,
 )
 from interlace.families.ordinal import CUMULATIVE_LINKS, OrdinalFamily
+from interlace.ordinal.fitting import clmm
+from interlace.ordinal.result import CLMMResult
 
 REF_DIR = Path(__file__).parent / "reference"
 REF = json.loads((REF_DIR / "ordinal_clmm.json").read_text())

@@ -13,7 +13,7 @@ import pytest
 import interlace
 from interlace.config import ConfigError, check_formula, load, load_data, loads, run_fit
 from interlace.config.loader import canonical
-from interlace.core.registry import registry, reload_plugins
+from interlace.registry import registry, reload_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

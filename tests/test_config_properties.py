@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 
 from interlace.config import ConfigError, fit_config, load, load_data, loads, run_fit
 from interlace.config.schema import fields_flat
-from interlace.core.formula import parse_formula
-from interlace.core.registry import registry
+from interlace.model.formula import parse_formula
+from interlace.registry import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"

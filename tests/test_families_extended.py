@@ -11,8 +11,8 @@ import pytest
 from scipy import integrate
 
 import interlace
-from interlace.core.registry import resolve
 from interlace.families.base import Family
+from interlace.registry import resolve
 
 CASES = [
     ("nbinom1", {"phi": 1.7}, np.array([0.0, 1, 3, 8]), "log"),

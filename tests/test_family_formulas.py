@@ -32,21 +32,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import interlace
-from interlace.core.design import build_design
-from interlace.core.errors import (
+from interlace.errors import (
     DataError,
     FormulaError,
     InterlaceWarning,
     PluginError,
     UnsupportedModelError,
 )
-from interlace.core.fitting import resolve_family
-from interlace.core.formula import parse_formula
-from interlace.core.model import ModelContext
-from interlace.core.objective import Layout, Objective, fd_gradient
-from interlace.core.param_formulas import param_formulas
-from interlace.core.registry import resolve
+from interlace.glmm.objective import Layout, Objective
+from interlace.glmm.resolve import resolve_family
 from interlace.integrators.laplace import LaplaceIntegrator
+from interlace.linalg.differences import fd_gradient
+from interlace.model.context import ModelContext
+from interlace.model.design import build_design
+from interlace.model.formula import parse_formula
+from interlace.model.param_formulas import param_formulas
+from interlace.registry import resolve
 
 REFDIR = Path(__file__).parent / "reference"
 REF = json.loads((REFDIR / "glmmtmb_formulas.json").read_text())["fixtures"]

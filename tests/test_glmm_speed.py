@@ -13,13 +13,9 @@ import numpy as np
 import pytest
 from fixtures import fit_fixture
 
-from interlace.core.objective import (
-    Layout,
-    Objective,
-    hessian_forward,
-    hessian_from_gradient,
-)
+from interlace.glmm.objective import Layout, Objective
 from interlace.integrators.laplace import LaplaceIntegrator
+from interlace.linalg.differences import hessian_forward, hessian_from_gradient
 
 
 class _GeneralPath(LaplaceIntegrator):
@@ -78,8 +74,8 @@ def test_objective_remembers_its_last_point():
 
 
 def test_theta_moments_start_near_the_estimate():
-    from interlace.core.rowkernel import fixed_effects_for, kernel_for
-    from interlace.core.start import glm_start, theta_moments
+    from interlace.glmm.rowkernel import fixed_effects_for, kernel_for
+    from interlace.glmm.start import glm_start, theta_moments
 
     r = fit_fixture("cbpp_logit")
     ctx = r._ctx
@@ -97,7 +93,7 @@ def test_stop_at_the_gradient_floor_keeps_the_optimum(monkeypatch):
     import pandas as pd
 
     import interlace
-    from interlace.core import fitting
+    from interlace.glmm import fitting
 
     rng = np.random.default_rng(11)
     n, ng = 60_000, 3_000

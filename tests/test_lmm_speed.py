@@ -13,12 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import interlace
-from interlace.core.design import _simple_matrix, _simple_spec, build_design
-from interlace.core.formula import parse_formula
-from interlace.core.lmm import LMMObjective
-from interlace.core.model import ModelContext
-from interlace.core.objective import hessian_from_gradient
 from interlace.families.gaussian import GaussianFamily
+from interlace.linalg.differences import hessian_from_gradient
+from interlace.lmm.objective import LMMObjective
+from interlace.model.context import ModelContext
+from interlace.model.design import _simple_matrix, _simple_spec, build_design
+from interlace.model.formula import parse_formula
 
 FAM = GaussianFamily()
 
@@ -213,7 +213,7 @@ def test_builtin_options_and_fallback():
 @given(vals=st.lists(st.text(max_size=5), min_size=1, max_size=40), object_dtype=st.booleans())
 def test_short_text_group_codes_are_pandas_sorted_factorize(vals, object_dtype):
     """The numpy path for short text grouping columns gives pandas' sorted codes and levels."""
-    from interlace.core.design import group_codes
+    from interlace.model.design import group_codes
 
     s = pd.Series(vals, dtype=object if object_dtype else "str")
     codes, levels = group_codes(pd.DataFrame({"g": s}), "g")
@@ -229,7 +229,7 @@ def test_rank_check_fast_accept_agrees_with_qr(log_eps, p, j, scale, seed):
     """The Gram-Cholesky fast accept of drop_rank_deficient keeps every column exactly when
     R's QR rule (|R_jj| > 1e-7 |x_j|, columns scaled) keeps them all: a column that is a
     near-copy of the others at distance 10^log_eps, columns of any scale."""
-    from interlace.core.design import drop_rank_deficient
+    from interlace.model.design import drop_rank_deficient
 
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((40, p))
@@ -246,7 +246,7 @@ def test_rank_check_fast_accept_agrees_with_qr(log_eps, p, j, scale, seed):
 @pytest.mark.parametrize("formula", ["y ~ x + (1 | c) + (x | b)", "y ~ x + (1 | b) + (1 | c) + (x || c)"])
 def test_dense_layout_is_the_blocked_solvers(formula):
     """The dense system lays u out as the blocked solver does (the result reads u by it)."""
-    from interlace.core.lmm import dense_layout
+    from interlace.lmm.objective import dense_layout
 
     d = build_design(parse_formula(formula), _crossed(600, 40, 30), FAM)
     lay, system = dense_layout(d.terms, d.p), ModelContext.build(d, FAM).system

@@ -17,8 +17,9 @@ import pytest
 from fixtures import fit_fixture, load_reference
 
 import interlace
-from interlace.core.objective import Layout, Objective, fd_gradient
+from interlace.glmm.objective import Layout, Objective
 from interlace.integrators.laplace import LaplaceIntegrator
+from interlace.linalg.differences import fd_gradient
 
 REFDIR = Path(__file__).parent / "reference"
 TMB = json.loads((REFDIR / "glmmtmb_core.json").read_text())["fixtures"]

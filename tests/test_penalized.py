@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 import interlace
-import interlace.core.penalized as pz
-from interlace.core.penalized import PenalizedSystem
-from interlace.core.terms import RandomTerm
+import interlace.linalg.penalized as pz
+from interlace.linalg.penalized import PenalizedSystem
+from interlace.model.terms import RandomTerm
 
 
 def _terms(rng, n, spec):

@@ -7,20 +7,20 @@ import pandas as pd
 import pytest
 
 import interlace
-from interlace.core.design import build_design
-from interlace.core.fitting import resolve_family
-from interlace.core.formula import parse_formula
-from interlace.core.gradient import laplace_gradient
-from interlace.core.gradient_fused import fused_laplace_gradient
-from interlace.core.model import ModelContext
-from interlace.core.pirls import pirls
-from interlace.core.rowkernel import (
+from interlace.glmm.gradient import laplace_gradient
+from interlace.glmm.gradient_fused import fused_laplace_gradient
+from interlace.glmm.pirls import pirls
+from interlace.glmm.resolve import resolve_family
+from interlace.glmm.rowkernel import (
     BinomialLogitKernel,
     FixedEffects,
     PoissonLogKernel,
     RowKernel,
     kernel_for,
 )
+from interlace.model.context import ModelContext
+from interlace.model.design import build_design
+from interlace.model.formula import parse_formula
 
 
 def _crossed_binary() -> pd.DataFrame:

@@ -31,7 +31,7 @@ def _first_paragraph(doc: str | None) -> str:
 
 
 def families_table() -> str:
-    from interlace.core.registry import registry
+    from interlace.registry import registry
 
     rows, seen = [], set()
     for cls in registry()._index()["family"].values():

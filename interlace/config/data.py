@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from interlace.core.errors import DataError
+from interlace.errors import DataError
 
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                   ".pq": "parquet"}

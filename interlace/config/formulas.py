@@ -15,8 +15,8 @@ import ast
 import re
 from dataclasses import dataclass, field
 
-from interlace.core.errors import FormulaError
-from interlace.core.formula import parse_formula, split_top_level, top_level, wraps_whole
+from interlace.errors import FormulaError
+from interlace.model.formula import parse_formula, split_top_level, top_level, wraps_whole
 
 #: function -> what it does (rendered into docs/configs.md)
 ALLOWED_FUNCTIONS: dict[str, str] = {
@@ -77,8 +77,8 @@ def check_formula(formula: str, groups=None, random=None) -> FormulaCheck:
 
 def check_param_formula(text: str, key: str) -> FormulaCheck:
     """Check a one-sided family-parameter formula (``ziformula``, ``dispformula``)."""
-    from interlace.core.errors import InterlaceError
-    from interlace.core.param_formulas import _rhs
+    from interlace.errors import InterlaceError
+    from interlace.model.param_formulas import _rhs
 
     out = FormulaCheck()
     try:

@@ -29,7 +29,7 @@ from typing import Any
 from interlace.config import schema as sch
 from interlace.config.data import column_message, data_format, file_digest, resolve_path
 from interlace.config.yamlio import Mark, YAMLLoadError, dump, format_path, load_file, load_text
-from interlace.core.errors import InterlaceError
+from interlace.errors import InterlaceError
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -476,7 +476,7 @@ def normalized(data: dict, base_dir: Path) -> dict:
 def canonical(config: dict) -> dict:
     """What the content hash covers: the fit with defaults filled in, plugin names in their
     registered spelling, and a data file replaced by the sha256 of its bytes."""
-    from interlace.core.registry import registry
+    from interlace.registry import registry
 
     reg = registry()
     c = copy.deepcopy(config)

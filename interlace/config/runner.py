@@ -16,7 +16,7 @@ import pandas as pd
 
 from interlace.config.data import load_data
 from interlace.config.formulas import core_formula
-from interlace.core.errors import InterlaceError
+from interlace.errors import InterlaceError
 
 RECORD_VERSION = 1
 STATUSES = ("ok", "warning", "error")
@@ -24,7 +24,7 @@ STATUSES = ("ok", "warning", "error")
 
 def glmer_kwargs(config: dict, data: pd.DataFrame) -> dict:
     """Keyword arguments of :func:`interlace.glmer` for a resolved config."""
-    from interlace.core.registry import registry
+    from interlace.registry import registry
 
     kw: dict[str, Any] = {"formula": core_formula(config["formula"]), "data": data}
     family = config.get("family", "binomial")

@@ -218,7 +218,7 @@ class CheckContext:
 
 # -- semantic checks ----------------------------------------------------------------------
 def _registry_names(kind: str) -> tuple[list[str], dict[str, type]]:
-    from interlace.core.registry import registry
+    from interlace.registry import registry
 
     reg = registry()
     return reg.names(kind), reg._index()[kind]
@@ -236,7 +236,7 @@ def plugin_check(kind: str, key: str):
 
 
 def _family_class(fit):
-    from interlace.core.registry import registry
+    from interlace.registry import registry
 
     name = fit.get("family") or "binomial"
     if not isinstance(name, str):
@@ -249,7 +249,7 @@ def check_link(value, fit, ctx):
     if problems:
         return problems
     cls = _family_class(fit)
-    from interlace.core.registry import registry
+    from interlace.registry import registry
 
     canonical = registry().get_class("link", value).name
     allowed = getattr(cls, "links", ()) if cls is not None else ()

@@ -13,7 +13,7 @@ What the framework needs, and what it computes for you:
   that log-likelihoods and AICs compare across families and with R. Required.
 * ``score_mu`` (d loglik / d mu) and ``info_mu`` (the Fisher information in mu, the weight of
   penalised IRLS): numerical derivatives of ``loglik`` unless overridden.
-* ``validate(y, weights, label)``: raise :class:`~interlace.core.errors.DataError` naming
+* ``validate(y, weights, label)``: raise :class:`~interlace.errors.DataError` naming
   ``label`` when y cannot come from the family.
 * ``initialize(y, weights)``: a starting mean inside the support.
 * ``simulate(mu, weights, params, rng)``: draws of y, for ``result.simulate``.
@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from interlace.core.errors import DataError, PluginError
+from interlace.errors import DataError, PluginError
 
 
 @dataclass
@@ -88,7 +88,7 @@ class Family(ABC):
     dispersion_parameter: str | None = None
 
     def __init__(self, link: Any = None, **params: float | None) -> None:
-        from interlace.core.registry import resolve
+        from interlace.registry import resolve
 
         link = self.links[0] if link is None else link
         self.link = resolve("link", link)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, polygamma, psi
 
-from interlace.core.errors import DataError
+from interlace.errors import DataError
 from interlace.families.base import Family, FamilyParameter, require_finite
 
 

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 from scipy.special import gammaln, xlogy
 
-from interlace.core.errors import DataError, InterlaceWarning
+from interlace.errors import DataError, InterlaceWarning
 from interlace.families.base import ExponentialFamily, require_finite
 
 _TINY = np.finfo(float).tiny

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from interlace.core.hookspecs import hookimpl
 from interlace.families.beta import BetaFamily
 from interlace.families.binomial import BinomialFamily
 from interlace.families.gamma import GammaFamily
@@ -18,6 +17,7 @@ from interlace.families.zero_inflated import (
     ZeroInflatedPoissonFamily,
 )
 from interlace.families.zoib import ZeroOneInflatedBetaFamily
+from interlace.registry.hookspecs import hookimpl
 
 
 @hookimpl

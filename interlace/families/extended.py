@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import expit, logit
 
-from interlace.core.errors import DataError, PluginError
+from interlace.errors import DataError, PluginError
 from interlace.families.base import FamilyParameter, _scalar_or_array, require_finite
 
 # Rows whose log-density does not depend on mu (structural zeros of a hurdle, the 0/1 of a

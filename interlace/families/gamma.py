@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from interlace.core.errors import DataError
+from interlace.errors import DataError
 from interlace.families.base import ExponentialFamily, FamilyParameter, require_finite
 
 

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
-from interlace.core.errors import DataError, PluginError
+from interlace.errors import DataError, PluginError
 from interlace.families.base import Family, FamilyParameter
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, xlogy
 
-from interlace.core.errors import DataError
+from interlace.errors import DataError
 from interlace.families.base import ExponentialFamily, require_finite
 
 _TINY = np.finfo(float).tiny

@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 from scipy.special import gammaln, xlogy
 
-from interlace.core.errors import InterlaceWarning
+from interlace.errors import InterlaceWarning
 from interlace.families.base import Family, FamilyParameter
 from interlace.families.extended import (
     TINY_INFO,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from interlace.core.errors import DataError
+from interlace.errors import DataError
 from interlace.families.base import Family, FamilyParameter, require_finite
 from interlace.families.beta import beta_info, beta_loglik, beta_score
 from interlace.families.extended import TINY_INFO, ProbabilityParameter, check_probability
@@ -32,7 +32,7 @@ class ZeroOneInflatedBetaFamily(Family):
         super().__init__(link=link, phi=phi, zoi=zoi, coi=coi)
         check_probability(self.name, "zoi", zoi)
         if coi is not None and not (0.0 <= coi <= 1.0):
-            from interlace.core.errors import PluginError
+            from interlace.errors import PluginError
 
             raise PluginError(f"family 'zoib' parameter 'coi' must be in [0, 1], got {coi!r}")
 

@@ -48,8 +48,8 @@ from functools import lru_cache
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
-from interlace.core.errors import UnsupportedModelError
-from interlace.core.pirls import pirls
+from interlace.errors import UnsupportedModelError
+from interlace.glmm.pirls import pirls
 from interlace.integrators.base import IntegrationResult, Integrator
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)

@@ -10,7 +10,7 @@ the family's density, and returns the conditional modes of u. To add one, subcla
 some models), and return the class from an ``interlace_integrators`` hook implementation
 registered under the ``interlace`` entry-point group.
 
-``interlace.core.pirls.pirls`` finds the conditional modes and the factor of the penalised
+``interlace.glmm.pirls.pirls`` finds the conditional modes and the factor of the penalised
 system at the mode; most integrators start from it (Laplace uses it directly, adaptive
 quadrature centres its nodes there).
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from interlace.core.pirls import PirlsResult
+from interlace.glmm.pirls import PirlsResult
 
 
 @dataclass

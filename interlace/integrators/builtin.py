@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from interlace.core.hookspecs import hookimpl
 from interlace.integrators.agq import AGQIntegrator, ProductAGQIntegrator
 from interlace.integrators.laplace import LaplaceIntegrator
+from interlace.registry.hookspecs import hookimpl
 
 
 @hookimpl

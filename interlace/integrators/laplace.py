@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from interlace.core.gradient import laplace_gradient
-from interlace.core.gradient_fused import fused_laplace_gradient
-from interlace.core.pirls import pirls
-from interlace.core.rowkernel import kernel_for
+from interlace.glmm.gradient import laplace_gradient
+from interlace.glmm.gradient_fused import fused_laplace_gradient
+from interlace.glmm.pirls import pirls
+from interlace.glmm.rowkernel import kernel_for
 from interlace.integrators.base import IntegrationResult, Integrator
 
 
@@ -19,7 +19,7 @@ class LaplaceIntegrator(Integrator):
     def __init__(self, nAGQ: int = 1, information: str = "expected", **options) -> None:
         super().__init__(nAGQ=nAGQ, **options)
         if information not in ("expected", "observed"):
-            from interlace.core.errors import PluginError
+            from interlace.errors import PluginError
 
             raise PluginError(f"information must be 'expected' or 'observed', got {information!r}")
         self.observed = information == "observed"

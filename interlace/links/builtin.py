@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from interlace.core.hookspecs import hookimpl
 from interlace.links.cauchit import CauchitLink
 from interlace.links.cloglog import CloglogLink
 from interlace.links.identity import IdentityLink
@@ -11,6 +10,7 @@ from interlace.links.log import LogLink
 from interlace.links.logit import LogitLink
 from interlace.links.probit import ProbitLink
 from interlace.links.sqrt import SqrtLink
+from interlace.registry.hookspecs import hookimpl
 
 
 @hookimpl

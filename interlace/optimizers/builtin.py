@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from interlace.core.hookspecs import hookimpl
 from interlace.optimizers.bobyqa import BOBYQA
 from interlace.optimizers.lbfgsb import LBFGSB
 from interlace.optimizers.nelder_mead import NelderMead
+from interlace.registry.hookspecs import hookimpl
 
 
 @hookimpl

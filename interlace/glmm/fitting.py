@@ -10,136 +10,29 @@ not 2m) for the Hessian.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.linalg.lapack import dpotrf, dtrtrs
-from threadpoolctl import ThreadpoolController
 
-from interlace.core.design import build_design
-from interlace.core.errors import (
-    ConvergenceWarning,
-    InterlaceError,
-    PluginError,
-    UnsupportedModelError,
-)
-from interlace.core.formula import parse_formula
-from interlace.core.model import ModelContext
-from interlace.core.objective import (
-    Layout,
-    Objective,
+from interlace.errors import InterlaceError
+from interlace.glmm.objective import Layout, Objective
+from interlace.glmm.resolve import check_nagq, resolve_family, resolve_integrator
+from interlace.glmm.rowkernel import fixed_effects_for, kernel_for
+from interlace.glmm.start import glm_start, theta_moments
+from interlace.linalg.blas import blas_limit
+from interlace.linalg.differences import (
     fd_gradient,
     fd_hessian,
     hessian_forward,
     hessian_from_gradient,
 )
-from interlace.core.param_formulas import param_formulas
-from interlace.core.registry import resolve
-from interlace.core.rowkernel import fixed_effects_for, kernel_for
-from interlace.core.start import glm_start, theta_moments
+from interlace.model.context import ModelContext
+from interlace.model.design import build_design
+from interlace.model.formula import parse_formula
+from interlace.model.param_formulas import param_formulas
 from interlace.optimizers.base import OptimizeResult
-
-
-def resolve_family(family: Any, link: Any = None):
-    """A family instance from a name, class or instance (``link`` overrides a name's default)."""
-    if isinstance(family, str):
-        return resolve("family", family, link=link)
-    if isinstance(family, type):
-        return family(link=link) if link is not None else family()
-    if link is not None:
-        from interlace.core.registry import resolve as _r
-
-        new_link = _r("link", link)
-        if new_link.name != family.link.name:
-            raise PluginError(
-                f"link={new_link.name!r} conflicts with the family instance's link "
-                f"{family.link.name!r}; set the link on the family instead"
-            )
-    return family
-
-
-_CONTROLLER: ThreadpoolController | None = None
-
-
-def blas_limit(ctx=None):
-    """One BLAS thread per fit. numpy and scipy each load an OpenBLAS with its own pool; on
-    small dense blocks the two pools contend (10-20x slower), and on large ones two threads
-    won 25% on an idle machine but lost 3x when other processes (batch workers) shared the
-    cores. Parallelism belongs to the batch runner, one fit per core."""
-    global _BLAS_LIBS
-    if _BLAS_LIBS is None:
-        _BLAS_LIBS = [lc for lc in _blas_controller().lib_controllers if lc.user_api == "blas"]
-    return _OneBlasThread(_BLAS_LIBS)
-
-
-_BLAS_LIBS: list | None = None
-
-
-class _OneBlasThread:
-    """``with``: each BLAS library at one thread, its previous count restored after - what
-    threadpoolctl's ``limit`` does, without re-inspecting the libraries on every call (~2 us
-    instead of ~15, which small LMM fits notice)."""
-
-    def __init__(self, libs: list) -> None:
-        self._libs = libs
-        self._saved: list[int] = []
-
-    def __enter__(self) -> _OneBlasThread:
-        self._saved = [lc.get_num_threads() for lc in self._libs]
-        for lc, n in zip(self._libs, self._saved):
-            if n != 1:
-                lc.set_num_threads(1)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for lc, n in zip(self._libs, self._saved):
-            if n != 1:
-                lc.set_num_threads(n)
-
-
-def _blas_controller() -> ThreadpoolController:
-    """One controller per process: inspecting the loaded BLAS libraries costs ~0.7 ms."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER
-
-
-def resolve_integrator(integrator: Any, nAGQ: int, family=None):
-    """The integrator instance: ``integrator`` if given, else Laplace for nAGQ = 1 (with the
-    observed information when the family asks for glmmTMB's form) and "agq" above."""
-    if integrator is None:
-        integrator = "laplace" if nAGQ == 1 else "agq"
-        if nAGQ == 1 and getattr(family, "laplace_information", "expected") == "observed":
-            integrator = resolve("integrator", "laplace", information="observed")
-    try:
-        return resolve("integrator", integrator, nAGQ=nAGQ)
-    except PluginError:
-        if nAGQ > 1 and integrator == "agq":
-            raise UnsupportedModelError(
-                "nAGQ > 1 needs the adaptive Gauss-Hermite quadrature integrator 'agq', which "
-                "is not registered; use nAGQ=1 (Laplace)"
-            ) from None
-        raise
-
-
-def check_nagq(nAGQ: Any) -> int:
-    """Validate nAGQ: a positive integer, at most 100."""
-    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)):
-        if isinstance(nAGQ, float) and nAGQ.is_integer():
-            nAGQ = int(nAGQ)
-        else:
-            raise InterlaceError(f"nAGQ must be a positive integer, got {nAGQ!r}")
-    if nAGQ < 1:
-        raise InterlaceError(
-            f"nAGQ must be >= 1, got {nAGQ}: nAGQ = 1 is the Laplace approximation; lme4's "
-            f"nAGQ = 0 (a faster, rougher fit) is not offered"
-        )
-    if nAGQ > 100:
-        raise InterlaceError(f"nAGQ = {nAGQ} is too large; values of 10 to 25 are typical (max 100)")
-    return int(nAGQ)
+from interlace.registry import resolve
 
 
 def glmer(
@@ -165,9 +58,9 @@ def glmer(
     ``family``, ``link``, ``optimizer`` and ``integrator`` are plugin names or instances.
     ``ziformula`` / ``dispformula`` (glmmTMB's, fixed effects only, default ``"~1"``) model the
     family's zero-part probability (logit scale) or dispersion (log scale) by covariates.
-    Returns a :class:`~interlace.core.result.GLMMResult`.
+    Returns a :class:`~interlace.glmm.result.GLMMResult`.
     """
-    from interlace.core.result import GLMMResult
+    from interlace.glmm.result import GLMMResult
 
     nAGQ = check_nagq(nAGQ)
     fam = resolve_family(family, link)
@@ -433,33 +326,3 @@ def _coef_start(z: float, pdesign) -> np.ndarray:
     if pdesign is None:
         return np.array([z])
     return np.linalg.lstsq(pdesign.X, np.full(pdesign.X.shape[0], z), rcond=None)[0]
-
-
-def convergence_check(H: np.ndarray, g: np.ndarray, at_bound: np.ndarray, tol: float = 2e-3
-                      ) -> tuple[bool, float, str]:
-    """lme4's check: max |scaled gradient| (H^-1 g in Cholesky scale) below ``tol``."""
-    free = ~at_bound
-    if free.all():
-        gf, Hf = g, H
-    else:
-        gf, Hf = g[free], H[np.ix_(free, free)]
-    if gf.size == 0:
-        return True, 0.0, ""
-    # LAPACK directly (numpy's cholesky and solve cost several times more on tiny matrices)
-    L, info = dpotrf(Hf, lower=1)
-    if info == 0:
-        sg, info = dtrtrs(L, gf, lower=1)
-    if info == 0:
-        crit = float(np.max(np.minimum(np.abs(sg), np.abs(gf))))
-        msg = ""
-    else:
-        crit = float(np.max(np.abs(gf)))
-        msg = "Hessian is not positive definite at the optimum"
-    ok = crit < tol
-    if not ok and not msg:
-        msg = f"max|scaled gradient| = {crit:.3g} exceeds {tol}"
-    return ok and not msg, crit, msg
-
-
-def warn_convergence(msg: str) -> None:
-    warnings.warn(f"model failed to converge: {msg}", ConvergenceWarning, stacklevel=4)

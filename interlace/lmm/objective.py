@@ -27,9 +27,9 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky
 from scipy.linalg.lapack import dpotrf, dpotrs
 
-from interlace.core.model import ModelContext
-from interlace.core.penalized import PenalizedSystem, solver_order
-from interlace.core.terms import tri_positions
+from interlace.linalg.penalized import PenalizedSystem, solver_order
+from interlace.model.context import ModelContext
+from interlace.model.terms import tri_positions
 
 _LOG2PI = float(np.log(2 * np.pi))
 _DENSE_Q = 400  # at most this many random effects: one dense (q + p) system per theta

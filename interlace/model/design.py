@@ -2,7 +2,7 @@
 
 Produces the response, prior weights (binomial trials folded in), offset, the dense
 fixed-effects matrix X (rank-deficient columns dropped with a warning, as lme4 does) and one
-:class:`~interlace.core.terms.RandomTerm` per random-effect term.
+:class:`~interlace.model.terms.RandomTerm` per random-effect term.
 
 Missing values, as R's ``na.omit``: rows with a missing value (NaN, None, NA) in any used
 column, in ``weights`` or in ``offset`` are dropped with an :class:`InterlaceWarning` saying how
@@ -24,16 +24,16 @@ import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
-from interlace.core.errors import (
+from interlace.errors import (
     DataError,
     FormulaError,
     InterlaceWarning,
     PluginError,
     UnsupportedModelError,
 )
-from interlace.core.formula import ParsedFormula, RandomTermSpec
-from interlace.core.param_formulas import ParamDesign
-from interlace.core.terms import RandomTerm
+from interlace.model.formula import ParsedFormula, RandomTermSpec
+from interlace.model.param_formulas import ParamDesign
+from interlace.model.terms import RandomTerm
 
 
 @dataclass
@@ -653,7 +653,7 @@ def _check_family(family: Any) -> None:
     from interlace.families.base import Family
 
     if not isinstance(family, Family):
-        from interlace.core.registry import registry
+        from interlace.registry import registry
 
         raise PluginError(
             f"family must be a registered family name ({', '.join(registry().names('family'))}),"

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from interlace.core.errors import FormulaError, PluginError, UnsupportedModelError
-from interlace.core.formula import split_top_level
+from interlace.errors import FormulaError, PluginError, UnsupportedModelError
+from interlace.model.formula import split_top_level
 
 
 @dataclass

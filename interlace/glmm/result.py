@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.core.design import random_columns
-from interlace.core.errors import DataError, InterlaceWarning
-from interlace.core.fitting import convergence_check, warn_convergence
-from interlace.core.pirls import pirls
+from interlace.errors import DataError, InterlaceWarning
+from interlace.glmm.pirls import pirls
+from interlace.model.design import random_columns
+from interlace.results.convergence import convergence_check, warn_convergence
 
 _SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
 
@@ -219,7 +219,7 @@ class GLMMResult:
 
     def anova(self, *others):
         """Likelihood-ratio test against other fits of the same data (see interlace.anova)."""
-        from interlace.core.anova import anova
+        from interlace.results.anova import anova
 
         return anova(self, *others)
 
@@ -409,7 +409,7 @@ class GLMMResult:
         n = len(newdata)
         if offset is not None:
             eta = eta + np.broadcast_to(np.asarray(offset, float), (n,))
-        from interlace.core.design import _eval_numeric
+        from interlace.model.design import _eval_numeric
 
         for expr in d.parsed.offsets:
             eta = eta + _eval_numeric(expr, newdata, "offset")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.core.errors import InterlaceError, InterlaceWarning
+from interlace.errors import InterlaceError, InterlaceWarning
 
 
 def anova(*models) -> pd.DataFrame:

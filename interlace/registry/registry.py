@@ -15,8 +15,8 @@ from typing import Any
 
 import pluggy
 
-from interlace.core import hookspecs
-from interlace.core.errors import InterlaceWarning, PluginError
+from interlace.errors import InterlaceWarning, PluginError
+from interlace.registry import hookspecs
 
 KINDS = ("family", "link", "optimizer", "integrator")
 _HOOKS = {

@@ -1,6 +1,6 @@
 """The exact Laplace gradient for the fused canonical kernels (Poisson-log, binomial-logit).
 
-The formula is :func:`interlace.core.gradient.laplace_gradient`'s. With a canonical link the
+The formula is :func:`interlace.glmm.gradient.laplace_gradient`'s. With a canonical link the
 observed and expected information coincide (J = W, one factor serves both the log-determinant
 and the adjoint solve), the score in eta is w (y - mu), and dW/deta has a closed form, so the
 per-row work shrinks from some sixty numpy passes to about twenty. ``tests/test_rowkernel.py``
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from interlace.core.model import ModelContext
-from interlace.core.pirls import PirlsResult
-from interlace.core.rowkernel import RowKernel, fixed_effects_for
+from interlace.glmm.pirls import PirlsResult
+from interlace.glmm.rowkernel import RowKernel, fixed_effects_for
+from interlace.model.context import ModelContext
 
 
 def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray, fp: dict,

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.core.fitting import convergence_check, warn_convergence
-from interlace.core.result import GLMMResult
+from interlace.glmm.result import GLMMResult
+from interlace.linalg.differences import hessian_from_gradient
+from interlace.results.convergence import convergence_check, warn_convergence
 
 _SINGULAR_TOL = 1e-4
 
@@ -96,8 +97,6 @@ class LMMResult(GLMMResult):
         gradient, computed here when the fit itself used its quasi-Newton approximation)."""
         H = self._H
         if self._H_approx:
-            from interlace.core.objective import hessian_from_gradient
-
             H = hessian_from_gradient(self._satt[0].grad, self.theta)
         return pd.DataFrame(H, index=self._names, columns=self._names)
 
@@ -122,7 +121,7 @@ class LMMResult(GLMMResult):
 
     def refit(self, method: str) -> LMMResult:
         """The same model fitted by ``method`` ("REML" or "ML")."""
-        from interlace.core.lmm_fit import fit
+        from interlace.lmm.fitting import fit
 
         return fit(method=method, **self._fit_args)
 
@@ -161,8 +160,6 @@ def satterthwaite_df(obj, theta: np.ndarray, sigma: float, h: float = 1e-4) -> n
     variance parameters (theta, sigma) and A = 2 H^-1 their asymptotic covariance, H the
     Hessian of the (unprofiled) deviance at the estimate.
     """
-    from interlace.core.objective import hessian_from_gradient
-
     phi = np.concatenate([theta, [sigma]])
     H = hessian_from_gradient(obj.unprofiled_gradient, phi)
     try:

@@ -20,7 +20,7 @@ from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.linalg.lapack import dpotri
 from scipy.sparse import csr_matrix, issparse
 
-from interlace.core.terms import RandomTerm
+from interlace.model.terms import RandomTerm
 
 _SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
 _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient

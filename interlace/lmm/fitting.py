@@ -1,7 +1,7 @@
 """`interlace.fit()`: linear mixed models by REML or ML (lme4's lmer), on the GLMM core.
 
 Same formula, design and penalised system as :func:`interlace.glmer`; the objective is the
-profiled deviance of :mod:`interlace.core.lmm`, a function of theta alone. By default it is
+profiled deviance of :mod:`interlace.lmm.objective`, a function of theta alone. By default it is
 minimised by a built-in trust-region Newton method (exact gradient; exact Hessian for models
 with few random effects, a finite-difference start and BFGS updates otherwise) from moment
 estimates of theta; an optimizer plugin named in ``optimizer=`` is used instead when given.
@@ -16,17 +16,17 @@ import numpy as np
 import pandas as pd
 from scipy.linalg.lapack import dgesv, dpotrf, dsyevd
 
-from interlace.core.design import build_design
-from interlace.core.errors import InterlaceError
-from interlace.core.fitting import blas_limit
-from interlace.core.formula import parse_formula
-from interlace.core.lmm import DenseLMM, LMMContext, LMMObjective
-from interlace.core.lmm_result import LMMResult
-from interlace.core.model import ModelContext
-from interlace.core.objective import hessian_from_gradient
-from interlace.core.registry import resolve
+from interlace.errors import InterlaceError
 from interlace.families.gaussian import GaussianFamily
+from interlace.linalg.blas import blas_limit
+from interlace.linalg.differences import hessian_from_gradient
+from interlace.lmm.objective import DenseLMM, LMMContext, LMMObjective
+from interlace.lmm.result import LMMResult
+from interlace.model.context import ModelContext
+from interlace.model.design import build_design
+from interlace.model.formula import parse_formula
 from interlace.optimizers.base import OptimizeResult
+from interlace.registry import resolve
 
 
 def fit(
@@ -46,7 +46,7 @@ def fit(
     quasi-Newton method (exact gradient, finite-difference starting Hessian, BFGS updates);
     an optimizer plugin name (e.g. ``"lbfgsb"``, ``"bobyqa"``) uses that plugin instead.
 
-    Returns an :class:`~interlace.core.lmm_result.LMMResult` with lmer's estimates, residual
+    Returns an :class:`~interlace.lmm.result.LMMResult` with lmer's estimates, residual
     variance ``scale``, the REML criterion and Satterthwaite degrees of freedom (lmerTest).
     """
     if not isinstance(method, str) or method.upper() not in ("REML", "ML"):

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from interlace.core.model import ModelContext
-from interlace.core.pirls import PirlsResult
+from interlace.glmm.pirls import PirlsResult
+from interlace.model.context import ModelContext
 
 
 def _weights(fam, link, y, eta, w, fp, observed=False):

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from interlace.core.model import ModelContext
-from interlace.core.penalized import PenalizedFactor
-from interlace.core.rowkernel import fixed_effects_for, kernel_for
+from interlace.glmm.rowkernel import fixed_effects_for, kernel_for
+from interlace.linalg.penalized import PenalizedFactor
+from interlace.model.context import ModelContext
 
 
 @dataclass

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from interlace.core.design import Design
-from interlace.core.penalized import PenalizedSystem
+from interlace.linalg.penalized import PenalizedSystem
+from interlace.model.design import Design
 
 
 @dataclass

@@ -1,1 +1,0 @@
-"""The pipeline: formula -> design -> penalised system -> PIRLS -> objective -> fitting -> result."""

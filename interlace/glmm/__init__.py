@@ -1,0 +1,1 @@
+"""Generalised linear mixed models (``interlace.glmer``): Laplace or adaptive quadrature."""

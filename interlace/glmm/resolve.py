@@ -1,0 +1,61 @@
+"""The plugins a GLMM fit uses, from names, classes or instances, checked before any work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from interlace.errors import InterlaceError, PluginError, UnsupportedModelError
+from interlace.registry import resolve
+
+
+def resolve_family(family: Any, link: Any = None):
+    """A family instance from a name, class or instance (``link`` overrides a name's default)."""
+    if isinstance(family, str):
+        return resolve("family", family, link=link)
+    if isinstance(family, type):
+        return family(link=link) if link is not None else family()
+    if link is not None:
+        new_link = resolve("link", link)
+        if new_link.name != family.link.name:
+            raise PluginError(
+                f"link={new_link.name!r} conflicts with the family instance's link "
+                f"{family.link.name!r}; set the link on the family instead"
+            )
+    return family
+
+
+def resolve_integrator(integrator: Any, nAGQ: int, family=None):
+    """The integrator instance: ``integrator`` if given, else Laplace for nAGQ = 1 (with the
+    observed information when the family asks for glmmTMB's form) and "agq" above."""
+    if integrator is None:
+        integrator = "laplace" if nAGQ == 1 else "agq"
+        if nAGQ == 1 and getattr(family, "laplace_information", "expected") == "observed":
+            integrator = resolve("integrator", "laplace", information="observed")
+    try:
+        return resolve("integrator", integrator, nAGQ=nAGQ)
+    except PluginError:
+        if nAGQ > 1 and integrator == "agq":
+            raise UnsupportedModelError(
+                "nAGQ > 1 needs the adaptive Gauss-Hermite quadrature integrator 'agq', which "
+                "is not registered; use nAGQ=1 (Laplace)"
+            ) from None
+        raise
+
+
+def check_nagq(nAGQ: Any) -> int:
+    """Validate nAGQ: a positive integer, at most 100."""
+    if isinstance(nAGQ, bool) or not isinstance(nAGQ, (int, np.integer)):
+        if isinstance(nAGQ, float) and nAGQ.is_integer():
+            nAGQ = int(nAGQ)
+        else:
+            raise InterlaceError(f"nAGQ must be a positive integer, got {nAGQ!r}")
+    if nAGQ < 1:
+        raise InterlaceError(
+            f"nAGQ must be >= 1, got {nAGQ}: nAGQ = 1 is the Laplace approximation; lme4's "
+            f"nAGQ = 0 (a faster, rougher fit) is not offered"
+        )
+    if nAGQ > 100:
+        raise InterlaceError(f"nAGQ = {nAGQ} is too large; values of 10 to 25 are typical (max 100)")
+    return int(nAGQ)

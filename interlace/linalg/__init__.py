@@ -1,0 +1,1 @@
+"""Shared numerics: the blocked penalised system, numerical differences, BLAS threads."""

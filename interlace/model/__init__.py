@@ -1,0 +1,1 @@
+"""Shared model building: formula -> random terms -> response and design -> model context."""

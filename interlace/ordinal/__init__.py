@@ -1,0 +1,1 @@
+"""Cumulative link mixed models (``interlace.clmm``), as R's ``ordinal::clmm``."""

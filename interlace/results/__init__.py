@@ -1,0 +1,1 @@
+"""What every fitted model shares: convergence checks and likelihood-ratio comparison."""
