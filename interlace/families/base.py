@@ -122,9 +122,19 @@ class Family(ABC):
         """Current values: fixed values, or starts for estimated ones."""
         return {k: (p.value if p.fixed else p.start) for k, p in self.parameters.items()}
 
+    #: The parameter that is the residual standard deviation (Gaussian's ``"sigma"``), or None.
+    #: lme4 reports theta relative to it and VarCorr gets a "Residual" row.
+    scale_parameter: str | None = None
+
     @property
     def has_dispersion(self) -> bool:
-        """Whether the family carries a scale parameter (reported as a residual in summaries)."""
+        """Whether the family carries a residual scale (``scale_parameter`` is set)."""
+        return self.scale_parameter is not None
+
+    def is_normal_linear(self) -> bool:
+        """Whether y given the random effects is normal with the identity link and its scale is
+        the only extra parameter, estimated: the model is then a linear mixed model, which
+        ``glmer`` fits by the exact LMM path as lme4 and MixedModels.jl do. False by default."""
         return False
 
     # -- the distribution ----------------------------------------------------------------

@@ -23,9 +23,10 @@ class GaussianFamily(ExponentialFamily):
         return [FamilyParameter("sigma", None, start=1.0, transform="log",
                                 description="residual standard deviation")]
 
-    @property
-    def has_dispersion(self) -> bool:
-        return True
+    scale_parameter = "sigma"
+
+    def is_normal_linear(self) -> bool:
+        return self.link.name == "identity" and not self.parameters["sigma"].fixed
 
     def dispersion(self, params):
         return params["sigma"] ** 2
