@@ -7,17 +7,14 @@ import pandas as pd
 import pytest
 
 import interlace
+from interlace.families.base import RowKernel
+from interlace.families.binomial import BinomialLogitKernel
+from interlace.families.poisson import PoissonLogKernel
 from interlace.glmm.gradient import laplace_gradient
 from interlace.glmm.gradient_fused import fused_laplace_gradient
 from interlace.glmm.pirls import pirls
 from interlace.glmm.resolve import resolve_family
-from interlace.glmm.rowkernel import (
-    BinomialLogitKernel,
-    FixedEffects,
-    PoissonLogKernel,
-    RowKernel,
-    kernel_for,
-)
+from interlace.glmm.rowkernel import FixedEffects, kernel_for
 from interlace.model.context import ModelContext
 from interlace.model.design import build_design
 from interlace.model.formula import parse_formula

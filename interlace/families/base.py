@@ -25,6 +25,20 @@ fixed; ``None`` means "estimate", starting from ``start`` on the ``transform`` s
 zero-part and dispersion parameters in ``zi_parameter`` / ``dispersion_parameter`` to let users
 model them with ``ziformula=`` / ``dispformula=``; the methods then receive that parameter as an
 array (one value per row), so write them elementwise (numpy broadcasting does it).
+
+Hooks the fitting code reads, each declared here with its default (``docs/plugins.md`` lists
+when each is called):
+
+* ``decode_response(response)``: the response from the formula's left-hand side (default: one
+  number per row; opt into ``s / n`` / ``cbind(s, f)`` as successes over trials with
+  ``trials_response = True`` and into a two-level text response with
+  ``two_level_response = True``).
+* ``row_kernel(y, weights)``: a faster :class:`RowKernel` for PIRLS, or None (default).
+* ``start_parameters(design, beta0)``: starting values of extra parameters (default none).
+* ``laplace_information``: "expected" (default) or "observed" information for Laplace.
+* ``scale_parameter`` / ``has_dispersion`` / ``is_normal_linear()``: the residual SD, if any.
+* ``zi_parameter``, ``dispersion_parameter``, ``canonical_link``: see below.
+* ``fit_warnings(y, mu, weights, params)``: messages about the fit (default none).
 """
 
 from __future__ import annotations
@@ -36,6 +50,18 @@ from typing import Any
 import numpy as np
 
 from interlace.errors import DataError, PluginError
+from interlace.families.decoding import (
+    DecodedResponse,
+    Response,
+    numeric_response,
+    successes_over_trials,
+    two_level_codes,
+)
+from interlace.families.kernel import RowKernel
+
+__all__ = ["Family", "ExponentialFamily", "FamilyParameter", "FamilyInfo", "Response",
+           "DecodedResponse", "RowKernel", "successes_over_trials", "two_level_codes",
+           "numeric_response", "require_finite"]
 
 
 @dataclass
@@ -86,6 +112,13 @@ class Family(ABC):
     # such a parameter's value reaches loglik & co. as an array with one value per row.
     zi_parameter: str | None = None
     dispersion_parameter: str | None = None
+    #: The information the Laplace approximation uses with the default integrator: "expected"
+    #: (Fisher scoring, lme4's) or "observed" (glmmTMB's, for families fitted as glmmTMB does).
+    laplace_information: str = "expected"
+    #: ``s / n`` and ``cbind(s, f)`` are successes over trials (the trials become weights).
+    trials_response: bool = False
+    #: A two-level text, categorical or boolean response is read as 0/1.
+    two_level_response: bool = False
 
     def __init__(self, link: Any = None, **params: float | None) -> None:
         from interlace.registry import resolve
@@ -136,6 +169,44 @@ class Family(ABC):
         the only extra parameter, estimated: the model is then a linear mixed model, which
         ``glmer`` fits by the exact LMM path as lme4 and MixedModels.jl do. False by default."""
         return False
+
+    # -- hooks the fitting code calls -------------------------------------------------------
+    def decode_response(self, response: Response) -> DecodedResponse:
+        """The response as ``(y, trials or None, two levels or None)``, called once per design
+        with the formula's left-hand side and the design's means to read the data.
+
+        By default: one number per row (booleans as 0/1, ``a / b`` a division as in R); with
+        ``trials_response`` ``s / n`` and ``cbind(s, f)`` are proportions of trials; with
+        ``two_level_response`` a two-level text column is 0/1. A family may override this.
+        """
+        if self.trials_response and response.kind in ("ratio", "cbind"):
+            return successes_over_trials(response)
+        if self.two_level_response:
+            coded = two_level_codes(response, self.name)
+            if coded is not None:
+                return coded
+        return numeric_response(response, self.name)
+
+    def row_kernel(self, y: np.ndarray, weights: np.ndarray) -> RowKernel | None:
+        """A faster :class:`RowKernel` for this family and link, or None (the default) for the
+        generic kernel built from ``loglik_kernel``, ``score_mu``, ``info_mu`` and the link.
+        Called once per model (the kernel is kept); see :mod:`interlace.families.kernel` for
+        what a ``fused`` kernel promises."""
+        return None
+
+    def start_parameters(self, design: Any, beta0: np.ndarray) -> dict[str, float]:
+        """Starting values of estimated extra parameters, from the model's design (``y``,
+        ``weights``, ``X``, ``offset``, ``param_designs``) and the fixed effects of the starting
+        GLM ``beta0``; called once per fit after that GLM. Entries update the parameters'
+        ``start``; none by default."""
+        return {}
+
+    def fit_warnings(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                     params: dict[str, Any]) -> list[str]:
+        """Messages about the fitted model (e.g. separation), at the estimates: the linked mean
+        ``mu`` at the conditional modes and the parameter values. The result adds each to its
+        ``messages`` and warns it. None by default."""
+        return []
 
     # -- the distribution ----------------------------------------------------------------
     @abstractmethod

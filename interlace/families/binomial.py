@@ -1,4 +1,5 @@
-"""Binomial family: y is a proportion of ``weights`` trials (binary when weights are 1)."""
+"""Binomial family: y is a proportion of ``weights`` trials (binary when weights are 1); its
+fused row kernel for the logit link."""
 
 from __future__ import annotations
 
@@ -8,10 +9,52 @@ import numpy as np
 from scipy.special import gammaln, xlogy
 
 from interlace.errors import DataError, InterlaceWarning
-from interlace.families.base import ExponentialFamily, require_finite
+from interlace.families.base import ExponentialFamily, RowKernel, require_finite
 
 _TINY = np.finfo(float).tiny
 _EPS = np.finfo(float).eps / 2
+_LOGIT_SAFE = 30.0  # |eta| below this: expit(eta) is inside the clip [tiny, 1 - eps]
+
+
+class BinomialLogitKernel(RowKernel):
+    """Binomial, logit link: score w (y - mu), weight w mu (1 - mu)."""
+
+    fused = True
+
+    def __init__(self, family, y, weights) -> None:
+        super().__init__(family, y, weights)
+        self.s = self.w * self.y  # successes
+        self.f = self.w - self.s  # failures
+
+    def evaluate(self, eta, fp):
+        mu = self.link.inverse(eta)
+        mc = np.minimum(np.maximum(mu, _TINY), 1.0 - _EPS)  # the family's own clip
+        return mu, float(self.s @ np.log(mc)) + float(self.f @ np.log1p(-mc))
+
+    def evaluate_checked(self, eta, fp):
+        # |eta| < 30 (which also rules out NaN and inf): the family's clip of mu to
+        # [tiny, 1 - eps] changes nothing, so the range check replaces both it and the
+        # finiteness check
+        if eta.max() < _LOGIT_SAFE and eta.min() > -_LOGIT_SAFE:
+            mu = self.link.inverse(eta)
+            return mu, float(self.s @ np.log(mu)) + float(self.f @ np.log1p(-mu))
+        return super().evaluate_checked(eta, fp)
+
+    def score_weights(self, eta, mu, fp):
+        v = mu * (1.0 - mu)
+        np.maximum(v, _TINY, out=v)
+        if self.unit:
+            return self.y - mu, v, None, None
+        return self.s - self.w * mu, self.w * v, None, None
+
+    def weights(self, eta, mu, fp):
+        v = mu * (1.0 - mu)
+        np.maximum(v, _TINY, out=v)
+        return v if self.unit else self.w * v
+
+    def weights_deta(self, eta, mu, W):
+        """dW/deta given W: w mu (1 - mu) (1 - 2 mu)."""
+        return W * (1.0 - 2.0 * mu)
 
 
 class BinomialFamily(ExponentialFamily):
@@ -19,6 +62,8 @@ class BinomialFamily(ExponentialFamily):
     aliases = ("bernoulli",)
     canonical_link = "logit"
     links = ("logit", "probit", "cloglog", "cauchit", "log")
+    trials_response = True  # s / n and cbind(s, f): successes over trials
+    two_level_response = True  # a two-level text response is 0/1
 
     def unit_variance(self, mu, params):
         return np.maximum(mu * (1.0 - mu), _TINY)  # a mean of exactly 0 or 1 (separation)
@@ -65,6 +110,22 @@ class BinomialFamily(ExponentialFamily):
 
     def initialize(self, y, weights):
         return (weights * y + 0.5) / (weights + 1.0)
+
+    def fit_warnings(self, y, mu, weights, params):
+        """Fitted probabilities of 0 or 1: (quasi-)complete separation."""
+        if np.any((mu < 1e-10) | (mu > 1 - 1e-10)):
+            return ["fitted probabilities numerically 0 or 1 occurred (complete or quasi-complete "
+                    "separation?): the estimates of the separating effects are not finite"]
+        return []
+
+    def row_kernel(self, y, weights):
+        """The fused kernel with the canonical (logit) link, None (the generic kernel) otherwise
+        or when a subclass changed the density."""
+        cls = type(self)
+        own = cls.loglik is BinomialFamily.loglik and cls.loglik_kernel is BinomialFamily.loglik_kernel
+        if own and self.link.name == self.canonical_link:
+            return BinomialLogitKernel(self, y, weights)
+        return None
 
     def simulate(self, mu, weights, params, rng):
         n = np.rint(weights).astype(np.int64)

@@ -1,14 +1,57 @@
-"""Poisson family for counts."""
+"""Poisson family for counts, with its fused row kernel for the log link."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy.special import gammaln, xlogy
 
 from interlace.errors import DataError
-from interlace.families.base import ExponentialFamily, require_finite
+from interlace.families.base import ExponentialFamily, RowKernel, require_finite
 
 _TINY = np.finfo(float).tiny
+_ETA_SAFE = 700.0  # |eta| below this: exp neither overflows nor hits the log link's clip
+_SUM_SAFE = 1e300  # a sum of exp(eta) below this has every eta below 690.8
+
+
+class PoissonLogKernel(RowKernel):
+    """Poisson, log link: log mu = eta, score w (y - mu), weight w mu."""
+
+    fused = True
+
+    def __init__(self, family, y, weights) -> None:
+        super().__init__(family, y, weights)
+        self.wy = self.y if self.unit else self.w * self.y
+
+    def evaluate(self, eta, fp):
+        if not (eta.max() < _ETA_SAFE and eta.min() > -_ETA_SAFE):
+            return super().evaluate(eta, fp)
+        mu = np.exp(eta)
+        return mu, float(self.wy @ eta) - float(mu.sum() if self.unit else self.w @ mu)
+
+    def evaluate_checked(self, eta, fp):
+        # exp, its sum and y'eta detect non-finite eta and eta above ~690 on their own, so
+        # the link's finiteness check and the upper range check are skipped on the fast path
+        with np.errstate(over="ignore", invalid="ignore"):
+            mu = np.exp(eta)
+            total = float(mu.sum())
+            lin = float(self.wy @ eta)
+        if total < _SUM_SAFE and math.isfinite(lin) and eta.min() > -_ETA_SAFE:
+            return mu, lin - (total if self.unit else float(self.w @ mu))
+        return super().evaluate_checked(eta, fp)
+
+    def score_weights(self, eta, mu, fp):
+        if self.unit:
+            return self.y - mu, mu, None, None
+        return self.wy - self.w * mu, self.w * mu, None, None
+
+    def weights(self, eta, mu, fp):
+        return mu if self.unit else self.w * mu
+
+    def weights_deta(self, eta, mu, W):
+        """dW/deta given W: w mu."""
+        return W
 
 
 class PoissonFamily(ExponentialFamily):
@@ -44,6 +87,15 @@ class PoissonFamily(ExponentialFamily):
 
     def initialize(self, y, weights):
         return y + 0.1
+
+    def row_kernel(self, y, weights):
+        """The fused kernel with the canonical (log) link, None (the generic kernel) otherwise
+        or when a subclass changed the density."""
+        cls = type(self)
+        own = cls.loglik is PoissonFamily.loglik and cls.loglik_kernel is PoissonFamily.loglik_kernel
+        if own and self.link.name == self.canonical_link:
+            return PoissonLogKernel(self, y, weights)
+        return None
 
     def simulate(self, mu, weights, params, rng):
         return rng.poisson(mu).astype(float)

@@ -80,16 +80,15 @@ def fit_model(ctx: ModelContext, integ, opt, optimizer_options, result_cls):
     design, fam = ctx.design, ctx.family
     fp0 = fam.parameter_values()
     beta0 = glm_start(design, fam, fp0, kern=kernel_for(ctx), fe=fixed_effects_for(ctx))
-    if hasattr(fam, "start_parameters"):
-        fp0.update(fam.start_parameters(design, beta0))
+    fp0.update(fam.start_parameters(design, beta0))
     est = [k for k, p in fam.parameters.items() if not p.fixed]
     pdes = design.param_designs
     fam_sizes = {k: pdes[k].k for k in est if k in pdes}
     z0 = np.concatenate([_coef_start(fam.parameters[k].to_unconstrained(fp0[k]), pdes.get(k))
                          for k in est]) if est else np.zeros(0)
     theta0 = np.concatenate([t.theta_start() for t in design.terms])
-    if getattr(fam, "has_dispersion", False) and "sigma" in fp0:
-        theta0 = theta0 * fp0["sigma"]  # absolute scale: lme4's relative start times sigma
+    if fam.has_dispersion and fam.scale_parameter in fp0:
+        theta0 = theta0 * fp0[fam.scale_parameter]  # absolute scale: lme4's relative start x sigma
     tlow = np.concatenate([t.theta_lower_bounds() for t in design.terms])
     ntheta, p = ctx.ntheta, design.p
 

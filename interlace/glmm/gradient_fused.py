@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from interlace.families.base import RowKernel
 from interlace.glmm.pirls import PirlsResult
-from interlace.glmm.rowkernel import RowKernel, fixed_effects_for
+from interlace.glmm.rowkernel import fixed_effects_for
 from interlace.model.context import ModelContext
 
 

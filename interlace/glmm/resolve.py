@@ -7,13 +7,20 @@ from typing import Any
 import numpy as np
 
 from interlace.errors import InterlaceError, PluginError, UnsupportedModelError
-from interlace.registry import resolve
+from interlace.families.base import Family
+from interlace.registry import registry, resolve
 
 
 def resolve_family(family: Any, link: Any = None):
-    """A family instance from a name, class or instance (``link`` overrides a name's default)."""
+    """A family instance from a name, class or instance (``link`` overrides a name's default);
+    a PluginError for anything else."""
     if isinstance(family, str):
         return resolve("family", family, link=link)
+    if not (isinstance(family, Family) or (isinstance(family, type) and issubclass(family, Family))):
+        raise PluginError(
+            f"family must be a registered family name ({', '.join(registry().names('family'))}),"
+            f" a Family subclass or an instance of one; got {type(family).__name__} {family!r}"
+        )
     if isinstance(family, type):
         return family(link=link) if link is not None else family()
     if link is not None:
@@ -31,7 +38,7 @@ def resolve_integrator(integrator: Any, nAGQ: int, family=None):
     observed information when the family asks for glmmTMB's form) and "agq" above."""
     if integrator is None:
         integrator = "laplace" if nAGQ == 1 else "agq"
-        if nAGQ == 1 and getattr(family, "laplace_information", "expected") == "observed":
+        if nAGQ == 1 and family is not None and family.laplace_information == "observed":
             integrator = resolve("integrator", "laplace", information="observed")
     try:
         return resolve("integrator", integrator, nAGQ=nAGQ)

@@ -13,6 +13,7 @@ from scipy import stats
 from interlace.errors import DataError, InterlaceWarning
 from interlace.glmm.pirls import pirls
 from interlace.model.design import random_columns
+from interlace.model.response import eval_numeric
 from interlace.results.convergence import convergence_check, warn_convergence
 
 _SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
@@ -54,8 +55,7 @@ class GLMMResult:
         sl_beta = slice(layout.ntheta, layout.ntheta + layout.p)
         # lmer's covariance of beta for a Gaussian GLMM; with a dispersion formula (no lme4
         # counterpart) glmmTMB's, from the full Hessian
-        is_gauss_identity = (fam.name == "gaussian" and fam.link.name == "identity"
-                             and not d.param_designs)
+        is_gauss_identity = fam.is_normal_linear() and not d.param_designs
         vcov_beta = None
         self._H, self._g, self._names = H, g, names
         if not is_gauss_identity:
@@ -78,9 +78,9 @@ class GLMMResult:
         self._set_family_coefs(ctx, layout, x, H)
 
         # variance components (absolute scale) and theta (lme4's relative scale)
-        scale = fp.get("sigma", 1.0) if fam.has_dispersion else 1.0
+        scale = fp.get(fam.scale_parameter, 1.0) if fam.has_dispersion else 1.0
         self.scale = scale**2 if fam.has_dispersion else 1.0
-        self.theta = theta / scale if fam.name == "gaussian" else theta.copy()
+        self.theta = theta / scale if fam.has_dispersion else theta.copy()
         self._re_args = (ctx, theta, modes.u, 1.0, self.scale if fam.has_dispersion else None)
 
         # fitted values and convergence diagnostics
@@ -110,9 +110,7 @@ class GLMMResult:
                    f"errors not finite); fit the family without a zero part instead")
             self.messages.append(msg)
             warnings.warn(msg, InterlaceWarning, stacklevel=3)
-        if fam.name == "binomial" and np.any((modes.mu < 1e-10) | (modes.mu > 1 - 1e-10)):
-            msg = ("fitted probabilities numerically 0 or 1 occurred (complete or quasi-complete "
-                   "separation?): the estimates of the separating effects are not finite")
+        for msg in fam.fit_warnings(d.y, modes.mu, d.weights, fp):
             self.messages.append(msg)
             warnings.warn(msg, InterlaceWarning, stacklevel=3)
         return self
@@ -270,7 +268,7 @@ class GLMMResult:
             i += k
 
     def _coef_series(self, attr: str, column: str) -> pd.Series | None:
-        name = getattr(self.family, attr, None)
+        name = getattr(self.family, attr)  # "zi_parameter" or "dispersion_parameter"
         table = getattr(self, "family_coefs", {}).get(name)
         return None if table is None else table[column].rename(column)
 
@@ -325,7 +323,7 @@ class GLMMResult:
         ysat = d.y
         dev = 2 * (fam.loglik(d.y, ysat, d.weights, fp) - fam.loglik(d.y, mu, d.weights, fp))
         if fam.has_dispersion:
-            dev = dev * fp.get("sigma", 1.0) ** 2
+            dev = dev * fp.get(fam.scale_parameter, 1.0) ** 2
         return pd.Series(np.sign(d.y - mu) * np.sqrt(np.maximum(dev, 0)), name="resid_deviance")
 
     def residuals(self, type: str = "deviance") -> pd.Series:  # noqa: A002 - R's argument name
@@ -354,7 +352,7 @@ class GLMMResult:
                              f"got {type!r}")
         if type in ("zprob", "disp"):
             attr = "zi_parameter" if type == "zprob" else "dispersion_parameter"
-            name = getattr(self.family, attr, None)
+            name = getattr(self.family, attr)
             if name is None:
                 raise ValueError(f"type={type!r}: family {self.family.name!r} has no "
                                  f"{'zero probability' if type == 'zprob' else 'dispersion'}")
@@ -409,10 +407,8 @@ class GLMMResult:
         n = len(newdata)
         if offset is not None:
             eta = eta + np.broadcast_to(np.asarray(offset, float), (n,))
-        from interlace.model.design import _eval_numeric
-
         for expr in d.parsed.offsets:
-            eta = eta + _eval_numeric(expr, newdata, "offset")
+            eta = eta + eval_numeric(expr, newdata, "offset")
         if not include_re:
             return eta
         for b, t in zip(self.random_effects.values(), d.terms):

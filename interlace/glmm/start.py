@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotrs
 
-from interlace.glmm.rowkernel import FixedEffects, RowKernel, row_kernel
+from interlace.families.base import RowKernel
+from interlace.glmm.rowkernel import FixedEffects, row_kernel
 from interlace.model.design import Design
 
 _SMALL_XT = 250_000  # p * n up to which X'WX is one matrix product (a p x n copy)

@@ -165,10 +165,9 @@ class AGQIntegrator(Integrator):
         context; with ``full=True`` every value carries its own constants.
         """
         fam = ctx.family
-        kernel = getattr(fam, "loglik_kernel", None)
         ctx_const = getattr(ctx, "loglik_constant", None)
-        if not full and kernel is not None and ctx_const is not None:
-            return kernel, float(ctx_const(fparams))
+        if not full and ctx_const is not None:
+            return fam.loglik_kernel, float(ctx_const(fparams))
         return fam.loglik, 0.0
 
     def _rep_params(self, ctx, fparams: dict) -> dict:

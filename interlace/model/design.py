@@ -28,11 +28,20 @@ from interlace.errors import (
     DataError,
     FormulaError,
     InterlaceWarning,
-    PluginError,
     UnsupportedModelError,
 )
 from interlace.model.formula import ParsedFormula, RandomTermSpec
 from interlace.model.param_formulas import ParamDesign
+from interlace.model.response import (
+    Columns,
+    eval_numeric,
+    float_column,
+    frame_of,
+    message_number,
+    one_line,
+    plain_label,
+    read_response,
+)
 from interlace.model.terms import RandomTerm
 
 
@@ -64,58 +73,6 @@ class Design:
         return self.X.shape[1]
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
-
-
-def _msg(exc: BaseException) -> str:
-    """A third-party exception's message on one line, without terminal colour codes."""
-    text = _ANSI.sub("", str(exc))
-    return " ".join(text.split()) or type(exc).__name__
-
-
-def _label(x: Any) -> Any:
-    """An index label as plain Python (``3``, not ``np.int64(3)``)."""
-    return x.item() if isinstance(x, np.generic) else x
-
-
-def _num(x: Any) -> Any:
-    """A value for a message: ``1.5``, not ``np.float64(1.5)``."""
-    x = _label(x)
-    if isinstance(x, float) and x.is_integer() and abs(x) < 1e15:
-        return int(x)
-    return x
-
-
-class Columns:
-    """A data frame whose columns are each read once (pandas' column access costs ~15 us, so
-    re-reading them per check was a fifth of a small model's design). Offers what the design
-    reads of a frame: ``[name]``, ``columns``, ``len``; ``frame`` for formulaic."""
-
-    __slots__ = ("frame", "_cache")
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-        self._cache: dict[str, pd.Series] = {}
-
-    def __getitem__(self, name: str) -> pd.Series:
-        s = self._cache.get(name)
-        if s is None:
-            s = self._cache[name] = self.frame[name]
-        return s
-
-    def __len__(self) -> int:
-        return len(self.frame)
-
-    @property
-    def columns(self) -> pd.Index:
-        return self.frame.columns
-
-
-def _frame(data: pd.DataFrame | Columns) -> pd.DataFrame:
-    """The pandas frame behind ``data`` (formulaic needs a real one)."""
-    return data.frame if isinstance(data, Columns) else data
-
-
 @lru_cache(maxsize=512)
 def _required_cached(expr: str) -> frozenset[str]:
     return frozenset(Formula(expr).required_variables)
@@ -125,7 +82,7 @@ def _required_columns(expr: str, where: str) -> set[str]:
     try:
         return set(_required_cached(expr))
     except Exception as exc:  # noqa: BLE001 - formulaic raises many types
-        raise FormulaError(f"cannot parse {where} {expr!r}: {_msg(exc)}") from None
+        raise FormulaError(f"cannot parse {where} {expr!r}: {one_line(exc)}") from None
 
 
 def _used_columns(parsed: ParsedFormula) -> tuple[dict[str, str], set[str]]:
@@ -191,15 +148,6 @@ def _check_columns(data: Columns, used: dict[str, str], valued: set[str]) -> Non
 _SMALL_FACTOR = 20_000  # rows up to which text labels are sorted with numpy
 
 
-def _floats(s: pd.Series) -> np.ndarray:
-    """A numeric or boolean column as float64, missing values as NaN (numpy columns without
-    pandas' masked-value conversion, which costs more than the copy)."""
-    dt = s.dtype
-    if isinstance(dt, np.dtype) and dt.kind in "iufb":
-        return np.array(s.array, dtype=float)  # a copy: the caller's frame stays untouched
-    return s.to_numpy(dtype=float, na_value=np.nan)
-
-
 def _sorted_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray | pd.Index]:
     """Codes of a column's values against its sorted distinct values (pandas' sorted
     factorize; short text columns by numpy's sort, which is faster there)."""
@@ -223,7 +171,7 @@ def _as_vector(name: str, arr: Any, data: pd.DataFrame) -> np.ndarray:
             raise DataError(f"{name} column {arr!r} appears {s.shape[1]} times in the data")
         if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
             raise DataError(f"{name} column {arr!r} must be numeric, got dtype {s.dtype}")
-        return _floats(s)
+        return float_column(s)
     if isinstance(arr, (dict, set, frozenset)):
         raise DataError(f"{name} must be a sequence of numbers, one per row; got a "
                         f"{type(arr).__name__}")
@@ -233,10 +181,10 @@ def _as_vector(name: str, arr: Any, data: pd.DataFrame) -> np.ndarray:
         else:
             a = np.asarray(arr, dtype=float)
     except (TypeError, ValueError) as exc:
-        raise DataError(f"{name} must be numeric, one number per row: {_msg(exc)}") from None
+        raise DataError(f"{name} must be numeric, one number per row: {one_line(exc)}") from None
     if a.ndim == 0:
         raise DataError(f"{name} must give one number per row ({n0} rows), got the single "
-                        f"value {_num(a[()])!r}")
+                        f"value {message_number(a[()])!r}")
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     if a.ndim != 1:
@@ -247,7 +195,7 @@ def _as_vector(name: str, arr: Any, data: pd.DataFrame) -> np.ndarray:
 
 
 def _first_bad(mask: np.ndarray, rows: pd.Index) -> Any:
-    return _label(rows[int(np.flatnonzero(mask)[0])])
+    return plain_label(rows[int(np.flatnonzero(mask)[0])])
 
 
 def _drop_missing(data: Columns, used: dict[str, str], arrays: dict[str, np.ndarray | None],
@@ -270,12 +218,12 @@ def _drop_missing(data: Columns, used: dict[str, str], arrays: dict[str, np.ndar
             bad |= np.asarray(s.array.isna(), dtype=bool)  # the array's own test: no Series
             if not (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)):
                 continue
-            vals = _floats(s)
+            vals = float_column(s)
         inf = np.isinf(vals)
         if inf.any():
             i = int(np.flatnonzero(inf)[0])
             raise DataError(f"column {c!r} (used in {used[c]}) has an infinite value "
-                            f"({vals[i]}) at row {_label(rows[i])!r}; {int(inf.sum())} "
+                            f"({vals[i]}) at row {plain_label(rows[i])!r}; {int(inf.sum())} "
                             f"infinite value(s) in all")
     for name, arr in arrays.items():
         if arr is not None and np.isinf(arr).any():
@@ -295,98 +243,10 @@ def _drop_missing(data: Columns, used: dict[str, str], arrays: dict[str, np.ndar
             stacklevel=4,
         )
         keep = ~bad
-        data = Columns(_frame(data).loc[keep].reset_index(drop=True))
+        data = Columns(frame_of(data).loc[keep].reset_index(drop=True))
         arrays = {k: (None if v is None else v[keep]) for k, v in arrays.items()}
         rows = rows[keep]
     return data, arrays, ndrop, rows
-
-
-def _eval_numeric(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:
-    """Evaluate a column name or a formulaic expression to one numeric column."""
-    if expr in data.columns:
-        s = data[expr]
-        if isinstance(s, pd.DataFrame):
-            raise DataError(f"{what} column {expr!r} appears {s.shape[1]} times in the data")
-        if not pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            raise DataError(f"{what} column {expr!r} must be numeric, got dtype {s.dtype}")
-        return _floats(s)
-    try:
-        mm = model_matrix(f"0 + I({expr})", _frame(data), na_action="ignore")
-    except Exception as exc:  # noqa: BLE001
-        raise FormulaError(f"cannot evaluate {what} {expr!r}: {_msg(exc)}") from None
-    if mm.shape[1] != 1:
-        raise DataError(f"{what} {expr!r} must give one numeric column, got {mm.shape[1]}")
-    return np.asarray(mm, dtype=float)[:, 0]
-
-
-def _response(parsed: ParsedFormula, data: pd.DataFrame, family_name: str, rows: pd.Index
-              ) -> tuple[np.ndarray, np.ndarray | None, list | None]:
-    """(y, trials or None, two-level labels or None)."""
-    r = parsed.response
-    if r.kind == "cbind":
-        s = _eval_numeric(r.exprs[0], data, "cbind() successes")
-        f = _eval_numeric(r.exprs[1], data, "cbind() failures")
-        for what, v, expr in (("successes", s, r.exprs[0]), ("failures", f, r.exprs[1])):
-            if np.any(v < 0):
-                i = int(np.flatnonzero(v < 0)[0])
-                raise DataError(f"{r.text}: {what} {expr!r} must be non-negative counts; row "
-                                f"{_label(rows[i])!r} has {_num(v[i])!r}")
-        n = s + f
-        if np.any(n <= 0):
-            i = int(np.flatnonzero(n <= 0)[0])
-            raise DataError(f"{r.text} has zero trials (successes + failures = 0) at row "
-                            f"{_label(rows[i])!r}; drop such rows")
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return s / n, n, None
-    if r.kind == "ratio" and family_name != "binomial":
-        # only a binomial reads a / b as successes over trials; elsewhere it is a division, as R
-        return _eval_numeric(r.text, data, "response"), None, None
-    if r.kind == "ratio":
-        s = _eval_numeric(r.exprs[0], data, "successes")
-        n = _eval_numeric(r.exprs[1], data, "trials")
-        if np.any(n <= 0):
-            i = int(np.flatnonzero(n <= 0)[0])
-            raise DataError(f"trials {r.exprs[1]!r} in {r.text!r} must be positive; row "
-                            f"{_label(rows[i])!r} has {_num(n[i])!r}")
-        if np.any(s < 0):
-            i = int(np.flatnonzero(s < 0)[0])
-            raise DataError(f"successes {r.exprs[0]!r} in {r.text!r} must be non-negative; row "
-                            f"{_label(rows[i])!r} has {_num(s[i])!r}")
-        if np.any(s > n):
-            i = int(np.flatnonzero(s > n)[0])
-            raise DataError(
-                f"successes {r.exprs[0]!r} exceed trials {r.exprs[1]!r} at row "
-                f"{_label(rows[i])!r} ({_num(s[i])!r} > {_num(n[i])!r})"
-            )
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return s / n, n, None
-    expr = r.exprs[0]
-    if expr in data.columns:
-        s = data[expr]
-        if pd.api.types.is_bool_dtype(s) and family_name != "binomial":
-            return _floats(s), None, None
-        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-            if isinstance(s.dtype, pd.CategoricalDtype):
-                levels = list(s.cat.categories)
-            else:
-                levels = sorted(pd.unique(s.astype(str)))
-                s = s.astype(str)
-            shown = ", ".join(map(repr, levels[:6])) + (", ..." if len(levels) > 6 else "")
-            if family_name != "binomial":
-                raise DataError(
-                    f"response {expr!r} is not numeric (dtype {s.dtype}, levels {shown}); "
-                    f"family {family_name!r} needs a numeric response (a text or categorical "
-                    f"response is only allowed for family='binomial', with two levels)"
-                )
-            if len(levels) != 2:
-                raise DataError(
-                    f"text/categorical response {expr!r} has {len(levels)} level(s) ({shown}); "
-                    f"family='binomial' needs exactly two (the first is 0, the second 1, as in "
-                    f"R) - recode it, e.g. as a 0/1 column"
-                )
-            y = (s == levels[1]).to_numpy(dtype=float)
-            return y, None, levels
-    return _eval_numeric(expr, data, "response"), None, None
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -444,7 +304,7 @@ def _simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]
         s = data[c]
         if isinstance(s.dtype, np.dtype) and s.dtype.kind in "iuf":
             keys.append((c, s.dtype, None))
-            blocks.append(_floats(s)[:, None])
+            blocks.append(float_column(s)[:, None])
             out_names.append(c)
         elif intercept and _text_column(s):
             codes, levels = _sorted_codes(s)
@@ -514,9 +374,9 @@ def _fixed_matrix(parsed: ParsedFormula, data: pd.DataFrame):
     if simple is not None:
         return SimpleModelMatrix(simple[0], simple[1], parsed.fixed, simple[2])
     try:
-        mm = model_matrix(parsed.fixed, _frame(data), na_action="ignore")
+        mm = model_matrix(parsed.fixed, frame_of(data), na_action="ignore")
     except Exception as exc:  # noqa: BLE001
-        raise FormulaError(f"cannot build fixed effects from {parsed.fixed!r}: {_msg(exc)}"
+        raise FormulaError(f"cannot build fixed effects from {parsed.fixed!r}: {one_line(exc)}"
                            ) from None
     return mm
 
@@ -612,9 +472,9 @@ def random_columns(spec: RandomTermSpec, data: pd.DataFrame) -> tuple[np.ndarray
     if simple is not None:
         return simple[0], ["(Intercept)" if c == "Intercept" else c for c in simple[1]]
     try:
-        mm = model_matrix(spec.expr, _frame(data), na_action="ignore")
+        mm = model_matrix(spec.expr, frame_of(data), na_action="ignore")
     except Exception as exc:  # noqa: BLE001
-        raise FormulaError(f"cannot build random-effect term {spec}: {_msg(exc)}") from None
+        raise FormulaError(f"cannot build random-effect term {spec}: {one_line(exc)}") from None
     names = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
     if not names:
         raise FormulaError(f"random-effect term {spec} has no columns (nothing left of '|' "
@@ -631,7 +491,7 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
     for i, spec in enumerate(parsed.random):
         codes, levels, dtype = _group_codes(data, spec.group)
         if len(levels) < 2:
-            shown = f" ({_label(levels[0])!r})" if len(levels) else ""
+            shown = f" ({plain_label(levels[0])!r})" if len(levels) else ""
             raise DataError(
                 f"grouping factor {spec.group!r} in {spec} has {len(levels)} level{shown}; a "
                 f"random effect needs at least 2 levels"
@@ -649,23 +509,11 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
     return terms
 
 
-def _check_family(family: Any) -> None:
-    from interlace.families.base import Family
-
-    if not isinstance(family, Family):
-        from interlace.registry import registry
-
-        raise PluginError(
-            f"family must be a registered family name ({', '.join(registry().names('family'))}),"
-            f" a Family subclass or an instance of one; got {type(family).__name__} {family!r}"
-        )
-
-
-def _evaluate(parsed: ParsedFormula, data: pd.DataFrame, family_name: str, rows: pd.Index):
+def _evaluate(parsed: ParsedFormula, data: pd.DataFrame, family: Any, rows: pd.Index):
     """Response, fixed matrix, formula offsets and random-term columns on ``data``."""
-    y, trials, levels01 = _response(parsed, data, family_name, rows)
+    y, trials, levels01 = read_response(parsed.response, data, family, rows)
     mm = _fixed_matrix(parsed, data)
-    offsets = [(f"offset({e})", _eval_numeric(e, data, "offset")) for e in parsed.offsets]
+    offsets = [(f"offset({e})", eval_numeric(e, data, "offset")) for e in parsed.offsets]
     zcols = [random_columns(spec, data) for spec in parsed.random]
     return y, trials, levels01, mm, offsets, zcols
 
@@ -691,7 +539,7 @@ def _nonfinite(parsed: ParsedFormula, parts, rows: pd.Index) -> np.ndarray:
         if inf.any():
             i, j = (int(a[0]) for a in np.nonzero(inf))
             col = f", column {str(mm.columns[j])!r}," if M is X else ""
-            raise DataError(f"{what}{col} is infinite ({M[i, j]}) at row {_label(rows[i])!r}; a "
+            raise DataError(f"{what}{col} is infinite ({M[i, j]}) at row {plain_label(rows[i])!r}; a "
                             f"transform such as log(0) or 1/0 produced it")
         nan |= np.isnan(M).any(axis=1)
     return nan
@@ -703,7 +551,6 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}; convert it "
                         f"with pandas.DataFrame(...) and name the columns used in the formula")
-    _check_family(family)
     if not parsed.random:
         raise FormulaError(
             "the model has no random-effect terms; add '(1 | group)' to the formula or pass "
@@ -721,7 +568,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
               for name, arr in (("weights", weights), ("offset", offset))}
     data, arrays, ndrop, rows = _drop_missing(data, used, arrays, rows)
 
-    parts = _evaluate(parsed, data, family.name, rows)
+    parts = _evaluate(parsed, data, family, rows)
     nan = _nonfinite(parsed, parts, rows)
     if nan.any():
         k = int(nan.sum())
@@ -734,11 +581,11 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
             stacklevel=3,
         )
         keep = ~nan
-        data = Columns(_frame(data).loc[keep].reset_index(drop=True))
+        data = Columns(frame_of(data).loc[keep].reset_index(drop=True))
         arrays = {k_: (None if v is None else v[keep]) for k_, v in arrays.items()}
         rows = rows[keep]
         ndrop += k
-        parts = _evaluate(parsed, data, family.name, rows)
+        parts = _evaluate(parsed, data, family, rows)
         _nonfinite(parsed, parts, rows)
     y, trials, levels01, mm, offsets, zcols = parts
     n = len(data)
@@ -746,8 +593,8 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     w = arrays["weights"]
     if w is not None and np.any(w <= 0):
         i = int(np.flatnonzero(w <= 0)[0])
-        raise DataError(f"weights must be positive; row {_label(rows[i])!r} has weight "
-                        f"{_num(w[i])!r} ({int(np.sum(w <= 0))} non-positive in all)")
+        raise DataError(f"weights must be positive; row {plain_label(rows[i])!r} has weight "
+                        f"{message_number(w[i])!r} ({int(np.sum(w <= 0))} non-positive in all)")
     if parsed.response.kind == "ratio" and trials is not None and w is not None:
         if not np.allclose(w, trials):
             raise DataError(
@@ -808,16 +655,16 @@ def _param_design(name: str, rhs: str, data: pd.DataFrame, rows: pd.Index) -> Pa
     """The model matrix of a family parameter's formula, full rank, finite."""
     where = f"formula '~ {rhs}' of family parameter {name!r}"
     try:
-        mm = model_matrix(rhs, _frame(data), na_action="ignore")
+        mm = model_matrix(rhs, frame_of(data), na_action="ignore")
     except Exception as exc:  # noqa: BLE001 - formulaic raises many types
-        raise FormulaError(f"cannot build the {where}: {_msg(exc)}") from None
+        raise FormulaError(f"cannot build the {where}: {one_line(exc)}") from None
     names = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
     M = np.asarray(mm, dtype=float)
     bad = ~np.isfinite(M)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise DataError(f"the {where} gives a non-finite value ({M[i, j]}) in column "
-                        f"{names[j]!r} at row {_label(rows[i])!r}")
+                        f"{names[j]!r} at row {plain_label(rows[i])!r}")
     keep, dropped = drop_rank_deficient(M, names)
     if dropped:
         warnings.warn(f"the {where} is rank deficient so dropping {len(dropped)} column(s): "
