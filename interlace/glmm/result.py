@@ -452,7 +452,8 @@ class GLMMResult:
                   else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nAGQ}")
         lines = [f"Generalized linear mixed model fit by maximum likelihood ({method})",
                  f" Family: {fam.name}  ( {self.link.name} )"]
-        extra = {k: v for k, v in self.family_params.items() if k != "sigma" and np.ndim(v) == 0}
+        extra = {k: v for k, v in self.family_params.items()
+                 if k != fam.scale_parameter and np.ndim(v) == 0}
         if extra:
             bse = getattr(self, "family_params_bse", {})
             lines.append(" Family parameters: " + ", ".join(

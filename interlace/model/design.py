@@ -1,8 +1,10 @@
 """Build the model's matrices from a parsed formula and a data frame.
 
-Produces the response, prior weights (binomial trials folded in), offset, the dense
-fixed-effects matrix X (rank-deficient columns dropped with a warning, as lme4 does) and one
-:class:`~interlace.model.terms.RandomTerm` per random-effect term.
+Produces the response (read by the family's ``decode_response`` through
+:mod:`interlace.model.response`; the design names no family), prior weights (binomial-type
+trials folded in), offset, the dense fixed-effects matrix X (rank-deficient columns dropped
+with a warning, as lme4 does) and one :class:`~interlace.model.terms.RandomTerm` per
+random-effect term.
 
 Missing values, as R's ``na.omit``: rows with a missing value (NaN, None, NA) in any used
 column, in ``weights`` or in ``offset`` are dropped with an :class:`InterlaceWarning` saying how
@@ -50,7 +52,7 @@ class Design:
     """Everything the objective needs, independent of parameter values."""
 
     y: np.ndarray
-    weights: np.ndarray  # prior weights x binomial trials
+    weights: np.ndarray  # prior weights x trials (s / n, cbind() for binomial-type families)
     offset: np.ndarray
     X: np.ndarray
     fe_names: list[str]
@@ -609,8 +611,9 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     except DataError as exc:
         notes = []
         if parsed.response.kind == "ratio" and trials is None:
-            notes.append(f"'{parsed.response.text}' is a division here; it is a proportion of "
-                         f"trials only with family='binomial'")
+            notes.append(f"'{parsed.response.text}' is a division for family {family.name!r}; it "
+                         f"is a proportion of trials only for families that read successes / "
+                         f"trials, such as family='binomial'")
         if trials is not None:
             notes.append("a 's / n' or cbind(s, f) response is a proportion of trials, for "
                          "binomial-type families")
