@@ -9,6 +9,8 @@ Poisson (log link) and binomial (logit link) do: there log mu or the log-odds is
 in eta is w (y - mu) and the weight is w V(mu), so a trial point costs a few numpy passes
 instead of a dozen.
 
+Any kernel's ``evaluate`` sums the family's ``loglik_kernel`` (the fit adds
+``loglik_constant`` once), so a family with its own kernel splits ``loglik`` consistently.
 A kernel that sets ``fused = True`` promises more, and the Laplace integrator then uses the
 closed-form gradient (:mod:`interlace.glmm.gradient_fused`) and one Cholesky factor for both
 the log-determinant and the adjoint solve:
