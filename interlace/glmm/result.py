@@ -267,8 +267,7 @@ class GLMMResult:
                 self.family_params_bse[name] = float(abs(deriv) * se[0])
             i += k
 
-    def _coef_series(self, attr: str, column: str) -> pd.Series | None:
-        name = getattr(self.family, attr)  # "zi_parameter" or "dispersion_parameter"
+    def _coef_series(self, name: str | None, column: str) -> pd.Series | None:
         table = getattr(self, "family_coefs", {}).get(name)
         return None if table is None else table[column].rename(column)
 
@@ -276,23 +275,23 @@ class GLMMResult:
     def zi_params(self) -> pd.Series | None:
         """Zero-part coefficients on the logit scale (glmmTMB's ``fixef(m)$zi``); None if the
         family has no estimated zero probability."""
-        return self._coef_series("zi_parameter", "Estimate")
+        return self._coef_series(self.family.zi_parameter, "Estimate")
 
     @property
     def zi_bse(self) -> pd.Series | None:
         """Standard errors of ``zi_params``."""
-        return self._coef_series("zi_parameter", "Std. Error")
+        return self._coef_series(self.family.zi_parameter, "Std. Error")
 
     @property
     def disp_params(self) -> pd.Series | None:
         """Dispersion coefficients on the log scale (glmmTMB's ``fixef(m)$disp``); None if the
         family has no estimated dispersion."""
-        return self._coef_series("dispersion_parameter", "Estimate")
+        return self._coef_series(self.family.dispersion_parameter, "Estimate")
 
     @property
     def disp_bse(self) -> pd.Series | None:
         """Standard errors of ``disp_params``."""
-        return self._coef_series("dispersion_parameter", "Std. Error")
+        return self._coef_series(self.family.dispersion_parameter, "Std. Error")
 
     # -- residuals -----------------------------------------------------------------------
     _mu_linked: np.ndarray | None = None
@@ -351,8 +350,7 @@ class GLMMResult:
             raise ValueError(f"type must be one of {', '.join(map(repr, self._PREDICT_TYPES))}, "
                              f"got {type!r}")
         if type in ("zprob", "disp"):
-            attr = "zi_parameter" if type == "zprob" else "dispersion_parameter"
-            name = getattr(self.family, attr)
+            name = self.family.zi_parameter if type == "zprob" else self.family.dispersion_parameter
             if name is None:
                 raise ValueError(f"type={type!r}: family {self.family.name!r} has no "
                                  f"{'zero probability' if type == 'zprob' else 'dispersion'}")
