@@ -1,5 +1,6 @@
 """interlace: generalised linear mixed models with lme4 parity, built from plugins."""
 
+from interlace.caches import cache_info, clear_caches
 from interlace.datasets import load_dataset
 from interlace.errors import (
     ConvergenceWarning,
@@ -42,7 +43,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "glmer", "fit", "clmm", "anova", "GLMMResult", "LMMResult", "CLMMResult", "OrdinalFamily",
-    "list_plugins", "plugin_errors", "reload_plugins", "hookimpl",
+    "list_plugins", "plugin_errors", "reload_plugins", "hookimpl", "cache_info", "clear_caches",
     "load_dataset", "Family", "ExponentialFamily", "FamilyParameter", "BinomialFamily",
     "PoissonFamily", "GaussianFamily", "NegativeBinomial2Family", "InterlaceError", "DataError",
     "FormulaError", "PluginError", "UnsupportedModelError", "InterlaceWarning",
