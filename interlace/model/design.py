@@ -116,7 +116,7 @@ def _frame(data: pd.DataFrame | Columns) -> pd.DataFrame:
     return data.frame if isinstance(data, Columns) else data
 
 
-@bounded_cache("design.required_columns", 512)
+@bounded_cache("design.required_columns", 512, "the columns a term expression reads (formulaic)")
 def _required_cached(expr: str) -> frozenset[str]:
     return frozenset(Formula(expr).required_variables)
 
