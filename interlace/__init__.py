@@ -43,11 +43,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "glmer", "fit", "clmm", "anova", "GLMMResult", "LMMResult", "CLMMResult", "OrdinalFamily",
-    "list_plugins", "plugin_errors", "reload_plugins", "hookimpl", "cache_info", "clear_caches",
+    "list_plugins", "plugin_errors", "reload_plugins", "hookimpl",
     "load_dataset", "Family", "ExponentialFamily", "FamilyParameter", "BinomialFamily",
     "PoissonFamily", "GaussianFamily", "NegativeBinomial2Family", "InterlaceError", "DataError",
     "FormulaError", "PluginError", "UnsupportedModelError", "InterlaceWarning",
     "ConvergenceWarning", "NegativeBinomial1Family", "GammaFamily", "BetaFamily",
     "ZeroInflatedPoissonFamily", "ZeroInflatedNB2Family", "HurdlePoissonFamily", "HurdleNB2Family",
     "ZeroOneInflatedBetaFamily",
+    "cache_info", "clear_caches",
 ]
