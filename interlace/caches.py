@@ -24,7 +24,7 @@ name                        bound  what it saves (per miss)
 ``terms.tri_positions``     64     theta's (row, col) positions in Lambda per (size, correlated)
                                    (``model/terms.py``): 17 us, read-only arrays shared by terms
 ``lmm.dense_layout``        8      index arrays of the dense (q + p) LMM system per shape of the
-                                   random terms (``lmm/objective.py``): 66 us for sleepstudy, 1.9
+                                   random terms (``lmm/``, ``dense_layout``): 66 us for sleepstudy, 1.9
                                    ms for 60 levels x 2 columns; layouts of more than 65,536
                                    position pairs (megabytes) are never kept
 ``agq.gauss_hermite``       32     Gauss-Hermite nodes and log-weights per number of points
