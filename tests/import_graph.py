@@ -317,3 +317,72 @@ def folder_edges(graph: ImportGraph) -> dict[str, set[str]]:
     for src, targets in graph.edges.items():
         out.setdefault(top(src), set()).update(top(t) for t in targets if top(t) != top(src))
     return out
+
+
+# -- the layering ------------------------------------------------------------------------------
+def unit_of(graph: ImportGraph, module: str) -> str:
+    """The architectural unit of a module: its top-level folder (or module); a plugin folder is
+    three units, its contract (``families/base``), its built-ins (``families/built-ins``) and
+    its package (``families``, which re-exports them)."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "__init__"
+    folder = plugin_folder(graph, module)
+    if folder is not None and len(parts) > 2:
+        return f"{folder}/built-ins" if is_builtin_plugin(graph, module) else f"{folder}/base"
+    return parts[1]
+
+
+def unit_edges(graph: ImportGraph) -> dict[str, set[str]]:
+    """Unit -> the other units it imports."""
+    out: dict[str, set[str]] = {}
+    for imp in graph.imports:
+        a, b = unit_of(graph, imp.source), unit_of(graph, imp.target)
+        out.setdefault(a, set())
+        out.setdefault(b, set())
+        if a != b:
+            out[a].add(b)
+    return out
+
+
+def layering(graph: ImportGraph) -> list[list[str]]:
+    """The units by layer, bottom first: a unit's layer is one above the highest it imports.
+    Units on a cycle (at unit level) share a layer and are shown joined, ``"linalg+model"``."""
+    edges = unit_edges(graph)
+    units = ImportGraph("units", {u: Path(u) for u in edges}, {})
+    units.imports = [Import(a, b, (), 0, False) for a, bs in edges.items() for b in bs]
+    group = {u: u for u in edges}
+    for comp in cycles(units):
+        for u in comp:
+            group[u] = "+".join(comp)
+    deps: dict[str, set[str]] = {}
+    for a, bs in edges.items():
+        deps.setdefault(group[a], set()).update(group[b] for b in bs if group[b] != group[a])
+    level: dict[str, int] = {}
+
+    def depth(g: str) -> int:
+        if g not in level:
+            level[g] = 1 + max((depth(d) for d in deps[g]), default=-1)
+        return level[g]
+
+    for g in deps:
+        depth(g)
+    return [sorted(g for g in deps if level[g] == i) for i in range(max(level.values()) + 1)]
+
+
+def main(package_dir: str = "interlace") -> None:
+    """Print the checks' findings and the layering (``python tests/import_graph.py [pkg]``)."""
+    g = build_graph(package_dir)
+    for comp in cycles(g):
+        print(f"cycle: {' -> '.join(cycle_path(g, comp))}  ({len(comp)} modules: {', '.join(comp)})")
+    for line in private_imports(g) + builtin_plugin_imports(g):
+        print(line)
+    print(*(f"{n} lines: {w}" for n, w in function_lengths(g) if n > 100), sep="\n")
+    for i, layer in enumerate(layering(g)):
+        print(f"layer {i}: {', '.join(layer)}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(*sys.argv[1:2])

@@ -131,3 +131,13 @@ def test_cycle_report_lists_the_imports_to_cut(tmp_path):
     g = ig.build_graph(_package(tmp_path, files))
     assert ig.cycle_imports(g, ["toy.a", "toy.b"]) == [
         "toy/a.py:1 toy.a -> toy.b", "toy/b.py:2 toy.b -> toy.a (in a function)"]
+
+
+def test_layering_puts_each_unit_above_what_it_imports(tmp_path):
+    g = ig.build_graph(_package(tmp_path, CLEAN))
+    assert ig.layering(g) == [["errors"], ["families/base"], ["families/built-ins"], ["families"],
+                              ["model"], ["lmm"]]
+    files = {**CLEAN, "linalg/solve.py": "from toy.model import design\n",
+             "model/context.py": "from toy.linalg import solve\n"}
+    g = ig.build_graph(_package(tmp_path / "two", files))
+    assert ig.layering(g)[-2:] == [["linalg+model"], ["lmm"]]  # a folder-level cycle: one layer
