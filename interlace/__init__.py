@@ -1,5 +1,6 @@
 """interlace: generalised linear mixed models with lme4 parity, built from plugins."""
 
+from interlace.caches import cache_info, clear_caches
 from interlace.datasets import load_dataset
 from interlace.errors import (
     ConvergenceWarning,
@@ -49,4 +50,5 @@ __all__ = [
     "ConvergenceWarning", "NegativeBinomial1Family", "GammaFamily", "BetaFamily",
     "ZeroInflatedPoissonFamily", "ZeroInflatedNB2Family", "HurdlePoissonFamily", "HurdleNB2Family",
     "ZeroOneInflatedBetaFamily",
+    "cache_info", "clear_caches",
 ]

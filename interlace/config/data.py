@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from interlace.caches import bounded_cache
+from interlace.config.messages import show, suggest
 from interlace.errors import DataError
 
 SUFFIX_FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet",
                   ".pq": "parquet"}
-_HASHES: dict[tuple, str] = {}
 
 
 def resolve_path(path: str, base_dir: Path) -> Path:
@@ -37,7 +38,6 @@ def _columns(path: Path, fmt: str) -> list[str]:
 def check_data_source(cfg: dict, ctx) -> list[tuple[tuple, str]]:
     """Problems with a ``data:`` mapping already checked for types; records its columns in
     ``ctx.scratch['columns']`` for the checks of formula, groups, weights and offset."""
-    from interlace.config.schema import show, suggest
     from interlace.datasets import available, load_dataset
 
     out: list[tuple[tuple, str]] = []
@@ -91,8 +91,6 @@ def check_data_source(cfg: dict, ctx) -> list[tuple[tuple, str]]:
 
 
 def column_message(col: str, columns: list[str]) -> str:
-    from interlace.config.schema import suggest
-
     shown = ", ".join(columns[:30]) + (", ..." if len(columns) > 30 else "")
     return f"column {col!r} is not in the data; expected one of {shown}{suggest(col, columns)}"
 
@@ -130,11 +128,14 @@ def load_data(cfg: dict, base_dir: Path | str = ".") -> pd.DataFrame:
 def file_digest(path: Path) -> str:
     """sha256 of a file's bytes, cached by path, size and modification time."""
     st = path.stat()
-    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
+    return _digest(str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@bounded_cache("config.file_digest", 256)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    """sha256 of a data file, once per (path, size, modification time): a batch's fits share it."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -78,11 +78,11 @@ def check_formula(formula: str, groups=None, random=None) -> FormulaCheck:
 def check_param_formula(text: str, key: str) -> FormulaCheck:
     """Check a one-sided family-parameter formula (``ziformula``, ``dispformula``)."""
     from interlace.errors import InterlaceError
-    from interlace.model.param_formulas import _rhs
+    from interlace.model.param_formulas import one_sided_rhs
 
     out = FormulaCheck()
     try:
-        rhs = _rhs(text, key)
+        rhs = one_sided_rhs(text, key)
     except InterlaceError as exc:
         out.problems.append(str(exc))
         return out

@@ -28,6 +28,7 @@ from typing import Any
 
 from interlace.config import schema as sch
 from interlace.config.data import column_message, data_format, file_digest, resolve_path
+from interlace.config.messages import show, suggest
 from interlace.config.yamlio import Mark, YAMLLoadError, dump, format_path, load_file, load_text
 from interlace.errors import InterlaceError
 
@@ -190,7 +191,7 @@ class _Loader:
             self.issues.append(ConfigIssue(mark.file, mark.line, mark.where,
                                            f"unknown key {key!r}; expected one of "
                                            f"{', '.join(schema.fields)}"
-                                           f"{sch.suggest(key, schema.fields)}"))
+                                           f"{suggest(key, schema.fields)}"))
         self.nulled.clear()
 
     def read(self, path: Path):
@@ -225,19 +226,19 @@ class _Loader:
                 if k not in ("fits", "defaults"):
                     self.issue(path, marks[(k,)].line, k,
                                f"unknown key {k!r} in a file holding several fits; expected "
-                               f"fits, defaults{sch.suggest(k, ('fits', 'defaults'))} (or move the "
+                               f"fits, defaults{suggest(k, ('fits', 'defaults'))} (or move the "
                                f"key into defaults)")
             fits = data["fits"]
             defaults = data.get("defaults")
             if not isinstance(fits, list) or not fits:
                 self.issue(path, marks[("fits",)].line, "fits",
-                           f"got {sch.show(fits)}; expected a non-empty list of fits (mappings)")
+                           f"got {show(fits)}; expected a non-empty list of fits (mappings)")
                 return []
             dflt = None
             if defaults is not None:
                 if not isinstance(defaults, dict):
                     self.issue(path, marks[("defaults",)].line, "defaults",
-                               f"got {sch.show(defaults)}; expected a mapping of fit keys")
+                               f"got {show(defaults)}; expected a mapping of fit keys")
                     return []
                 if "name" in defaults:
                     self.issue(path, marks[("defaults", "name")].line, "defaults.name",
@@ -252,7 +253,7 @@ class _Loader:
             return self._items(path, data, marks, (), None)
         if isinstance(data, dict):
             return [_Raw(data, marks, path, ())]
-        self.issue(path, root.line, "", f"got {sch.show(data)}; expected a mapping (one fit), a "
+        self.issue(path, root.line, "", f"got {show(data)}; expected a mapping (one fit), a "
                                         f"list of fits, or a mapping with 'fits:'")
         return []
 
@@ -267,7 +268,7 @@ class _Loader:
             where = prefix + (i,)
             if not isinstance(item, dict):
                 self.issue(path, marks[where].line, format_path(where),
-                           f"got {sch.show(item)}; expected a mapping describing a fit")
+                           f"got {show(item)}; expected a mapping describing a fit")
                 continue
             out.append(_Raw(item, per_item.get(i, {}), path, where, dflt, i))
         return out
@@ -283,7 +284,7 @@ class _Loader:
         line = m.line if m is not None else None
         wtext = format_path(where + ("extends",))
         if not isinstance(ext, str) or not ext.strip():
-            self.issue(file, line, wtext, f"got {sch.show(ext)}; expected the path of a config file")
+            self.issue(file, line, wtext, f"got {show(ext)}; expected the path of a config file")
             return None
         target = resolve_path(ext, file.parent)
         if not target.is_file():

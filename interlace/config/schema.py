@@ -9,30 +9,16 @@ values of the right type. :func:`render_markdown` prints the tables of docs/conf
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from interlace.config.messages import show, suggest
+
 MISSING = object()
 
 Problem = tuple[tuple, str]  # (key path relative to the fit, message)
-
-
-def show(value: Any, limit: int = 80) -> str:
-    """A value as it appears in an error message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def suggest(word: str, choices) -> str:
-    """' (did you mean 'x'?)' for the closest of ``choices``, or ''."""
-    if not isinstance(word, str):
-        return ""
-    pool = {str(c).lower(): str(c) for c in choices}
-    close = difflib.get_close_matches(word.lower(), list(pool), n=1, cutoff=0.6)
-    return f"; did you mean {pool[close[0]]!r}?" if close else ""
 
 
 # -- kinds --------------------------------------------------------------------------------

@@ -80,14 +80,14 @@ class FamilyParameter:
 
     def to_unconstrained(self, x):
         """The optimizer's scale (a float, or an array for a parameter with a formula)."""
-        return _scalar_or_array(np.log(x) if self.transform == "log" else np.asarray(x, float))
+        return scalar_or_array(np.log(x) if self.transform == "log" else np.asarray(x, float))
 
     def from_unconstrained(self, z):
         """The natural scale (a float, or an array for a parameter with a formula)."""
-        return _scalar_or_array(np.exp(z) if self.transform == "log" else np.asarray(z, float))
+        return scalar_or_array(np.exp(z) if self.transform == "log" else np.asarray(z, float))
 
 
-def _scalar_or_array(v):
+def scalar_or_array(v):
     """A 0-d result as a Python float; arrays (per-row parameter values) as they are."""
     return float(v) if np.ndim(v) == 0 else np.asarray(v, float)
 

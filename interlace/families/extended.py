@@ -8,7 +8,7 @@ import numpy as np
 from scipy.special import expit, logit
 
 from interlace.errors import DataError, PluginError
-from interlace.families.base import FamilyParameter, _scalar_or_array, require_finite
+from interlace.families.base import FamilyParameter, require_finite, scalar_or_array
 
 # Rows whose log-density does not depend on mu (structural zeros of a hurdle, the 0/1 of a
 # ZOIB) have no information about mu. The Laplace weights treat a non-positive weight as
@@ -23,10 +23,10 @@ class ProbabilityParameter(FamilyParameter):
     transform: str = "logit"
 
     def to_unconstrained(self, x):
-        return _scalar_or_array(logit(np.clip(x, 1e-300, 1 - 1e-16)))
+        return scalar_or_array(logit(np.clip(x, 1e-300, 1 - 1e-16)))
 
     def from_unconstrained(self, z):
-        return _scalar_or_array(expit(z))
+        return scalar_or_array(expit(z))
 
 
 def check_probability(family: str, name: str, value: float | None, upper_open: bool = True

@@ -43,11 +43,11 @@ costs about one more pass over the (n, K) nodes, instead of 2m deviance evaluati
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
 
+from interlace.caches import bounded_cache
 from interlace.errors import UnsupportedModelError
 from interlace.glmm.pirls import pirls
 from interlace.integrators.base import IntegrationResult, Integrator
@@ -55,7 +55,7 @@ from interlace.integrators.base import IntegrationResult, Integrator
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
 
-@lru_cache(maxsize=32)
+@bounded_cache("agq.gauss_hermite", 32)
 def gauss_hermite_normal(k: int) -> tuple[np.ndarray, np.ndarray]:
     """Nodes and log-weights of the k-point Gauss-Hermite rule for the N(0, 1) density."""
     z, w = hermegauss(k)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from threadpoolctl import ThreadpoolController
 
-_CONTROLLER: ThreadpoolController | None = None
+from interlace.caches import bounded_cache
 
 
 def blas_limit(ctx=None):
@@ -12,13 +12,13 @@ def blas_limit(ctx=None):
     small dense blocks the two pools contend (10-20x slower), and on large ones two threads
     won 25% on an idle machine but lost 3x when other processes (batch workers) shared the
     cores. Parallelism belongs to the batch runner, one fit per core."""
-    global _BLAS_LIBS
-    if _BLAS_LIBS is None:
-        _BLAS_LIBS = [lc for lc in _blas_controller().lib_controllers if lc.user_api == "blas"]
-    return _OneBlasThread(_BLAS_LIBS)
+    return _OneBlasThread(_blas_libraries())
 
 
-_BLAS_LIBS: list | None = None
+@bounded_cache("blas.libraries", 1)
+def _blas_libraries() -> list:
+    """The loaded BLAS libraries' controllers, found once per process."""
+    return [lc for lc in _blas_controller().lib_controllers if lc.user_api == "blas"]
 
 
 class _OneBlasThread:
@@ -43,9 +43,7 @@ class _OneBlasThread:
                 lc.set_num_threads(n)
 
 
+@bounded_cache("blas.controller", 1)
 def _blas_controller() -> ThreadpoolController:
     """One controller per process: inspecting the loaded BLAS libraries costs ~0.7 ms."""
-    global _CONTROLLER
-    if _CONTROLLER is None:
-        _CONTROLLER = ThreadpoolController()
-    return _CONTROLLER
+    return ThreadpoolController()

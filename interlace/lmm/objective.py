@@ -27,6 +27,7 @@ import numpy as np
 from scipy.linalg import cho_solve, cholesky
 from scipy.linalg.lapack import dpotrf, dpotrs
 
+from interlace.caches import bounded_cache
 from interlace.linalg.penalized import PenalizedSystem, solver_order
 from interlace.model.context import ModelContext
 from interlace.model.terms import tri_positions
@@ -89,8 +90,6 @@ class DenseLayout:
     eye_m: np.ndarray  # the m x m identity
 
 
-_LAYOUTS: dict[tuple, DenseLayout] = {}  # small shapes' layouts, most recent last
-_LAYOUTS_KEPT = 8
 _LAYOUT_PAIRS = 65_536  # layouts with more position pairs are not kept (megabytes each)
 
 
@@ -140,16 +139,15 @@ def _build_layout(shape: tuple, p: int) -> DenseLayout:
 
 def dense_layout(terms: list, p: int) -> DenseLayout:
     """The dense-system layout for these terms and p fixed effects (kept for small shapes)."""
-    key = (tuple((t.nlevels, t.k, bool(t.correlated)) for t in terms), p)
-    lay = _LAYOUTS.pop(key, None)
-    if lay is None:
-        lay = _build_layout(*key)
-        if lay.pair_tt.size > _LAYOUT_PAIRS:
-            return lay
-        if len(_LAYOUTS) >= _LAYOUTS_KEPT:
-            del _LAYOUTS[next(iter(_LAYOUTS))]
-    _LAYOUTS[key] = lay
-    return lay
+    shape = tuple((t.nlevels, t.k, bool(t.correlated)) for t in terms)
+    positions = sum(L * (k * (k + 1) // 2 if corr else k) for L, k, corr in shape)  # tidx's size
+    return _kept_layout(shape, p) if positions**2 <= _LAYOUT_PAIRS else _build_layout(shape, p)
+
+
+@bounded_cache("lmm.dense_layout", 8)
+def _kept_layout(shape: tuple, p: int) -> DenseLayout:
+    """A small shape's layout, shared by the fits of that shape (its arrays are read-only)."""
+    return _build_layout(shape, p)
 
 
 class LMMContext(ModelContext):

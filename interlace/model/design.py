@@ -19,13 +19,13 @@ import keyword
 import re
 import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
 
+from interlace.caches import bounded_cache
 from interlace.errors import (
     DataError,
     FormulaError,
@@ -75,7 +75,7 @@ class Design:
         return self.X.shape[1]
 
 
-@lru_cache(maxsize=512)
+@bounded_cache("design.required_columns", 512, "the columns a term expression reads (formulaic)")
 def _required_cached(expr: str) -> frozenset[str]:
     return frozenset(Formula(expr).required_variables)
 
@@ -255,7 +255,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MINUS_ONE = re.compile(r"\s*-\s*1\s*$")
 
 
-@lru_cache(maxsize=512)
+@bounded_cache("design.simple_terms", 512)
 def _simple_terms(expr: str) -> tuple[bool, tuple[str, ...]] | None:
     """(intercept, column names) when ``expr`` is a plain sum of column names with ``1``, ``0``
     or a trailing ``- 1``; None for anything else (handed to formulaic)."""
@@ -337,7 +337,7 @@ def _simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str]
     return X, out_names, tuple(keys)
 
 
-@lru_cache(maxsize=256)
+@bounded_cache("design.simple_spec", 256)
 def _simple_spec(expr: str, dtypes: tuple) -> Any:
     """formulaic's ModelSpec for a simple sum (it depends on the columns' dtypes and, for text
     columns, their levels only): built from a sample frame holding each level once."""

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
+from interlace.caches import bounded_cache
 from interlace.errors import FormulaError
 
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
@@ -198,7 +198,7 @@ def _unkey(k):
     return k[1] if k[0] == "v" else (list(k[2]) if k[1] == "list" else tuple(k[2]))
 
 
-@lru_cache(maxsize=256)
+@bounded_cache("formula.parse", 256, "a formula text split into its parts (response, terms)")
 def _parse_cached(formula: str, kg: tuple, kr: tuple) -> ParsedFormula:
     return _parse_formula(formula, _unkey(kg), _unkey(kr))
 

@@ -34,7 +34,7 @@ class ParamDesign:
         return self.X.shape[1]
 
 
-def _rhs(text: Any, key: str) -> str | None:
+def one_sided_rhs(text: Any, key: str) -> str | None:
     """The right-hand side of a one-sided formula, or None when it is intercept-only."""
     if text is None:
         return None
@@ -71,7 +71,7 @@ def param_formulas(family, ziformula: Any = None, dispformula: Any = None) -> di
         ("ziformula", ziformula, "zi_parameter", "a zero-inflation or hurdle probability"),
         ("dispformula", dispformula, "dispersion_parameter", "a dispersion parameter"),
     ):
-        rhs = _rhs(text, key)
+        rhs = one_sided_rhs(text, key)
         if rhs is None:
             continue
         name = getattr(family, attr, None)

@@ -9,14 +9,16 @@ column, only the diagonal for uncorrelated ``||`` terms).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from interlace.caches import bounded_cache
 
-@lru_cache(maxsize=64)
+
+@bounded_cache("terms.tri_positions", 64)
 def tri_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of theta's entries in Lambda: the lower triangle by column (col j, row
     i >= j), or the diagonal for an uncorrelated term; read-only, shared by all terms of size k."""
