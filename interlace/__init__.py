@@ -28,7 +28,15 @@ from interlace.families import (
     ZeroOneInflatedBetaFamily,
 )
 from interlace.families.ordinal import OrdinalFamily
-from interlace.glmm.fitting import glmer
+from interlace.glmm.deviance import Deviance
+from interlace.glmm.fitting import (
+    Optimum,
+    build_glmm,
+    glmer,
+    glmm_objective,
+    glmm_result,
+    optimize_glmm,
+)
 from interlace.glmm.result import GLMMResult
 from interlace.lmm.fitting import fit
 from interlace.lmm.result import LMMResult
@@ -41,7 +49,8 @@ from interlace.results.anova import anova
 __version__ = "0.1.0"
 
 __all__ = [
-    "glmer", "fit", "clmm", "anova", "GLMMResult", "LMMResult", "CLMMResult", "OrdinalFamily",
+    "glmer", "fit", "clmm", "anova", "build_glmm", "glmm_objective", "optimize_glmm",
+    "glmm_result", "Deviance", "Optimum", "GLMMResult", "LMMResult", "CLMMResult", "OrdinalFamily",
     "list_plugins", "plugin_errors", "reload_plugins", "hookimpl",
     "load_dataset", "Family", "ExponentialFamily", "FamilyParameter", "BinomialFamily",
     "PoissonFamily", "GaussianFamily", "NegativeBinomial2Family", "InterlaceError", "DataError",

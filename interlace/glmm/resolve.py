@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 
 from interlace.errors import InterlaceError, PluginError, UnsupportedModelError
+from interlace.integrators import default_integrator
+from interlace.optimizers import default_optimizer
 from interlace.registry import resolve
 
 
@@ -27,21 +29,31 @@ def resolve_family(family: Any, link: Any = None):
 
 
 def resolve_integrator(integrator: Any, nAGQ: int, family=None):
-    """The integrator instance: ``integrator`` if given, else Laplace for nAGQ = 1 (with the
-    observed information when the family asks for glmmTMB's form) and "agq" above."""
+    """The integrator instance: ``integrator`` if given, else the default for nAGQ and the
+    family (:func:`~interlace.integrators.default_integrator`: Laplace for nAGQ = 1, with the
+    observed information when the family asks for glmmTMB's form, adaptive quadrature above)."""
+    options: dict = {}
     if integrator is None:
-        integrator = "laplace" if nAGQ == 1 else "agq"
+        information = "expected"
         if nAGQ == 1 and getattr(family, "laplace_information", "expected") == "observed":
-            integrator = resolve("integrator", "laplace", information="observed")
+            information = "observed"
+        integrator, options = default_integrator(nAGQ, information)
     try:
-        return resolve("integrator", integrator, nAGQ=nAGQ)
+        return resolve("integrator", integrator, nAGQ=nAGQ, **options)
     except PluginError:
-        if nAGQ > 1 and integrator == "agq":
+        quadrature, _ = default_integrator(nAGQ)
+        if nAGQ > 1 and integrator == quadrature:
             raise UnsupportedModelError(
-                "nAGQ > 1 needs the adaptive Gauss-Hermite quadrature integrator 'agq', which "
-                "is not registered; use nAGQ=1 (Laplace)"
+                f"nAGQ > 1 needs the adaptive Gauss-Hermite quadrature integrator "
+                f"{quadrature!r}, which is not registered; use nAGQ=1 (Laplace)"
             ) from None
         raise
+
+
+def resolve_optimizer(optimizer: Any):
+    """The optimizer instance: ``optimizer`` if given, else the default (L-BFGS-B, see
+    :func:`~interlace.optimizers.default_optimizer`)."""
+    return resolve("optimizer", default_optimizer() if optimizer is None else optimizer)
 
 
 def check_nagq(nAGQ: Any) -> int:

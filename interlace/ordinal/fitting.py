@@ -25,7 +25,7 @@ from interlace.errors import (
     InterlaceWarning,
 )
 from interlace.families.ordinal import OrdinalFamily, cumulative_link
-from interlace.glmm.fitting import fit_model
+from interlace.glmm.fitting import glmm_result, optimize_glmm
 from interlace.glmm.resolve import check_nagq, resolve_integrator
 from interlace.linalg.blas import blas_limit
 from interlace.model.context import ModelContext
@@ -227,6 +227,7 @@ def clmm(
     ctx = ModelContext.build(design, fam)
     integ.check(ctx)
     with blas_limit(ctx):
-        res = fit_model(ctx, integ, opt, optimizer_options, CLMMResult)
+        res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt, optimizer_options),
+                          CLMMResult)
     res.response = col
     return res
