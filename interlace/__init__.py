@@ -27,7 +27,6 @@ from interlace.families import (
     ZeroInflatedPoissonFamily,
     ZeroOneInflatedBetaFamily,
 )
-from interlace.families.ordinal import OrdinalFamily
 from interlace.glmm.deviance import Deviance
 from interlace.glmm.fitting import (
     Optimum,
@@ -40,6 +39,7 @@ from interlace.glmm.fitting import (
 from interlace.glmm.result import GLMMResult
 from interlace.lmm.fitting import fit
 from interlace.lmm.result import LMMResult
+from interlace.ordinal.family import OrdinalFamily
 from interlace.ordinal.fitting import clmm
 from interlace.ordinal.result import CLMMResult
 from interlace.registry import list_plugins, plugin_errors, reload_plugins

@@ -9,13 +9,28 @@ import numpy as np
 from interlace.errors import InterlaceError, PluginError, UnsupportedModelError
 from interlace.integrators import default_integrator
 from interlace.optimizers import default_optimizer
+from interlace.ordinal.family import OrdinalFamily
 from interlace.registry import resolve
+
+#: Response models of other model kinds, by name, with the function that fits them: they are
+#: not glmer families (a cumulative link model's thresholds take the intercept's place).
+OTHER_MODEL_KINDS = {name: "interlace.clmm"
+                     for name in (OrdinalFamily.name, *OrdinalFamily.aliases)}
 
 
 def resolve_family(family: Any, link: Any = None):
     """A family instance from a name, class or instance (``link`` overrides a name's default)."""
     if isinstance(family, str):
-        return resolve("family", family, link=link)
+        try:
+            return resolve("family", family, link=link)
+        except PluginError:
+            entry = OTHER_MODEL_KINDS.get(family.lower())
+            if entry is None:
+                raise
+            raise PluginError(
+                f"family {family!r} is not a glmer family: its model is fitted by {entry}() "
+                f"(e.g. {entry}('rating ~ temp + (1 | judge)', data))"
+            ) from None
     if isinstance(family, type):
         return family(link=link) if link is not None else family()
     if link is not None:
