@@ -147,3 +147,31 @@ def test_gaussian_glmer_with_an_integrator_stays_a_glmm():
     assert isinstance(r, interlace.GLMMResult) and not isinstance(r, interlace.LMMResult)
     lmm = interlace.glmer(SLEEP_F, sleep(), family="gaussian")
     assert r.llf == pytest.approx(lmm.llf, abs=1e-6)  # the Laplace approximation is exact
+
+
+# -- clmm: build_clmm, then the GLMM's stages ------------------------------------------------
+WINE_F = "rating ~ temp + contact + (1 | judge)"
+
+
+def test_clmm_stages_by_hand_are_clmm():
+    wine = interlace.load_dataset("wine")
+    ref = interlace.clmm(WINE_F, wine)
+    ctx = interlace.build_clmm(WINE_F, wine)
+    integ, opt = resolve_integrator(None, 1), resolve_optimizer(None)
+    res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt), interlace.CLMMResult)
+    assert res.llf == ref.llf and res.evaluations == ref.evaluations
+    np.testing.assert_array_equal(res.coef, ref.coef)
+
+
+def test_build_clmm_raises_as_clmm():
+    wine = interlace.load_dataset("wine")
+    for bad in ("cbind(rating, rating) ~ temp + (1 | judge)", "nope ~ temp + (1 | judge)"):
+        with pytest.raises(interlace.InterlaceError) as built:
+            interlace.build_clmm(bad, wine)
+        with pytest.raises(type(built.value), match="clmm"):
+            interlace.clmm(bad, wine)
+
+
+def test_glmer_ordinal_points_to_clmm():
+    with pytest.raises(interlace.PluginError, match="interlace.clmm"):
+        interlace.glmer(WINE_F, interlace.load_dataset("wine"), family="ordinal")
