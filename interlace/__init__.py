@@ -28,12 +28,20 @@ from interlace.families import (
     ZeroInflatedPoissonFamily,
     ZeroOneInflatedBetaFamily,
 )
-from interlace.families.ordinal import OrdinalFamily
-from interlace.glmm.fitting import glmer
+from interlace.glmm.deviance import Deviance
+from interlace.glmm.fitting import (
+    Optimum,
+    build_glmm,
+    glmer,
+    glmm_objective,
+    glmm_result,
+    optimize_glmm,
+)
 from interlace.glmm.result import GLMMResult
 from interlace.lmm.fitting import fit
 from interlace.lmm.result import LMMResult
-from interlace.ordinal.fitting import clmm
+from interlace.ordinal.family import OrdinalFamily
+from interlace.ordinal.fitting import build_clmm, clmm
 from interlace.ordinal.result import CLMMResult
 from interlace.registry import list_plugins, plugin_errors, reload_plugins
 from interlace.registry.hookspecs import hookimpl
@@ -42,7 +50,9 @@ from interlace.results.anova import anova
 __version__ = "0.1.0"
 
 __all__ = [
-    "glmer", "fit", "clmm", "anova", "GLMMResult", "LMMResult", "CLMMResult", "OrdinalFamily",
+    "glmer", "fit", "clmm", "anova", "build_glmm", "glmm_objective", "optimize_glmm",
+    "glmm_result", "Deviance", "Optimum", "build_clmm", "GLMMResult", "LMMResult", "CLMMResult",
+    "OrdinalFamily",
     "list_plugins", "plugin_errors", "reload_plugins", "hookimpl",
     "load_dataset", "Family", "ExponentialFamily", "FamilyParameter", "BinomialFamily",
     "PoissonFamily", "GaussianFamily", "NegativeBinomial2Family", "InterlaceError", "DataError",

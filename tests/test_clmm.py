@@ -42,7 +42,7 @@ from interlace.errors import (
     PluginError,
     UnsupportedModelError,
 )
-from interlace.families.ordinal import CUMULATIVE_LINKS, OrdinalFamily
+from interlace.ordinal.family import CUMULATIVE_LINKS, OrdinalFamily
 from interlace.ordinal.fitting import clmm
 from interlace.ordinal.result import CLMMResult
 
@@ -273,8 +273,10 @@ def test_family_derivatives_are_exact_and_stable(link):
     assert np.all(np.isfinite(s)) and np.all(np.isfinite(info)) and np.all(info >= 0)
 
 
-def test_family_is_registered_and_needs_clmm_for_its_categories():
-    assert "ordinal" in interlace.list_plugins()["family"]
+def test_family_is_clmms_own_and_glmer_points_to_clmm():
+    # The cumulative link model is clmm()'s response model, not a registered glmer family
+    # (it was registered as "ordinal" before interlace.ordinal.family held it).
+    assert "ordinal" not in interlace.list_plugins()["family"]
     with pytest.raises(PluginError, match="clmm"):
         interlace.glmer(WINE_F, wine(), family="ordinal")
     assert repr(OrdinalFamily("probit", ncat=3)) == "OrdinalFamily(link='probit', ncat=3)"

@@ -8,7 +8,6 @@ from interlace.families.gamma import GammaFamily
 from interlace.families.gaussian import GaussianFamily
 from interlace.families.nbinom1 import NegativeBinomial1Family
 from interlace.families.negative_binomial import NegativeBinomial2Family
-from interlace.families.ordinal import OrdinalFamily
 from interlace.families.poisson import PoissonFamily
 from interlace.families.zero_inflated import (
     HurdleNB2Family,
@@ -22,7 +21,7 @@ from interlace.registry.hookspecs import hookimpl
 
 @hookimpl
 def interlace_families():
-    return [BinomialFamily, PoissonFamily, GaussianFamily, NegativeBinomial2Family, OrdinalFamily,
+    return [BinomialFamily, PoissonFamily, GaussianFamily, NegativeBinomial2Family,
             NegativeBinomial1Family, GammaFamily, BetaFamily, ZeroInflatedPoissonFamily,
             ZeroInflatedNB2Family, HurdlePoissonFamily, HurdleNB2Family,
             ZeroOneInflatedBetaFamily]

@@ -2,8 +2,8 @@
 
 ``clmm()`` codes the ordered response as category indices 0..K-1, builds the design with the
 core's :func:`~interlace.model.design.build_design`, drops the intercept column (the K-1
-thresholds of the :class:`~interlace.families.ordinal.OrdinalFamily` take its place) and runs
-the core's two-stage fit (:func:`~interlace.glmm.fitting.fit_model`): the thresholds are family
+thresholds of the :class:`~interlace.ordinal.family.OrdinalFamily` take its place) and runs
+the core's two-stage fit (:func:`~interlace.glmm.optimize_glmm`): the thresholds are family
 parameters, optimised jointly with theta and beta, with the exact Laplace (or adaptive
 quadrature) gradient. The model, in ordinal's sign convention:
 
@@ -24,15 +24,14 @@ from interlace.errors import (
     FormulaError,
     InterlaceWarning,
 )
-from interlace.families.ordinal import OrdinalFamily, cumulative_link
-from interlace.glmm.fitting import fit_model
-from interlace.glmm.resolve import check_nagq, resolve_integrator
+from interlace.glmm.fitting import glmm_result, optimize_glmm
+from interlace.glmm.resolve import check_nagq, resolve_integrator, resolve_optimizer
 from interlace.linalg.blas import blas_limit
 from interlace.model.context import ModelContext
 from interlace.model.design import build_design, drop_rank_deficient
 from interlace.model.formula import parse_formula
+from interlace.ordinal.family import OrdinalFamily, cumulative_link
 from interlace.ordinal.result import CLMMResult
-from interlace.registry import resolve
 
 
 def _shown(values, k: int = 6) -> str:
@@ -107,7 +106,7 @@ def clmm(
     weights: Any = None,
     offset: Any = None,
     nAGQ: int = 1,
-    optimizer: Any = "lbfgsb",
+    optimizer: Any = None,
     integrator: Any = None,
     optimizer_options: dict | None = None,
 ) -> CLMMResult:
@@ -120,26 +119,95 @@ def clmm(
     ``random=`` add random-effect terms as in :func:`interlace.glmer`; ``weights`` are case
     weights and ``offset`` is added to the linear predictor. ``nAGQ=1`` is the Laplace
     approximation; ``nAGQ > 1`` uses adaptive Gauss-Hermite quadrature and needs a single
-    scalar random-effect term such as ``(1 | judge)``.
+    scalar random-effect term such as ``(1 | judge)``. ``optimizer=None`` is the default
+    optimizer (L-BFGS-B).
 
     Returns a :class:`CLMMResult` (thresholds named as ordinal names them, ``"1|2"``...).
+    The stages are public: :func:`build_clmm` gives the model, and
+    :func:`~interlace.glmm.optimize_glmm` and :func:`~interlace.glmm.glmm_result` (with
+    ``result_cls=CLMMResult``) fit it, as for a GLMM.
     """
     nAGQ = check_nagq(nAGQ)
     cumulative_link(link)  # an unknown link is a PluginError before any work
-    opt = resolve("optimizer", optimizer)
+    opt = resolve_optimizer(optimizer)
     integ = resolve_integrator(integrator, nAGQ)
+    ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
+                     offset=offset)
+    with blas_limit(ctx):
+        res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt, optimizer_options),
+                          CLMMResult)
+    res.response = response_column(ctx.design.parsed)
+    return res
+
+
+def build_clmm(
+    formula: str,
+    data: pd.DataFrame,
+    link: Any = "logit",
+    groups: Any = None,
+    random: Any = None,
+    weights: Any = None,
+    offset: Any = None,
+) -> ModelContext:
+    """The model of a :func:`clmm` call, before any fitting (as :func:`interlace.glmm.build_glmm`
+    for a GLMM): the ordered response coded 0..K-1 (unobserved levels dropped), the design
+    without the intercept (the K-1 thresholds of an :class:`OrdinalFamily` take its place) and
+    the thresholds' start. Bad input raises here the error :func:`clmm` raises for it."""
+    cumulative_link(link)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     parsed = parse_formula(formula, groups=groups, random=random)
+    col = response_column(parsed)
+    codes, levels = ordinal_codes(response_values(data, col), col)
+    if not levels:
+        raise DataError(f"response {col!r} has no non-missing values")
+    coded = data.copy(deep=False)
+    coded[col] = codes
+    design = build_design(parsed, coded, OrdinalFamily(link, ncat=max(len(levels), 2)),
+                          weights=weights, offset=offset)
+    y, levels = observed_levels(design, col, levels)
+    names = list(design.fe_names)
+    keep_idx, dropped = threshold_columns(design)
+    fam = OrdinalFamily(link, ncat=len(levels))
+    if not keep_idx and "(Intercept)" in names:
+        # No covariates (e.g. rating ~ 1 + (1 | judge)): the core fits at least one fixed
+        # effect, so keep the intercept c and fix tau_1 = 0 instead, an equivalent model
+        # (thresholds tau_j' - c); CLMMResult maps it back to ordinal's parametrisation.
+        keep_idx = [names.index("(Intercept)")]
+        fam.parameters["threshold_1"].value = 0.0
+    # Starting thresholds from the marginal cumulative proportions; the core's GLM start
+    # fits beta given them, then the family's start_parameters hook refits the thresholds
+    # given that beta (one step of the fit without random effects, R's clm). A full clm fit
+    # (OrdinalFamily.fit_fixed) saves no evaluations on the fixtures and costs more.
+    tau0 = fam.marginal_thresholds(y, design.weights)
+    for name, value in fam.threshold_params(tau0).items():
+        fam.parameters[name].start = value
+    design = dataclasses.replace(
+        design,
+        y=y.astype(float),
+        X=np.ascontiguousarray(design.X[:, keep_idx]),
+        fe_names=[names[i] for i in keep_idx],
+        kept_columns=[design.kept_columns[i] for i in keep_idx],
+        dropped_columns=list(design.dropped_columns) + dropped,
+        response_levels=list(levels),
+    )
+    return ModelContext.build(design, fam)
+
+
+def response_column(parsed) -> str:
+    """The response's column name; a clmm response is one column (no cbind(), no 's / n')."""
     resp = parsed.response
-    col = resp.exprs[0].strip()
     if resp.kind != "simple":
         raise FormulaError(
             f"clmm() needs one ordered column as the response, got {resp.text!r} (cbind() and "
             f"'s / n' responses are for binomial models)"
         )
-    if col.startswith("`") and col.endswith("`"):
-        col = col[1:-1]
+    col = resp.exprs[0].strip()
+    return col[1:-1] if col.startswith("`") and col.endswith("`") else col
+
+
+def response_values(data: pd.DataFrame, col: str) -> pd.Series:
+    """The response column of the data (one column of that name, not an expression)."""
     if col not in data.columns:
         raise DataError(
             f"response {col!r} is not a column of the data; clmm() needs the ordered response "
@@ -150,14 +218,12 @@ def clmm(
     if isinstance(s, pd.DataFrame):
         raise DataError(f"response column {col!r} appears {s.shape[1]} times in the data; "
                         f"column names must be unique")
-    codes, levels = ordinal_codes(s, col)
-    if not levels:
-        raise DataError(f"response {col!r} has no non-missing values")
-    coded = data.copy(deep=False)
-    coded[col] = codes
+    return s
 
-    design = build_design(parsed, coded, OrdinalFamily(link, ncat=max(len(levels), 2)),
-                          weights=weights, offset=offset)
+
+def observed_levels(design, col: str, levels: list) -> tuple[np.ndarray, list]:
+    """The category indices and levels of the rows used, levels without observations dropped
+    (with a warning, where ordinal::clmm drops them silently); fewer than two is an error."""
     y = design.y.astype(np.intp)
     present = np.unique(y)
     if present.size < 2:
@@ -174,59 +240,31 @@ def clmm(
             f"and are dropped, as ordinal::clmm drops them; thresholds are for the "
             f"{present.size} observed levels",
             InterlaceWarning,
-            stacklevel=2,
+            stacklevel=4,
         )
         remap = np.full(len(levels), -1, np.intp)
         remap[present] = np.arange(present.size)
         y = remap[y]
         levels = [levels[i] for i in present]
+    return y, levels
 
-    # The thresholds take the intercept's place: drop it, and any column collinear with it.
+
+def threshold_columns(design) -> tuple[list[int], list[str]]:
+    """The fixed-effect columns kept beside the thresholds, which take the intercept's place:
+    the intercept goes, and any column collinear with it (dropped with a warning, named)."""
     names = list(design.fe_names)
     keep_idx = [i for i, n in enumerate(names) if n != "(Intercept)"]
+    if not keep_idx:
+        return keep_idx, []
     X = design.X[:, keep_idx]
-    dropped: list[str] = []
-    if keep_idx:
-        const = np.column_stack([np.ones(design.n), X])
-        kept, dropped = drop_rank_deficient(const, ["(thresholds)"] + [names[i] for i in keep_idx])
-        sel = [j - 1 for j in kept if j > 0]
-        if dropped:
-            warnings.warn(
-                f"fixed-effect column(s) {', '.join(dropped)} are collinear with the thresholds "
-                f"(which play the intercept's part in a cumulative link model) and are dropped",
-                InterlaceWarning,
-                stacklevel=2,
-            )
-        keep_idx = [keep_idx[j] for j in sel]
-        X = design.X[:, keep_idx]
-    fam = OrdinalFamily(link, ncat=len(levels))
-    shift = not keep_idx and "(Intercept)" in names
-    if shift:
-        # No covariates (e.g. rating ~ 1 + (1 | judge)): the core fits at least one fixed
-        # effect, so keep the intercept c and fix tau_1 = 0 instead, an equivalent model
-        # (thresholds tau_j' - c); CLMMResult maps it back to ordinal's parametrisation.
-        keep_idx = [names.index("(Intercept)")]
-        X = design.X[:, keep_idx]
-        fam.parameters["threshold_1"].value = 0.0
-    # Starting thresholds from the marginal cumulative proportions; the core's GLM start
-    # fits beta given them, then the family's start_parameters hook refits the thresholds
-    # given that beta (one step of the fit without random effects, R's clm). A full clm fit
-    # (OrdinalFamily.fit_fixed) saves no evaluations on the fixtures and costs more.
-    tau0 = fam.marginal_thresholds(y, design.weights)
-    for name, value in fam.threshold_params(tau0).items():
-        fam.parameters[name].start = value
-    design = dataclasses.replace(
-        design,
-        y=y.astype(float),
-        X=np.ascontiguousarray(X),
-        fe_names=[names[i] for i in keep_idx],
-        kept_columns=[design.kept_columns[i] for i in keep_idx],
-        dropped_columns=list(design.dropped_columns) + dropped,
-        response_levels=list(levels),
-    )
-    ctx = ModelContext.build(design, fam)
-    integ.check(ctx)
-    with blas_limit(ctx):
-        res = fit_model(ctx, integ, opt, optimizer_options, CLMMResult)
-    res.response = col
-    return res
+    const = np.column_stack([np.ones(design.n), X])
+    kept, dropped = drop_rank_deficient(const, ["(thresholds)"] + [names[i] for i in keep_idx])
+    sel = [j - 1 for j in kept if j > 0]
+    if dropped:
+        warnings.warn(
+            f"fixed-effect column(s) {', '.join(dropped)} are collinear with the thresholds "
+            f"(which play the intercept's part in a cumulative link model) and are dropped",
+            InterlaceWarning,
+            stacklevel=4,
+        )
+    return [keep_idx[j] for j in sel], dropped
