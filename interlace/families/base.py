@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from interlace.errors import DataError, PluginError
+from interlace.registry import declare_kind, resolve
 
 
 @dataclass
@@ -88,8 +89,6 @@ class Family(ABC):
     dispersion_parameter: str | None = None
 
     def __init__(self, link: Any = None, **params: float | None) -> None:
-        from interlace.registry import resolve
-
         link = self.links[0] if link is None else link
         self.link = resolve("link", link)
         if self.links and self.link.name not in self.links:
@@ -203,6 +202,9 @@ class Family(ABC):
     def __repr__(self) -> str:
         ps = ", ".join(f"{k}={p.value!r}" for k, p in self.parameters.items())
         return f"{type(self).__name__}(link={self.link.name!r}{', ' + ps if ps else ''})"
+
+
+declare_kind("family", Family)
 
 
 class ExponentialFamily(Family):
