@@ -425,3 +425,70 @@ def test_every_kind_has_its_base_declared():
     assert [base_class(k) for k in interlace.registry.KINDS] == [Family, Link, Optimizer, Integrator]
     with pytest.raises(PluginError, match="unknown plugin kind 'widget'"):
         declare_kind("widget", object)
+
+
+# -- 4. the family's per-row outputs at fit time -------------------------------------------
+class ShortLoglik(PoissonFamily):
+    name = "shortpois"
+
+    def loglik(self, y, mu, weights, params):
+        return super().loglik(y, mu, weights, params)[:-1]
+
+
+class ListLoglik(PoissonFamily):
+    name = "listpois"
+
+    def loglik(self, y, mu, weights, params):
+        return list(super().loglik(y, mu, weights, params))
+
+
+class TextLoglik(PoissonFamily):
+    name = "textpois"
+
+    def loglik(self, y, mu, weights, params):
+        return np.array(["x"] * len(y))
+
+
+class ScalarScore(PoissonFamily):
+    name = "scalarscore"
+
+    def score_mu(self, y, mu, weights, params):
+        return float(np.sum(y - mu))
+
+
+def test_loglik_of_length_n_minus_1_is_a_plugin_error_at_fit_time(restore, seed_counts):
+    n = len(seed_counts)
+    with pytest.raises(PluginError) as ei:
+        interlace.glmer(SEED_FORMULA, seed_counts, family=ShortLoglik(), groups="site")
+    assert str(ei.value) == (
+        f"family 'shortpois' ({_qual(ShortLoglik)}).loglik returned shape ({n - 1},) for {n} rows;"
+        f" it must return one value per row, a float numpy array of shape ({n},)")
+    # by name, once registered, too
+    restore.register(_plugin("my_pkg.plugin", interlace_families=[ShortLoglik]), name="my_pkg")
+    with pytest.raises(PluginError, match=r"'shortpois' .*ShortLoglik\)\.loglik returned shape"):
+        interlace.glmer(SEED_FORMULA, seed_counts, family="shortpois", groups="site")
+
+
+@pytest.mark.parametrize("cls, method, got", [
+    (ListLoglik, "loglik", "a list of float"),
+    (TextLoglik, "loglik", "an array of dtype <U1"),
+    (ScalarScore, "score_mu", "a float"),
+])
+def test_loglik_of_the_wrong_type_is_a_plugin_error(seed_counts, cls, method, got):
+    with pytest.raises(PluginError) as ei:
+        interlace.glmer(SEED_FORMULA, seed_counts, family=cls(), groups="site")
+    msg = str(ei.value)
+    assert msg.startswith(f"family {cls.name!r} ({_qual(cls)}).{method} returned {got}"), msg
+
+
+def test_ordinal_and_builtin_families_pass_the_output_check():
+    from interlace.families.checks import check_family_outputs
+
+    y = np.array([0.0, 1.0, 2.0, 1.0, 0.0, 3.0])
+    w = np.ones_like(y)
+    for cls in (PoissonFamily, interlace.NegativeBinomial2Family, interlace.ZeroInflatedPoissonFamily,
+                interlace.HurdleNB2Family, interlace.NegativeBinomial1Family):
+        fam = cls()
+        check_family_outputs(fam, y, w, fam.parameter_values())
+    fam = interlace.OrdinalFamily(ncat=4)
+    check_family_outputs(fam, y, w, fam.parameter_values())
