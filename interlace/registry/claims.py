@@ -44,6 +44,7 @@ class Registration:
 
     @property
     def cls(self) -> type:
+        """The registered class."""
         return self.source.cls
 
     def __str__(self) -> str:

@@ -72,6 +72,11 @@ class _Index:
 
     settled: dict[str, Settled]
     failures: list[PluginFailure] = field(default_factory=list)
+    classes: dict[str, dict[str, type]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.classes = {kind: {k: r.cls for k, r in s.table.items()}
+                        for kind, s in self.settled.items()}
 
 
 def _is_builtin(obj: Any) -> bool:
@@ -191,7 +196,9 @@ class Registry:
 
     def _index(self) -> dict[str, dict[str, type]]:
         """Per kind, lower-case name or alias -> class."""
-        return {kind: {k: r.cls for k, r in s.table.items()} for kind, s in self._settled().items()}
+        self._settled()
+        assert self._state is not None
+        return self._state.classes
 
     @property
     def failures(self) -> list[PluginFailure]:
