@@ -62,6 +62,7 @@ from interlace.families.kernel import RowKernel
 __all__ = ["Family", "ExponentialFamily", "FamilyParameter", "FamilyInfo", "Response",
            "DecodedResponse", "RowKernel", "successes_over_trials", "two_level_codes",
            "numeric_response", "require_finite"]
+from interlace.registry import declare_kind, resolve
 
 
 @dataclass
@@ -121,8 +122,6 @@ class Family(ABC):
     two_level_response: bool = False
 
     def __init__(self, link: Any = None, **params: float | None) -> None:
-        from interlace.registry import resolve
-
         link = self.links[0] if link is None else link
         self.link = resolve("link", link)
         if self.links and self.link.name not in self.links:
@@ -274,6 +273,9 @@ class Family(ABC):
     def __repr__(self) -> str:
         ps = ", ".join(f"{k}={p.value!r}" for k, p in self.parameters.items())
         return f"{type(self).__name__}(link={self.link.name!r}{', ' + ps if ps else ''})"
+
+
+declare_kind("family", Family)
 
 
 class ExponentialFamily(Family):

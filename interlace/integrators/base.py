@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from interlace.glmm.pirls import PirlsResult
+from interlace.registry import declare_kind
 
 
 @dataclass
@@ -64,3 +65,6 @@ class Integrator(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(nAGQ={self.nAGQ})"
+
+
+declare_kind("integrator", Integrator)

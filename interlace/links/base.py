@@ -14,6 +14,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from interlace.registry import declare_kind
+
 
 class Link(ABC):
     """g(mu) = eta, its inverse and derivatives."""
@@ -50,3 +52,6 @@ class Link(ABC):
 
     def __hash__(self) -> int:
         return hash(type(self))
+
+
+declare_kind("link", Link)

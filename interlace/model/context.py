@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interlace.families.checks import check_family_outputs
 from interlace.linalg.penalized import PenalizedSystem
 from interlace.model.design import Design
 
@@ -20,6 +21,8 @@ class ModelContext:
 
     @classmethod
     def build(cls, design: Design, family) -> ModelContext:
+        """The context of one fit; the family's per-row outputs are checked here, once."""
+        check_family_outputs(family, design.y, design.weights, family.parameter_values())
         return cls(design, family, PenalizedSystem(design.terms))
 
     def loglik_constant(self, fp: dict) -> float:

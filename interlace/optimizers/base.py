@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interlace.registry import declare_kind
+
 
 @dataclass
 class OptimizeResult:
@@ -61,3 +63,6 @@ class Optimizer(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+declare_kind("optimizer", Optimizer)

@@ -6,8 +6,10 @@ A plugin package exposes a module (or object) with functions decorated by
     [project.entry-points.interlace]
     my_families = "my_pkg.plugin"
 
-Each hook returns a list of plugin *classes*; the registry indexes them by their ``name``
-(and ``aliases``) and instantiates them on lookup.
+Each hook returns a list of plugin *classes*; the registry checks each against its kind's
+base class, indexes it by its ``name`` (and ``aliases``) and instantiates it on lookup. The
+base classes declare themselves (``declare_kind`` in each kind's ``base.py``), so this package
+imports none of the plugin folders.
 """
 
 from __future__ import annotations
@@ -17,6 +19,15 @@ import pluggy
 PROJECT = "interlace"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+
+#: The plugin kinds and the hook that contributes each (in ``list_plugins`` order).
+KIND_HOOKS = {
+    "family": "interlace_families",
+    "link": "interlace_links",
+    "optimizer": "interlace_optimizers",
+    "integrator": "interlace_integrators",
+}
+KINDS = tuple(KIND_HOOKS)
 
 
 @hookspec

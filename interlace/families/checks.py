@@ -1,0 +1,59 @@
+"""The family contract's per-row outputs, checked once per fit before any optimisation.
+
+``initialize``, ``loglik`` and, where the class implements them itself, ``loglik_kernel``,
+``score_mu``, ``info_mu``, ``obs_info_mu``, ``unit_variance`` and ``unit_variance_deriv`` must
+return a float numpy array with one value per row. A family that returns n - 1 values, a list,
+or strings would otherwise give a wrong log-likelihood or fail deep inside the fitting loop;
+:func:`check_family_outputs` turns that into a :class:`~interlace.errors.PluginError` naming the
+family, its class and the method.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from interlace.errors import PluginError
+from interlace.families.base import Family
+
+#: Per-row methods checked where the class implements them itself (interlace's defaults in
+#: ``families.base`` derive from ``loglik`` or ``unit_variance``, which are checked), with
+#: whether they take ``(y, mu, weights, params)`` (True) or ``(mu, params)`` (False).
+OVERRIDABLE = {"loglik_kernel": True, "score_mu": True, "info_mu": True, "obs_info_mu": True,
+               "unit_variance": False, "unit_variance_deriv": False}
+
+
+def check_family_outputs(family: Any, y: np.ndarray, weights: np.ndarray,
+                         params: dict[str, Any]) -> None:
+    """Raise PluginError unless the family's per-row methods return one float per row."""
+    n = len(y)
+    mu = family.initialize(y, weights)
+    _check(family, "initialize", mu, n)
+    cls = type(family)
+    with np.errstate(all="ignore"):
+        _check(family, "loglik", family.loglik(y, mu, weights, params), n)
+        for method, per_row in OVERRIDABLE.items():
+            impl = getattr(cls, method, None)
+            if impl is None or getattr(impl, "__module__", None) == Family.__module__:
+                continue
+            args = (y, mu, weights, params) if per_row else (mu, params)
+            _check(family, method, getattr(family, method)(*args), n)
+
+
+def _check(family: Any, method: str, out: Any, n: int) -> None:
+    """One method's output: a float ndarray of shape (n,)."""
+    if isinstance(out, np.ndarray) and out.dtype.kind == "f" and out.shape == (n,):
+        return
+    if not isinstance(out, np.ndarray):
+        got = f"a {type(out).__name__}"
+        if isinstance(out, (list, tuple)) and out:
+            got += f" of {type(out[0]).__name__}"
+    elif out.dtype.kind != "f":
+        got = f"an array of dtype {out.dtype} (shape {out.shape})"
+    else:
+        got = f"shape {out.shape}"
+    raise PluginError(
+        f"family {getattr(family, 'name', '')!r} ({type(family).__module__}."
+        f"{type(family).__qualname__}).{method} returned {got} for {n} rows; it must return one "
+        f"value per row, a float numpy array of shape ({n},)")
