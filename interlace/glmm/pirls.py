@@ -76,6 +76,24 @@ def _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed):
     return fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
 
 
+def _joint_step(system, F, ZL: list[np.ndarray], X: np.ndarray, J: np.ndarray,
+                score: np.ndarray, gu: np.ndarray) -> tuple:
+    """Newton's step in (u, beta) together (lme4's nAGQ = 0 criterion), through the Schur
+    complement X'JX - C'M^-1 C of the penalised system: (du, db, decrement, Schur complement)."""
+    gb = X.T @ score
+    WX = J[:, None] * X
+    C = system.zlt_r(ZL, WX)
+    MiC = F.solve(C)
+    schur = X.T @ WX - C.T @ MiC
+    Mig = F.solve(gu)
+    try:
+        db = np.linalg.solve(schur, gb - C.T @ Mig)
+    except np.linalg.LinAlgError:
+        db = np.linalg.lstsq(schur, gb - C.T @ Mig, rcond=None)[0]
+    du = Mig - MiC @ db
+    return du, db, float(gu @ du + gb @ db), schur
+
+
 def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
           fit_beta: bool = False, tol: float = 1e-12, maxit: int = 60,
           observed: bool = False) -> PirlsResult:
@@ -126,18 +144,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             return PirlsResult(u, b, eta, mu, -np.inf, None, None, False, it, zl=ZL)
         gu = system.zlt_r(ZL, score) - u
         if fit_beta:
-            gb = X.T @ score
-            WX = J[:, None] * X
-            C = system.zlt_r(ZL, WX)
-            MiC = F.solve(C)
-            schur = X.T @ WX - C.T @ MiC
-            Mig = F.solve(gu)
-            try:
-                db = np.linalg.solve(schur, gb - C.T @ Mig)
-            except np.linalg.LinAlgError:
-                db = np.linalg.lstsq(schur, gb - C.T @ Mig, rcond=None)[0]
-            du = Mig - MiC @ db
-            dec = float(gu @ du + gb @ db)
+            du, db, dec, schur = _joint_step(system, F, ZL, X, J, score, gu)
         else:
             du = F.solve(gu)
             db = None

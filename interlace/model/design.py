@@ -550,6 +550,35 @@ def _nonfinite(parsed: ParsedFormula, parts, rows: pd.Index) -> np.ndarray:
 def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None, offset=None
                  ) -> Design:
     """Validate the data against the formula and build the model's matrices."""
+    _check_model_inputs(parsed, data)
+    used, valued = _used_columns(parsed)
+    rows = data.index
+    if not (isinstance(rows, pd.RangeIndex) and rows.start == 0 and rows.step == 1):
+        data = data.reset_index(drop=True)  # positions, not labels, from here on
+    data = Columns(data)
+    _check_columns(data, used, valued)
+    arrays = {name: (None if arr is None else _as_vector(name, arr, data))
+              for name, arr in (("weights", weights), ("offset", offset))}
+    data, arrays, ndrop, rows = _drop_missing(data, used, arrays, rows)
+    data, arrays, rows, parts, nnan = _drop_transform_nan(parsed, data, family, arrays, rows)
+    ndrop += nnan
+    y, trials, levels01, mm, offsets, zcols = parts
+    wts = _prior_weights(parsed, arrays["weights"], trials, rows)
+    _validate_response(parsed, family, y, wts, trials, ndrop)
+    X, fe_names, keep, dropped = _fixed_columns(parsed, mm)
+    off = np.zeros(len(data)) if arrays["offset"] is None else arrays["offset"].copy()
+    for _, v in offsets:
+        off += v
+    terms = build_random_terms(parsed, data, zcols)
+    pdesigns = {name: _param_design(name, rhs, data, rows) for name, rhs in parsed.params.items()}
+    return Design(y=y, weights=wts, offset=off, X=X, fe_names=fe_names, terms=terms,
+                  response_label=parsed.response.text, fixed_spec=mm.model_spec,
+                  kept_columns=keep, parsed=parsed, nobs_dropped=ndrop,
+                  dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns)
+
+
+def _check_model_inputs(parsed: ParsedFormula, data: Any) -> None:
+    """A data frame with rows, and a formula with random effects."""
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}; convert it "
                         f"with pandas.DataFrame(...) and name the columns used in the formula")
@@ -560,39 +589,37 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
         )
     if len(data) == 0:
         raise DataError("data has no rows")
-    used, valued = _used_columns(parsed)
-    rows = data.index
-    if not (isinstance(rows, pd.RangeIndex) and rows.start == 0 and rows.step == 1):
-        data = data.reset_index(drop=True)  # positions, not labels, from here on
-    data = Columns(data)
-    _check_columns(data, used, valued)
-    arrays = {name: (None if arr is None else _as_vector(name, arr, data))
-              for name, arr in (("weights", weights), ("offset", offset))}
-    data, arrays, ndrop, rows = _drop_missing(data, used, arrays, rows)
 
+
+def _drop_transform_nan(parsed: ParsedFormula, data: Columns, family, arrays: dict,
+                        rows: pd.Index) -> tuple:
+    """The evaluated formula parts, after dropping rows where a transform gives NaN (as R's
+    na.omit); returns the data, arrays, row labels, parts and the number of rows dropped."""
     parts = _evaluate(parsed, data, family, rows)
     nan = _nonfinite(parsed, parts, rows)
-    if nan.any():
-        k = int(nan.sum())
-        if k == len(data):
-            raise DataError(f"no rows left: transforms in {parsed.text!r} give NaN on every row")
-        warnings.warn(
-            f"dropped {k} of {len(data)} rows where a transform in {parsed.text!r} gives NaN "
-            f"(e.g. log of a negative number), as R's na.omit does",
-            InterlaceWarning,
-            stacklevel=3,
-        )
-        keep = ~nan
-        data = Columns(frame_of(data).loc[keep].reset_index(drop=True))
-        arrays = {k_: (None if v is None else v[keep]) for k_, v in arrays.items()}
-        rows = rows[keep]
-        ndrop += k
-        parts = _evaluate(parsed, data, family, rows)
-        _nonfinite(parsed, parts, rows)
-    y, trials, levels01, mm, offsets, zcols = parts
-    n = len(data)
+    if not nan.any():
+        return data, arrays, rows, parts, 0
+    k = int(nan.sum())
+    if k == len(data):
+        raise DataError(f"no rows left: transforms in {parsed.text!r} give NaN on every row")
+    warnings.warn(
+        f"dropped {k} of {len(data)} rows where a transform in {parsed.text!r} gives NaN "
+        f"(e.g. log of a negative number), as R's na.omit does",
+        InterlaceWarning,
+        stacklevel=4,
+    )
+    keep = ~nan
+    data = Columns(frame_of(data).loc[keep].reset_index(drop=True))
+    arrays = {k_: (None if v is None else v[keep]) for k_, v in arrays.items()}
+    rows = rows[keep]
+    parts = _evaluate(parsed, data, family, rows)
+    _nonfinite(parsed, parts, rows)
+    return data, arrays, rows, parts, k
 
-    w = arrays["weights"]
+
+def _prior_weights(parsed: ParsedFormula, w: np.ndarray | None, trials: np.ndarray | None,
+                   rows: pd.Index) -> np.ndarray:
+    """Prior weights times the trials of a successes / trials response."""
     if w is not None and np.any(w <= 0):
         i = int(np.flatnonzero(w <= 0)[0])
         raise DataError(f"weights must be positive; row {plain_label(rows[i])!r} has weight "
@@ -604,8 +631,14 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
                 f"({parsed.response.exprs[1]!r}); weights= must equal them or be omitted"
             )
         w = None
+    n = len(rows)
     prior = np.ones(n) if w is None else w
-    wts = prior * trials if trials is not None else prior
+    return prior * trials if trials is not None else prior
+
+
+def _validate_response(parsed: ParsedFormula, family, y: np.ndarray, wts: np.ndarray,
+                       trials: np.ndarray | None, ndrop: int) -> None:
+    """The family's check of y, its message completed with how the response was read."""
     try:
         family.validate(y, wts, parsed.response.text)
     except DataError as exc:
@@ -623,6 +656,10 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
             raise DataError(f"{exc} ({'; '.join(notes)})") from None
         raise
 
+
+def _fixed_columns(parsed: ParsedFormula, mm: Any) -> tuple:
+    """X without rank-deficient columns (dropped with a warning, as lme4 does), its names, the
+    kept and the dropped columns."""
     fe_all = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
     Xall = np.asarray(mm, dtype=float)
     keep, dropped = drop_rank_deficient(Xall, fe_all)
@@ -631,7 +668,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
             f"column(s): {', '.join(dropped)}",
             InterlaceWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     if not keep:
         raise UnsupportedModelError(
@@ -640,18 +677,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
             f"); interlace needs at least one fixed effect - keep the intercept"
         )
     X = np.ascontiguousarray(Xall[:, keep])
-    fe_names = [fe_all[j] for j in keep]
-
-    off = np.zeros(n) if arrays["offset"] is None else arrays["offset"].copy()
-    for _, v in offsets:
-        off += v
-
-    terms = build_random_terms(parsed, data, zcols)
-    pdesigns = {name: _param_design(name, rhs, data, rows) for name, rhs in parsed.params.items()}
-    return Design(y=y, weights=wts, offset=off, X=X, fe_names=fe_names, terms=terms,
-                  response_label=parsed.response.text, fixed_spec=mm.model_spec,
-                  kept_columns=keep, parsed=parsed, nobs_dropped=ndrop,
-                  dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns)
+    return X, [fe_all[j] for j in keep], keep, dropped
 
 
 def _param_design(name: str, rhs: str, data: pd.DataFrame, rows: pd.Index) -> ParamDesign:
