@@ -9,6 +9,7 @@ from scipy.linalg.lapack import dpotrf, dtrtrs
 
 from interlace.errors import ConvergenceWarning
 
+
 def convergence_check(H: np.ndarray, g: np.ndarray, at_bound: np.ndarray, tol: float = 2e-3
                       ) -> tuple[bool, float, str]:
     """lme4's check: max |scaled gradient| (H^-1 g in Cholesky scale) below ``tol``."""
