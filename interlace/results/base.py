@@ -139,6 +139,34 @@ class MixedModelResult:
         """Hessian of the deviance at the estimate (the optimizer's parameters)."""
         return pd.DataFrame(self._H, index=self._names, columns=self._names)
 
+    # -- family parameters' coefficients (glmmTMB's fixef(m)$zi / $disp) -------------------
+    def _coef_series(self, attr: str, column: str) -> pd.Series | None:
+        name = getattr(self.family, attr, None)
+        table = getattr(self, "family_coefs", {}).get(name)
+        return None if table is None else table[column].rename(column)
+
+    @property
+    def zi_params(self) -> pd.Series | None:
+        """Zero-part coefficients on the logit scale (glmmTMB's ``fixef(m)$zi``); None if the
+        family has no estimated zero probability."""
+        return self._coef_series("zi_parameter", "Estimate")
+
+    @property
+    def zi_bse(self) -> pd.Series | None:
+        """Standard errors of ``zi_params``."""
+        return self._coef_series("zi_parameter", "Std. Error")
+
+    @property
+    def disp_params(self) -> pd.Series | None:
+        """Dispersion coefficients on the log scale (glmmTMB's ``fixef(m)$disp``); None if the
+        family has no estimated dispersion."""
+        return self._coef_series("dispersion_parameter", "Estimate")
+
+    @property
+    def disp_bse(self) -> pd.Series | None:
+        """Standard errors of ``disp_params``."""
+        return self._coef_series("dispersion_parameter", "Std. Error")
+
     # -- random effects, built on first use ----------------------------------------------
     def _random_parts(self, name: str):
         """Variance components, modes, group counts and VarCorr, all built on first use."""

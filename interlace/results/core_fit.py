@@ -123,30 +123,3 @@ class CoreFitMixin:
                 deriv = (p.from_unconstrained(est[0] + h) - p.from_unconstrained(est[0] - h)) / (2 * h)
                 self.family_params_bse[name] = float(abs(deriv) * se[0])
             i += k
-
-    def _coef_series(self, attr: str, column: str) -> pd.Series | None:
-        name = getattr(self.family, attr, None)
-        table = getattr(self, "family_coefs", {}).get(name)
-        return None if table is None else table[column].rename(column)
-
-    @property
-    def zi_params(self) -> pd.Series | None:
-        """Zero-part coefficients on the logit scale (glmmTMB's ``fixef(m)$zi``); None if the
-        family has no estimated zero probability."""
-        return self._coef_series("zi_parameter", "Estimate")
-
-    @property
-    def zi_bse(self) -> pd.Series | None:
-        """Standard errors of ``zi_params``."""
-        return self._coef_series("zi_parameter", "Std. Error")
-
-    @property
-    def disp_params(self) -> pd.Series | None:
-        """Dispersion coefficients on the log scale (glmmTMB's ``fixef(m)$disp``); None if the
-        family has no estimated dispersion."""
-        return self._coef_series("dispersion_parameter", "Estimate")
-
-    @property
-    def disp_bse(self) -> pd.Series | None:
-        """Standard errors of ``disp_params``."""
-        return self._coef_series("dispersion_parameter", "Std. Error")
