@@ -76,15 +76,8 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
 
     def _set_lmm_statistics(self, ctx, obj: LMMObjective, dev: float) -> None:
         """Fit statistics with theta, beta and sigma counted as parameters; the REML criterion."""
-        d = ctx.design
-        npar = self.theta.size + d.p + 1
-        self.df_modelwc = npar
-        self.llf = -0.5 * dev
+        self._set_fit_statistics(float(dev), self.theta.size + ctx.design.p + 1)
         self.reml_criterion = float(dev) if obj.reml else None
-        self.deviance = float(dev)
-        self.aic = dev + 2 * npar
-        self.bic = dev + math.log(d.n) * npar
-        self.df_resid = d.n - npar
 
     # -- pieces built on first use -------------------------------------------------------
     @cached_property

@@ -17,7 +17,8 @@ from interlace.results.base import SINGULAR_TOL
 
 
 class CoreFitMixin:
-    """Construction steps and family-coefficient attributes of a GLMM-core fit."""
+    """Construction steps of a GLMM-core fit (the family parameters' coefficient tables
+    included)."""
 
     def _set_core_fit(self, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev) -> None:
         """Everything a GLMM-core result holds at the optimum ``x`` (deviance ``fx``, Hessian
