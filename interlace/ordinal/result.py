@@ -62,7 +62,8 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         d = dataclasses.replace(d, X=d.X[:, :0], fe_names=[], kept_columns=[])
         self._ctx = dataclasses.replace(ctx, design=d)
         self._eta = self._eta - c
-        self._beta, self._fe_names, self._vcov = np.zeros(0), [], np.zeros((0, 0))
+        # no coefficients (a default empty index, as the fixed-effect tables of earlier versions)
+        self._beta, self._fe_names, self._vcov = np.zeros(0), pd.RangeIndex(0), np.zeros((0, 0))
 
     @staticmethod
     def _natural_jacobian(ctx, layout, m: int, K1: int, Jz: np.ndarray, shift: bool) -> np.ndarray:
