@@ -92,3 +92,14 @@ def test_the_lmm_names_its_own_response_model():
     r = interlace.fit(SLEEP, interlace.load_dataset("sleepstudy"))
     assert r.family.name == "gaussian" and r.link.name == "identity"
     assert r.family.__module__ == "interlace.lmm.response"
+
+
+def test_results_share_a_base_and_no_kind_subclasses_another():
+    from interlace.results.base import MixedModelResult
+
+    kinds = (interlace.GLMMResult, interlace.LMMResult, interlace.CLMMResult)
+    for cls in kinds:
+        assert issubclass(cls, MixedModelResult)
+        assert not any(issubclass(cls, other) for other in kinds if other is not cls)
+    assert not hasattr(interlace.CLMMResult, "resid_pearson")  # no residuals to switch off
+    assert hasattr(interlace.LMMResult, "resid_pearson") and hasattr(interlace.GLMMResult, "resid")
