@@ -119,6 +119,7 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
 
     @property
     def ordinal_link(self) -> str:
+        """The cumulative link's name."""
         return self.link.name
 
     # -- prediction ----------------------------------------------------------------------
