@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError
+from interlace.glmm.pirls import pirls
 
 
 def _pyplot():
@@ -40,8 +41,6 @@ def conditional_variances(result) -> dict[str, pd.DataFrame]:
     Approximated from the penalised system at the conditional modes (lme4's ``condVar``);
     for a Gaussian model it is exact given the estimated parameters.
     """
-    from interlace.glmm.pirls import pirls
-
     ctx = result._ctx
     d = ctx.design
     beta = np.asarray(result.fe_params, dtype=float)

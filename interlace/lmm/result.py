@@ -3,74 +3,83 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.glmm.result import GLMMResult
 from interlace.linalg.differences import hessian_from_gradient
-from interlace.results.convergence import convergence_check, warn_convergence
+from interlace.lmm.objective import LMMObjective
+from interlace.lmm.satterthwaite import satterthwaite_df
+from interlace.lmm.solution import PLSSolution
+from interlace.results.base import SINGULAR_TOL, MixedModelResult
+from interlace.results.response import ResponseResultMixin
+from interlace.results.summary import (
+    coefficient_lines,
+    fit_statistics_lines,
+    group_count_line,
+    note_lines,
+    random_effects_lines,
+)
 
-_SINGULAR_TOL = 1e-4
+__all__ = ["LMMResult", "satterthwaite_df"]
 
 
-class LMMResult(GLMMResult):
-    """Result of :func:`interlace.fit`; prediction, residuals and simulation as for GLMMs."""
+class LMMResult(ResponseResultMixin, MixedModelResult):
+    """Result of :func:`interlace.fit`: lmer's estimates, the residual variance ``scale``, the
+    REML criterion and Satterthwaite degrees of freedom (lmerTest); prediction, residuals and
+    simulation as for GLMMs."""
 
     @classmethod
-    def from_lmm(cls, ctx, obj, theta, dev, H, g, nfev, message, opt, args):
+    def from_lmm(cls, ctx, obj: LMMObjective, theta: np.ndarray, dev: float, H: np.ndarray,
+                 g: np.ndarray, nfev: int, message: str, opt,
+                 refit: Callable[..., LMMResult] | None = None) -> LMMResult:
+        """The result at the optimum ``theta`` (profiled deviance ``dev``, its Hessian ``H`` and
+        gradient ``g``) of ``obj``; ``refit(method=...)`` fits the same model by another
+        method (the orchestrator passes it: see :meth:`refit`)."""
         self = cls()
-        d, fam = ctx.design, ctx.family
         sol = obj.solution(theta)
         obj.clear_cache()  # the result holds the objective: keep no factors alive with it
+        self._set_model(ctx, opt.name, "exact (linear model)", 1)
+        self.method = "REML" if obj.reml else "ML"
+        self._refit = refit
+        self._set_lmm_estimates(ctx, obj, np.asarray(theta, float), sol)
+        self._set_lmm_statistics(ctx, obj, dev)
+        self._g, self._H = g, H
+        self._H_approx = bool(getattr(obj, "hessian_approximate", False))
+        self.optimizer_message, self.evaluations = message, nfev
+        at_bound = (obj.lower == 0) & (self.theta <= 1e-8)
+        singular = bool(((obj.lower == 0) & (np.abs(self.theta) < SINGULAR_TOL)).any())
+        self._set_convergence(H, g, at_bound, singular)
+        return self
+
+    def _set_lmm_estimates(self, ctx, obj: LMMObjective, theta: np.ndarray,
+                           sol: PLSSolution) -> None:
+        """theta, sigma, beta, the spherical modes and the fitted values from the penalised
+        least-squares solution at the optimum."""
+        d = ctx.design
         sigma2 = obj.sigma2(sol)
         sigma = math.sqrt(sigma2)
-        self._ctx, self._optimizer, self._fit_args = ctx, opt, args
-        self.family, self.link = fam, fam.link
-        self.formula = d.parsed.text
-        self.method = "REML" if obj.reml else "ML"
-        self.nAGQ, self.integrator, self.optimizer = 1, "exact (linear model)", opt.name
-        self.nobs, self.nobs_dropped = d.n, d.nobs_dropped
-        self.dropped_columns = list(d.dropped_columns)
-        self.theta = np.asarray(theta, float).copy()
+        self.theta = theta.copy()
         self._theta_abs = self.theta * sigma
         self.scale = sigma2
         self.family_params = {"sigma": sigma}
         self._u = sol.u * sigma  # spherical effects on the N(0, I) scale of the GLMM core
-
-        npar = self.theta.size + d.p + 1
-        self.df_modelwc = npar
-        self.llf = -0.5 * dev
-        self.reml_criterion = float(dev) if obj.reml else None
-        self.deviance = float(dev)
-        self.aic = dev + 2 * npar
-        self.bic = dev + math.log(d.n) * npar
-        self.df_resid = d.n - npar
-
         self._beta, self._fe_names = sol.beta, list(d.fe_names)
         self._RX2 = sol.RX2  # the covariance of beta, sigma^2 RX2^-1, is formed on first use
-        self._satt = (obj, np.asarray(theta, float).copy(), sigma)
+        self._satt = (obj, theta.copy(), sigma)
         self._re_args = (ctx, self.theta, sol.u, sigma2, sigma2)
         self._eta = d.y - sol.resid  # offset + X beta + Z b
         self._fitted = self._eta
-        self._g, self._H = g, H
-        self._H_approx = bool(getattr(obj, "hessian_approximate", False))
-        diag = obj.lower == 0
-        at_bound = diag & (self.theta <= 1e-8)
-        ok, crit, msg = convergence_check(H, g, at_bound)
-        self.max_grad, self.optimizer_message, self.evaluations = crit, message, nfev
-        self.singular = bool((diag & (np.abs(self.theta) < _SINGULAR_TOL)).any())
-        self.converged = bool(ok)
-        self.messages = [] if ok else [msg]
-        if not ok:
-            warn_convergence(msg)
-        if self.singular:
-            self.messages.append("boundary (singular) fit: see help('isSingular')")
-        return self
 
-    # -- pieces built on first use (the rest as GLMMResult's) ----------------------------
+    def _set_lmm_statistics(self, ctx, obj: LMMObjective, dev: float) -> None:
+        """Fit statistics with theta, beta and sigma counted as parameters; the REML criterion."""
+        self._set_fit_statistics(float(dev), self.theta.size + ctx.design.p + 1)
+        self.reml_criterion = float(dev) if obj.reml else None
+
+    # -- pieces built on first use -------------------------------------------------------
     @cached_property
     def _vcov(self) -> np.ndarray:
         """sigma^2 (RX'RX)^-1, the covariance of the fixed effects."""
@@ -82,14 +91,14 @@ class LMMResult(GLMMResult):
         return [f"theta[{n}]" for t in self._ctx.design.terms for n in t.theta_names()]
 
     @cached_property
+    def fittedvalues(self) -> pd.Series:
+        """E[y] per row at the conditional modes."""
+        return pd.Series(self._fitted, name="fitted")
+
+    @cached_property
     def fe_tvalues(self) -> pd.Series:
         """t statistics of the fixed effects."""
         return self.fe_params / self.fe_bse
-
-    @cached_property
-    def fe_zvalues(self) -> pd.Series:
-        """The t statistics (the GLMM results' name)."""
-        return self.fe_tvalues
 
     @cached_property
     def hessian(self) -> pd.DataFrame:
@@ -100,84 +109,49 @@ class LMMResult(GLMMResult):
             H = hessian_from_gradient(self._satt[0].grad, self.theta)
         return pd.DataFrame(H, index=self._names, columns=self._names)
 
-    @property
+    @cached_property
     def fe_df(self) -> pd.Series:
         """Satterthwaite degrees of freedom per coefficient (computed on first use)."""
-        if "_fe_df" not in self.__dict__:
-            obj, theta, sigma = self._satt
-            self._fe_df = pd.Series(satterthwaite_df(obj, theta, sigma),
-                                    index=self.fe_params.index, name="df")
-        return self._fe_df
+        obj, theta, sigma = self._satt
+        return pd.Series(satterthwaite_df(obj, theta, sigma), index=self.fe_params.index,
+                         name="df")
 
-    @property
-    def fe_pvalues(self) -> pd.Series:
+    def fixed_effect_pvalues(self) -> pd.Series:
         """Two-sided t-test p-values with Satterthwaite's degrees of freedom (lmerTest)."""
         return pd.Series(2 * stats.t.sf(np.abs(self.fe_tvalues), self.fe_df),
                          index=self.fe_params.index, name="Pr(>|t|)")
 
-    @fe_pvalues.setter
-    def fe_pvalues(self, value) -> None:  # GLMMResult's constructor is not used here
-        pass
-
     def refit(self, method: str) -> LMMResult:
         """The same model fitted by ``method`` ("REML" or "ML")."""
-        from interlace.lmm.fitting import fit
+        if self._refit is None:
+            raise ValueError("this result was built without a refit function "
+                             "(lmm_result(..., refit=...)); fit the model again with fit()")
+        return self._refit(method=method)
 
-        return fit(method=method, **self._fit_args)
-
-    def _summary_text(self) -> str:
-        head = [f"Linear mixed model fit by {'REML' if self.method == 'REML' else 'maximum likelihood'}",
-                f"Formula: {self.formula}", ""]
+    # -- printing ------------------------------------------------------------------------
+    def _header_lines(self) -> list[str]:
+        """lmer's title and formula, then the REML criterion (REML) or the fit statistics."""
+        title = "REML" if self.method == "REML" else "maximum likelihood"
+        head = [f"Linear mixed model fit by {title}", f"Formula: {self.formula}", ""]
         if self.method == "REML":
-            head.append(f"REML criterion at convergence: {self.reml_criterion:.4f}")
-        else:
-            head.append(f"{'AIC':>10}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
-            head.append(f"{self.aic:>10.1f}{self.bic:>10.1f}{self.llf:>10.1f}{self.deviance:>10.1f}"
-                        f"{self.df_resid:>10d}")
-        body = super()._summary_text().split("\n")
-        start = next(i for i, line in enumerate(body)
-                     if line.startswith(("Scaled residuals", "Random effects")))
-        fixed = next(i for i, line in enumerate(body) if line.startswith("Fixed effects"))
-        lines = head + [""] + body[start:fixed]
-        lines.append("Fixed effects (Satterthwaite df, as lmerTest):")
-        w = max(12, max(len(n) for n in self.fe_params.index) + 1)
-        lines.append(f"{'':<{w}}{'Estimate':>10}{'Std. Error':>12}{'df':>9}{'t value':>9}{'Pr(>|t|)':>10}")
-        for n in self.fe_params.index:
-            lines.append(f"{n:<{w}}{self.fe_params[n]:>10.5g}{self.fe_bse[n]:>12.5g}"
-                         f"{self.fe_df[n]:>9.2f}{self.fe_tvalues[n]:>9.3f}{self.fe_pvalues[n]:>10.3g}")
-        lines += [f"note: {m}" for m in self.messages]
-        return "\n".join(lines)
+            return [*head, f"REML criterion at convergence: {self.reml_criterion:.4f}"]
+        return [*head, *fit_statistics_lines(self.aic, self.bic, self.llf, self.deviance,
+                                             self.df_resid)]
+
+    def _fixed_effect_lines(self) -> list[str]:
+        """lmerTest's table: estimates, standard errors, Satterthwaite df, t, p."""
+        cols = [("Estimate", 10, self.fe_params, ".5g"), ("Std. Error", 12, self.fe_bse, ".5g"),
+                ("df", 9, self.fe_df, ".2f"), ("t value", 9, self.fe_tvalues, ".3f"),
+                ("Pr(>|t|)", 10, self.fe_pvalues, ".3g")]
+        return ["Fixed effects (Satterthwaite df, as lmerTest):",
+                *coefficient_lines(list(self.fe_params.index), cols)]
+
+    def _summary_lines(self) -> list[str]:
+        return [*self._header_lines(), "", *self._scaled_residual_lines(),
+                *random_effects_lines(self.varcorr), group_count_line(self.nobs, self.ngroups),
+                "", *self._fixed_effect_lines(),
+                *note_lines(self.messages, self.converged, warn_unconverged=False)]
 
     def __repr__(self) -> str:
         return (f"<LMMResult {self.method} nobs={self.nobs} llf={self.llf:.4f} "
                 f"converged={self.converged}>")
-
-
-def satterthwaite_df(obj, theta: np.ndarray, sigma: float, h: float = 1e-4) -> np.ndarray:
-    """Satterthwaite's degrees of freedom for each coefficient (lmerTest's method).
-
-    df_j = 2 V_jj^2 / (g' A g), with V(theta, sigma) = sigma^2 (RX'RX)^-1, g its gradient in the
-    variance parameters (theta, sigma) and A = 2 H^-1 their asymptotic covariance, H the
-    Hessian of the (unprofiled) deviance at the estimate.
-    """
-    phi = np.concatenate([theta, [sigma]])
-    H = hessian_from_gradient(obj.unprofiled_gradient, phi)
-    try:
-        A = 2.0 * np.linalg.inv(H)
-    except np.linalg.LinAlgError:
-        A = 2.0 * np.linalg.pinv(H)
-
-    def vdiag(ph):
-        sol = obj.solve(ph[:-1])
-        return ph[-1] ** 2 * np.diag(np.linalg.inv(sol.RX2))
-
-    m = phi.size
-    G = np.empty((m, obj.ctx.design.p))
-    for i in range(m):
-        e = np.zeros(m)
-        e[i] = h * max(1.0, abs(phi[i]))
-        G[i] = (vdiag(phi + e) - vdiag(phi - e)) / (2 * e[i])
-    V = vdiag(phi)
-    den = np.einsum("ij,ik,kj->j", G, A, G)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, 2.0 * V**2 / den, np.inf)

@@ -9,74 +9,94 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import UnsupportedModelError
-from interlace.glmm.result import GLMMResult
+from interlace.results.base import MixedModelResult
+from interlace.results.core_fit import CoreFitMixin
+from interlace.results.summary import coefficient_lines, note_lines, random_effects_lines, wald_columns
 
 
-class CLMMResult(GLMMResult):
-    """Result of :func:`clmm`: a :class:`GLMMResult` with thresholds and category probabilities.
+class CLMMResult(CoreFitMixin, MixedModelResult):
+    """Result of :func:`clmm`: a mixed model result with thresholds and category probabilities.
 
-    Attributes beyond GLMMResult's: ``thresholds`` (ordinal's names ``"1|2"``, ...),
-    ``threshold_bse``, ``threshold_zvalues``, ``levels`` (the response's ordered levels),
-    ``coef`` (thresholds then coefficients, as ``coef()`` of ordinal), ``vcov_all``
-    (covariance of thresholds, coefficients and theta), ``cond_H`` (condition number of the
-    Hessian of -log L in those parameters, as ordinal's summary reports), and ``fittedvalues``
-    = P(Y_i = y_i | b^), as ordinal's ``fitted()``. ``link`` is the cumulative link.
+    Attributes beyond the shared ones (:class:`~interlace.results.base.MixedModelResult`):
+    ``thresholds`` (ordinal's names ``"1|2"``, ...), ``threshold_bse``, ``threshold_zvalues``,
+    ``levels`` (the response's ordered levels), ``coef`` (thresholds then coefficients, as
+    ``coef()`` of ordinal), ``vcov_all`` (covariance of thresholds, coefficients and theta),
+    ``cond_H`` (condition number of the Hessian of -log L in those parameters, as ordinal's
+    summary reports), and ``fittedvalues`` = P(Y_i = y_i | b^), as ordinal's ``fitted()``.
+    ``link`` is the cumulative link. An ordinal response has no residuals.
     """
 
     @classmethod
     def from_fit(cls, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev, stage1):
-        self = super().from_fit(ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev, stage1)
-        d, fam = ctx.design, ctx.family
+        """The result at the optimum ``x`` of the ordinal family's GLMM-core objective ``obj``;
+        without covariates ("shift" mode) the core fitted an intercept c with tau_1 fixed at 0,
+        which is folded back into the thresholds here."""
+        self = cls()
+        self._set_core_fit(ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev)
+        fam = ctx.family
         self.link = fam.cumulative
-        self.levels = list(d.response_levels)
-        self.response = d.response_label
+        self.levels = list(ctx.design.response_levels)
+        self.response = ctx.design.response_label
+        shift = "threshold_1" not in layout.fam_names
+        c = float(self._beta[0]) if shift else 0.0
+        tau = fam.thresholds(self.family_params) - c
+        Jz = fam.threshold_jacobian(self.family_params)
+        if shift:
+            self._fold_intercept(ctx, tau, c)
         lv = [str(v) for v in self.levels]
         tnames = [f"{a}|{b}" for a, b in zip(lv[:-1], lv[1:])]
-        fp = dict(self.family_params)
-        nt, p = layout.ntheta, layout.p
-        # shift mode (no covariates): the core fitted an intercept c with tau_1 fixed at 0
-        shift = "threshold_1" not in layout.fam_names
-        c = float(self.fe_params.iloc[0]) if shift else 0.0
-        tau = fam.thresholds(fp) - c
-        Jz = fam.threshold_jacobian(fp)
-        if shift:
-            fam.parameters["threshold_1"].value = None
-            fp = fam.threshold_params(tau)
-            self.family_params = fp
-            d = dataclasses.replace(d, X=d.X[:, :0], fe_names=[], kept_columns=[])
-            self._ctx = dataclasses.replace(ctx, design=d)
-            self._eta = self._eta - c
-            empty = pd.Series([], dtype=float)
-            self.fe_params = empty.rename("Estimate")
-            self.fe_bse = empty.rename("Std. Error")
-            self.fe_zvalues, self.fe_pvalues = empty.copy(), empty.copy()
-            self.vcov = pd.DataFrame(np.zeros((0, 0)))
         self.thresholds = pd.Series(tau, index=tnames, name="Estimate")
+        T = self._natural_jacobian(ctx, layout, x.size, tau.size, Jz, shift)
+        self._set_natural_covariance(ctx, H, g, T, tnames)
+        d = self._ctx.design
+        ll = fam.loglik(d.y, self._eta, np.ones(d.n), self.family_params)
+        self.fittedvalues = pd.Series(np.exp(ll), name="fitted")
+        return self
 
-        # Natural-scale parameters: [tau, beta, theta]; the optimizer's are [theta, beta, z]
-        # (in shift mode [theta, c, z_2..] with tau_j = -c + tau_j').
-        m = x.size
-        K1 = tau.size
+    def _fold_intercept(self, ctx, tau: np.ndarray, c: float) -> None:
+        """Shift mode: the intercept c moves into the thresholds; no fixed effects remain."""
+        fam = ctx.family
+        fam.parameters["threshold_1"].value = None
+        self.family_params = fam.threshold_params(tau)
+        d = ctx.design
+        d = dataclasses.replace(d, X=d.X[:, :0], fe_names=[], kept_columns=[])
+        self._ctx = dataclasses.replace(ctx, design=d)
+        self._eta = self._eta - c
+        # no coefficients (a default empty index, as the fixed-effect tables of earlier versions)
+        self._beta, self._fe_names, self._vcov = np.zeros(0), pd.RangeIndex(0), np.zeros((0, 0))
+
+    @staticmethod
+    def _natural_jacobian(ctx, layout, m: int, K1: int, Jz: np.ndarray, shift: bool) -> np.ndarray:
+        """d(tau, beta, theta) / d(theta, beta, z): natural-scale parameters [tau, beta, theta]
+        from the optimizer's [theta, beta, z] (in shift mode [theta, c, z_2..] with
+        tau_j = -c + tau_j')."""
+        nt, p = layout.ntheta, layout.p
         pn = 0 if shift else p
-        T = np.zeros((m, m))  # d(tau, beta, theta) / d(theta, beta, z)
-        est = [list(fam.parameters).index(n) for n in layout.fam_names]
+        T = np.zeros((m, m))
+        est = [list(ctx.family.parameters).index(n) for n in layout.fam_names]
         T[:K1, nt + p:] = Jz[:, est]
         if shift:
             T[:K1, nt] = -1.0
         else:
             T[K1:K1 + p, nt:nt + p] = np.eye(p)
         T[K1 + pn:, :nt] = np.eye(nt)
+        return T
+
+    def _set_natural_covariance(self, ctx, H: np.ndarray, g: np.ndarray, T: np.ndarray,
+                                tnames: list[str]) -> None:
+        """``vcov_all``, ``cond_H``, ``max_grad_natural`` and the thresholds' standard errors,
+        from the Hessian mapped to the natural parameters."""
+        d = ctx.design
         theta_names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
-        nat_names = tnames + list(d.fe_names) + theta_names
-        self.vcov_all = None
-        self.cond_H = float("nan")
-        self.max_grad_natural = float("nan")
+        nat_names = tnames + list(self._fe_names) + theta_names
+        self.vcov_all, self.cond_H, self.max_grad_natural = None, float("nan"), float("nan")
+        V = None
         try:
             np.linalg.cholesky(H)
             V = 2.0 * T @ np.linalg.inv(H) @ T.T
             self.vcov_all = pd.DataFrame(V, index=nat_names, columns=nat_names)
         except np.linalg.LinAlgError:
-            V = None
+            pass
         try:
             Ti = np.linalg.inv(T)
             Hn = 0.5 * Ti.T @ H @ Ti  # Hessian of -log L in (tau, beta, theta)
@@ -86,17 +106,10 @@ class CLMMResult(GLMMResult):
             self.max_grad_natural = float(np.max(np.abs(0.5 * Ti.T @ g)))
         except np.linalg.LinAlgError:
             pass
-        if V is not None:
-            se = np.sqrt(np.maximum(np.diag(V)[:K1], 0.0))
-        else:
-            se = np.full(K1, np.nan)
+        K1 = len(tnames)
+        se = np.sqrt(np.maximum(np.diag(V)[:K1], 0.0)) if V is not None else np.full(K1, np.nan)
         self.threshold_bse = pd.Series(se, index=tnames, name="Std. Error")
         self.threshold_zvalues = self.thresholds / self.threshold_bse
-
-        # fitted values as ordinal's: the probability of the observed category given b^
-        ll = fam.loglik(d.y, self._eta, np.ones(d.n), fp)
-        self.fittedvalues = pd.Series(np.exp(ll), name="fitted")
-        return self
 
     # -- parameters ----------------------------------------------------------------------
     @property
@@ -106,6 +119,7 @@ class CLMMResult(GLMMResult):
 
     @property
     def ordinal_link(self) -> str:
+        """The cumulative link's name."""
         return self.link.name
 
     # -- prediction ----------------------------------------------------------------------
@@ -116,8 +130,7 @@ class CLMMResult(GLMMResult):
         Without ``newdata``, for the fitted rows; ``include_re=False`` sets b = 0 (the
         population-level probabilities); group levels not seen in the fit get b = 0.
         """
-        eta = GLMMResult.predict(self, newdata, type="link", include_re=include_re,
-                                 offset=offset)
+        eta = self._linear_predictor(newdata, include_re, offset)
         P = self.family.probabilities(eta, self.family_params)
         index = newdata.index if newdata is not None else None
         return pd.DataFrame(P, columns=list(self.levels), index=index)
@@ -131,11 +144,9 @@ class CLMMResult(GLMMResult):
         if type not in kinds:
             raise ValueError(f"type must be one of {', '.join(kinds)}, got {type!r}")
         if type == "link":
-            return GLMMResult.predict(self, newdata, type="link", include_re=include_re,
-                                      offset=offset)
+            return self._linear_predictor(newdata, include_re, offset)
         if type == "cumprob":
-            eta = GLMMResult.predict(self, newdata, type="link", include_re=include_re,
-                                     offset=offset)
+            eta = self._linear_predictor(newdata, include_re, offset)
             C = self.family.cumulative_probabilities(eta, self.family_params)
             index = newdata.index if newdata is not None else None
             return pd.DataFrame(C, columns=list(self.thresholds.index), index=index)
@@ -153,74 +164,52 @@ class CLMMResult(GLMMResult):
         return np.vstack([lv[self.family.simulate(self._eta, w, self.family_params, rng)
                              .astype(np.intp)] for _ in range(nsim)])
 
-    # -- residuals: not defined for an ordinal response ----------------------------------
-    def _no_residuals(self):
+    def residuals(self, type: str = "deviance"):  # noqa: A002 - R's argument name
+        """Not defined for an ordinal response (the base class has no residuals; this says why
+        and what to use instead)."""
         raise UnsupportedModelError(
             "residuals of a cumulative link model are not defined on the category scale; use "
             "predict_proba() / fittedvalues (the probability of the observed category)"
         )
 
-    @property
-    def resid_response(self):
-        self._no_residuals()
-
-    @property
-    def resid_pearson(self):
-        self._no_residuals()
-
-    @property
-    def resid_deviance(self):
-        self._no_residuals()
-
     # -- printing ------------------------------------------------------------------------
-    def _summary_text(self) -> str:
+    def _header_lines(self) -> list[str]:
+        """ordinal's title, formula and the link / threshold / fit-statistics row."""
         method = ("the Laplace approximation" if self.nAGQ == 1
                   else f"the adaptive Gauss-Hermite quadrature approximation with {self.nAGQ} "
                        f"quadrature points")
-        lines = [f"Cumulative Link Mixed Model fitted with {method}", "",
-                 f"formula: {self.formula}", ""]
-        hdr = (f" {'link':<8}{'threshold':<10}{'nobs':>6}{'logLik':>10}{'AIC':>9}"
-               f"{'niter':>7}{'max.grad':>10}{'cond.H':>9}")
-        lines.append(hdr)
-        lines.append(f" {self.link.name:<8}{'flexible':<10}{self.nobs:>6}{self.llf:>10.2f}"
-                     f"{self.aic:>9.2f}{self.evaluations:>7d}{self.max_grad_natural:>10.2e}"
-                     f"{self.cond_H:>9.1e}")
-        lines.append("")
-        lines.append("Random effects:")
-        vc = self.varcorr
-        lines.append(f" {'Groups':<10}{'Name':<14}{'Variance':>10}{'Std.Dev.':>10}{'Corr':>8}")
-        for _, r in vc[vc["var2"].isna()].iterrows():
-            corr = vc[(vc["grp"] == r["grp"]) & (vc["var2"] == r["var1"])]
-            cs = " ".join(f"{v:6.3f}" for v in corr["sdcor"]) if len(corr) else ""
-            name = r["var1"] if r["var1"] is not None else ""
-            lines.append(f" {r['grp']:<10}{name:<14}{r['vcov']:>10.4g}{r['sdcor']:>10.4g}  {cs}")
+        return [f"Cumulative Link Mixed Model fitted with {method}", "",
+                f"formula: {self.formula}", "",
+                f" {'link':<8}{'threshold':<10}{'nobs':>6}{'logLik':>10}{'AIC':>9}"
+                f"{'niter':>7}{'max.grad':>10}{'cond.H':>9}",
+                f" {self.link.name:<8}{'flexible':<10}{self.nobs:>6}{self.llf:>10.2f}"
+                f"{self.aic:>9.2f}{self.evaluations:>7d}{self.max_grad_natural:>10.2e}"
+                f"{self.cond_H:>9.1e}"]
+
+    def _coefficient_lines(self) -> list[str]:
+        """ordinal's "Coefficients:" table (none in shift mode)."""
+        if not len(self.fe_params):
+            return []
+        names = list(self.fe_params.index)
+        cols = wald_columns(self.fe_params, self.fe_bse, self.fe_zvalues, self.fe_pvalues,
+                            est_fmt=".4f", p_width=11)
+        return ["Coefficients:", *coefficient_lines(names, cols), ""]
+
+    def _threshold_lines(self) -> list[str]:
+        """ordinal's "Threshold coefficients:" table."""
+        cols = wald_columns(self.thresholds, self.threshold_bse, self.threshold_zvalues, [],
+                            est_fmt=".4f")[:3]
+        return ["Threshold coefficients:",
+                *coefficient_lines(list(self.thresholds.index), cols, min_width=8)]
+
+    def _summary_lines(self) -> list[str]:
         groups = ",  ".join(f"{k} {v}" for k, v in self.ngroups.items())
-        lines.append(f"Number of groups:  {groups}")
-        lines.append("")
-        if len(self.fe_params):
-            lines.append("Coefficients:")
-            w = max(12, max(len(n) for n in self.fe_params.index) + 1)
-            lines.append(f"{'':<{w}}{'Estimate':>10}{'Std. Error':>12}{'z value':>9}"
-                         f"{'Pr(>|z|)':>11}")
-            for name in self.fe_params.index:
-                pv = self.fe_pvalues[name]
-                ps = f"{pv:11.3g}" if pv >= 2e-16 else f"{'<2e-16':>11}"
-                lines.append(f"{name:<{w}}{self.fe_params[name]:>10.4f}{self.fe_bse[name]:>12.4f}"
-                             f"{self.fe_zvalues[name]:>9.3f}{ps}")
-            lines.append("")
-        lines.append("Threshold coefficients:")
-        w = max(8, max(len(n) for n in self.thresholds.index) + 1)
-        lines.append(f"{'':<{w}}{'Estimate':>10}{'Std. Error':>12}{'z value':>9}")
-        for name in self.thresholds.index:
-            lines.append(f"{name:<{w}}{self.thresholds[name]:>10.4f}"
-                         f"{self.threshold_bse[name]:>12.4f}{self.threshold_zvalues[name]:>9.3f}")
-        for msg in self.messages:
-            lines.append(f"note: {msg}")
-        if not self.converged:
-            lines.append("WARNING: the fit did not converge")
-        return "\n".join(lines)
+        return [*self._header_lines(), "",
+                *random_effects_lines(self.varcorr, group_width=10, corr_digits=3),
+                f"Number of groups:  {groups}", "",
+                *self._coefficient_lines(), *self._threshold_lines(),
+                *note_lines(self.messages, self.converged)]
 
     def __repr__(self) -> str:
         return (f"<CLMMResult ordinal({self.link.name}) K={len(self.levels)} nobs={self.nobs} "
                 f"llf={self.llf:.4f} converged={self.converged}>")
-

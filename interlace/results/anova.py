@@ -22,7 +22,7 @@ def anova(*models) -> pd.DataFrame:
     nobs = {m.nobs for m in models}
     if len(nobs) > 1:
         raise InterlaceError(f"models were fitted to different numbers of rows: {sorted(nobs)}")
-    responses = {m._ctx.design.response_label for m in models}
+    responses = {m.response_label for m in models}
     if len(responses) > 1:
         raise InterlaceError(f"models have different responses: {sorted(responses)}")
     fits = list(models)
@@ -53,8 +53,7 @@ def _labels(fits) -> list[str]:
     out = []
     for m in fits:
         extra = [m.family.name] if len(families) > 1 else []
-        pdes = getattr(m._ctx.design, "param_designs", {})
-        extra += [f"{name} ~ {pd_.formula}" for name, pd_ in pdes.items()]
+        extra += [f"{name} ~ {formula}" for name, formula in m.parameter_formulas.items()]
         out.append(m.formula + (f" [{', '.join(extra)}]" if extra else ""))
     if len(set(out)) < len(out):
         out = [f"{i + 1}: {lab}" for i, lab in enumerate(out)]

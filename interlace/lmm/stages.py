@@ -1,0 +1,70 @@
+"""The linear mixed model's stages as public functions, each callable on its own.
+
+1. :func:`build_lmm`: formula and data to the model context (design, checks, response model);
+2. :func:`lmm_objective`: the profiled deviance as a function of theta (lme4's
+   ``mkLmerDevfun`` / ``lmer(..., devFunOnly = TRUE)``): callable, with ``.gradient``;
+3. :func:`optimize_lmm`: its minimisation (:mod:`interlace.lmm.optimize`);
+4. :func:`lmm_result`: the :class:`~interlace.lmm.result.LMMResult` at the optimum.
+
+:func:`interlace.fit` runs them in this order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interlace.errors import InterlaceError
+from interlace.lmm.objective import LMMContext, LMMObjective
+from interlace.lmm.optimize import LMMOptimum, optimize_lmm
+from interlace.lmm.response import NormalResponse
+from interlace.lmm.result import LMMResult
+from interlace.model.design import build_design
+from interlace.model.formula import parse_formula
+
+__all__ = ["build_lmm", "check_method", "lmm_objective", "lmm_result", "optimize_lmm"]
+
+
+def check_method(method: str) -> bool:
+    """Whether ``method`` ("REML" or "ML", any case) asks for REML; InterlaceError otherwise."""
+    if not isinstance(method, str) or method.upper() not in ("REML", "ML"):
+        raise InterlaceError(f"method must be 'REML' or 'ML', got {method!r}")
+    return method.upper() == "REML"
+
+
+def build_lmm(formula: str, data: pd.DataFrame, groups: Any = None, random: Any = None,
+              weights: Any = None, offset: Any = None) -> LMMContext:
+    """The model context of a linear mixed model: the parsed formula's design on ``data``
+    (response, fixed effects, random terms, weights, offset, all checked) with the LMM's
+    normal response model. Arguments as :func:`interlace.fit`'s."""
+    parsed = parse_formula(formula, groups=groups, random=random)
+    response = NormalResponse()
+    design = build_design(parsed, data, response, weights=weights, offset=offset)
+    return LMMContext(design, response)
+
+
+def lmm_objective(ctx: LMMContext, reml: bool = True) -> LMMObjective:
+    """The profiled deviance of the model as a function of theta (the relative covariance
+    factors' parameters): REML's criterion when ``reml``, else -2 log-likelihood.
+
+    The returned :class:`~interlace.lmm.objective.LMMObjective` is callable (``obj(theta)``,
+    1e100 where the system is singular), has the exact ``obj.gradient(theta)`` (``obj.grad``
+    returns zeros where singular), ``obj.lower`` (theta's lower bounds) and counts its
+    evaluations in ``obj.nfev``. beta, u and sigma are profiled out (``obj.solution(theta)``)."""
+    d = ctx.design
+    if reml and d.n <= d.p:
+        raise InterlaceError(f"REML needs more rows ({d.n}) than fixed effects ({d.p})")
+    return LMMObjective(ctx, reml)
+
+
+def lmm_result(obj: LMMObjective, optimum: LMMOptimum,
+               refit: Callable[..., LMMResult] | None = None) -> LMMResult:
+    """The fitted model at ``optimum`` (from :func:`optimize_lmm`) of ``obj``; ``refit`` (a
+    callable taking ``method=``) serves :meth:`LMMResult.refit` and :func:`interlace.anova`'s
+    refit of REML fits by ML."""
+    return LMMResult.from_lmm(obj.ctx, obj, np.asarray(optimum.theta, float), optimum.deviance,
+                              optimum.hessian, optimum.gradient, optimum.nfev, optimum.message,
+                              optimum.optimizer, refit)

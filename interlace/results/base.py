@@ -1,0 +1,235 @@
+"""What every fitted mixed model has: :class:`MixedModelResult`.
+
+Fixed effects (estimates, standard errors, Wald statistics, a p-value hook), variance
+components and conditional modes (built on first use), fit statistics, convergence fields,
+the linear predictor on new data, likelihood-ratio comparison and plots. Each model kind's
+result (:class:`~interlace.glmm.result.GLMMResult`, :class:`~interlace.lmm.result.LMMResult`,
+:class:`~interlace.ordinal.result.CLMMResult`) subclasses it directly and composes its summary
+from the sections of :mod:`interlace.results.summary`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from interlace.model.context import ModelContext
+from interlace.model.design import Design
+from interlace.plotting import plot_caterpillar, plot_fitted
+from interlace.results.anova import anova
+from interlace.results.convergence import convergence_check, warn_convergence
+from interlace.results.prediction import new_data_eta
+from interlace.results.random_effects import random_effect_tables
+
+SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
+_RANDOM_PARTS = ("variance_components", "random_effects", "ngroups", "varcorr")
+
+
+class MixedModelResult:
+    """The shared part of a fitted mixed model's result.
+
+    Subclasses' constructors set the state it reads: ``_ctx`` (the model context), ``_beta``
+    and ``_fe_names`` (fixed effects), ``_vcov`` (their covariance, an array), ``_re_args``
+    (the arguments of :func:`~interlace.results.random_effects.random_effect_tables`) and
+    ``_eta`` (the linear predictor at the conditional modes), through the ``_set_*`` steps.
+    """
+
+    _ctx: ModelContext
+    _beta: np.ndarray
+    _fe_names: list[str]
+    _re_args: tuple
+    _eta: np.ndarray
+    _g: np.ndarray
+    _H: np.ndarray
+    _names: list[str]
+
+    # -- construction steps -------------------------------------------------------------
+    def _set_model(self, ctx: ModelContext, optimizer: str, integrator: str, nAGQ: int) -> None:
+        """The model's description: context, family and link, formula, rows."""
+        d = ctx.design
+        self._ctx = ctx
+        self.family, self.link = ctx.family, ctx.family.link
+        self.formula = d.parsed.text
+        self.nAGQ, self.integrator, self.optimizer = nAGQ, integrator, optimizer
+        self.nobs, self.nobs_dropped = d.n, d.nobs_dropped
+        self.dropped_columns = list(d.dropped_columns)
+
+    def _set_fit_statistics(self, deviance: float, npar: int) -> None:
+        """llf, AIC, BIC, deviance and residual df from -2 log L and the number of parameters."""
+        n = self._ctx.design.n
+        self.llf = -0.5 * deviance
+        self.df_modelwc = npar
+        self.aic = deviance + 2 * npar
+        self.bic = deviance + np.log(n) * npar
+        self.deviance = deviance
+        self.df_resid = n - npar
+
+    def _set_convergence(self, H: np.ndarray, g: np.ndarray, at_bound: np.ndarray,
+                         singular: bool, problems: list[str] | tuple = ()) -> None:
+        """lme4's gradient check at the optimum, other ``problems`` that make the fit
+        unconverged, the convergence warning and the singular-fit note."""
+        ok, crit, msg = convergence_check(H, g, at_bound)
+        self.max_grad = crit
+        self.singular = bool(singular)
+        self.converged = bool(ok and not problems)
+        self.messages = ([] if ok else [msg]) + list(problems)
+        if not self.converged:
+            warn_convergence("; ".join(self.messages))
+        if self.singular:
+            self.messages.append("boundary (singular) fit: see help('isSingular')")
+
+    # -- public accessors ---------------------------------------------------------------
+    @property
+    def design(self) -> Design:
+        """The model's design (response, fixed-effect matrix, random terms, offsets)."""
+        return self._ctx.design
+
+    @property
+    def response_label(self) -> str:
+        """The response as written in the formula."""
+        return self._ctx.design.response_label
+
+    @property
+    def parameter_formulas(self) -> dict[str, str]:
+        """Family parameters with a formula (glmmTMB's ``ziformula`` ...): name -> formula."""
+        return {name: pd_.formula for name, pd_ in self._ctx.design.param_designs.items()}
+
+    # -- fixed effects ------------------------------------------------------------------
+    @cached_property
+    def fe_params(self) -> pd.Series:
+        """Fixed-effect estimates."""
+        return pd.Series(self._beta, index=self._fe_names, name="Estimate")
+
+    @cached_property
+    def vcov(self) -> pd.DataFrame:
+        """Covariance of the fixed effects."""
+        return pd.DataFrame(self._vcov, index=self._fe_names, columns=self._fe_names)
+
+    @cached_property
+    def fe_bse(self) -> pd.Series:
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self._vcov)), index=self._fe_names, name="Std. Error")
+
+    @cached_property
+    def fe_zvalues(self) -> pd.Series:
+        """Wald statistics of the fixed effects (estimate / standard error)."""
+        return self.fe_params / self.fe_bse
+
+    @cached_property
+    def fe_pvalues(self) -> pd.Series:
+        """Two-sided p-values of the fixed effects (see :meth:`fixed_effect_pvalues`)."""
+        return self.fixed_effect_pvalues()
+
+    def fixed_effect_pvalues(self) -> pd.Series:
+        """The p-value hook: two-sided Wald (normal) p-values; kinds with another reference
+        distribution (the LMM's Satterthwaite t) override it."""
+        return pd.Series(2 * stats.norm.sf(np.abs(self.fe_zvalues)), index=self._fe_names)
+
+    @cached_property
+    def gradient(self) -> pd.Series:
+        """Gradient of the deviance at the estimate (the optimizer's parameters)."""
+        return pd.Series(self._g, index=self._names, name="gradient")
+
+    @cached_property
+    def hessian(self) -> pd.DataFrame:
+        """Hessian of the deviance at the estimate (the optimizer's parameters)."""
+        return pd.DataFrame(self._H, index=self._names, columns=self._names)
+
+    # -- family parameters' coefficients (glmmTMB's fixef(m)$zi / $disp) -------------------
+    def _coef_series(self, attr: str, column: str) -> pd.Series | None:
+        name = getattr(self.family, attr, None)
+        table = getattr(self, "family_coefs", {}).get(name)
+        return None if table is None else table[column].rename(column)
+
+    @property
+    def zi_params(self) -> pd.Series | None:
+        """Zero-part coefficients on the logit scale (glmmTMB's ``fixef(m)$zi``); None if the
+        family has no estimated zero probability."""
+        return self._coef_series("zi_parameter", "Estimate")
+
+    @property
+    def zi_bse(self) -> pd.Series | None:
+        """Standard errors of ``zi_params``."""
+        return self._coef_series("zi_parameter", "Std. Error")
+
+    @property
+    def disp_params(self) -> pd.Series | None:
+        """Dispersion coefficients on the log scale (glmmTMB's ``fixef(m)$disp``); None if the
+        family has no estimated dispersion."""
+        return self._coef_series("dispersion_parameter", "Estimate")
+
+    @property
+    def disp_bse(self) -> pd.Series | None:
+        """Standard errors of ``disp_params``."""
+        return self._coef_series("dispersion_parameter", "Std. Error")
+
+    # -- random effects, built on first use ----------------------------------------------
+    def _random_parts(self, name: str):
+        """Variance components, modes, group counts and VarCorr, all built on first use."""
+        if name not in self.__dict__:
+            tables = random_effect_tables(*self._re_args)
+            for part in _RANDOM_PARTS:
+                self.__dict__[part] = getattr(tables, part)
+        return self.__dict__[name]
+
+    @cached_property
+    def variance_components(self) -> dict:
+        """Per grouping factor, the covariance of its random effects."""
+        return self._random_parts("variance_components")
+
+    @cached_property
+    def random_effects(self) -> dict:
+        """Per grouping factor, the conditional modes b."""
+        return self._random_parts("random_effects")
+
+    @cached_property
+    def ngroups(self) -> dict:
+        """Per grouping factor, its number of levels."""
+        return self._random_parts("ngroups")
+
+    @cached_property
+    def varcorr(self) -> pd.DataFrame:
+        """lme4's VarCorr table."""
+        return self._random_parts("varcorr")
+
+    # -- prediction ---------------------------------------------------------------------
+    def _linear_predictor(self, newdata: pd.DataFrame | None, include_re: bool = True,
+                          offset: Any = None) -> np.ndarray:
+        """The linear predictor: at the fitted rows (the modes' eta, or offset + X beta without
+        random effects) or on ``newdata`` (unseen levels get b = 0)."""
+        d = self._ctx.design
+        beta = self.fe_params.to_numpy()
+        if newdata is None:
+            return self._eta.copy() if include_re else d.offset + d.X @ beta
+        return new_data_eta(d, beta, self.random_effects if include_re else {}, newdata,
+                            include_re, offset)
+
+    # -- comparison, printing, plots ----------------------------------------------------
+    def anova(self, *others) -> pd.DataFrame:
+        """Likelihood-ratio test against other fits of the same data (see interlace.anova)."""
+        return anova(self, *others)
+
+    def summary(self) -> str:
+        """The summary text in the layout of the kind's R counterpart (also printed)."""
+        text = self._summary_text()
+        print(text)
+        return text
+
+    def _summary_text(self) -> str:
+        return "\n".join(self._summary_lines())
+
+    def _summary_lines(self) -> list[str]:
+        """The summary's lines, composed by each kind from interlace.results.summary."""
+        raise NotImplementedError
+
+    def plot_caterpillar(self, term: str | None = None, level: float = 0.95, **kwargs):
+        """Caterpillar plot of one random term's conditional modes with intervals."""
+        return plot_caterpillar(self, term=term, level=level, **kwargs)
+
+    def plot_fitted(self, **kwargs):
+        """Observed response against fitted values."""
+        return plot_fitted(self, **kwargs)

@@ -1,0 +1,126 @@
+"""Pieces of a result fitted on the GLMM core (the Laplace / quadrature objective over theta,
+beta and the family's parameters), shared by :class:`~interlace.glmm.result.GLMMResult` and
+:class:`~interlace.ordinal.result.CLMMResult` through :class:`CoreFitMixin`: the covariance of
+beta, the family parameters' coefficient tables, theta's scale, the convergence checks."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from interlace.errors import InterlaceWarning
+from interlace.glmm.pirls import pirls
+from interlace.results.base import SINGULAR_TOL
+
+
+class CoreFitMixin:
+    """Construction steps of a GLMM-core fit (the family parameters' coefficient tables
+    included)."""
+
+    def _set_core_fit(self, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev) -> None:
+        """Everything a GLMM-core result holds at the optimum ``x`` (deviance ``fx``, Hessian
+        ``H``, gradient ``g``) of ``obj`` (its ``last`` modes are the optimum's)."""
+        theta, beta, fp = obj.unpack(x)
+        modes = obj.last
+        self._set_model(ctx, opt.name, integ.name, integ.nAGQ)
+        self._integrator, self._optimizer = integ, opt
+        self._theta_abs = theta.copy()
+        self.family_params = dict(fp)
+        self._u = modes.u.copy()
+        self._set_fit_statistics(fx, layout.size)
+        self._H, self._g, self._names = H, g, self._param_names(ctx, layout)
+        self._beta, self._fe_names = beta, list(ctx.design.fe_names)
+        self._vcov = self._beta_covariance(ctx, layout, H, theta, beta, fp, modes.u)
+        self._set_family_coefs(ctx, layout, x, H)
+        self._set_scale(ctx, theta, fp, modes)
+        self.optimizer_message, self.evaluations = optres.message, nfev
+        self._set_core_convergence(ctx, layout, x, H, g, modes.converged)
+
+    @staticmethod
+    def _beta_covariance(ctx, layout, H, theta, beta, fp, u) -> np.ndarray:
+        """Covariance of beta: glmmTMB's, from the full Hessian; lmer's (X' V^-1 X)^-1 at the
+        estimated theta for a normal-linear model (and whenever H is not positive definite)."""
+        d = ctx.design
+        sl_beta = slice(layout.ntheta, layout.ntheta + layout.p)
+        if not (ctx.family.is_normal_linear() and not d.param_designs):
+            try:
+                np.linalg.cholesky(H)
+                return 2.0 * np.linalg.inv(H)[sl_beta, sl_beta]
+            except np.linalg.LinAlgError:
+                warnings.warn("Hessian of the deviance is not positive definite; standard errors "
+                              "use the information of beta given theta instead", InterlaceWarning,
+                              stacklevel=5)
+        cond = pirls(ctx, theta, beta, fp, u, fit_beta=True)
+        try:
+            return np.linalg.inv(cond.schur)
+        except (np.linalg.LinAlgError, TypeError, ValueError):
+            warnings.warn("the information for the fixed effects is singular: standard "
+                          "errors are not available (NaN)", InterlaceWarning, stacklevel=5)
+            return np.full((d.p, d.p), np.nan)
+
+    def _set_scale(self, ctx, theta: np.ndarray, fp: dict, modes) -> None:
+        """Residual variance, theta on lme4's relative scale, the random-effect tables'
+        arguments, and the fitted values."""
+        fam = ctx.family
+        scale = fp.get(fam.scale_parameter, 1.0) if fam.has_dispersion else 1.0
+        self.scale = scale**2 if fam.has_dispersion else 1.0
+        self.theta = theta / scale if fam.has_dispersion else theta.copy()
+        self._re_args = (ctx, theta, modes.u, 1.0, self.scale if fam.has_dispersion else None)
+        self._eta = modes.eta
+        self._mu_linked = modes.mu  # the linked mean; E[y] differs for zero-part families
+        self._fitted = fam.mean(modes.mu, fp)
+
+    def _set_core_convergence(self, ctx, layout, x, H, g, pirls_converged: bool) -> None:
+        """lme4's checks: gradient at the optimum (theta's zero bounds held), PIRLS, singular."""
+        tl = np.concatenate([t.theta_lower_bounds() for t in ctx.design.terms])
+        at_bound = np.zeros(x.size, bool)
+        at_bound[: layout.ntheta] = (tl == 0) & (x[: layout.ntheta] <= 1e-8)
+        singular = bool(np.any((tl == 0) & (np.abs(self.theta) < SINGULAR_TOL)))
+        problems = [] if pirls_converged else ["PIRLS did not converge at the optimum"]
+        self._set_convergence(H, g, at_bound, singular, problems)
+
+    @staticmethod
+    def _param_names(ctx, layout) -> list[str]:
+        names = []
+        for t in ctx.design.terms:
+            names += [f"theta[{n}]" for n in t.theta_names()]
+        names += list(ctx.design.fe_names)
+        pdes = ctx.design.param_designs
+        for n in layout.fam_names:
+            names += ([f"{n}~{c}" for c in pdes[n].columns] if n in pdes
+                      else [f"{n} (unconstrained)"])
+        return names
+
+    def _set_family_coefs(self, ctx, layout, x: np.ndarray, H: np.ndarray) -> None:
+        """Estimated family parameters on the optimizer's scale (logit / log ...), with standard
+        errors from the Hessian: one table per parameter, one row per coefficient of its
+        formula (``(Intercept)`` alone for ``~1``), as glmmTMB's ``fixef(m)$zi`` / ``$disp``.
+        ``family_params_bse`` gives scalar parameters' errors on their natural scale (delta
+        method)."""
+        fam, pdes = ctx.family, ctx.design.param_designs
+        try:
+            cov = 2.0 * np.linalg.inv(H)
+        except np.linalg.LinAlgError:
+            cov = np.full(H.shape, np.nan)
+        self.family_coefs: dict[str, pd.DataFrame] = {}
+        self.family_params_bse: dict[str, float] = {}
+        i = layout.ntheta + layout.p
+        for name in layout.fam_names:
+            k = layout.fam_size(name)
+            est = x[i : i + k]
+            with np.errstate(invalid="ignore"):
+                se = np.sqrt(np.diag(cov)[i : i + k])
+            cols = pdes[name].columns if name in pdes else ["(Intercept)"]
+            z = est / se
+            self.family_coefs[name] = pd.DataFrame(
+                {"Estimate": est, "Std. Error": se, "z value": z,
+                 "Pr(>|z|)": 2 * stats.norm.sf(np.abs(z))}, index=pd.Index(cols, name=name))
+            if name not in pdes:
+                p = fam.parameters[name]
+                h = 1e-6 * max(1.0, abs(est[0]))
+                deriv = (p.from_unconstrained(est[0] + h) - p.from_unconstrained(est[0] - h)) / (2 * h)
+                self.family_params_bse[name] = float(abs(deriv) * se[0])
+            i += k

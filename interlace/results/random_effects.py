@@ -1,0 +1,60 @@
+"""Variance components, conditional modes and lme4's VarCorr table of a fitted model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class RandomEffectTables:
+    """Per grouping factor (keys made unique with ".1"): covariance of its random effects,
+    conditional modes b and number of levels; and lme4's VarCorr table."""
+
+    variance_components: dict[str, pd.DataFrame]
+    random_effects: dict[str, pd.DataFrame]
+    ngroups: dict[str, int]
+    varcorr: pd.DataFrame
+
+
+def _varcorr_rows(key: str, t, cov: np.ndarray) -> list[tuple]:
+    """VarCorr rows of one term: its variances, then its correlations (correlated terms)."""
+    sd = np.sqrt(np.diag(cov))
+    rows = [(key, t.columns[a], None, cov[a, a], sd[a]) for a in range(t.k)]
+    if t.correlated:
+        for a in range(t.k):
+            for b in range(a + 1, t.k):
+                den = sd[a] * sd[b]
+                rows.append((key, t.columns[a], t.columns[b], cov[a, b],
+                             cov[a, b] / den if den > 0 else np.nan))
+    return rows
+
+
+def random_effect_tables(ctx, theta: np.ndarray, u: np.ndarray, cov_scale: float,
+                         residual_var: float | None) -> RandomEffectTables:
+    """The tables at ``theta`` and spherical modes ``u`` of a model context: b = Lambda u per
+    factor, covariances ``cov_scale`` Lambda Lambda' (sigma^2 for an LMM, 1 for a GLMM's
+    absolute theta); a "Residual" VarCorr row when ``residual_var`` is given."""
+    d = ctx.design
+    vcs: dict[str, pd.DataFrame] = {}
+    res: dict[str, pd.DataFrame] = {}
+    ngroups: dict[str, int] = {}
+    rows: list[tuple] = []
+    ub = ctx.u_blocks(u)
+    for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
+        key = t.group
+        while key in vcs:
+            key = key + ".1"
+        cov = t.covariance(theta[sl], scale=cov_scale)
+        vcs[key] = pd.DataFrame(cov, index=t.columns, columns=t.columns)
+        b = ub[ti] @ t.Lambda(theta[sl]).T
+        res[key] = pd.DataFrame(b, index=t.levels.copy(), columns=t.columns)
+        res[key].index.name = t.group
+        ngroups[key] = t.nlevels
+        rows += _varcorr_rows(key, t, cov)
+    if residual_var is not None:
+        rows.append(("Residual", None, None, residual_var, np.sqrt(residual_var)))
+    varcorr = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
+    return RandomEffectTables(vcs, res, ngroups, varcorr)
