@@ -283,9 +283,13 @@ def plugin_folder(graph: ImportGraph, module: str) -> str | None:
 
 
 def is_builtin_plugin(graph: ImportGraph, module: str) -> bool:
-    """A module of a plugin folder other than its contract (``base.py``) and ``__init__``."""
-    return (plugin_folder(graph, module) is not None and not graph.is_package(module)
-            and module.rsplit(".", 1)[-1] != "base")
+    """A module of a plugin folder other than its contract: ``base.py``, the modules of the
+    folder that ``base.py`` imports (the contract's parts it re-exports) and ``__init__``."""
+    folder = plugin_folder(graph, module)
+    if folder is None or graph.is_package(module) or module.rsplit(".", 1)[-1] == "base":
+        return False
+    base = module.rsplit(".", 1)[0] + ".base"
+    return not any(i.source == base and i.target == module for i in graph.imports)
 
 
 def builtin_plugin_imports(graph: ImportGraph) -> list[str]:

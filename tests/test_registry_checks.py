@@ -482,7 +482,7 @@ def test_loglik_of_the_wrong_type_is_a_plugin_error(seed_counts, cls, method, go
 
 
 def test_ordinal_and_builtin_families_pass_the_output_check():
-    from interlace.families.checks import check_family_outputs
+    from interlace.families.base import check_family_outputs
 
     y = np.array([0.0, 1.0, 2.0, 1.0, 0.0, 3.0])
     w = np.ones_like(y)

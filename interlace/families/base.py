@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from interlace.errors import DataError, PluginError
+from interlace.families.checks import check_family_outputs
 from interlace.families.decoding import (
     DecodedResponse,
     Response,
@@ -58,11 +59,11 @@ from interlace.families.decoding import (
     two_level_codes,
 )
 from interlace.families.kernel import RowKernel
+from interlace.registry import declare_kind, resolve
 
 __all__ = ["Family", "ExponentialFamily", "FamilyParameter", "FamilyInfo", "Response",
            "DecodedResponse", "RowKernel", "successes_over_trials", "two_level_codes",
-           "numeric_response", "require_finite"]
-from interlace.registry import declare_kind, resolve
+           "numeric_response", "require_finite", "check_family_outputs"]
 
 
 @dataclass

@@ -15,12 +15,19 @@ from __future__ import annotations
 import numpy as np
 
 from interlace.errors import DataError
-from interlace.families.decoding import DecodedResponse, Response, numeric_response
+from interlace.families.base import (
+    DecodedResponse,
+    Family,
+    FamilyParameter,
+    Response,
+    numeric_response,
+)
+from interlace.links.base import Link
 
 _LOG2PI = float(np.log(2.0 * np.pi))
 
 
-class IdentityMap:
+class IdentityMap(Link):
     """The identity link of the LMM's mean: eta = mu."""
 
     name = "identity"
@@ -49,7 +56,7 @@ class IdentityMap:
         return "IdentityMap()"
 
 
-class NormalResponse:
+class NormalResponse(Family):
     """y | b ~ N(mu, sigma^2 / weight) with mu = eta: the LMM's response model.
 
     ``name`` is "gaussian" (the name results report, as lme4's ``family(fit)``); the residual
@@ -60,11 +67,11 @@ class NormalResponse:
     canonical_link = "identity"
     scale_parameter = "sigma"
     dispersion_parameter = "sigma"
-    zi_parameter = None
-    has_dispersion = True
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # noqa: D107 - the link is the LMM's own, not a plugin
         self.link = IdentityMap()
+        self.parameters = {"sigma": FamilyParameter("sigma", None, start=1.0, transform="log",
+                                                    description="residual standard deviation")}
 
     def is_normal_linear(self) -> bool:
         """Always: the model is a linear mixed model."""

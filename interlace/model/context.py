@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from interlace.families.checks import check_family_outputs
+from interlace.families.base import check_family_outputs
 from interlace.linalg.penalized import PenalizedSystem
 from interlace.model.design import Design
 
