@@ -1,6 +1,8 @@
-"""Integrator plugins. The contract is in :mod:`interlace.integrators.base`."""
+"""Integrator plugins. The contract is in :mod:`interlace.integrators.base`.
 
-from interlace.integrators.base import IntegrationResult, Integrator
+The package itself imports nothing: the GLMM fitting code asks it which integrator to use by
+default without loading the integrators (which build on the GLMM's penalised IRLS).
+"""
 
 
 def default_integrator(nAGQ: int = 1, information: str = "expected") -> tuple[str, dict]:
@@ -12,4 +14,4 @@ def default_integrator(nAGQ: int = 1, information: str = "expected") -> tuple[st
     return "laplace", ({"information": "observed"} if information == "observed" else {})
 
 
-__all__ = ["Integrator", "IntegrationResult", "default_integrator"]
+__all__ = ["default_integrator"]

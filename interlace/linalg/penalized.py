@@ -20,8 +20,6 @@ from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.linalg.lapack import dpotri
 from scipy.sparse import csr_matrix, issparse
 
-from interlace.model.terms import RandomTerm
-
 _SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
 _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient
 _SMALL_TERM = 64  # trailing terms with at most this many columns meet the cross block densely
@@ -34,9 +32,13 @@ def solver_order(qs: list[int]) -> list[int]:
 
 
 class PenalizedSystem:
-    """Symbolic structure of M for a list of terms; ``factor`` does the numeric work."""
+    """Symbolic structure of M for a list of terms; ``factor`` does the numeric work.
 
-    def __init__(self, terms: list[RandomTerm]) -> None:
+    A term is anything with a random-effect term's shape (``interlace.model.terms.RandomTerm``:
+    ``k``, ``nlevels``, ``q``, ``codes``, ``Z``, ``ucols``): the linear algebra does not depend
+    on how the model was built."""
+
+    def __init__(self, terms: list) -> None:
         self.order = solver_order([t.q for t in terms])
         self.terms = [terms[i] for i in self.order]
         offs = np.cumsum([0] + [t.q for t in self.terms])
