@@ -13,6 +13,30 @@ registered under the ``interlace`` entry-point group.
 ``interlace.glmm.pirls.pirls`` finds the conditional modes and the factor of the penalised
 system at the mode; most integrators start from it (Laplace uses it directly, adaptive
 quadrature centres its nodes there).
+
+What an integrator receives (every call, positional):
+
+* ``ctx``, the model (:class:`interlace.model.context.ModelContext`), fixed for the fit:
+  ``ctx.design`` (``y``, ``weights`` (prior weights times binomial trials), ``offset``, ``X``,
+  ``terms`` (one random-effect term each: ``Z``, ``codes``, ``k``, ``nlevels``, ``Lambda``),
+  ``param_designs`` (the model matrices of ``ziformula`` / ``dispformula``)), ``ctx.family`` and
+  ``ctx.link`` (plugin instances), ``ctx.system`` (the blocked penalised system of
+  :mod:`interlace.linalg.penalized`: ``factor(ZL, w)``, products with Z Lambda),
+  ``ctx.zl(theta)`` (the Z Lambda blocks), ``ctx.theta_slices()``, ``ctx.u_blocks(u)`` and
+  ``ctx.loglik_constant(fparams)``.
+* ``theta``: the relative covariance factors' entries, term by term (each term's lower
+  triangle by column, only the diagonal for ``||`` terms), on the absolute scale.
+* ``beta``: the fixed effects, in the order of ``ctx.design.fe_names``.
+* ``fparams``: the family's parameters by name on their natural scale, fixed and estimated
+  alike; a parameter with a formula is an array with one value per row.
+* ``u0`` (``integrate`` only): the previous evaluation's modes, to warm-start from.
+
+``integrate`` returns an :class:`IntegrationResult`: the log-likelihood with all constants and
+the state at the modes (a :class:`~interlace.glmm.pirls.PirlsResult`; ``u``, ``eta``, ``mu``
+and ``factor`` are read by the fitting loop and the result). ``gradient`` receives the same
+arguments plus that result and the names of the estimated family parameters (``fam_names``)
+and returns d(-2 log L) over [theta, beta, those parameters on their unconstrained scale], or
+None for central differences. ``exact_canonical`` (default False) and ``check`` are optional.
 """
 
 from __future__ import annotations
