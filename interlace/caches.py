@@ -9,37 +9,37 @@ its module is imported, so :func:`cache_info` lists only the caches of modules l
 Measured on the development machine (December 2026): a warm ``interlace.fit`` of sleepstudy's
 ``Reaction ~ Days + (Days | Subject)`` takes 0.74 ms; after :func:`clear_caches` it takes 11 ms.
 
-==========================  =====  ==================================================================
-name                        bound  what it saves (per miss)
-==========================  =====  ==================================================================
-``formula.parse``           256    splitting a formula text into response, fixed part, random terms
-                                   and offsets (``model/formula.py``): 72 us, paid by every fit and
-                                   refit (``anova``, batch fits of one config)
-``design.required_columns`` 512    formulaic's parse of a term expression to the columns it reads
-                                   (``model/design.py``): 0.2 ms an expression
-``design.simple_terms``     512    recognising a plain sum of columns (``y ~ a + b``), the fast
-                                   path that bypasses formulaic: 2 us
-``design.simple_spec``      256    formulaic's ModelSpec of a plain sum for given column dtypes
-                                   and text levels: 3.3 ms, most of a small LMM's set-up
-``terms.tri_positions``     64     theta's (row, col) positions in Lambda per (size, correlated)
-                                   (``model/terms.py``): 17 us, read-only arrays shared by terms
-``lmm.dense_layout``        8      index arrays of the dense (q + p) LMM system per shape of the
-                                   random terms (``lmm/``, ``dense_layout``): 66 us for sleepstudy, 1.9
-                                   ms for 60 levels x 2 columns; layouts of more than 65,536
-                                   position pairs (megabytes) are never kept
-``agq.gauss_hermite``       32     Gauss-Hermite nodes and log-weights per number of points
-                                   (``integrators/agq.py``): 0.34 ms for 25 points
-``blas.controller``         1      threadpoolctl's inspection of the loaded libraries
-                                   (``linalg/blas.py``): 0.7-2 ms, once per process
-``blas.libraries``          1      the BLAS libraries among them, held at one thread per fit
-``config.file_digest``      256    sha256 of a data file named in configs, keyed by path, size and
-                                   modification time (``config/data.py``): a batch hashes a file
-                                   once, not once per fit (37 us for 18 kB; linear in the size)
-==========================  =====  ==================================================================
+============================  =====  ==================================================================
+name                          bound  what it saves (per miss)
+============================  =====  ==================================================================
+``formula.parse``             256    splitting a formula text into response, fixed part, random terms
+                                     and offsets (``model/formula.py``): 72 us, paid by every fit and
+                                     refit (``anova``, batch fits of one config)
+``columns.required_columns``  512    formulaic's parse of a term expression to the columns it reads
+                                     (``model/columns.py``): 0.2 ms an expression
+``fixed.simple_terms``        512    recognising a plain sum of columns (``y ~ a + b``), the fast
+                                     path that bypasses formulaic (``model/fixed.py``): 2 us
+``fixed.simple_spec``         256    formulaic's ModelSpec of a plain sum for given column dtypes
+                                     and text levels: 3.3 ms, most of a small LMM's set-up
+``terms.tri_positions``       64     theta's (row, col) positions in Lambda per (size, correlated)
+                                     (``model/terms.py``): 17 us, read-only arrays shared by terms
+``lmm.dense_layout``          8      index arrays of the dense (q + p) LMM system per shape of the
+                                     random terms (``lmm/``, ``dense_layout``): 66 us for sleepstudy, 1.9
+                                     ms for 60 levels x 2 columns; layouts of more than 65,536
+                                     position pairs (megabytes) are never kept
+``agq.gauss_hermite``         32     Gauss-Hermite nodes and log-weights per number of points
+                                     (``integrators/agq.py``): 0.34 ms for 25 points
+``blas.controller``           1      threadpoolctl's inspection of the loaded libraries
+                                     (``linalg/blas.py``): 0.7-2 ms, once per process
+``blas.libraries``            1      the BLAS libraries among them, held at one thread per fit
+``config.file_digest``        256    sha256 of a data file named in configs, keyed by path, size and
+                                     modification time (``config/data.py``): a batch hashes a file
+                                     once, not once per fit (37 us for 18 kB; linear in the size)
+============================  =====  ==================================================================
 
-Bounds: the formula and design caches hold a few kilobytes an entry, so hundreds of entries
-(every formula of a large batch of configs) cost well under a megabyte; the dense layouts hold
-up to a few megabytes each, so only eight are kept.
+Bounds: the formula, column and fixed-effects caches hold a few kilobytes an entry, so hundreds
+of entries (every formula of a large batch of configs) cost well under a megabyte; the dense
+layouts hold up to a few megabytes each, so only eight are kept.
 
 Not a cache: the plugin registry (``interlace.registry.registry()``) is a process-wide
 singleton holding state (plugins registered at run time, plugin failures); emptying it would

@@ -100,7 +100,7 @@ def test_caches_stay_within_their_bounds_over_300_distinct_fits():
                 assert info.size <= info.maxsize, (name, f)
                 peak[name] = max(peak.get(name, 0), info.size)
     bounds = {name: c.maxsize for name, c in caches.registered_caches().items()}
-    for name in ("formula.parse", "design.simple_spec", "lmm.dense_layout"):  # full, then evicting
+    for name in ("formula.parse", "fixed.simple_spec", "lmm.dense_layout"):  # full, then evicting
         assert peak[name] == bounds[name], (name, peak[name])
 
 

@@ -17,7 +17,8 @@ from interlace.families.gaussian import GaussianFamily
 from interlace.linalg.differences import hessian_from_gradient
 from interlace.lmm.objective import LMMObjective
 from interlace.model.context import ModelContext
-from interlace.model.design import _simple_matrix, _simple_spec, build_design
+from interlace.model.design import build_design
+from interlace.model.fixed import SimpleModelMatrix, simple_matrix
 from interlace.model.formula import parse_formula
 
 FAM = GaussianFamily()
@@ -43,11 +44,11 @@ def test_simple_matrix_is_formulaics(expr):
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"x": rng.integers(0, 9, 20), "z": rng.standard_normal(20),
                        "u": rng.integers(0, 5, 20).astype(np.uint8)})
-    X, names, dtypes = _simple_matrix(expr, df)
+    X, names, dtypes = simple_matrix(expr, df)
     mm = model_matrix(expr, df, na_action="ignore")
     assert names == list(mm.columns)
     assert np.array_equal(X, np.asarray(mm, dtype=float))
-    assert _simple_spec(expr, dtypes) == mm.model_spec
+    assert SimpleModelMatrix(X, names, expr, dtypes).model_spec == mm.model_spec
 
 
 @pytest.mark.parametrize("expr", ["0 + g", "g - 1", "b", "log(z)", "x:z", "x * z", "a.b", "0",
@@ -56,7 +57,7 @@ def test_simple_matrix_leaves_the_rest_to_formulaic(expr):
     df = pd.DataFrame({"x": [1, 2, 3], "z": [1.0, 2.0, 3.0], "g": ["p", "q", "p"],
                        "b": [True, False, True], "a.b": [1.0, 2.0, 3.0],
                        "m": pd.Series(["p", 1, "q"], dtype=object)})
-    assert _simple_matrix(expr, df) is None
+    assert simple_matrix(expr, df) is None
 
 
 @settings(max_examples=60, deadline=None)
@@ -76,13 +77,13 @@ def test_text_columns_are_coded_as_formulaic_codes_them(levels, n, seed, object_
     if any(v.startswith("__") for v in used):
         # formulaic drops such a level's column (merging it into the reference): refused
         with pytest.raises(interlace.DataError, match="starts with '__'"):
-            _simple_matrix(order, df)
+            simple_matrix(order, df)
         return
-    X, names, keys = _simple_matrix(order, df)
+    X, names, keys = simple_matrix(order, df)
     mm = model_matrix(order, df, na_action="ignore")
     assert names == list(mm.columns)
     assert np.array_equal(X, np.asarray(mm, dtype=float))
-    spec = _simple_spec(order, keys)
+    spec = SimpleModelMatrix(X, names, order, keys).model_spec
     assert np.array_equal(np.asarray(spec.get_model_matrix(df), dtype=float), X)
     assert list(spec.get_model_matrix(df).columns) == names
 
@@ -213,7 +214,7 @@ def test_builtin_options_and_fallback():
 @given(vals=st.lists(st.text(max_size=5), min_size=1, max_size=40), object_dtype=st.booleans())
 def test_short_text_group_codes_are_pandas_sorted_factorize(vals, object_dtype):
     """The numpy path for short text grouping columns gives pandas' sorted codes and levels."""
-    from interlace.model.design import group_codes
+    from interlace.model.grouping import group_codes
 
     s = pd.Series(vals, dtype=object if object_dtype else "str")
     codes, levels = group_codes(pd.DataFrame({"g": s}), "g")
@@ -229,7 +230,7 @@ def test_rank_check_fast_accept_agrees_with_qr(log_eps, p, j, scale, seed):
     """The Gram-Cholesky fast accept of drop_rank_deficient keeps every column exactly when
     R's QR rule (|R_jj| > 1e-7 |x_j|, columns scaled) keeps them all: a column that is a
     near-copy of the others at distance 10^log_eps, columns of any scale."""
-    from interlace.model.design import drop_rank_deficient
+    from interlace.model.fixed import drop_rank_deficient
 
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((40, p))

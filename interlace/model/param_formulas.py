@@ -4,18 +4,30 @@ A family parameter with a formula varies by row: its value on row i is
 ``from_unconstrained(x_i' gamma)`` (logit for a zero probability, log for a dispersion), and
 the optimizer estimates the coefficients gamma instead of one number. Intercept-only formulas
 (``~1``, the default) keep the scalar parameter. Random effects in these formulas are not
-supported (glmmTMB allows them in ``ziformula``).
+supported (glmmTMB allows them in ``ziformula``). Here: reading the formulas
+(:func:`param_formulas`) and building each one's full-rank model matrix (:func:`param_design`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from formulaic import model_matrix
 
-from interlace.errors import FormulaError, PluginError, UnsupportedModelError
+from interlace.errors import (
+    DataError,
+    FormulaError,
+    InterlaceWarning,
+    PluginError,
+    UnsupportedModelError,
+)
+from interlace.model.fixed import drop_rank_deficient
 from interlace.model.formula import split_top_level
+from interlace.model.response import frame_of, one_line, plain_label
 
 
 @dataclass
@@ -86,3 +98,27 @@ def param_formulas(family, ziformula: Any = None, dispformula: Any = None) -> di
                 f"fixed at {family.parameters[name].value!r}; leave it unset to estimate it")
         out[name] = rhs
     return out
+
+
+def param_design(name: str, rhs: str, data: pd.DataFrame, rows: pd.Index) -> ParamDesign:
+    """The model matrix of a family parameter's formula, full rank, finite."""
+    where = f"formula '~ {rhs}' of family parameter {name!r}"
+    try:
+        mm = model_matrix(rhs, frame_of(data), na_action="ignore")
+    except Exception as exc:  # noqa: BLE001 - formulaic raises many types
+        raise FormulaError(f"cannot build the {where}: {one_line(exc)}") from None
+    names = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
+    M = np.asarray(mm, dtype=float)
+    bad = ~np.isfinite(M)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise DataError(f"the {where} gives a non-finite value ({M[i, j]}) in column "
+                        f"{names[j]!r} at row {plain_label(rows[i])!r}")
+    keep, dropped = drop_rank_deficient(M, names)
+    if dropped:
+        warnings.warn(f"the {where} is rank deficient so dropping {len(dropped)} column(s): "
+                      f"{', '.join(dropped)}", InterlaceWarning, stacklevel=4)
+    if not keep:
+        raise UnsupportedModelError(f"the {where} gives no usable column")
+    return ParamDesign(name, rhs, np.ascontiguousarray(M[:, keep]), [names[j] for j in keep],
+                       mm.model_spec, keep)

@@ -28,7 +28,8 @@ from interlace.glmm.fitting import glmm_result, optimize_glmm
 from interlace.glmm.resolve import check_nagq, resolve_integrator, resolve_optimizer
 from interlace.linalg.blas import blas_limit
 from interlace.model.context import ModelContext
-from interlace.model.design import build_design, drop_rank_deficient
+from interlace.model.design import build_design
+from interlace.model.fixed import drop_rank_deficient
 from interlace.model.formula import parse_formula
 from interlace.ordinal.family import OrdinalFamily, cumulative_link
 from interlace.ordinal.result import CLMMResult

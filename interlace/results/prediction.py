@@ -12,7 +12,8 @@ import pandas as pd
 from formulaic import model_matrix
 
 from interlace.errors import DataError, FormulaError
-from interlace.model.design import Design, random_columns
+from interlace.model.design import Design
+from interlace.model.grouping import random_columns
 
 
 def offset_column(expr: str, newdata: pd.DataFrame) -> np.ndarray:
