@@ -209,7 +209,7 @@ def test_wrong_types_are_rejected_naming_the_key(base, data):
                                                           "integrator"]),
        word=st.text(string.ascii_lowercase + "-_", min_size=1, max_size=10))
 def test_unregistered_plugin_names_are_rejected(base, kind, word):
-    assume(word not in registry()._index()[kind])
+    assume(word not in registry().classes(kind))
     cfg = copy.deepcopy(base)
     cfg[kind] = word
     err = rejected(cfg)
