@@ -130,7 +130,7 @@ def cmd_run(args) -> int:
         for w in caught:
             print(f"warning: {w.category.__name__}: {w.message}", file=sys.stderr)
         if out_cfg.get("summary", True) and not args.quiet:
-            print(result._summary_text())
+            print(result.summary_text())
         status, message = status_of(result)
         if status != "ok":
             code = EXIT_FIT

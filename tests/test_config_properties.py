@@ -373,7 +373,7 @@ def test_simulated_data_refit_recover_the_parameters(name):
     df = load_data(spec.config["data"], spec.base_dir)
     truth = reference_fit(name)
     assert truth.nobs == len(df)
-    trials = truth._ctx.design.weights
+    trials = truth.context.design.weights
     sims = truth.simulate(nsim=8, seed=20240611)
     misses = checks = 0
     for y in sims:
