@@ -130,7 +130,7 @@ def cmd_run(args) -> int:
         for w in caught:
             print(f"warning: {w.category.__name__}: {w.message}", file=sys.stderr)
         if out_cfg.get("summary", True) and not args.quiet:
-            print(result._summary_text())
+            print(result.summary_text())
         status, message = status_of(result)
         if status != "ok":
             code = EXIT_FIT
@@ -189,34 +189,66 @@ def cmd_batch(args) -> int:
     return EXIT_FIT if report.failed else EXIT_OK
 
 
+def _plugin_rows(reg, kind: str) -> list[dict]:
+    """One row per registered class of ``kind``: the names and aliases the registry granted
+    it (not those it merely inherits), where it comes from, and what it overrides."""
+    by_class: dict[type, list] = {}
+    table = reg.registrations(kind)
+    for key in sorted(table):
+        by_class.setdefault(table[key].cls, []).append(table[key])
+    rows = []
+    for cls, regs in by_class.items():
+        name = str(cls.name).lower()
+        source = regs[0].source
+        rows.append({"name": name, "aliases": [r.name for r in regs if r.name != name],
+                     "class": f"{cls.__module__}.{cls.__qualname__}",
+                     "source": source.plugin, "builtin": source.builtin,
+                     "overrides": {r.name: [str(s) for s in r.replaced] for r in regs
+                                   if r.replaced},
+                     "links": list(getattr(cls, "links", ()) or ()) if kind == "family" else []})
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def _print_plugin_row(row: dict) -> None:
+    extra = f"  (aliases: {', '.join(row['aliases'])})" if row["aliases"] else ""
+    if row["links"]:
+        extra += f"  links: {', '.join(row['links'])}"
+    origin = "built-in" if row["builtin"] else "third-party"
+    print(f"  {row['name']}{extra}  [{origin}: {row['source']}; {row['class']}]")
+    for name, replaced in row["overrides"].items():
+        print(f"    overrides {name!r}: replaces {' and '.join(replaced)}")
+
+
 def cmd_plugins(args) -> int:
     import interlace
     from interlace.datasets import available
-
-    plugins = interlace.list_plugins()
-    errors = interlace.plugin_errors()
-    if args.json:
-        print(json.dumps({"plugins": plugins, "datasets": available(),
-                          "errors": [{"entry_point": e.entry_point, "error": e.error}
-                                     for e in errors]}, indent=2))
-        return EXIT_OK
-    from interlace.registry import registry
+    from interlace.registry import KINDS, registry
 
     reg = registry()
-    for kind, names in plugins.items():
+    errors = interlace.plugin_errors()
+    rows = {kind: _plugin_rows(reg, kind) for kind in KINDS}
+    if args.json:
+        print(json.dumps({"plugins": interlace.list_plugins(),
+                          "registered": rows,
+                          "overrides": [str(r) for r in reg.overrides()],
+                          "datasets": available(),
+                          "errors": [{"entry_point": e.entry_point, "kind": e.kind,
+                                      "error": e.error} for e in errors]}, indent=2))
+        return EXIT_OK
+    for kind in KINDS:
         print(f"{kind}:")
-        for n in names:
-            cls = reg.get_class(kind, n)
-            aliases = getattr(cls, "aliases", ()) or ()
-            extra = f"  (aliases: {', '.join(aliases)})" if aliases else ""
-            if kind == "family" and getattr(cls, "links", None):
-                extra += f"  links: {', '.join(cls.links)}"
-            print(f"  {n}{extra}  [{cls.__module__}]")
+        for row in rows[kind]:
+            _print_plugin_row(row)
+    overrides = reg.overrides()
+    if overrides:
+        print("overrides:")
+        for r in overrides:
+            print(f"  {r}")
     print("datasets:")
     for d in available():
         print(f"  {d}")
     if errors:
-        print("failed to load:")
+        print("plugin errors (failed to load, broken contracts, name clashes):")
         for e in errors:
             print(f"  {e.entry_point}: {e.error}")
     return EXIT_OK

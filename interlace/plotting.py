@@ -41,13 +41,14 @@ def conditional_variances(result) -> dict[str, pd.DataFrame]:
     Approximated from the penalised system at the conditional modes (lme4's ``condVar``);
     for a Gaussian model it is exact given the estimated parameters.
     """
-    ctx = result._ctx
+    ctx = result.context
     d = ctx.design
     beta = np.asarray(result.fe_params, dtype=float)
-    modes = pirls(ctx, result._theta_abs, beta, dict(result.family_params), result._u)
+    theta_abs, u = result.theta_absolute, result.spherical_modes
+    modes = pirls(ctx, theta_abs, beta, dict(result.family_params), u)
     if modes.factor is None:
         raise InterlaceError("the penalised system could not be factored at the modes")
-    q = result._u.size
+    q = u.size
     Minv = modes.factor.solve(np.eye(q))
     # the position in u of each (level, column) of each term, via the same reshaping as u
     pos = ctx.u_blocks(np.arange(q, dtype=float))
@@ -55,7 +56,7 @@ def conditional_variances(result) -> dict[str, pd.DataFrame]:
     keys = list(result.random_effects)
     for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
         idx = pos[ti].astype(int)  # (levels, k)
-        lam = t.Lambda(result._theta_abs[sl])  # b_j = Lambda u_j
+        lam = t.Lambda(theta_abs[sl])  # b_j = Lambda u_j
         var = np.empty(idx.shape)
         for j in range(idx.shape[0]):
             cu = Minv[np.ix_(idx[j], idx[j])]
@@ -117,7 +118,7 @@ def plot_caterpillar(result, term: str | None = None, level: float = 0.95,
 
 
 def _observed(result) -> np.ndarray:
-    return np.asarray(result._ctx.design.y, dtype=float)
+    return np.asarray(result.design.y, dtype=float)
 
 
 def plot_fitted(result, ax: Any = None):

@@ -133,7 +133,7 @@ def agq_group_logliks(ctx, theta, beta, fp, nagq: int) -> np.ndarray:
 
 
 def at_fit(r):
-    return r._ctx, r._theta_abs, r.fe_params.to_numpy(), r.family_params
+    return r.context, r.theta_absolute, r.fe_params.to_numpy(), r.family_params
 
 
 # ---------------------------------------------------------------------------------------------

@@ -98,6 +98,62 @@ def test_plugins_and_schema(capsys):
     assert capsys.readouterr().out == render_markdown()
 
 
+def test_plugins_shows_registered_names_sources_overrides_and_errors(capsys):
+    """`interlace plugins` shows what the registry granted: a third-party family with its
+    plugin, an explicit override, and a clash in the errors section (the built-in keeps it)."""
+    from interlace import BinomialFamily, PoissonFamily, hookimpl
+    from interlace.registry import registry
+
+    class MyPoisson(PoissonFamily):
+        name = "cli_poisson"
+        aliases = ("cli-pois",)
+
+    class MyBinomial(BinomialFamily):  # inherits the alias "bernoulli", which is not granted
+        name = "cli_binomial"
+
+    class Clasher(PoissonFamily):
+        name = "binomial"
+
+    class MyLogit(registry().get_class("link", "logit")):
+        name = "logit"
+        overrides = ("logit",)
+
+    class Plugin:
+        @hookimpl
+        def interlace_families(self):
+            return [MyPoisson, MyBinomial, Clasher]
+
+        @hookimpl
+        def interlace_links(self):
+            return [MyLogit]
+
+    try:
+        registry().register(Plugin(), name="cli_test_pkg")
+        with pytest.warns(interlace.InterlaceWarning, match="binomial"):
+            assert main(["plugins"]) == 0
+        out = capsys.readouterr().out
+        line = next(ln for ln in out.splitlines() if ln.startswith("  cli_poisson"))
+        assert "(aliases: cli-pois)" in line and "third-party: cli_test_pkg" in line
+        mine = next(ln for ln in out.splitlines() if ln.startswith("  cli_binomial"))
+        assert "aliases" not in mine and "bernoulli" not in mine
+        poisson = next(ln for ln in out.splitlines() if ln.startswith("  poisson "))
+        assert "built-in: builtin_families" in poisson
+        assert "overrides:\n  link 'logit': cli_test_pkg" in out
+        errors = out.split("plugin errors")[1]
+        assert "cli_test_pkg" in errors and "'binomial'" in errors
+        assert main(["plugins", "--json"]) == 0
+        data = json.loads(capsys.readouterr().out)
+        row = next(r for r in data["registered"]["family"] if r["name"] == "cli_poisson")
+        assert row["source"] == "cli_test_pkg" and not row["builtin"]
+        assert row["aliases"] == ["cli-pois"]
+        assert any(e["entry_point"] == "cli_test_pkg" for e in data["errors"])
+    finally:
+        interlace.reload_plugins()
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "cli_poisson" not in out and "plugin errors" not in out
+
+
 def test_no_command_prints_help(capsys):
     assert main([]) == 0
     assert "batch" in capsys.readouterr().out

@@ -292,11 +292,11 @@ def test_result_reports_like_ordinal():
     assert list(r.vcov_all.index)[:6] == list(r.coef.index)
     np.testing.assert_allclose(np.sqrt(np.diag(r.vcov_all))[:4], r.threshold_bse)
     np.testing.assert_allclose(r.cond_H, FIX["wine_logit"]["default"]["cond_H"], rtol=1e-2)
-    text = r._summary_text()
+    text = r.summary_text()
     for part in ("Cumulative Link Mixed Model fitted with the Laplace approximation",
                  "Threshold coefficients:", "1|2", "judge", "temp[T.warm]", "-81.57", "177.13"):
         assert part in text, part
-    assert "quadrature" in fitted("wine_logit_agq10")._summary_text()
+    assert "quadrature" in fitted("wine_logit_agq10").summary_text()
     assert "CLMMResult ordinal(logit) K=5 nobs=72" in repr(r)
     with pytest.raises(UnsupportedModelError, match="residuals"):
         r.residuals()

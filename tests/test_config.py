@@ -439,3 +439,30 @@ def test_yaml_anchors_and_merge_keys_work(tmp_path):
     a, b = load([p])
     assert b.config["formula"] == a.config["formula"] and b.config["optimizer"] == "bobyqa"
     assert a.key != b.key
+
+
+def test_no_optimizer_means_what_glmer_means_without_one():
+    """A config without ``optimizer`` passes ``optimizer=None`` to glmer: the model kind's
+    default (the GLMM default for a GLMM, the LMM's built-in method for a Gaussian-identity
+    model); records report the optimizer used, and the content hash tells the two apart."""
+    from interlace.config import glmer_kwargs
+    from interlace.optimizers import default_optimizer
+
+    sleep = ("data: {dataset: sleepstudy}\nformula: Reaction ~ Days + (1 | Subject)\n"
+             "family: gaussian\n")
+    (lmm,) = loads(sleep)
+    (lmm_named,) = loads(sleep + f"optimizer: {default_optimizer()}\n")
+    (glmm,) = loads(CBPP)
+    (glmm_named,) = loads(CBPP + f"optimizer: {default_optimizer()}\n")
+    for spec in (lmm, glmm):
+        assert glmer_kwargs(spec.config, load_data(spec.config["data"]))["optimizer"] is None
+    sleepstudy = interlace.load_dataset("sleepstudy")
+    direct = interlace.glmer("Reaction ~ Days + (1 | Subject)", sleepstudy, "gaussian")
+    rec = run_fit(lmm)
+    assert rec["result"]["model"]["optimizer"] == direct.optimizer
+    assert rec["result"]["fit"]["llf"] == pytest.approx(direct.llf, abs=1e-9)
+    assert direct.optimizer != default_optimizer()
+    assert run_fit(glmm)["result"]["model"]["optimizer"] == default_optimizer()
+    assert canonical(lmm.config)["optimizer"] is None and lmm.key != lmm_named.key
+    assert canonical(glmm.config)["optimizer"] == default_optimizer()
+    assert glmm.key == glmm_named.key  # naming the default is the same fit

@@ -209,7 +209,7 @@ def test_wrong_types_are_rejected_naming_the_key(base, data):
                                                           "integrator"]),
        word=st.text(string.ascii_lowercase + "-_", min_size=1, max_size=10))
 def test_unregistered_plugin_names_are_rejected(base, kind, word):
-    assume(word not in registry()._index()[kind])
+    assume(word not in registry().classes(kind))
     cfg = copy.deepcopy(base)
     cfg[kind] = word
     err = rejected(cfg)
@@ -373,7 +373,7 @@ def test_simulated_data_refit_recover_the_parameters(name):
     df = load_data(spec.config["data"], spec.base_dir)
     truth = reference_fit(name)
     assert truth.nobs == len(df)
-    trials = truth._ctx.design.weights
+    trials = truth.context.design.weights
     sims = truth.simulate(nsim=8, seed=20240611)
     misses = checks = 0
     for y in sims:

@@ -32,7 +32,7 @@ def quad_loglik(r, d):
     """sum over groups of log int prod_i p(y_i | b) N(b; 0, s^2) db, by adaptive quadrature."""
     fam, fp = r.family, r.family_params
     s = float(np.sqrt(r.variance_components["g"].iloc[0, 0]))
-    eta_fixed = r._ctx.design.X @ r.fe_params.to_numpy()
+    eta_fixed = r.context.design.X @ r.fe_params.to_numpy()
     y = d["y"].to_numpy()
     total = 0.0
     for _, idx in d.groupby("g").indices.items():

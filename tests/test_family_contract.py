@@ -156,7 +156,7 @@ def test_third_party_binomial_matches_builtin(registered, cbpp, formula):
     before = MyLogitKernel.evaluations
     mine = interlace.glmer(formula, cbpp, family="mybinom")
     assert MyLogitKernel.evaluations > before  # the family's own kernel did the work
-    assert isinstance(kernel_for(mine._ctx), MyLogitKernel)
+    assert isinstance(kernel_for(mine.context), MyLogitKernel)
     assert mine.family.name == "mybinom"
     assert abs(mine.llf - ref.llf) < 1e-8
     np.testing.assert_allclose(mine.fe_params, ref.fe_params, rtol=1e-6)
@@ -170,7 +170,7 @@ def test_third_party_two_level_text_response(registered, cbpp):
     mine = interlace.glmer("resp ~ period + (1 | herd)", d, family="mybinom")
     assert abs(mine.llf - ref.llf) < 1e-8
     np.testing.assert_allclose(mine.fe_params, ref.fe_params, rtol=1e-6)
-    assert mine._ctx.design.response_levels == ["healthy", "sick"]
+    assert mine.context.design.response_levels == ["healthy", "sick"]
     with pytest.raises(DataError, match="exactly two"):
         interlace.glmer("resp ~ period + (1 | herd)",
                         d.assign(resp=np.array(["a", "b", "c"])[np.arange(len(d)) % 3]),
@@ -249,7 +249,7 @@ def test_base_hook_defaults(cbpp):
     # a fit with every default: the generic kernel, Laplace with the expected information
     r = interlace.glmer("incidence ~ period + (1 | herd)", cbpp, family=PlainCounts)
     ref = interlace.glmer("incidence ~ period + (1 | herd)", cbpp, family="poisson")
-    assert type(kernel_for(r._ctx)) is RowKernel
+    assert type(kernel_for(r.context)) is RowKernel
     assert abs(r.llf - ref.llf) < 1e-6
     np.testing.assert_allclose(r.fe_params, ref.fe_params, rtol=1e-4)
 

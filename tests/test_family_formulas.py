@@ -121,7 +121,7 @@ def test_zero_part_follows_its_covariate():
     d = interlace.load_dataset("Salamanders")
     z = r.zi_params["(Intercept)"] + r.zi_params["mined[T.yes]"] * (d["mined"] == "yes")
     np.testing.assert_allclose(r.family_params["zi"], 1 / (1 + np.exp(-z.to_numpy())), rtol=1e-12)
-    assert "Zero-inflation model: ~ mined" in r._summary_text()
+    assert "Zero-inflation model: ~ mined" in r.summary_text()
 
 
 @pytest.mark.parametrize("formula", ["~1", "~ 1", " ~1 ", None])

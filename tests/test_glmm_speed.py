@@ -44,9 +44,9 @@ def test_fast_path_matches_general_path(key):
 
 def test_forward_hessian_matches_central():
     r = fit_fixture("cbpp_logit")
-    ctx, beta = r._ctx, r.fe_params.to_numpy()
+    ctx, beta = r.context, r.fe_params.to_numpy()
     obj = Objective(ctx, LaplaceIntegrator(), Layout(ctx.ntheta, ctx.design.p, []), beta)
-    x = np.concatenate([r._theta_abs, beta])
+    x = np.concatenate([r.theta_absolute, beta])
 
     def grad(x):  # as the fitting loop differentiates: the modes converged once more
         obj.reconverge(x)
@@ -60,9 +60,9 @@ def test_forward_hessian_matches_central():
 
 def test_objective_remembers_its_last_point():
     r = fit_fixture("cbpp_logit")
-    ctx, beta = r._ctx, r.fe_params.to_numpy()
+    ctx, beta = r.context, r.fe_params.to_numpy()
     obj = Objective(ctx, LaplaceIntegrator(), Layout(ctx.ntheta, ctx.design.p, []), beta)
-    x = np.concatenate([r._theta_abs, beta])
+    x = np.concatenate([r.theta_absolute, beta])
     f0 = obj(x)
     snap = obj.snapshot()
     assert obj(x.copy()) == f0 and obj.nfev == 1  # answered from memory
@@ -78,7 +78,7 @@ def test_theta_moments_start_near_the_estimate():
     from interlace.glmm.start import glm_start, theta_moments
 
     r = fit_fixture("cbpp_logit")
-    ctx = r._ctx
+    ctx = r.context
     beta0 = glm_start(ctx.design, ctx.family, {})
     th = theta_moments(ctx.design, kernel_for(ctx), fixed_effects_for(ctx), beta0, {})
     assert th.shape == r.theta.shape

@@ -57,10 +57,10 @@ def test_noncanonical_links_match_glmmtmb(key):
 def test_observed_gradient_is_exact(key):
     """The exact gradient with observed information agrees with central differences."""
     r = fit_fixture(key, integrator=LaplaceIntegrator(information="observed"))
-    ctx = r._ctx
+    ctx = r.context
     integ = LaplaceIntegrator(information="observed")
     obj = Objective(ctx, integ, Layout(ctx.ntheta, ctx.design.p, []), r.fe_params.to_numpy())
-    x = np.concatenate([r._theta_abs * 1.2 + 0.05, r.fe_params.to_numpy() + 0.03])
+    x = np.concatenate([r.theta_absolute * 1.2 + 0.05, r.fe_params.to_numpy() + 0.03])
     f0 = obj(x)
     ga = obj.gradient(x)
     gn = fd_gradient(obj, x, f0, np.full(x.size, -np.inf))

@@ -31,4 +31,4 @@ def test_diagnostics_reported():
     assert r.max_grad < 2e-3 and not r.singular
     assert np.all(np.isfinite(r.gradient)) and len(r.gradient) == 5
     assert r.hessian.shape == (5, 5)
-    assert "Random effects" in r._summary_text()
+    assert "Random effects" in r.summary_text()

@@ -143,5 +143,5 @@ def test_summary_quantities(fits, key):
         # A Gaussian-identity glmer is fitted as an LMM (as lme4's glmer calls lmer) and its
         # summary is LMMResult's; the text's sections are that class's (lmm/result.py) to add.
         return
-    text = r._summary_text()
+    text = r.summary_text()
     assert "Scaled residuals" in text and ("Correlation of Fixed Effects" in text or len(V) == 1)

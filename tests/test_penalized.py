@@ -66,7 +66,7 @@ def test_sparse_path_gives_the_same_fits(monkeypatch):
     lmm_dense = interlace.fit("diameter ~ 1 + (1 | plate) + (1 | sample)", pen)
     monkeypatch.setattr(pz, "_SPARSE_MIN", 0)
     sparse = interlace.glmer(f, gt, family="poisson")
-    assert sparse._ctx.system.sparse21
+    assert sparse.context.system.sparse21
     assert sparse.llf == pytest.approx(dense.llf, abs=1e-8)
     assert np.allclose(sparse.fe_params, dense.fe_params, atol=1e-6)
     assert np.allclose(sparse.fe_bse, dense.fe_bse, rtol=1e-5)

@@ -34,7 +34,7 @@ def families_table() -> str:
     from interlace.registry import registry
 
     rows, seen = [], set()
-    for cls in registry()._index()["family"].values():
+    for cls in registry().classes("family").values():
         if cls in seen or not cls.__module__.startswith("interlace."):
             continue
         seen.add(cls)

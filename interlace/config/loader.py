@@ -477,6 +477,7 @@ def normalized(data: dict, base_dir: Path) -> dict:
 def canonical(config: dict) -> dict:
     """What the content hash covers: the fit with defaults filled in, plugin names in their
     registered spelling, and a data file replaced by the sha256 of its bytes."""
+    from interlace.config.runner import model_optimizer
     from interlace.registry import registry
 
     reg = registry()
@@ -490,9 +491,12 @@ def canonical(config: dict) -> dict:
     fam = reg.get_class("family", c.get("family", "binomial"))
     c["family"] = fam.name
     c["link"] = reg.get_class("link", c["link"]).name if c.get("link") else (fam.links or (None,))[0]
-    c["optimizer"] = reg.get_class("optimizer", c.get("optimizer", "lbfgsb")).name
+    # No optimizer given: the one glmer uses (the model kind's default: the GLMM default, or
+    # None for the LMM's built-in method), so that naming the default hashes the same.
+    c["optimizer"] = (reg.get_class("optimizer", c["optimizer"]).name if c.get("optimizer")
+                      else model_optimizer(c))
     c["nAGQ"] = int(c.get("nAGQ", 1))
-    # No integrator given: glmer chooses (laplace, agq for nAGQ > 1, or the family's own
+    # No integrator given: glmer chooses (laplace, quadrature for nAGQ > 1, or the family's own
     # default, e.g. glmmTMB's observed-information Laplace for zero-inflated families).
     integ = c.get("integrator")
     if integ:

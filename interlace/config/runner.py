@@ -40,9 +40,31 @@ def glmer_kwargs(config: dict, data: pd.DataFrame) -> dict:
                 "ziformula", "dispformula"):
         if config.get(key) is not None:
             kw[key] = config[key]
-    kw["optimizer"] = config.get("optimizer", "lbfgsb")
+    # no optimizer: glmer's optimizer=None, the model kind's default (see model_optimizer)
+    kw["optimizer"] = config.get("optimizer") or None
     kw["nAGQ"] = int(config.get("nAGQ", 1))
     return kw
+
+
+def model_optimizer(config: dict) -> str | None:
+    """The optimizer :func:`interlace.glmer` uses for a config that names none: None (the
+    LMM's built-in Newton method) when glmer fits the model by the LMM path (a Gaussian
+    family with the identity link, see :func:`interlace.glmm.is_linear_mixed`), else the
+    GLMM default :func:`interlace.optimizers.default_optimizer`."""
+    from interlace.glmm import is_linear_mixed
+    from interlace.optimizers import default_optimizer
+    from interlace.registry import registry
+
+    try:
+        cls = registry().get_class("family", config.get("family", "binomial"))
+        params = {k: v for k, v in (config.get("family_params") or {}).items() if v is not None}
+        family = cls(link=config.get("link"), **params)
+    except (InterlaceError, TypeError, ValueError):  # reported by validation, not here
+        return default_optimizer()
+    if is_linear_mixed(family, config.get("integrator"), config.get("ziformula"),
+                       config.get("dispformula")):
+        return None
+    return default_optimizer()
 
 
 def fit_config(config: dict, data: pd.DataFrame | None = None, base_dir: str | Path = "."):

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from interlace.config.messages import show, suggest
+from interlace.integrators import default_integrator
+from interlace.optimizers import DEFAULT as DEFAULT_OPTIMIZER
 
 MISSING = object()
 
@@ -207,7 +209,7 @@ def _registry_names(kind: str) -> tuple[list[str], dict[str, type]]:
     from interlace.registry import registry
 
     reg = registry()
-    return reg.names(kind), reg._index()[kind]
+    return reg.names(kind), reg.classes(kind)
 
 
 def plugin_check(kind: str, key: str):
@@ -227,7 +229,7 @@ def _family_class(fit):
     name = fit.get("family") or "binomial"
     if not isinstance(name, str):
         return None
-    return registry()._index()["family"].get(name.lower())
+    return registry().classes("family").get(name.lower())
 
 
 def check_link(value, fit, ctx):
@@ -298,10 +300,14 @@ def _ok_strlist(v) -> bool:
 def check_nagq(value, fit, ctx):
     integ = fit.get("integrator")
     if value > 1 and integ is None:
+        from interlace.integrators import default_integrator
+
+        quadrature = default_integrator(value)[0]
         names, table = _registry_names("integrator")
-        if "agq" not in table:
-            return [(("nAGQ",), f"got {value}; nAGQ > 1 needs the integrator 'agq', which is not "
-                                f"registered (registered: {', '.join(names)}); use nAGQ: 1")]
+        if quadrature not in table:
+            return [(("nAGQ",), f"got {value}; nAGQ > 1 needs the integrator {quadrature!r}, "
+                                f"which is not registered (registered: {', '.join(names)}); "
+                                f"use nAGQ: 1")]
     return []
 
 
@@ -376,10 +382,14 @@ FIT_FIELDS = [
     Field("nAGQ", Integer(1, 100), "quadrature points per random effect: 1 is the Laplace "
           "approximation; > 1 adaptive Gauss-Hermite quadrature (one scalar random effect)",
           default=1, check=check_nagq),
-    Field("integrator", String(), "a registered integrator", default_doc="`laplace` if nAGQ "
-          "is 1, else `agq`", check=plugin_check("integrator", "integrator")),
+    Field("integrator", String(), "a registered integrator",
+          default_doc=f"`{default_integrator(1)[0]}` if nAGQ is 1, else "
+                      f"`{default_integrator(2)[0]}` (or the family's own default)",
+          check=plugin_check("integrator", "integrator")),
     Field("optimizer", String(), "a registered optimizer, e.g. lbfgsb, bobyqa, nelder-mead",
-          default="lbfgsb", check=plugin_check("optimizer", "optimizer")),
+          default_doc=f"the model's default: `{DEFAULT_OPTIMIZER}` for a GLMM, the LMM's built-in "
+                      f"Newton method for a gaussian family with the identity link",
+          check=plugin_check("optimizer", "optimizer")),
     Field("optimizer_options", MapOf(Scalar(listed=True), "a mapping of option names to values"),
           "passed to the optimizer as it is (e.g. `{maxiter: 5000}`)",
           check=check_optimizer_options),

@@ -200,6 +200,33 @@ class Registry:
         assert self._state is not None
         return self._state.classes
 
+    def _check_kind(self, kind: str) -> None:
+        if kind not in KIND_HOOKS:
+            raise PluginError(f"unknown plugin kind {kind!r}; expected one of {', '.join(KINDS)}")
+
+    def classes(self, kind: str) -> dict[str, type]:
+        """Every name and alias registered for ``kind`` (lower-case) -> its class, as a copy.
+
+        Only names the registry actually granted are here: an alias a class inherits but does
+        not declare itself, or a name lost in a clash, is absent (see :mod:`.claims`).
+        """
+        self._check_kind(kind)
+        return dict(self._index()[kind])
+
+    def registrations(self, kind: str) -> dict[str, Registration]:
+        """Every name and alias registered for ``kind`` (lower-case) -> its
+        :class:`~interlace.registry.claims.Registration` (class, plugin source, built-in or
+        not, what it overrides), as a copy."""
+        self._check_kind(kind)
+        return dict(self._settled()[kind].table)
+
+    def registered_aliases(self, kind: str, name: str) -> list[str]:
+        """The aliases the registry granted the class registered as ``name`` (its canonical
+        name excluded), sorted."""
+        cls = self.get_class(kind, name)
+        return sorted(k for k, r in self.registrations(kind).items()
+                      if r.cls is cls and k != str(cls.name).lower())
+
     @property
     def failures(self) -> list[PluginFailure]:
         """Every load failure, contract failure and name clash (loads and checks everything)."""

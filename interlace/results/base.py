@@ -39,6 +39,8 @@ class MixedModelResult:
     """
 
     _ctx: ModelContext
+    _theta_abs: np.ndarray
+    _u: np.ndarray
     _beta: np.ndarray
     _fe_names: list[str]
     _re_args: tuple
@@ -84,9 +86,32 @@ class MixedModelResult:
 
     # -- public accessors ---------------------------------------------------------------
     @property
+    def context(self) -> ModelContext:
+        """The fitted model's context: its design, family, and the layout of theta and of the
+        spherical random effects u (:meth:`~interlace.model.context.ModelContext.theta_slices`,
+        :meth:`~interlace.model.context.ModelContext.u_blocks`). Read-only: what the fit used."""
+        return self._ctx
+
+    @property
     def design(self) -> Design:
         """The model's design (response, fixed-effect matrix, random terms, offsets)."""
         return self._ctx.design
+
+    @property
+    def theta_absolute(self) -> np.ndarray:
+        """The relative covariance factors' parameters on the absolute scale at the optimum:
+        ``Lambda(theta_absolute)`` maps u to b = Lambda u. For a GLMM this is ``theta``; for
+        an LMM it is ``theta * sigma`` (lme4's theta is relative to sigma). A copy."""
+        return np.array(self._theta_abs, dtype=float)
+
+    @property
+    def spherical_modes(self) -> np.ndarray:
+        """The spherical random effects u the fit holds at the optimum, in the context's order
+        (``context.u_blocks`` shapes them per term); the start of the penalised system at the
+        modes (:func:`~interlace.plotting.conditional_variances`). For a GLMM they are the
+        conditional modes on the N(0, I) scale, b = Lambda(theta_absolute) u; an LMM holds its
+        penalised least-squares solution (lme4's u, b = Lambda(theta) u) times sigma. A copy."""
+        return np.array(self._u, dtype=float)
 
     @property
     def response_label(self) -> str:
@@ -215,12 +240,14 @@ class MixedModelResult:
 
     def summary(self) -> str:
         """The summary text in the layout of the kind's R counterpart (also printed)."""
-        text = self._summary_text()
+        text = self.summary_text()
         print(text)
         return text
 
-    def _summary_text(self) -> str:
+    def summary_text(self) -> str:
+        """The summary text of :meth:`summary`, without printing it."""
         return "\n".join(self._summary_lines())
+
 
     def _summary_lines(self) -> list[str]:
         """The summary's lines, composed by each kind from interlace.results.summary."""
