@@ -117,13 +117,13 @@ def test_into_given_axes_and_other_results(lmm):
 def test_public_accessors_plotting_reads(lmm, glmm):
     """Plotting reads results through public, read-only accessors: the model context, theta on
     the absolute scale (theta for a GLMM, theta * sigma for an LMM) and the spherical random
-    effects u (b = Lambda(theta_absolute) u for a GLMM; an LMM holds lme4's u times sigma);
-    the arrays are copies."""
+    effects u on the N(0, I) scale, so that b = Lambda(theta_absolute) u for both kinds (an
+    LMM's are lme4's u over sigma); the arrays are copies."""
     sigma = lmm.family_params["sigma"]
     np.testing.assert_array_equal(glmm.theta_absolute, np.asarray(glmm.theta, float))
     np.testing.assert_allclose(lmm.theta_absolute, np.asarray(lmm.theta, float) * sigma,
                                rtol=1e-15)
-    for r, scale in ((glmm, 1.0), (lmm, sigma ** 2)):
+    for r in (glmm, lmm):
         assert r.context.design is r.design
         r.spherical_modes[:] = np.nan
         r.theta_absolute[:] = np.nan
@@ -132,5 +132,5 @@ def test_public_accessors_plotting_reads(lmm, glmm):
         for ti, (t, sl, b) in enumerate(zip(r.design.terms, r.context.theta_slices(),
                                             r.random_effects.values())):
             lam = t.Lambda(r.theta_absolute[sl])
-            np.testing.assert_allclose(blocks[ti] @ lam.T / scale, b.to_numpy(), atol=1e-8)
+            np.testing.assert_allclose(blocks[ti] @ lam.T, b.to_numpy(), atol=1e-8)
         assert r.summary_text().startswith(("Linear mixed model", "Generalized linear mixed"))

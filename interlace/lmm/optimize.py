@@ -20,6 +20,7 @@ from interlace.linalg.differences import hessian_from_gradient
 from interlace.lmm.newton import fd_hessian_from_grad, quasi_newton
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.start import moment_start
+from interlace.optimizers import default_optimizer
 from interlace.optimizers.base import OptimizeResult
 from interlace.registry import resolve
 
@@ -107,9 +108,10 @@ def _runner(obj: LMMObjective, opt, optimizer_options: dict | None
             r = quasi_newton(obj, x0, lower, forward, **options)
             if r.converged:
                 return r
-            # insurance: L-BFGS-B from wherever the Newton iterations stopped
+            # insurance: the default optimizer from wherever the Newton iterations stopped
             x0 = r.x if np.isfinite(r.fun) and r.fun < 1e100 else x0
-            return resolve("optimizer", "lbfgsb").minimize(f, x0, plugin_bounds(lower), jac=jac)
+            fallback = resolve("optimizer", default_optimizer())
+            return fallback.minimize(f, x0, plugin_bounds(lower), jac=jac)
         return opt.minimize(f, x0, plugin_bounds(lower), jac=jac if opt.uses_gradient else None,
                             options=optimizer_options)
 

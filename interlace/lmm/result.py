@@ -66,7 +66,7 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         self._theta_abs = self.theta * sigma
         self.scale = sigma2
         self.family_params = {"sigma": sigma}
-        self._u = sol.u * sigma  # spherical effects on the N(0, I) scale of the GLMM core
+        self._u = sol.u / sigma  # lme4's u ~ N(0, sigma^2 I) on the GLMM core's N(0, I) scale
         self._beta, self._fe_names = sol.beta, list(d.fe_names)
         self._RX2 = sol.RX2  # the covariance of beta, sigma^2 RX2^-1, is formed on first use
         self._satt = (obj, theta.copy(), sigma)

@@ -109,8 +109,9 @@ class MixedModelResult:
         """The spherical random effects u the fit holds at the optimum, in the context's order
         (``context.u_blocks`` shapes them per term); the start of the penalised system at the
         modes (:func:`~interlace.plotting.conditional_variances`). For a GLMM they are the
-        conditional modes on the N(0, I) scale, b = Lambda(theta_absolute) u; an LMM holds its
-        penalised least-squares solution (lme4's u, b = Lambda(theta) u) times sigma. A copy."""
+        conditional modes on the N(0, I) scale, b = Lambda(theta_absolute) u; for an LMM its
+        penalised least-squares solution (lme4's u, b = Lambda(theta) u) over sigma, on the
+        same scale. A copy."""
         return np.array(self._u, dtype=float)
 
     @property
