@@ -22,7 +22,6 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError
-from interlace.glmm.pirls import pirls
 
 
 def _pyplot():
@@ -36,35 +35,9 @@ def _pyplot():
 
 def conditional_variances(result) -> dict[str, pd.DataFrame]:
     """Conditional variances of the random effects, per term: a DataFrame shaped like
-    ``result.random_effects[term]`` (levels x columns) holding Var(b | y) at the modes.
-
-    Approximated from the penalised system at the conditional modes (lme4's ``condVar``);
-    for a Gaussian model it is exact given the estimated parameters.
-    """
-    ctx = result.context
-    d = ctx.design
-    beta = np.asarray(result.fe_params, dtype=float)
-    theta_abs, u = result.theta_absolute, result.spherical_modes
-    modes = pirls(ctx, theta_abs, beta, dict(result.family_params), u)
-    if modes.factor is None:
-        raise InterlaceError("the penalised system could not be factored at the modes")
-    q = u.size
-    Minv = modes.factor.solve(np.eye(q))
-    # the position in u of each (level, column) of each term, via the same reshaping as u
-    pos = ctx.u_blocks(np.arange(q, dtype=float))
-    out: dict[str, pd.DataFrame] = {}
-    keys = list(result.random_effects)
-    for ti, (t, sl) in enumerate(zip(d.terms, ctx.theta_slices())):
-        idx = pos[ti].astype(int)  # (levels, k)
-        lam = t.Lambda(theta_abs[sl])  # b_j = Lambda u_j
-        var = np.empty(idx.shape)
-        for j in range(idx.shape[0]):
-            cu = Minv[np.ix_(idx[j], idx[j])]
-            var[j] = np.diag(lam @ cu @ lam.T)
-        key = keys[ti]
-        ref = result.random_effects[key]
-        out[key] = pd.DataFrame(np.maximum(var, 0.0), index=ref.index, columns=ref.columns)
-    return out
+    ``result.random_effects[term]`` (levels x columns) holding Var(b | y) at the modes
+    (``result.conditional_variances()``, lme4's ``condVar``)."""
+    return result.conditional_variances()
 
 
 def plot_caterpillar(result, term: str | None = None, level: float = 0.95,

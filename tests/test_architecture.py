@@ -9,7 +9,9 @@ hide a cycle. The rules:
 (c) only the plugin folders (families, links, optimizers, integrators) import their built-in
     plugin modules; everything else reaches plugins through the registry, or imports a
     folder's contract (``base.py``) or package;
-(d) no function longer than 100 lines.
+(d) no function longer than 100 lines;
+(e) the folders form layers: no two units (a folder; a plugin folder's contract, built-ins
+    and package counted apart) import each other, even through different modules.
 """
 
 from __future__ import annotations
@@ -64,3 +66,13 @@ def test_the_graph_sees_the_whole_package(graph):
     assert {"interlace", "interlace.errors", "interlace.registry.registry"} <= set(graph.modules)
     assert any(i.in_function for i in graph.imports)  # lazy imports are in the graph
     assert len(graph.imports) > 200
+
+
+def test_folders_form_layers(graph):
+    """(e): units on a cycle share a layer and are joined by '+' in the layering."""
+    joined = [u for layer in ig.layering(graph) for u in layer if "+" in u]
+    edges = ig.unit_edges(graph)
+    detail = [f"{u}: " + "; ".join(f"{a} -> {', '.join(sorted(b & set(u.split('+'))))}"
+                                  for a, b in edges.items() if a in u.split("+"))
+              for u in joined]
+    assert not joined, "folders that import each other:\n" + "\n".join(detail)

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import InterlaceWarning
+from interlace.glmm.result_core import CoreFitMixin
 from interlace.results.base import MixedModelResult
-from interlace.results.core_fit import CoreFitMixin
 from interlace.results.response import ResponseResultMixin
 from interlace.results.summary import (
     coefficient_lines,

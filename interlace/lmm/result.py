@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from interlace.errors import InterlaceError
 from interlace.linalg.differences import hessian_from_gradient
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.satterthwaite import satterthwaite_df
@@ -120,6 +121,15 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         """Two-sided t-test p-values with Satterthwaite's degrees of freedom (lmerTest)."""
         return pd.Series(2 * stats.t.sf(np.abs(self.fe_tvalues), self.fe_df),
                          index=self.fe_params.index, name="Pr(>|t|)")
+
+    def _modes_factor(self):
+        """M = Lambda'Z'WZ Lambda + I at the estimates, with the absolute-scale Lambda and the
+        weights over sigma^2 (the penalised system of the normal model's u ~ N(0, I))."""
+        ctx = self._ctx
+        factor = ctx.system.factor(ctx.zl(self._theta_abs), ctx.design.weights / self.scale)
+        if factor is None:
+            raise InterlaceError("the penalised system could not be factored at the estimates")
+        return factor
 
     def refit(self, method: str) -> LMMResult:
         """The same model fitted by ``method`` ("REML" or "ML")."""

@@ -23,7 +23,7 @@ from interlace.plotting import plot_caterpillar, plot_fitted
 from interlace.results.anova import anova
 from interlace.results.convergence import convergence_check, warn_convergence
 from interlace.results.prediction import new_data_eta
-from interlace.results.random_effects import random_effect_tables
+from interlace.results.random_effects import conditional_variances, random_effect_tables
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
 _RANDOM_PARTS = ("variance_components", "random_effects", "ngroups", "varcorr")
@@ -222,6 +222,18 @@ class MixedModelResult:
         """lme4's VarCorr table."""
         return self._random_parts("varcorr")
 
+    def conditional_variances(self) -> dict[str, pd.DataFrame]:
+        """Conditional (posterior) variances of the random effects at the modes, per term:
+        DataFrames shaped like ``random_effects``' tables holding Var(b | y) (lme4's
+        ``ranef(fit, condVar = TRUE)``; exact given the estimates for an LMM, the Laplace
+        approximation's for a GLMM)."""
+        return conditional_variances(self._ctx, self._theta_abs, self._modes_factor(),
+                                     self.random_effects)
+
+    def _modes_factor(self):
+        """The factor of the penalised system M at the conditional modes (each kind's own)."""
+        raise NotImplementedError
+
     # -- prediction ---------------------------------------------------------------------
     def _linear_predictor(self, newdata: pd.DataFrame | None, include_re: bool = True,
                           offset: Any = None) -> np.ndarray:
@@ -248,7 +260,6 @@ class MixedModelResult:
     def summary_text(self) -> str:
         """The summary text of :meth:`summary`, without printing it."""
         return "\n".join(self._summary_lines())
-
 
     def _summary_lines(self) -> list[str]:
         """The summary's lines, composed by each kind from interlace.results.summary."""

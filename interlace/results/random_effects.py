@@ -58,3 +58,22 @@ def random_effect_tables(ctx, theta: np.ndarray, u: np.ndarray, cov_scale: float
         rows.append(("Residual", None, None, residual_var, np.sqrt(residual_var)))
     varcorr = pd.DataFrame(rows, columns=["grp", "var1", "var2", "vcov", "sdcor"])
     return RandomEffectTables(vcs, res, ngroups, varcorr)
+
+
+def conditional_variances(ctx, theta: np.ndarray, factor, random_effects: dict
+                          ) -> dict[str, pd.DataFrame]:
+    """Var(b | y) per term at the modes, lme4's ``condVar``: Lambda M^-1 Lambda' per level from
+    the factor of the penalised system M there (``theta`` on the absolute scale, so that
+    b = Lambda u with u ~ N(0, I)); DataFrames shaped like ``random_effects``' tables."""
+    q = factor.system.q
+    Minv = factor.solve(np.eye(q))
+    pos = ctx.u_blocks(np.arange(q, dtype=float))  # each (level, column)'s place in u
+    out: dict[str, pd.DataFrame] = {}
+    for ti, (t, sl, key) in enumerate(zip(ctx.design.terms, ctx.theta_slices(), random_effects)):
+        idx = pos[ti].astype(np.intp)  # (levels, k)
+        lam = t.Lambda(theta[sl])
+        blocks = Minv[idx[:, :, None], idx[:, None, :]]  # (levels, k, k) blocks of M^-1
+        var = np.einsum("ab,lbc,ac->la", lam, blocks, lam)
+        ref = random_effects[key]
+        out[key] = pd.DataFrame(np.maximum(var, 0.0), index=ref.index, columns=ref.columns)
+    return out

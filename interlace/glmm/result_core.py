@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.errors import InterlaceWarning
+from interlace.errors import InterlaceError, InterlaceWarning
 from interlace.glmm.pirls import pirls
 from interlace.results.base import SINGULAR_TOL
 
@@ -19,6 +19,14 @@ from interlace.results.base import SINGULAR_TOL
 class CoreFitMixin:
     """Construction steps of a GLMM-core fit (the family parameters' coefficient tables
     included)."""
+
+    def _modes_factor(self):
+        """PIRLS run once more at the estimates, warm-started at the fit's modes."""
+        beta = np.asarray(self.fe_params, dtype=float)
+        modes = pirls(self._ctx, self._theta_abs, beta, dict(self.family_params), self._u)
+        if modes.factor is None:
+            raise InterlaceError("the penalised system could not be factored at the modes")
+        return modes.factor
 
     def _set_core_fit(self, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev) -> None:
         """Everything a GLMM-core result holds at the optimum ``x`` (deviance ``fx``, Hessian
