@@ -16,6 +16,7 @@ import numpy as np
 
 from interlace.errors import PluginError
 
+CHECK_ROWS = 256  # rows the per-row methods are evaluated on
 _DEFAULTS_MODULE = "interlace.families.base"  # where the contract's default methods live
 
 #: Per-row methods checked where the class implements them itself (interlace's defaults in
@@ -27,8 +28,15 @@ OVERRIDABLE = {"loglik_kernel": True, "score_mu": True, "info_mu": True, "obs_in
 
 def check_family_outputs(family: Any, y: np.ndarray, weights: np.ndarray,
                          params: dict[str, Any]) -> None:
-    """Raise PluginError unless the family's per-row methods return one float per row."""
-    n = len(y)
+    """Raise PluginError unless the family's per-row methods return one float per row.
+
+    The methods are evaluated on the first rows only (at most ``CHECK_ROWS``): their shape
+    and type do not depend on how many rows there are, and the check must cost nothing
+    next to a fit (evaluating a binomial's log-density on 200,000 rows took 23 ms)."""
+    rows = len(y)
+    n = min(rows, CHECK_ROWS)
+    y, weights = y[:n], weights[:n]
+    params = {k: (v[:n] if np.ndim(v) == 1 and len(v) == rows else v) for k, v in params.items()}
     mu = family.initialize(y, weights)
     _check(family, "initialize", mu, n)
     cls = type(family)
