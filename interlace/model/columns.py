@@ -208,8 +208,14 @@ def drop_missing(data: Columns, used: dict[str, str], arrays: dict[str, np.ndarr
             InterlaceWarning,
             stacklevel=4,
         )
-        keep = ~bad
-        data = Columns(frame_of(data).loc[keep].reset_index(drop=True))
-        arrays = {k: (None if v is None else v[keep]) for k, v in arrays.items()}
-        rows = rows[keep]
+        data, arrays, rows = keep_rows(data, arrays, rows, ~bad)
     return data, arrays, ndrop, rows
+
+
+def keep_rows(data: Columns, arrays: dict[str, np.ndarray | None], rows: pd.Index,
+              keep: np.ndarray) -> tuple[Columns, dict[str, np.ndarray | None], pd.Index]:
+    """The data, the ``weights=``/``offset=`` vectors and the row labels on the rows ``keep``
+    marks (positions renumbered from 0; the labels kept for messages)."""
+    data = Columns(frame_of(data).loc[keep].reset_index(drop=True))
+    arrays = {k: (None if v is None else v[keep]) for k, v in arrays.items()}
+    return data, arrays, rows[keep]

@@ -26,7 +26,13 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import DataError, FormulaError, InterlaceWarning
-from interlace.model.columns import as_vector, check_columns, drop_missing, used_columns
+from interlace.model.columns import (
+    as_vector,
+    check_columns,
+    drop_missing,
+    keep_rows,
+    used_columns,
+)
 from interlace.model.fixed import fixed_columns, fixed_matrix
 from interlace.model.formula import ParsedFormula
 from interlace.model.grouping import build_random_terms, random_columns
@@ -34,7 +40,6 @@ from interlace.model.param_formulas import ParamDesign, param_design
 from interlace.model.response import (
     Columns,
     eval_numeric,
-    frame_of,
     message_number,
     plain_label,
     read_response,
@@ -131,10 +136,7 @@ def _drop_transform_nan(parsed: ParsedFormula, data: Columns, family, arrays: di
         InterlaceWarning,
         stacklevel=4,
     )
-    keep = ~nan
-    data = Columns(frame_of(data).loc[keep].reset_index(drop=True))
-    arrays = {k_: (None if v is None else v[keep]) for k_, v in arrays.items()}
-    rows = rows[keep]
+    data, arrays, rows = keep_rows(data, arrays, rows, ~nan)
     parts = _evaluate(parsed, data, family, rows)
     _nonfinite(parsed, parts, rows)
     return data, arrays, rows, parts, k

@@ -246,38 +246,8 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
             raise FormulaError(f"random-effect term {t!r} must be in parentheses: '({t})'")
         else:
             fixed_terms.append((sign, t))
-    if groups is not None:
-        if isinstance(groups, str):
-            glist = [groups]
-        elif isinstance(groups, (list, tuple)):
-            glist = list(groups)
-        else:
-            raise FormulaError(
-                f"groups= must be a column name or a list of column names, got "
-                f"{type(groups).__name__} {groups!r}"
-            )
-        if not glist:
-            raise FormulaError("groups= is empty; give a column name or a list of them")
-        for g in glist:
-            if not isinstance(g, str) or not g.strip():
-                raise FormulaError(f"groups= entries must be column names, got {g!r}")
-            rand.extend(parse_bar(f"1 | {g.strip()}"))
-    if random is not None:
-        if isinstance(random, str):
-            rlist = [random]
-        elif isinstance(random, (list, tuple)):
-            rlist = list(random)
-        else:
-            raise FormulaError(
-                f"random= must be a string like '(1 + x | g)' or a list of them, got "
-                f"{type(random).__name__} {random!r}"
-            )
-        for r in rlist:
-            if not isinstance(r, str):
-                raise FormulaError(f"random= entries must be strings like '(1 | g)', got {r!r}")
-            for piece in split_top_level(r, "+") if r.strip().startswith("(") else [r]:
-                if piece.strip():
-                    rand.extend(parse_bar(piece))
+    rand.extend(group_terms(groups))
+    rand.extend(random_terms(random))
     fixed = "1"
     if fixed_terms:
         fixed = " ".join(f"{sg} {t}" for sg, t in fixed_terms).lstrip("+ ")
@@ -290,3 +260,42 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
             seen.add(key)
             unique.append(spec)
     return ParsedFormula(response, fixed, offsets, unique, formula)
+
+
+def _listed(value, key: str, expected: str) -> list:
+    """A ``groups=`` / ``random=`` argument as a list (one string or a list / tuple of them)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise FormulaError(f"{key}= must be {expected}, got {type(value).__name__} {value!r}")
+
+
+def group_terms(groups) -> list[RandomTermSpec]:
+    """The random intercepts of the ``groups=`` shorthand: ``"herd"`` is ``(1 | herd)``."""
+    if groups is None:
+        return []
+    glist = _listed(groups, "groups", "a column name or a list of column names")
+    if not glist:
+        raise FormulaError("groups= is empty; give a column name or a list of them")
+    out = []
+    for g in glist:
+        if not isinstance(g, str) or not g.strip():
+            raise FormulaError(f"groups= entries must be column names, got {g!r}")
+        out.extend(parse_bar(f"1 | {g.strip()}"))
+    return out
+
+
+def random_terms(random) -> list[RandomTermSpec]:
+    """The terms of the ``random=`` shorthand: strings like ``"(1 + x | g)"`` (several joined by
+    ``+`` in one string, or a list of them)."""
+    if random is None:
+        return []
+    out = []
+    for r in _listed(random, "random", "a string like '(1 + x | g)' or a list of them"):
+        if not isinstance(r, str):
+            raise FormulaError(f"random= entries must be strings like '(1 | g)', got {r!r}")
+        for piece in split_top_level(r, "+") if r.strip().startswith("(") else [r]:
+            if piece.strip():
+                out.extend(parse_bar(piece))
+    return out

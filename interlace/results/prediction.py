@@ -9,30 +9,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from formulaic import model_matrix
 
-from interlace.errors import DataError, FormulaError
+from interlace.errors import DataError
 from interlace.model.design import Design
 from interlace.model.grouping import random_columns
-
-
-def offset_column(expr: str, newdata: pd.DataFrame) -> np.ndarray:
-    """A formula's ``offset(expr)`` evaluated on ``newdata``: a numeric column by name, or a
-    formulaic expression giving one numeric column."""
-    if expr in newdata.columns:
-        s = newdata[expr]
-        if isinstance(s, pd.DataFrame):
-            raise DataError(f"offset column {expr!r} appears {s.shape[1]} times in the data")
-        if not pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            raise DataError(f"offset column {expr!r} must be numeric, got dtype {s.dtype}")
-        return s.to_numpy(dtype=float, na_value=np.nan)
-    try:
-        mm = model_matrix(f"0 + I({expr})", newdata, na_action="ignore")
-    except Exception as exc:  # noqa: BLE001 - formulaic raises many types
-        raise FormulaError(f"cannot evaluate offset {expr!r}: {exc}") from None
-    if mm.shape[1] != 1:
-        raise DataError(f"offset {expr!r} must give one numeric column, got {mm.shape[1]}")
-    return np.asarray(mm, dtype=float)[:, 0]
+from interlace.model.response import eval_numeric
 
 
 def fixed_eta(design: Design, beta: np.ndarray, newdata: pd.DataFrame, offset: Any = None
@@ -50,7 +31,7 @@ def fixed_eta(design: Design, beta: np.ndarray, newdata: pd.DataFrame, offset: A
     if offset is not None:
         eta = eta + np.broadcast_to(np.asarray(offset, float), (n,))
     for expr in design.parsed.offsets:
-        eta = eta + offset_column(expr, newdata)
+        eta = eta + eval_numeric(expr, newdata, "offset")
     return eta
 
 
