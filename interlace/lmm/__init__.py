@@ -5,10 +5,10 @@ profiled deviance of theta, lme4's ``devFunOnly = TRUE``), :func:`optimize_lmm` 
 :func:`lmm_result`; :func:`interlace.fit` runs them.
 """
 
-from interlace.lmm.objective import LMMContext, LMMObjective
+from interlace.lmm.objective import LMMObjective
 from interlace.lmm.optimize import LMMOptimum
 from interlace.lmm.response import NormalResponse
 from interlace.lmm.stages import build_lmm, check_method, lmm_objective, lmm_result, optimize_lmm
 
-__all__ = ["LMMContext", "LMMObjective", "LMMOptimum", "NormalResponse", "build_lmm",
+__all__ = ["LMMObjective", "LMMOptimum", "NormalResponse", "build_lmm",
            "check_method", "lmm_objective", "lmm_result", "optimize_lmm"]

@@ -24,31 +24,16 @@ from functools import cached_property
 import numpy as np
 from scipy.linalg import cho_solve, cholesky
 
-from interlace.linalg.penalized import PenalizedSystem
 from interlace.lmm.dense import DenseLayout, DenseLMM, dense_layout
 from interlace.lmm.solution import PLSSolution
 from interlace.model.context import ModelContext
 
-__all__ = ["DenseLMM", "DenseLayout", "LMMContext", "LMMObjective", "PLSSolution", "dense_layout"]
+__all__ = ["DenseLMM", "DenseLayout", "LMMObjective", "PLSSolution", "dense_layout"]
 
 _LOG2PI = float(np.log(2 * np.pi))
 _DENSE_Q = 400  # at most this many random effects: one dense (q + p) system per theta
 _DENSE_NQ = 4_000_000  # ... and at most this many entries in the dense n x q Z
 _CACHE = 4  # solutions kept, by theta
-
-
-class LMMContext(ModelContext):
-    """A :class:`ModelContext` whose blocked solver (``system``) is built on first use: the
-    dense (q + p) path never needs it, and on small models building it costs as much as a
-    whole evaluation."""
-
-    def __init__(self, design, family) -> None:  # noqa: D107 - the dataclass's fields
-        self.design, self.family = design, family
-
-    @cached_property
-    def system(self) -> PenalizedSystem:
-        """The blocked penalised system (built on first use)."""
-        return PenalizedSystem(self.design.terms)
 
 
 class LMMObjective:

@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import InterlaceError
-from interlace.lmm.objective import LMMContext, LMMObjective
+from interlace.lmm.objective import LMMObjective
 from interlace.lmm.optimize import LMMOptimum, optimize_lmm
 from interlace.lmm.response import NormalResponse
 from interlace.lmm.result import LMMResult
+from interlace.model.context import ModelContext
 from interlace.model.design import build_design
 from interlace.model.formula import parse_formula
 
@@ -36,17 +37,17 @@ def check_method(method: str) -> bool:
 
 
 def build_lmm(formula: str, data: pd.DataFrame, groups: Any = None, random: Any = None,
-              weights: Any = None, offset: Any = None) -> LMMContext:
+              weights: Any = None, offset: Any = None) -> ModelContext:
     """The model context of a linear mixed model: the parsed formula's design on ``data``
     (response, fixed effects, random terms, weights, offset, all checked) with the LMM's
     normal response model. Arguments as :func:`interlace.fit`'s."""
     parsed = parse_formula(formula, groups=groups, random=random)
     response = NormalResponse()
     design = build_design(parsed, data, response, weights=weights, offset=offset)
-    return LMMContext(design, response)
+    return ModelContext(design, response)
 
 
-def lmm_objective(ctx: LMMContext, reml: bool = True) -> LMMObjective:
+def lmm_objective(ctx: ModelContext, reml: bool = True) -> LMMObjective:
     """The profiled deviance of the model as a function of theta (the relative covariance
     factors' parameters): REML's criterion when ``reml``, else -2 log-likelihood.
 

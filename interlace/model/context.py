@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -17,13 +18,18 @@ class ModelContext:
 
     design: Design
     family: object
-    system: PenalizedSystem
 
     @classmethod
     def build(cls, design: Design, family) -> ModelContext:
         """The context of one fit; the family's per-row outputs are checked here, once."""
         check_family_outputs(family, design.y, design.weights, family.parameter_values())
-        return cls(design, family, PenalizedSystem(design.terms))
+        return cls(design, family)
+
+    @cached_property
+    def system(self) -> PenalizedSystem:
+        """The blocked penalised system of the design's terms, built on first use (the LMM's
+        dense path for small models never needs it, and there it costs a whole evaluation)."""
+        return PenalizedSystem(self.design.terms)
 
     def loglik_constant(self, fp: dict) -> float:
         """The family's data-only log-density term, computed once per parameter value (the
