@@ -1,9 +1,11 @@
 """Batches of fits: on local worker processes (default) or an existing Dask cluster.
 
 Every fit of a batch ends with exactly one record (``ok``, ``warning`` or ``error``). Records
-are appended to a JSON-lines file as each fit finishes, by the main process only, flushed at
-once (so they survive the process being killed) and synced to disk at least every second;
-the table (CSV or Parquet) is rewritten from them as the batch goes and at its end.
+are appended to a JSON-lines file as each fit finishes, by the main process only, each line
+by one write (so they survive the process being killed, and a kill never leaves part of one)
+and synced to disk at least every second; a line that is not a record anyway (a power cut) is
+dropped from the file on resume, with a warning, and its fit rerun. The table (CSV or
+Parquet) is rewritten from them as the batch goes and at its end.
 Rerunning a batch with the same output skips the fits whose content hash already has a
 record, so a batch killed at any point (even with SIGKILL) loses no finished fit. A worker
 process that dies costs only the fit it was running, which is retried once on a fresh worker
@@ -20,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+import warnings
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -35,6 +38,27 @@ MAX_ATTEMPTS = 2  # a fit whose worker dies is retried once
 
 
 # -- where results go ---------------------------------------------------------------------
+class StoreRepairWarning(UserWarning):
+    """The records file held lines that are not records (a write cut short); they were
+    dropped from it."""
+
+
+def _parse_record(line: bytes) -> dict | None:
+    """The record on one line of the records file, or None when the line is not one."""
+    try:
+        rec = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return rec if isinstance(rec, dict) and isinstance(rec.get("key"), str) else None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write ``data`` to ``fd`` (one ``write`` call unless the OS takes only part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 class ResultStore:
     """``out`` names the table: ``x.csv`` or ``x.parquet`` (records in ``x.jsonl`` beside it),
     ``x.jsonl`` (table ``x.csv`` beside it), or a folder (``results.jsonl`` and
@@ -60,48 +84,71 @@ class ResultStore:
             self.table = self.table.with_suffix("." + fmt)
         self.fmt = fmt
         self.jsonl.parent.mkdir(parents=True, exist_ok=True)
-        self._fh: TextIO | None = None
+        self._fd: int | None = None
         self.sync_every = 1.0  # seconds between fsyncs of the records
         self._synced = -1e9
 
     def load(self) -> dict[str, dict]:
-        """The last complete record of each content hash (a torn last line is ignored)."""
+        """The last record of each content hash. Lines that are not JSON records (a write cut
+        short by a kill) are dropped from the file, with a :class:`StoreRepairWarning` naming
+        the file and line, so that the file is valid JSON lines again and their fits rerun."""
         records: dict[str, dict] = {}
         if not self.jsonl.exists():
             return records
-        with open(self.jsonl, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(rec, dict) and isinstance(rec.get("key"), str):
-                    records[rec["key"]] = rec
+        raw = self.jsonl.read_bytes()
+        keep: list[bytes] = []
+        dropped: list[str] = []
+        for n, line in enumerate(raw.splitlines(keepends=True), start=1):
+            rec = _parse_record(line)
+            if rec is None:
+                if line.strip():
+                    torn = "" if line.endswith(b"\n") else ", no newline at the end"
+                    dropped.append(f"{self.jsonl}:{n}: dropped {line[:60]!r} ({len(line)} "
+                                   f"bytes, not a JSON record{torn})")
+                continue
+            records[rec["key"]] = rec
+            keep.append(line if line.endswith(b"\n") else line + b"\n")
+        if dropped or (raw and not raw.endswith(b"\n")):
+            self._rewrite(b"".join(keep))
+        if dropped:
+            warnings.warn("repaired the records file, most likely cut short by a killed batch; "
+                          "the fits of the dropped lines are run again:\n  "
+                          + "\n  ".join(dropped), StoreRepairWarning, stacklevel=2)
         return records
 
+    def _rewrite(self, data: bytes) -> None:
+        """Replace the records file by ``data`` at once (a temporary file, then a rename)."""
+        tmp = self.jsonl.with_name(f".{self.jsonl.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.jsonl)
+
     def append(self, rec: dict) -> None:
-        if self._fh is None:
+        """Append one record as one line, written by a single ``write`` of the whole line (a
+        kill between records never leaves part of one); flushed at once, synced to disk at
+        least every ``sync_every`` seconds."""
+        if self._fd is None:
             needs_nl = False
             if self.jsonl.exists() and self.jsonl.stat().st_size > 0:
                 with open(self.jsonl, "rb") as fh:
                     fh.seek(-1, os.SEEK_END)
                     needs_nl = fh.read(1) != b"\n"
-            self._fh = open(self.jsonl, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            self._fd = os.open(self.jsonl, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             if needs_nl:
-                self._fh.write("\n")
-        self._fh.write(json.dumps(rec, allow_nan=False) + "\n")
-        self._fh.flush()  # in the OS now: survives this process being killed
+                _write_all(self._fd, b"\n")
+        _write_all(self._fd, (json.dumps(rec, allow_nan=False) + "\n").encode("utf-8"))
         now = time.monotonic()
         if now - self._synced >= self.sync_every:  # on disk: survives a power cut too
-            os.fsync(self._fh.fileno())
+            os.fsync(self._fd)
             self._synced = now
 
     def close(self) -> None:
-        if self._fh is not None:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
-            self._fh.close()
-            self._fh = None
+        if self._fd is not None:
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
 
     def write_table(self, records: list[dict]) -> None:
         rows = [flatten(r) for r in records]

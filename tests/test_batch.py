@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import batch_helpers
 import pandas as pd
 import pytest
 
-from interlace.batch import ResultStore, run_batch
+from interlace.batch import ResultStore, StoreRepairWarning, run_batch
 from interlace.config import load, run_fit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,16 +181,39 @@ def test_sigkill_halfway_then_rerun_loses_nothing_and_refits_nothing(tmp_path):
                                   b.drop(columns=["elapsed_s", "attempts"]), rtol=1e-8)
 
 
-def test_a_torn_last_line_is_ignored_and_the_file_stays_valid(tmp_path):
-    specs = load([CONFIGS])[:2]
+def test_a_torn_last_line_is_dropped_on_resume_and_the_file_is_valid_json_lines(tmp_path):
+    specs = load([CONFIGS])[:3]
     store = ResultStore(tmp_path / "r.csv")
     store.append(run_fit(specs[0]))
     store.close()
-    with open(tmp_path / "r.jsonl", "a") as fh:
-        fh.write('{"key": "abc", "trunc')  # a write cut by SIGKILL
-    rep = run_batch(specs, tmp_path / "r.csv", workers=0, bar=False, stream=io.StringIO())
-    assert rep.ran == 1 and rep.skipped == 1
-    assert len(records(tmp_path / "r.jsonl")) == 3 - 1 + 0  # two records, torn line skipped
+    jsonl = tmp_path / "r.jsonl"
+    torn = json.dumps(run_fit(specs[1]))
+    with open(jsonl, "a") as fh:
+        fh.write(torn[: len(torn) // 2])  # a write cut by SIGKILL: half a record, no newline
+    with pytest.raises(ValueError):
+        pd.read_json(jsonl, lines=True)
+    with pytest.warns(StoreRepairWarning, match=rf"{re.escape(str(jsonl))}:2: dropped"):
+        rep = run_batch(specs, tmp_path / "r.csv", workers=0, bar=False, stream=io.StringIO())
+    assert rep.ran == 2 and rep.skipped == 1 and rep.counts == {"ok": 3}
+    df = pd.read_json(jsonl, lines=True)
+    assert sorted(df["key"]) == sorted(s.key for s in specs)  # each fit exactly once
+    assert jsonl.read_bytes().endswith(b"\n")
+
+
+def test_records_are_written_by_one_write_call_each(tmp_path, monkeypatch):
+    from interlace import batch
+
+    calls: list[bytes] = []
+    real = os.write
+    monkeypatch.setattr(batch.os, "write", lambda fd, data: calls.append(bytes(data)) or
+                        real(fd, data))
+    store = ResultStore(tmp_path / "r.jsonl")
+    rec = {"key": "k" * 64, "name": "x", "status": "ok", "payload": "y" * 200_000}
+    store.append(rec)
+    store.append(dict(rec, key="j" * 64))
+    store.close()
+    assert len(calls) == 2 and all(c.endswith(b"\n") and c.count(b"\n") == 1 for c in calls)
+    assert [r["key"] for r in records(tmp_path / "r.jsonl")] == ["k" * 64, "j" * 64]
 
 
 def test_parquet_table_and_jsonl_out(tmp_path):
