@@ -9,7 +9,8 @@ Parquet) is rewritten from them as the batch goes and at its end.
 Rerunning a batch with the same output skips the fits whose content hash already has a
 record, so a batch killed at any point (even with SIGKILL) loses no finished fit. A worker
 process that dies costs only the fit it was running, which is retried once on a fresh worker
-and then recorded as failed.
+and then recorded as failed; a worker exits within a second of the main process dying, even
+by SIGKILL (it watches for that itself).
 """
 
 from __future__ import annotations
@@ -227,11 +228,53 @@ class Progress:
 
 
 # -- local worker processes ---------------------------------------------------------------
-def _worker_main(conn, fit_fn) -> None:
+ORPHAN_EXIT_CODE = 75  # a worker that outlived the batch's main process exits with it
+PARENT_CHECK_S = 0.5  # how often a worker checks that the batch's main process is alive
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: the pid was reused, ours is gone
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (macOS): kill(pid, 0) is all we know
+        return True
+    return state not in (b"Z", b"X")
+
+
+def _watch_parent(main_pid: int, interval: float = PARENT_CHECK_S) -> threading.Thread:
+    """Start a daemon thread that ends this worker (``os._exit``) within ``interval`` seconds
+    of the batch's main process dying, however it dies (SIGKILL included, which no handler
+    in the main process can catch): the worker is reparented, so its parent pid changes, or
+    ``main_pid`` no longer runs (the worker's parent is a fork server). Without it a worker
+    busy with a long fit, or blocked reading a pipe whose other end it inherited, would
+    outlive the batch for good."""
+    ppid = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(interval)
+            if os.getppid() != ppid or not _pid_alive(main_pid):
+                os._exit(ORPHAN_EXIT_CODE)
+
+    t = threading.Thread(target=watch, name="interlace-parent-watch", daemon=True)
+    t.start()
+    return t
+
+
+def _worker_main(conn, fit_fn, main_pid: int | None = None) -> None:
     """A worker: say it is ready, then fit what arrives on ``conn`` until told to stop or the
-    parent is gone."""
+    batch's main process ``main_pid`` is gone (see :func:`_watch_parent`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if main_pid is not None:
+        _watch_parent(main_pid)
     try:
         conn.send(("ready", os.getpid()))
     except (BrokenPipeError, OSError):
@@ -274,8 +317,8 @@ class WorkerStartError(RuntimeError):
 class _Slot:
     def __init__(self, ctx, fit_fn) -> None:
         self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, fit_fn), daemon=True,
-                                name="interlace-fit-worker")
+        self.proc = ctx.Process(target=_worker_main, args=(child, fit_fn, os.getpid()),
+                                daemon=True, name="interlace-fit-worker")
         self.proc.start()
         child.close()
         self.ready = False

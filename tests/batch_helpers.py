@@ -6,7 +6,9 @@ crash their worker, sleep, or run normally:
 * ``crash-once:PATH``: kill the worker process (SIGKILL) unless PATH exists; create PATH first,
   so the retry succeeds;
 * ``crash-always``: kill the worker process every time;
-* ``sleep:SECONDS``: sleep, then fit.
+* ``sleep:SECONDS``: sleep, then fit;
+* ``mark-sleep:DIR:SECONDS``: write a file named after the worker's pid into DIR, then sleep
+  and fit (a test learns which processes are busy fitting).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ def instructed_fit(spec):
         os.kill(os.getpid(), signal.SIGKILL)
     elif text.startswith("sleep:"):
         time.sleep(float(text.split(":", 1)[1]))
+    elif text.startswith("mark-sleep:"):
+        folder, seconds = text.split(":", 1)[1].rsplit(":", 1)
+        (Path(folder) / str(os.getpid())).write_text(spec.name)
+        time.sleep(float(seconds))
     return run_fit(spec)
 
 

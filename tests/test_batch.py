@@ -181,6 +181,60 @@ def test_sigkill_halfway_then_rerun_loses_nothing_and_refits_nothing(tmp_path):
                                   b.drop(columns=["elapsed_s", "attempts"]), rtol=1e-8)
 
 
+def _gone(pid: int) -> bool:
+    """Not running: no such process, or a zombie nobody reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_kill_9_of_the_main_process_ends_its_workers_within_seconds(tmp_path, method):
+    marks = tmp_path / "busy"
+    marks.mkdir()
+    (tmp_path / "slow.yaml").write_text(
+        f"defaults: {{extends: {CBPP}, description: 'mark-sleep:{marks}:120'}}\nfits:\n"
+        + "".join(f"  - {{name: s{i}}}\n" for i in range(4)))
+    script = (f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
+              "import multiprocessing as mp, batch_helpers\nfrom interlace import batch\n"
+              "from interlace.config import load\n"
+              f"ctx = mp.get_context({method!r})\n"
+              "batch._mp_context = lambda: ctx\n"
+              f"batch.run_batch(load([{str(tmp_path / 'slow.yaml')!r}]), "
+              f"{str(tmp_path / 'o.csv')!r}, workers=2, fit_fn=batch_helpers.instructed_fit, "
+              "bar=False)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[int] = []
+    try:
+        workers = [int(p.name) for p in _wait_for(
+            lambda: len(list(marks.iterdir())) == 2 and list(marks.iterdir()), 60,
+            "two workers busy fitting")]
+        assert proc.poll() is None and not any(_gone(w) for w in workers)
+        os.kill(proc.pid, signal.SIGKILL)  # the main process only; not its process group
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 10 and not all(_gone(w) for w in workers):
+            time.sleep(0.1)
+        took = time.monotonic() - t0
+        assert all(_gone(w) for w in workers), f"workers {workers} outlived the batch"
+        assert took < 10
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for w in workers:
+            if not _gone(w):
+                try:
+                    os.kill(w, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        proc.wait(30)
+
+
 def test_a_torn_last_line_is_dropped_on_resume_and_the_file_is_valid_json_lines(tmp_path):
     specs = load([CONFIGS])[:3]
     store = ResultStore(tmp_path / "r.csv")
@@ -349,7 +403,7 @@ fits:
     assert rep.counts == {"ok": 3, "error": 1}
 
 
-def _die_at_start(conn, fit_fn):
+def _die_at_start(conn, fit_fn, main_pid=None):
     os._exit(3)
 
 
