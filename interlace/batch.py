@@ -32,8 +32,15 @@ from typing import Any, TextIO
 
 import pandas as pd
 
-from interlace.config.loader import FitSpec
-from interlace.config.runner import TABLE_FIRST, failure_record, flatten, run_fit
+from interlace.config.loader import (
+    ConfigError,
+    ConfigIssue,
+    FitSpec,
+    display_path,
+    expand_paths,
+    load,
+)
+from interlace.config.runner import TABLE_FIRST, failure_record, flatten, invalid_record, run_fit
 
 MAX_ATTEMPTS = 2  # a fit whose worker dies is retried once
 
@@ -498,47 +505,99 @@ def run_dask(todo: list[FitSpec], scheduler: str, emit, fit_fn=run_fit, log=None
 
 
 # -- the batch ----------------------------------------------------------------------------
+def load_keep_going(args: list[str | Path]) -> tuple[list[FitSpec], list[dict]]:
+    """The fits of the config files, folders and globs in ``args`` for a batch that goes on
+    past configs that do not validate (``interlace batch --keep-going``): the valid fits, and
+    an error record (:func:`~interlace.config.runner.invalid_record`) for each file that does
+    not validate (a file is validated as a whole: none of its fits runs), each argument that
+    names no config file, and each fit that repeats an earlier one (same name and content)."""
+    try:
+        return load(args), []
+    except ConfigError:
+        pass
+    files, arg_issues = expand_paths(list(args))
+    invalid = [invalid_record(i.file, Path(i.file).name, [i]) for i in arg_issues]
+    specs: list[FitSpec] = []
+    first: dict[str, FitSpec] = {}
+    for f in files:
+        try:
+            found = load([f])
+        except ConfigError as exc:
+            invalid.append(invalid_record(display_path(f), f.stem, exc.issues))
+            continue
+        for s in found:
+            if s.key in first:
+                why = (f"describes the same fit as {first[s.key].source} (same name and "
+                       f"content); remove one or rename it")
+                invalid.append(invalid_record(s.source, s.name, [ConfigIssue(s.source, None, "",
+                                                                              why)]))
+            else:
+                first[s.key] = s
+                specs.append(s)
+    return specs, invalid
+
+
 @dataclass
 class BatchReport:
-    total: int
+    total: int  # fits and configs that do not validate (each has one record)
     skipped: int
     ran: int
     counts: dict = field(default_factory=dict)  # status -> records in this batch
     elapsed_s: float = 0.0
     table: str = ""
     jsonl: str = ""
+    invalid: int = 0  # configs that do not validate, recorded as errors (keep-going)
 
     @property
     def failed(self) -> int:
         return self.counts.get("error", 0)
 
 
+def _record_invalid(invalid: list[dict], store: ResultStore, have: dict[str, dict],
+                    prog: Progress) -> None:
+    """Record the configs that do not validate (once: a rerun with the same problems adds
+    no record) and report them as finished with an error."""
+    for rec in invalid:
+        if have.get(rec["key"]) != rec:
+            store.append(rec)
+            have[rec["key"]] = rec
+        prog.update(rec)
+
+
 def run_batch(specs: list[FitSpec], out: str | Path, workers: int | None = None,
               scheduler: str | None = None, fmt: str | None = None, retry_failed: bool = False,
               fit_timeout: float | None = None, fit_fn=run_fit, stream: TextIO | None = None,
-              bar: bool | None = None, table_every: float = 1.0) -> BatchReport:
-    """Run validated fits, resuming from what ``out`` already holds; see the module doc."""
+              bar: bool | None = None, table_every: float = 1.0,
+              invalid: list[dict] | None = None) -> BatchReport:
+    """Run validated fits, resuming from what ``out`` already holds; see the module doc.
+    ``invalid``: error records of configs that do not validate (from
+    :func:`load_keep_going`), recorded with the fits' records and counted as errors."""
     t_start = time.perf_counter()
+    invalid = invalid or []
     store = ResultStore(out, fmt)
     have = store.load()
     todo = [s for s in specs
             if s.key not in have or (retry_failed and have[s.key].get("status") == "error")]
     skipped = len(specs) - len(todo)
-    prog = Progress(len(specs), skipped, stream, bar)
+    prog = Progress(len(specs) + len(invalid), skipped, stream, bar)
     if workers is None:
         workers = os.cpu_count() or 1
     where = (f"the Dask cluster at {scheduler}" if scheduler else
              "this process" if workers <= 0 else
              f"{min(workers, len(todo))} local worker process(es)")
     prog.log(f"{len(specs)} fit(s); {skipped} already in {store.jsonl}; "
-             + (f"running {len(todo)} on {where}" if todo else "nothing to run"))
-    in_batch = {s.key for s in specs}
+             + (f"running {len(todo)} on {where}" if todo else "nothing to run")
+             + (f"; {len(invalid)} config(s) that do not validate, recorded as errors"
+                if invalid else ""))
+    _record_invalid(invalid, store, have, prog)
+    keys = [s.key for s in specs] + [r["key"] for r in invalid]
+    in_batch = set(keys)
     # the table is rewritten from the records at most every `table_every` seconds, and never
     # taking more than a tenth of the time (a big table is slow to write)
     timing = {"next": time.perf_counter() + table_every}
 
     def table() -> None:
-        store.write_table([have[s.key] for s in specs if s.key in have])
+        store.write_table([have[k] for k in keys if k in have])
 
     def emit(rec: dict) -> None:
         store.append(rec)
@@ -561,6 +620,6 @@ def run_batch(specs: list[FitSpec], out: str | Path, workers: int | None = None,
         table()
         prog.close()
     counts = Counter(have[k]["status"] for k in in_batch if k in have)
-    return BatchReport(total=len(specs), skipped=skipped, ran=len(todo), counts=dict(counts),
+    return BatchReport(total=len(keys), skipped=skipped, ran=len(todo), counts=dict(counts),
                        elapsed_s=time.perf_counter() - t_start, table=str(store.table),
-                       jsonl=str(store.jsonl))
+                       jsonl=str(store.jsonl), invalid=len(invalid))

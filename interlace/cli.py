@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="refit the fits whose record is an error")
     b.add_argument("--fit-timeout", type=float, default=None,
                    help="stop a fit after this many seconds (local workers only)")
+    b.add_argument("--keep-going", action="store_true",
+                   help="record configs that do not validate as error records and run the valid "
+                        "ones (default: report every problem and run nothing)")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--progress", dest="bar", action="store_const", const=True,
                    help="progress bar even when not on a terminal")
@@ -152,9 +155,9 @@ def _write_json(path: Path, obj) -> None:
 
 
 def cmd_batch(args) -> int:
-    from interlace.batch import run_batch
+    from interlace.batch import load_keep_going, run_batch
 
-    specs = _load(args.configs)
+    specs, invalid = load_keep_going(args.configs) if args.keep_going else (_load(args.configs), [])
     if specs is None:
         return EXIT_CONFIG
     if args.workers is not None and args.workers < 0:
@@ -171,7 +174,7 @@ def cmd_batch(args) -> int:
     try:
         report = run_batch(specs, args.out, workers=args.workers, scheduler=args.scheduler,
                            fmt=args.format, retry_failed=args.retry_failed,
-                           fit_timeout=args.fit_timeout, bar=args.bar)
+                           fit_timeout=args.fit_timeout, bar=args.bar, invalid=invalid)
     except KeyboardInterrupt:
         print("interrupted: finished fits are saved; rerun the same command to resume",
               file=sys.stderr)
@@ -182,8 +185,9 @@ def cmd_batch(args) -> int:
     finally:
         signal.signal(signal.SIGTERM, old)
     c = report.counts
+    bad = f"{report.invalid} config(s) that do not validate, " if report.invalid else ""
     print(f"{report.total} fit(s): {c.get('ok', 0)} ok, {c.get('warning', 0)} warning, "
-          f"{c.get('error', 0)} error ({report.ran} run now, {report.skipped} from before) in "
+          f"{c.get('error', 0)} error ({bad}{report.ran} run now, {report.skipped} from before) in "
           f"{report.elapsed_s:.1f} s; table {report.table}, records {report.jsonl}",
           file=sys.stderr)
     return EXIT_FIT if report.failed else EXIT_OK

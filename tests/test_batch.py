@@ -304,6 +304,78 @@ def test_batch_cli_reports_config_errors_before_running(tmp_path, capsys):
     assert not (tmp_path / "o.jsonl").exists()
 
 
+def _bad_configs(tmp_path: Path) -> list[str]:
+    """Config arguments: two valid fits, a file with a bad optimizer (line 3), a file of two
+    fits whose second has a misspelt key (line 5), a fit repeating a valid one, a missing file."""
+    d = tmp_path / "cfg"
+    d.mkdir()
+    (d / "a.yaml").write_text("data: {dataset: cbpp}\nformula: incidence ~ period\n"
+                              "optimizer: nope\n")
+    (d / "b.yaml").write_text(f"extends: {CBPP}\nname: b_ok\n")
+    (d / "c.yaml").write_text(f"fits:\n  - extends: {CBPP}\n    name: c_ok\n"
+                              f"  - extends: {CBPP}\n    famly: poisson\n")
+    (d / "d.yaml").write_text(f"extends: {CBPP}\nname: b_ok\n")
+    (d / "e.yaml").write_text(f"extends: {CBPP}\nname: e_ok\noptimizer: bobyqa\n")
+    return [str(d / f) for f in ("a.yaml", "b.yaml", "c.yaml", "d.yaml", "e.yaml")] + [
+        str(d / "missing.yaml")]
+
+
+def test_batch_default_reports_every_invalid_config_and_runs_nothing(tmp_path, capsys):
+    from interlace.cli import main
+
+    out = tmp_path / "o.csv"
+    assert main(["batch", *_bad_configs(tmp_path), "--out", str(out), "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    for text in ("a.yaml:3: optimizer: 'nope' is not a registered optimizer", "c.yaml:5: fits[1].famly",
+                 "did you mean 'family'", "missing.yaml: no such file or folder",
+                 "d.yaml: describes the same fit as"):
+        assert text in err
+    assert not out.with_suffix(".jsonl").exists() and not out.exists()
+
+
+def test_batch_keep_going_records_invalid_configs_as_errors_and_runs_the_valid_ones(tmp_path,
+                                                                                    capsys):
+    from interlace.cli import main
+    from interlace.config.runner import failure_record
+
+    out = tmp_path / "o.csv"
+    argv = ["batch", *_bad_configs(tmp_path), "--out", str(out), "--workers", "0",
+            "--keep-going", "--no-progress"]
+    assert main(argv) == 1  # error records: exit code 1, as for fits that fail
+    err = capsys.readouterr().err
+    assert "4 config(s) that do not validate, recorded as errors" in err
+    assert "6 fit(s): 2 ok, 0 warning, 4 error (4 config(s) that do not validate" in err
+    recs = {r["name"]: r for r in records(out.with_suffix(".jsonl"))}
+    assert set(recs) == {"b_ok", "e_ok", "a", "c", "missing.yaml"}  # d.yaml's fit is b_ok too
+    assert recs["e_ok"]["status"] == "ok"
+    by_source = {r["source"].rsplit("/", 1)[-1]: r for r in records(out.with_suffix(".jsonl"))}
+    assert set(by_source) == {"b.yaml", "e.yaml", "a.yaml", "c.yaml", "d.yaml", "missing.yaml"}
+    fmt = set(failure_record(load([CBPP])[0], "m", "E", 1))
+    for src, text in (("a.yaml", "a.yaml:3: optimizer: 'nope' is not a registered optimizer"),
+                      ("c.yaml", "c.yaml:5: fits[1].famly: unknown key 'famly'"),
+                      ("d.yaml", "describes the same fit as"),
+                      ("missing.yaml", "missing.yaml: no such file or folder")):
+        rec = by_source[src]
+        assert fmt <= set(rec) and rec["status"] == "error" and rec["error_type"] == "ConfigError"
+        assert text in rec["message"] and rec["message"].startswith("the config does not validate")
+        assert rec["issues"] and rec["result"] is None
+    assert by_source["a.yaml"]["issues"][0]["line"] == 3
+    assert by_source["a.yaml"]["issues"][0]["path"] == "optimizer"
+    assert "c_ok" not in recs  # a file is validated as a whole
+    table = pd.read_csv(out)
+    assert len(table) == 6 and sorted(table["status"]) == ["error"] * 4 + ["ok"] * 2
+    # rerun: nothing refitted, no record added; fixing a file runs its fits
+    n = len(records(out.with_suffix(".jsonl")))
+    assert main(argv) == 1
+    assert len(records(out.with_suffix(".jsonl"))) == n
+    assert "2 from before" in capsys.readouterr().err
+    (tmp_path / "cfg" / "a.yaml").write_text("data: {dataset: cbpp}\nformula: incidence / size"
+                                             " ~ period + (1 | herd)\nweights: size\n")
+    assert main(argv) == 1
+    table = pd.read_csv(out).set_index("name")
+    assert len(table) == 6 and table.loc["a", "status"] == "ok"
+
+
 # -- Dask ---------------------------------------------------------------------------------
 def _wait_for(pred, timeout: float, what: str):
     deadline = time.monotonic() + timeout

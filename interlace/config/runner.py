@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import socket
@@ -189,6 +190,25 @@ def failure_record(spec, message: str, error_type: str, attempts: int) -> dict:
             "message": message, "error_type": error_type, "warnings": [], "elapsed_s": None,
             "attempts": attempts, "worker": None, "record_version": RECORD_VERSION,
             "config": spec.config, "result": None}
+
+
+def invalid_record(source: str, name: str, issues: list) -> dict:
+    """The record of a config that does not validate, for ``interlace batch --keep-going``:
+    the format of :func:`failure_record` (``status`` error, ``error_type`` ConfigError, no
+    config and no result), ``attempts`` 0, and ``issues``, each problem's ``file``, ``line``,
+    key ``path`` and ``message``. ``issues`` are
+    :class:`~interlace.config.loader.ConfigIssue`; ``message`` quotes them all, as
+    ``file:line: key: problem``. The key hashes the source and the problems, so a rerun with
+    the same problems adds no record, and a fixed config runs under its own content key."""
+    text = "; ".join(str(i) for i in issues)
+    n = len(issues)
+    message = f"the config does not validate ({n} problem{'s' if n != 1 else ''}): {text}"
+    key = hashlib.sha256(f"invalid config\n{source}\n{text}".encode()).hexdigest()[:20]
+    return {"name": name, "key": key, "source": source, "status": "error", "message": message,
+            "error_type": "ConfigError", "warnings": [], "elapsed_s": None, "attempts": 0,
+            "worker": None, "record_version": RECORD_VERSION, "config": None, "result": None,
+            "issues": [{"file": i.file, "line": i.line, "path": i.path, "message": i.message}
+                       for i in issues]}
 
 
 TABLE_FIRST = ["name", "status", "message", "error_type", "key", "source", "family", "link",
