@@ -12,7 +12,7 @@ class BOBYQA(Optimizer):
     name = "bobyqa"
     uses_gradient = False
     options_accepted = {
-        "maxeval": count("the maximum number of deviance evaluations (default 20000)"),
+        "maxeval": count("the maximum number of deviance evaluations, default 20000"),
         "ftol_rel": tolerance("stop when the deviance changes by less than this, relatively"),
         "ftol_abs": tolerance("stop when the deviance changes by less than this"),
         "xtol_rel": tolerance("stop when the parameters change by less than this, relatively"),

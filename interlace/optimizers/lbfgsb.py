@@ -13,8 +13,8 @@ class LBFGSB(Optimizer):
     aliases = ("l-bfgs-b", "lbfgs")
     uses_gradient = True
     options_accepted = {
-        "maxiter": count("the maximum number of iterations (default 1000)"),
-        "maxfun": count("the maximum number of deviance evaluations (default 15000)"),
+        "maxiter": count("the maximum number of iterations, default 1000"),
+        "maxfun": count("the maximum number of deviance evaluations, default 15000"),
         "ftol": tolerance("stop when the deviance decreases by less than this, relatively"),
         "gtol": tolerance("stop when the largest projected gradient is below this"),
         "maxcor": count("the number of corrections kept for the Hessian approximation"),

@@ -13,11 +13,11 @@ class NelderMead(Optimizer):
     aliases = ("neldermead", "nelder_mead")
     uses_gradient = False
     options_accepted = {
-        "maxfev": count("the maximum number of deviance evaluations (default 50000)"),
+        "maxfev": count("the maximum number of deviance evaluations, default 50000"),
         "maxiter": count("the maximum number of iterations"),
         "xatol": tolerance("stop when the simplex's points differ by less than this"),
         "fatol": tolerance("stop when the deviance differs across the simplex by less than this"),
-        "adaptive": flag("adapt the simplex's parameters to the dimension (default True)"),
+        "adaptive": flag("adapt the simplex's parameters to the dimension, default True"),
     }
     option_aliases = {
         "maxfun": ("maxfev", "lme4's"), "maxeval": ("maxfev", "nlopt's"),
