@@ -5,6 +5,7 @@
     interlace validate CONFIGS...
     interlace plugins [--json]
     interlace schema
+    interlace --version
 
 Exit codes: 0 success; 1 a fit failed or did not converge (run) or a fit ended with an
 error record (batch); 2 configs or arguments that do not validate; 130 interrupted.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import signal
 import sys
 import warnings
@@ -22,10 +25,36 @@ from pathlib import Path
 EXIT_OK, EXIT_FIT, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+def _version() -> str:
+    """The installed package's version (the source's when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("interlace")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        from interlace import __version__
+
+        return __version__
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds (argparse names the option)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of seconds, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number of seconds, got {text!r} (omit the option for no limit)")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="interlace",
         description="Fit GLMMs described by YAML configs (see docs/configs.md).")
+    p.add_argument("--version", action="version", version=f"interlace {_version()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser("run", help="fit the config(s) of one file and print the summary")
@@ -45,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--scheduler", help="run on the Dask cluster at this address, tcp://HOST:PORT")
     b.add_argument("--retry-failed", action="store_true",
                    help="refit the fits whose record is an error")
-    b.add_argument("--fit-timeout", type=float, default=None,
+    b.add_argument("--fit-timeout", type=positive_seconds, default=None,
                    help="stop a fit after this many seconds (local workers only)")
     b.add_argument("--keep-going", action="store_true",
                    help="record configs that do not validate as error records and run the valid "
@@ -69,10 +98,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run the command ``argv`` (default: the process's arguments); returns the exit code.
+    Without a command it prints the help (to stderr) and returns 2."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as done:  # --help, --version (0) or an argument error (2, printed)
+        return EXIT_OK if done.code in (0, None) else EXIT_CONFIG
     if args.command is None:
-        _parser().print_help()
-        return EXIT_OK
+        parser.print_help(sys.stderr)
+        return EXIT_CONFIG
     try:
         return {"run": cmd_run, "batch": cmd_batch, "validate": cmd_validate,
                 "plugins": cmd_plugins, "schema": cmd_schema}[args.command](args)
@@ -115,6 +150,10 @@ def cmd_run(args) -> int:
                   f"{', '.join(s.name for s in specs)}", file=sys.stderr)
             return EXIT_CONFIG
         specs = chosen
+    problem = _output_problem(args.output, specs)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
     payloads, code = [], EXIT_OK
     for spec in specs:
         out_cfg = spec.config.get("output") or {}
@@ -146,6 +185,36 @@ def cmd_run(args) -> int:
     if args.output:
         _write_json(Path(args.output), payloads[0] if len(payloads) == 1 else payloads)
     return code
+
+
+def _output_problem(output: str | None, specs: list) -> str | None:
+    """Why ``run`` could not write its result (``--output``, else each fit's ``output.path``),
+    checked before any fit runs; None when every target can be written."""
+    targets = [(f"--output {output}", Path(output))] if output else [
+        (f"{s.name}: output.path {p}", Path(p))
+        for s in specs if (p := (s.config.get("output") or {}).get("path"))]
+    for what, path in targets:
+        problem = unwritable(path)
+        if problem:
+            return f"{what}: cannot write the result there: {problem}"
+    return None
+
+
+def unwritable(path: Path) -> str | None:
+    """Why a file cannot be written at ``path`` (its missing folders created first), or None:
+    the path is a folder, a parent is a file, or the nearest existing folder is not writable."""
+    if path.is_dir():
+        return f"{path} is a folder; give a file name"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"{parent} is a file, not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"the folder {parent} is not writable"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is not writable"
+    return None
 
 
 def _write_json(path: Path, obj) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import interlace
-from interlace.cli import main
+from interlace.cli import main, positive_seconds
 from interlace.config import render_markdown
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,9 +154,53 @@ def test_plugins_shows_registered_names_sources_overrides_and_errors(capsys):
     assert "cli_poisson" not in out and "plugin errors" not in out
 
 
-def test_no_command_prints_help(capsys):
-    assert main([]) == 0
-    assert "batch" in capsys.readouterr().out
+def test_no_command_prints_help_and_exits_2(capsys):
+    assert main([]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: interlace") and "batch" in err and "--version" in err
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"interlace {interlace.__version__}"
+
+
+@pytest.mark.parametrize("where", ["afile/r.json", "afile/sub/r.json"])
+def test_run_output_that_cannot_be_created_fails_before_the_fit(tmp_path, capsys, monkeypatch,
+                                                              where):
+    import interlace.config.runner as runner
+
+    def no_fit(*a, **k):
+        raise AssertionError("the fit ran")
+
+    monkeypatch.setattr(runner, "fit_config", no_fit)
+    (tmp_path / "afile").write_text("")
+    out = tmp_path / where
+    assert main(["run", str(CBPP), "--output", str(out)]) == 2
+    assert capsys.readouterr().err == (f"error: --output {out}: cannot write the result there: "
+                                       f"{tmp_path / 'afile'} is a file, not a folder\n")
+    assert main(["run", str(CBPP), "--output", str(tmp_path)]) == 2
+    assert f"{tmp_path} is a folder; give a file name" in capsys.readouterr().err
+    cfg = tmp_path / "f.yaml"
+    cfg.write_text(f"extends: {CBPP}\noutput: {{path: afile/res.json}}\n")
+    assert main(["run", str(cfg)]) == 2
+    assert (f"error: f: output.path {tmp_path / 'afile' / 'res.json'}: cannot write the result "
+            f"there: {tmp_path / 'afile'} is a file" in capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "-0.5", "abc", "nan", "inf", ""])
+def test_fit_timeout_must_be_a_positive_number(tmp_path, capsys, value):
+    out = tmp_path / "res.csv"
+    for argv in (["--fit-timeout", value], [f"--fit-timeout={value}"]):
+        assert main(["batch", str(CBPP), "--out", str(out), *argv]) == 2
+        err = capsys.readouterr().err
+        assert (f"argument --fit-timeout: expected a positive number of seconds, got {value!r}"
+                in err)
+    assert not out.exists()
+    assert positive_seconds("2.5") == 2.5
+    # run has no time limit: the option is not one of its arguments
+    assert main(["run", str(CBPP), "--fit-timeout", "5"]) == 2
+    assert "unrecognized arguments: --fit-timeout 5" in capsys.readouterr().err
 
 
 def _env():

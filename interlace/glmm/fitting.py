@@ -43,7 +43,7 @@ from interlace.model.context import ModelContext
 from interlace.model.design import build_design
 from interlace.model.formula import parse_formula
 from interlace.model.param_formulas import param_formulas
-from interlace.optimizers.base import OptimizeResult
+from interlace.optimizers.base import OptimizeResult, check_optimizer_options
 
 
 def glmer(
@@ -184,7 +184,9 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
     stays. Options given to the optimizer (e.g. maxiter) keep lme4's start, so that they mean
     what they mean there.
     """
-    opt, dev = resolve_optimizer(optimizer), glmm_objective(ctx, integrator)
+    opt = resolve_optimizer(optimizer)
+    check_optimizer_options(opt, options)  # before any work (the GLM start is a fit)
+    dev = glmm_objective(ctx, integrator)
     params = dev.parameters
     with blas_limit():
         stages = Stages(params, opt, options)

@@ -45,7 +45,8 @@ class CoreFitMixin:
         self._set_family_coefs(ctx, layout, x, H)
         self._set_scale(ctx, theta, fp, modes)
         self.optimizer_message, self.evaluations = optres.message, nfev
-        self._set_core_convergence(ctx, layout, x, H, g, modes.converged)
+        self._set_core_convergence(ctx, layout, x, H, g, modes.converged,
+                                   optres.message if optres.limit_reached else None)
 
     @staticmethod
     def _beta_covariance(ctx, layout, H, theta, beta, fp, u) -> np.ndarray:
@@ -81,13 +82,19 @@ class CoreFitMixin:
         self._mu_linked = modes.mu  # the linked mean; E[y] differs for zero-part families
         self._fitted = fam.mean(modes.mu, fp)
 
-    def _set_core_convergence(self, ctx, layout, x, H, g, pirls_converged: bool) -> None:
-        """lme4's checks: gradient at the optimum (theta's zero bounds held), PIRLS, singular."""
+    def _set_core_convergence(self, ctx, layout, x, H, g, pirls_converged: bool,
+                              limit: str | None = None) -> None:
+        """lme4's checks: gradient at the optimum (theta's zero bounds held), PIRLS, singular;
+        ``limit``: the optimizer's message when it stopped at its evaluation or iteration limit
+        (unconverged, as lme4 reports bobyqa's maxfun, even if the polish then got there)."""
         tl = np.concatenate([t.theta_lower_bounds() for t in ctx.design.terms])
         at_bound = np.zeros(x.size, bool)
         at_bound[: layout.ntheta] = (tl == 0) & (x[: layout.ntheta] <= 1e-8)
         singular = bool(np.any((tl == 0) & (np.abs(self.theta) < SINGULAR_TOL)))
         problems = [] if pirls_converged else ["PIRLS did not converge at the optimum"]
+        if limit is not None:
+            problems.append(f"the optimizer stopped at its limit ({limit.rstrip('.')}); raise "
+                            f"the limit in optimizer_options")
         self._set_convergence(H, g, at_bound, singular, problems)
 
     @staticmethod

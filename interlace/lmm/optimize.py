@@ -21,7 +21,7 @@ from interlace.lmm.newton import fd_hessian_from_grad, quasi_newton
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.start import moment_start
 from interlace.optimizers import default_optimizer
-from interlace.optimizers.base import OptimizeResult
+from interlace.optimizers.base import OptimizeResult, check_optimizer_options
 from interlace.registry import resolve
 
 
@@ -197,6 +197,8 @@ def optimize_lmm(obj: LMMObjective, optimizer: Any = None,
     resolved = optimizer is BUILTIN or hasattr(optimizer, "minimize")
     opt = optimizer if resolved else resolve_optimizer(optimizer)
     builtin = opt is BUILTIN
+    if not builtin:  # (the built-in optimizer's options are checked by builtin_options)
+        check_optimizer_options(opt, optimizer_options)
     run = _runner(obj, opt, optimizer_options)
     x0 = moment_start(obj.ctx, obj.dense) if builtin else None
     start = np.concatenate([t.theta_start() for t in obj.ctx.design.terms]) if x0 is None else x0

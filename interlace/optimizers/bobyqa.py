@@ -5,12 +5,24 @@ from __future__ import annotations
 import nlopt
 import numpy as np
 
-from interlace.optimizers.base import Optimizer, OptimizeResult
+from interlace.optimizers.base import Optimizer, OptimizeResult, count, tolerance
 
 
 class BOBYQA(Optimizer):
     name = "bobyqa"
     uses_gradient = False
+    options_accepted = {
+        "maxeval": count("the maximum number of deviance evaluations, default 20000"),
+        "ftol_rel": tolerance("stop when the deviance changes by less than this, relatively"),
+        "ftol_abs": tolerance("stop when the deviance changes by less than this"),
+        "xtol_rel": tolerance("stop when the parameters change by less than this, relatively"),
+    }
+    option_aliases = {
+        "maxfun": ("maxeval", "lme4's"), "maxit": ("maxeval", "R optim's"),
+        "maxiter": ("maxeval", "scipy's"), "maxfev": ("maxeval", "scipy's"),
+        "ftolabs": ("ftol_abs", "lme4's"), "ftolrel": ("ftol_rel", "lme4's"),
+        "xtolrel": ("xtol_rel", "lme4's"),
+    }
 
     def rough_options(self):
         return {"ftol_rel": 1e-8, "xtol_rel": 1e-6}
@@ -26,10 +38,10 @@ class BOBYQA(Optimizer):
         hi = np.array([np.inf if b[1] is None else b[1] for b in bounds], float)
         opt.set_lower_bounds(lo)
         opt.set_upper_bounds(hi)
-        count = [0]
+        calls = [0]
 
         def f(x, grad):
-            count[0] += 1
+            calls[0] += 1
             return float(fun(np.asarray(x)))
 
         opt.set_min_objective(f)
@@ -44,11 +56,12 @@ class BOBYQA(Optimizer):
         try:
             x = opt.optimize(x)
             code = opt.last_optimize_result()
-            ok = code > 0 and code != nlopt.MAXEVAL_REACHED
+            limit = code in (nlopt.MAXEVAL_REACHED, nlopt.MAXTIME_REACHED)
+            ok = code > 0 and not limit
             msg = {1: "success", 2: "stopval reached", 3: "ftol reached", 4: "xtol reached",
                    5: "maxeval reached", 6: "maxtime reached"}.get(code, str(code))
         except nlopt.RoundoffLimited:
             x = opt.last_optimum_x() if hasattr(opt, "last_optimum_x") else x
-            ok, msg = True, "roundoff limited (optimum reached to rounding)"
+            ok, limit, msg = True, False, "roundoff limited (optimum reached to rounding)"
         return OptimizeResult(np.asarray(x, float), float(opt.last_optimum_value()), bool(ok),
-                              count[0], msg)
+                              calls[0], msg, limit_reached=limit)
