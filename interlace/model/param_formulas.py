@@ -80,8 +80,8 @@ def param_formulas(family, ziformula: Any = None, dispformula: Any = None) -> di
     sides), checking that the family has such a parameter and estimates it."""
     out: dict[str, str] = {}
     for key, text, attr, what in (
-        ("ziformula", ziformula, "zi_parameter", "a zero-inflation or hurdle probability"),
-        ("dispformula", dispformula, "dispersion_parameter", "a dispersion parameter"),
+        ("ziformula", ziformula, "zi_parameter", "zero-inflation or hurdle probability"),
+        ("dispformula", dispformula, "dispersion_parameter", "dispersion parameter"),
     ):
         rhs = one_sided_rhs(text, key)
         if rhs is None:
