@@ -15,10 +15,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import interlace
-from interlace import DataError
+from interlace import DataError, InterlaceWarning
+from interlace.glmm.resolve import resolve_family
+from interlace.glmm.result_core import boundary_identified
 
 SLEEP_F = "Reaction ~ Days + (Days | Subject)"
 
@@ -77,3 +80,71 @@ def test_constant_response_is_a_data_error_without_numpy_warnings(sleep):
                                             r"row\): a linear mixed model needs variation in "
                                             r"the response"):
             interlace.fit(SLEEP_F, sleep.assign(Reaction=250.0))
+
+
+# -- item 4: estimates at infinity -----------------------------------------------------------
+def _glmer_warnings(formula, data, family):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = interlace.glmer(formula, data, family=family)
+    return r, [str(w.message) for w in caught if issubclass(w.category, InterlaceWarning)]
+
+
+def test_every_count_zero_names_the_intercept(sal):
+    r, msgs = _glmer_warnings("count ~ 1 + (1 | site)", sal.assign(count=0), "poisson")
+    hit = [m for m in msgs if "runs off to -infinity (every response is 0" in m]
+    assert hit and hit[0].startswith("the estimate of '(Intercept)' runs off to -infinity")
+    assert hit[0] in r.messages
+
+
+def test_every_count_zero_with_a_factor_names_both(sal):
+    r, msgs = _glmer_warnings("count ~ mined + (1 | site)", sal.assign(count=0), "poisson")
+    assert any("the estimates of '(Intercept)'" in m and "'mined[T.yes]'" in m
+               and "are not finite" in m for m in msgs)
+
+
+@pytest.mark.parametrize("family", ["poisson", "nbinom2", "zipoisson"])
+def test_a_level_with_all_counts_zero_is_named(sal, family):
+    data = sal.assign(count=np.where(sal.mined.astype(str) == "yes", 0, sal["count"]))
+    r, msgs = _glmer_warnings("count ~ mined + (1 | site)", data, family)
+    hit = [m for m in msgs if "runs off to" in m]
+    assert len(hit) == 1 and hit[0].startswith("the estimate of 'mined[T.yes]' runs off to "
+                                               "-infinity (every response is 0")
+    assert hit[0] in r.messages
+
+
+def test_binomial_separation_keeps_its_warning_and_names_the_effect():
+    rng = np.random.default_rng(1)
+    n = 240
+    t = np.where(np.arange(n) % 3 == 0, "b", "a")
+    y = np.where(t == "b", 0.0, (rng.random(n) < 0.5).astype(float))
+    df = pd.DataFrame({"t": t, "y": y, "g": np.repeat(np.arange(24), 10)})
+    r, msgs = _glmer_warnings("y ~ t + (1 | g)", df, "binomial")
+    assert any("separation" in m for m in msgs)  # the binomial's own message, kept
+    assert any(m.startswith("the estimate of 't[T.b]' runs off to -infinity (every response is 0")
+               for m in msgs)
+
+
+def test_ordinary_fits_flag_nothing(sal):
+    r, msgs = _glmer_warnings("count ~ mined + (1 | site)", sal, "poisson")
+    assert not any("infinity" in m or "not finite" in m for m in msgs + r.messages)
+
+
+def test_boundary_criterion():
+    X = np.column_stack([np.ones(6), [0, 0, 0, 1, 1, 1.0]])
+    assert not boundary_identified(X, np.zeros(6, bool)).any()
+    assert boundary_identified(X, np.array([0, 0, 0, 1, 1, 1], bool)).tolist() == [False, True]
+    assert boundary_identified(X, np.array([1, 1, 1, 0, 0, 0], bool)).tolist() == [True, True]
+    assert boundary_identified(X, np.array([1, 0, 0, 1, 0, 0], bool)).tolist() == [False, False]
+    assert boundary_identified(X, np.ones(6, bool)).all()
+
+
+def test_family_boundary_rows_hook():
+    pois, gauss = resolve_family("poisson"), resolve_family("gaussian")
+    y, mu = np.array([0.0, 0.0, 2.0]), np.array([1e-12, 0.5, 1e-12])
+    assert pois.boundary_rows(y, mu, np.ones(3), {}).tolist() == [True, False, False]
+    assert gauss.boundary_rows(y, mu, np.ones(3), {}) is None
+    binom = resolve_family("binomial")
+    p = np.array([1e-12, 1 - 1e-12, 0.5])
+    assert binom.boundary_rows(np.array([0.0, 1.0, 1.0]), p, np.ones(3), {}).tolist() == [
+        True, True, False]
