@@ -22,6 +22,8 @@ import interlace
 from interlace import DataError, InterlaceWarning
 from interlace.glmm.resolve import resolve_family
 from interlace.glmm.result_core import boundary_identified
+from interlace.linalg.penalized import PenalizedSystem
+from interlace.model.terms import RandomTerm
 
 SLEEP_F = "Reaction ~ Days + (Days | Subject)"
 
@@ -148,3 +150,20 @@ def test_family_boundary_rows_hook():
     p = np.array([1e-12, 1 - 1e-12, 0.5])
     assert binom.boundary_rows(np.array([0.0, 1.0, 1.0]), p, np.ones(3), {}).tolist() == [
         True, True, False]
+
+
+# -- item 3: no numpy RuntimeWarning where the penalised system handles the value -------------
+@pytest.mark.parametrize("k", [1, 2])
+def test_factor_of_an_indefinite_system_is_none_without_warnings(k):
+    n = 40
+    codes = np.arange(n) % 5
+    Z = np.column_stack([np.ones(n)] + [np.linspace(-1, 1, n)] * (k - 1))
+    term = RandomTerm("g", [f"c{i}" for i in range(k)], codes, pd.Index(range(5)), Z, True)
+    system = PenalizedSystem([term])
+    ZL = [t.ZLambda(np.ones(t.ntheta)) for t in system.terms]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert system.factor(ZL, np.full(n, -1.0)) is None  # observed-information weights < 0
+        if k == 1:
+            assert system.factor(ZL, np.full(n, np.nan)) is None
+        assert system.factor(ZL, np.ones(n)) is not None
