@@ -66,6 +66,10 @@ __all__ = ["Family", "ExponentialFamily", "FamilyParameter", "FamilyInfo", "Resp
            "numeric_response", "require_finite", "check_family_outputs"]
 
 
+#: How close to a boundary of its range a fitted mean counts as on it (:meth:`Family.boundary_rows`).
+BOUNDARY_TOL = 1e-10
+
+
 @dataclass
 class FamilyParameter:
     """An extra family parameter: fixed when ``value`` is given, estimated otherwise."""
@@ -121,6 +125,10 @@ class Family(ABC):
     trials_response: bool = False
     #: A two-level text, categorical or boolean response is read as 0/1.
     two_level_response: bool = False
+    #: The boundary of the linked mean's range that a response value can sit on: (lower,
+    #: upper), None where there is none. Counts have (0.0, None) (mu -> 0 where y = 0), the
+    #: binomial (0.0, 1.0). :meth:`boundary_rows` reads it; see there.
+    mean_bounds: tuple[float | None, float | None] = (None, None)
 
     def __init__(self, link: Any = None, **params: float | None) -> None:
         link = self.links[0] if link is None else link
@@ -207,6 +215,25 @@ class Family(ABC):
         ``mu`` at the conditional modes and the parameter values. The result adds each to its
         ``messages`` and warns it. None by default."""
         return []
+
+    def boundary_rows(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                      params: dict[str, Any]) -> np.ndarray | None:
+        """Rows whose fitted mean is numerically at the boundary of its range on a response
+        value at that boundary (a Poisson mean below 1e-10 on a count of 0, a binomial
+        probability within 1e-10 of 0 or 1 on a proportion of 0 or 1), at the estimates: a bool
+        array, or None when the mean has no such boundary. By default from
+        :attr:`mean_bounds`. The GLMM result reports the fixed effects identified only by these
+        rows: their maximum-likelihood estimates are not finite."""
+        low, high = self.mean_bounds
+        if low is None and high is None:
+            return None
+        y, mu = np.asarray(y, float), np.asarray(mu, float)
+        out = np.zeros(mu.shape, bool)
+        if low is not None:
+            out |= (y == low) & (mu - low < BOUNDARY_TOL)
+        if high is not None:
+            out |= (y == high) & (high - mu < BOUNDARY_TOL)
+        return out
 
     # -- the distribution ----------------------------------------------------------------
     @abstractmethod

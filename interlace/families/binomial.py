@@ -59,6 +59,7 @@ class BinomialLogitKernel(RowKernel):
 
 class BinomialFamily(ExponentialFamily):
     name = "binomial"
+    mean_bounds = (0.0, 1.0)  # probabilities -> 0 or 1 under separation
     aliases = ("bernoulli",)
     canonical_link = "logit"
     links = ("logit", "probit", "cloglog", "cauchit", "log")

@@ -29,6 +29,7 @@ class NegativeBinomial1Family(Family):
     """NB1: y ~ NB(size = mu / phi, prob = 1 / (1 + phi)); ``phi`` as glmmTMB's sigma()."""
 
     name = "nbinom1"
+    mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     dispersion_parameter = "phi"
     aliases = ("nb1", "negativebinomial1")
     links = ("log", "sqrt", "identity")

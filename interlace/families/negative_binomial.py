@@ -13,6 +13,7 @@ class NegativeBinomial2Family(ExponentialFamily):
     """NB2 with shape ``theta`` (lme4's glmer.nb / glmmTMB's nbinom2 parametrisation)."""
 
     name = "nbinom2"
+    mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     dispersion_parameter = "theta"
     aliases = ("negativebinomial", "negative_binomial", "nb2")
     links = ("log", "sqrt", "identity")

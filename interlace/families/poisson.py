@@ -56,6 +56,7 @@ class PoissonLogKernel(RowKernel):
 
 class PoissonFamily(ExponentialFamily):
     name = "poisson"
+    mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     canonical_link = "log"
     links = ("log", "sqrt", "identity")
 

@@ -58,6 +58,7 @@ class ZeroInflatedPoissonFamily(_ZeroPart):
     """P(0) = zi + (1 - zi) exp(-mu); P(y > 0) = (1 - zi) Poisson(y; mu)."""
 
     name = "zipoisson"
+    mean_bounds = (0.0, None)  # the count mean -> 0 where every count is 0
     aliases = ("zip", "zero_inflated_poisson")
 
     def mean(self, mu, params):
@@ -100,6 +101,7 @@ class ZeroInflatedNB2Family(_ZeroPart):
     """P(0) = zi + (1 - zi) NB2(0; mu, theta); P(y > 0) = (1 - zi) NB2(y; mu, theta)."""
 
     name = "zinbinom2"
+    mean_bounds = (0.0, None)  # the count mean -> 0 where every count is 0
     dispersion_parameter = "theta"
     aliases = ("zinb2", "zinb", "zero_inflated_nbinom2")
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import InterlaceWarning
-from interlace.glmm.result_core import CoreFitMixin
+from interlace.glmm.result_core import CoreFitMixin, boundary_identified, boundary_message
 from interlace.results.base import MixedModelResult
 from interlace.results.response import ResponseResultMixin
 from interlace.results.summary import (
@@ -47,7 +47,14 @@ class GLMMResult(CoreFitMixin, ResponseResultMixin, MixedModelResult):
             self.messages.append(msg)
             warnings.warn(msg, InterlaceWarning, stacklevel=4)
         d = self.design
-        for msg in fam.fit_warnings(d.y, mu, d.weights, fp):
+        msgs = list(fam.fit_warnings(d.y, mu, d.weights, fp))
+        at = fam.boundary_rows(d.y, mu, d.weights, fp)
+        if at is not None:
+            flagged = boundary_identified(d.X, np.asarray(at, bool))
+            if flagged.any():
+                msgs.append(boundary_message(list(d.fe_names), np.asarray(self.fe_params, float),
+                                             flagged, d.y[np.asarray(at, bool)]))
+        for msg in msgs:
             self.messages.append(msg)
             warnings.warn(msg, InterlaceWarning, stacklevel=4)
 

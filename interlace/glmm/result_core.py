@@ -139,3 +139,49 @@ class CoreFitMixin:
                 deriv = (p.from_unconstrained(est[0] + h) - p.from_unconstrained(est[0] - h)) / (2 * h)
                 self.family_params_bse[name] = float(abs(deriv) * se[0])
             i += k
+
+
+def boundary_identified(X: np.ndarray, at_boundary: np.ndarray) -> np.ndarray:
+    """Which fixed effects (columns of ``X``) are identified only by the rows ``at_boundary``
+    (a bool per row: the fitted mean numerically at the boundary of its range, see
+    :meth:`~interlace.families.base.Family.boundary_rows`): a bool per column.
+
+    The criterion: a column is flagged when it takes part in a direction ``d`` of beta with
+    ``X d = 0`` on every row off the boundary (the null space of X restricted to those rows,
+    columns scaled to unit norm over all rows, eigenvalues of its cross-product below 1e-10).
+    Moving beta along such a direction changes the fitted mean only on boundary rows, where
+    the likelihood keeps rising towards the boundary: the maximum-likelihood estimate is at
+    infinity along ``d`` (all-zero counts in a factor level, every count 0, complete
+    separation). When no row is at the boundary nothing is flagged (ordinary fits)."""
+    p = X.shape[1]
+    if p == 0 or not np.any(at_boundary):
+        return np.zeros(p, bool)
+    off = X[~at_boundary]
+    if off.shape[0] == 0:
+        return np.ones(p, bool)
+    norms = np.sqrt(np.einsum("ij,ij->j", X, X))
+    scaled = off / np.where(norms > 0, norms, 1.0)
+    w, V = np.linalg.eigh(scaled.T @ scaled)
+    null = w < 1e-10 * max(1.0, float(w[-1]))
+    return np.any(np.abs(V[:, null]) > 1e-6, axis=1)
+
+
+def boundary_message(names: list[str], estimates: np.ndarray, flagged: np.ndarray,
+                     y_carrying: np.ndarray) -> str:
+    """The warning naming the fixed effects whose estimates run off to infinity
+    (:func:`boundary_identified`); ``y_carrying`` is the response on the boundary rows."""
+    idx = np.flatnonzero(flagged)
+    vals = np.unique(y_carrying)
+    why = (f"every response is {vals[0]:g}" if len(vals) == 1 and y_carrying.size
+           else "responses at the boundary of the family's range")
+    if len(idx) == 1:
+        j = idx[0]
+        what = f"the estimate of {names[j]!r} runs off to {'-' if estimates[j] < 0 else '+'}infinity"
+    else:
+        parts = [f"{names[j]!r} (stopped at {estimates[j]:.4g})" for j in idx]
+        what = f"the estimates of {', '.join(parts[:-1])} and {parts[-1]} are not finite"
+    return (f"{what} ({why} on the rows that identify {'it' if len(idx) == 1 else 'them'}): "
+            f"the fitted mean is numerically at the boundary of its range there, so the "
+            f"maximum-likelihood estimate is not finite; the value reported is where the "
+            f"optimizer stopped and its standard error is not meaningful. Drop the term or "
+            f"those rows, merge the level, or use a penalised (Bayesian) fit")

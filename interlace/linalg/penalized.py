@@ -197,6 +197,8 @@ class PenalizedSystem:
                 self._zl_ref, self._zl0sq = ZL, zl0[:, 0] ** 2
             d = np.bincount(self.tcodes[0], w * self._zl0sq, minlength=n0)
             d += 1.0
+            if not np.all(d > 0):  # negative (observed-information) weights, or nan: M is not
+                return None        # positive definite, as the blocks' Cholesky reports below
             L0 = np.sqrt(d)
             L0inv = None
         else:

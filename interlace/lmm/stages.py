@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interlace.errors import InterlaceError
+from interlace.errors import DataError, InterlaceError
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.optimize import LMMOptimum, optimize_lmm
 from interlace.lmm.response import NormalResponse
@@ -26,7 +26,7 @@ from interlace.model.context import ModelContext
 from interlace.model.design import build_design
 from interlace.model.formula import parse_formula
 
-__all__ = ["build_lmm", "check_method", "lmm_objective", "lmm_result", "optimize_lmm"]
+__all__ = ["build_lmm", "check_lmm_response", "check_method", "lmm_objective", "lmm_result", "optimize_lmm"]
 
 
 def check_method(method: str) -> bool:
@@ -44,7 +44,27 @@ def build_lmm(formula: str, data: pd.DataFrame, groups: Any = None, random: Any 
     parsed = parse_formula(formula, groups=groups, random=random)
     response = NormalResponse()
     design = build_design(parsed, data, response, weights=weights, offset=offset)
+    check_lmm_response(design.y, design.offset, design.response_label)
     return ModelContext(design, response)
+
+
+def check_lmm_response(y: np.ndarray, offset: np.ndarray, label: str) -> None:
+    """Raise DataError when the response (less any offset) cannot be fitted by a linear mixed
+    model: constant on every row (no variation for the variance components: the likelihood is
+    unbounded), or of a magnitude whose sums of squares overflow or underflow double precision
+    (largest absolute value outside 1e-100 to 1e100)."""
+    r = y - offset
+    if r.size and np.all(r == r[0]):
+        what = (f"response {label!r} is constant ({r[0]:.6g} on every row)" if not np.any(offset)
+                else f"response {label!r} minus the offset is constant ({r[0]:.6g} on every row)")
+        raise DataError(f"{what}: a linear mixed model needs variation in the response")
+    top = float(np.max(np.abs(r))) if r.size else 1.0
+    if top > 1e100 or top < 1e-100:
+        raise DataError(
+            f"response {label!r} has values of magnitude up to {top:.3g}: its sums of squares "
+            f"overflow or underflow double precision (the response's largest absolute value "
+            f"must lie between 1e-100 and 1e+100); rescale it, e.g. multiply it by "
+            f"{10.0 ** -np.floor(np.log10(top)):g}, and scale the estimates back")
 
 
 def lmm_objective(ctx: ModelContext, reml: bool = True) -> LMMObjective:

@@ -93,6 +93,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     y, trials, levels01, mm, offsets, zcols = parts
     wts = _prior_weights(parsed, arrays["weights"], trials, rows)
     _validate_response(parsed, family, y, wts, trials, ndrop)
+    check_scales(np.asarray(mm, dtype=float), [str(c) for c in mm.columns])
     X, fe_names, keep, dropped = fixed_columns(parsed, mm)
     off = np.zeros(len(data)) if arrays["offset"] is None else arrays["offset"].copy()
     for _, v in offsets:
@@ -103,6 +104,27 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
                   response_label=parsed.response.text, fixed_spec=mm.model_spec,
                   kept_columns=keep, parsed=parsed, nobs_dropped=ndrop,
                   dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns)
+
+
+SCALE_LIMITS = (1e-100, 1e100)
+
+
+def check_scales(X: np.ndarray, names: list[str]) -> None:
+    """Raise DataError for a fixed-effect column whose largest absolute value lies outside
+    :data:`SCALE_LIMITS` (1e-100 to 1e100): the fit's sums of squares and products of such a
+    column overflow or underflow double precision, so it cannot be fitted as it stands (lme4
+    warns "Some predictor variables are on very different scales: consider rescaling").
+    All-zero columns are the rank check's."""
+    if not X.size:
+        return
+    low, high = SCALE_LIMITS
+    top = np.max(np.abs(X), axis=0)
+    for j in np.flatnonzero((top > high) | ((top > 0) & (top < low))):
+        raise DataError(
+            f"fixed-effect column {names[j]!r} has values of magnitude up to {top[j]:.3g}: its "
+            f"sums of squares overflow or underflow double precision (predictors' largest "
+            f"absolute values must lie between {low:g} and {high:g}); rescale it, e.g. "
+            f"multiply it by {10.0 ** -np.floor(np.log10(top[j])):g}")
 
 
 def _check_model_inputs(parsed: ParsedFormula, data: Any) -> None:
