@@ -99,6 +99,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     for _, v in offsets:
         off += v
     terms = build_random_terms(parsed, data, zcols)
+    warn_term_scales(terms)
     pdesigns = {name: param_design(name, rhs, data, rows) for name, rhs in parsed.params.items()}
     return Design(y=y, weights=wts, offset=off, X=X, fe_names=fe_names, terms=terms,
                   response_label=parsed.response.text, fixed_spec=mm.model_spec,
@@ -125,6 +126,29 @@ def check_scales(X: np.ndarray, names: list[str]) -> None:
             f"sums of squares overflow or underflow double precision (predictors' largest "
             f"absolute values must lie between {low:g} and {high:g}); rescale it, e.g. "
             f"multiply it by {10.0 ** -np.floor(np.log10(top[j])):g}")
+
+
+TERM_SCALE_RATIO = 1e3  # lme4's tolerance for predictors "on very different scales"
+
+
+def warn_term_scales(terms: list[RandomTerm]) -> None:
+    """Warn when a random-effect term's columns differ in scale by more than
+    :data:`TERM_SCALE_RATIO` (root mean squares, the intercept's being 1): theta's entries then
+    differ by as much, and the optimizer can stop short of the optimum (a slope on Days * 1000
+    in sleepstudy did), as lme4 warns for its fixed effects."""
+    for t in terms:
+        if t.k < 2:
+            continue
+        rms = np.sqrt(np.einsum("ij,ij->j", t.Z, t.Z) / max(t.Z.shape[0], 1))
+        used = rms > 0
+        if used.sum() < 2 or rms[used].max() <= TERM_SCALE_RATIO * rms[used].min():
+            continue
+        shown = ", ".join(f"{c} ~{r:.3g}" for c, r in zip(t.columns, rms) if r > 0)
+        warnings.warn(
+            f"random-effect term {t.label}: its columns are on very different scales ({shown}, "
+            f"root mean squares): the optimizer may stop short of the optimum; rescale the "
+            f"predictors (e.g. days rather than hours) so that they are of similar size",
+            InterlaceWarning, stacklevel=4)
 
 
 def _check_model_inputs(parsed: ParsedFormula, data: Any) -> None:
