@@ -237,6 +237,33 @@ def test_errors_in_an_extended_base_point_into_the_base(tmp_path):
     assert "_base.yaml:6: famliy" in msg and "inherited by" in msg and "child.yaml" in msg
 
 
+def test_inherited_label_says_where_the_key_comes_from(tmp_path, monkeypatch):
+    """A fit's own key is never labelled inherited (however its file is named); a key from
+    the file's defaults or from an extended file says so."""
+    write(tmp_path, "grid.yaml", """\
+defaults:
+  data: {dataset: cbpp}
+  family: binomal
+fits:
+  - formula: incidence / size ~ period
+    nAGQ: 0
+""")
+    write(tmp_path, "_base.yaml", CBPP.replace("binomial", "poison"))
+    write(tmp_path, "child.yaml", "extends: _base.yaml\nnAGQ: 0\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for prefix in ("", "sub/../"):
+        own, dflt = sorted(errors_of([prefix + "grid.yaml"]), key=lambda m: "defaults" in m)
+        assert "fits[0].nAGQ: got 0" in own and "inherited" not in own
+        assert "defaults.family" in dflt and dflt.endswith(
+            "(inherited by grid.yaml#fits[0] from the file's defaults)")
+        msgs = errors_of([prefix + "child.yaml"])
+        (own,) = [m for m in msgs if "nAGQ" in m]
+        (base,) = [m for m in msgs if "poison" in m]
+        assert "inherited" not in own
+        assert base.endswith("(inherited by child.yaml through extends)")
+
+
 def test_extends_cycles_and_missing_bases(tmp_path):
     write(tmp_path, "a.yaml", CBPP + "extends: b.yaml\n")
     write(tmp_path, "b.yaml", "extends: a.yaml\n")

@@ -45,12 +45,14 @@ class ConfigIssue:
     line: int | None
     path: str
     message: str
-    fit: str = ""  # the fit it concerns, when the value was inherited from another file
+    fit: str = ""  # the fit it concerns, when the value was inherited (defaults or extends)
+    origin: str = ""  # how it was inherited: "from the file's defaults", "through extends"
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         key = f" {self.path}:" if self.path else ""
-        via = f" (inherited by {self.fit})" if self.fit else ""
+        how = f" {self.origin}" if self.origin else ""
+        via = f" (inherited by {self.fit}{how})" if self.fit else ""
         return f"{where}:{key} {self.message}{via}"
 
 
@@ -395,10 +397,9 @@ def _resolve(ld: _Loader, raw: _Raw) -> FitSpec | None:
         where = m.where
         for q in rest:
             where += f"[{q}]" if isinstance(q, int) else (f".{q}" if where else str(q))
-        inherited = m.file != display_path(file) or (raw.defaults is not None and
-                                                     m.where.startswith("defaults"))
+        origin = inherited_from(m, file, raw.defaults is not None)
         ld.issues.append(ConfigIssue(m.file, m.line, where, message,
-                                     fit_label if inherited else ""))
+                                     fit_label if origin else "", origin))
 
     base_dir = file.parent
     ctx = sch.CheckContext(base_dir=base_dir, cache=ld.check_cache)
@@ -424,6 +425,21 @@ def _resolve(ld: _Loader, raw: _Raw) -> FitSpec | None:
     config = {"name": name, **{k: v for k, v in config.items() if k != "name"}}
     return FitSpec(name=name, source=fit_label, config=config, key=content_key(config),
                    base_dir=str(base_dir.resolve()))
+
+
+def inherited_from(mark: Mark, file: Path, has_defaults: bool) -> str:
+    """How the value at ``mark`` reaches a fit of ``file``: "" when the fit's file writes it
+    itself (compared as resolved paths: ``a/../f.yaml`` and ``f.yaml`` are one file), "through
+    extends" from another file, "from the file's defaults" from its ``defaults:``."""
+    try:
+        same = Path(mark.file).resolve() == file.resolve()
+    except OSError:
+        same = mark.file == display_path(file)
+    if not same:
+        return "through extends"
+    if has_defaults and mark.where.startswith("defaults"):
+        return "from the file's defaults"
+    return ""
 
 
 def _check_columns(data: dict, ctx: sch.CheckContext, bad_keys: set, report) -> None:
