@@ -393,8 +393,7 @@ def _resolve(ld: _Loader, raw: _Raw) -> FitSpec | None:
         while p and p not in marks:
             p = p[:-1]
         m = marks.get(p) or Mark(display_path(file), None, format_path(raw.where))
-        rest = path[len(p):]
-        where = m.where
+        rest, where = path[len(p):], m.where
         for q in rest:
             where += f"[{q}]" if isinstance(q, int) else (f".{q}" if where else str(q))
         origin = inherited_from(m, file, raw.defaults is not None)
@@ -504,13 +503,18 @@ def canonical(config: dict) -> dict:
             node = node.get(k, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(path[-1], None)
-    fam = reg.get_class("family", c.get("family", "binomial"))
-    c["family"] = fam.name
-    c["link"] = reg.get_class("link", c["link"]).name if c.get("link") else (fam.links or (None,))[0]
+    c["model"] = c.get("model") or "glmm"
+    if c["model"] == "glmm":
+        fam = reg.get_class("family", c.get("family", "binomial"))
+        c["family"] = fam.name
+        c["link"] = (reg.get_class("link", c["link"]).name if c.get("link")
+                     else (fam.links or (None,))[0])
+    else:
+        _canonical_other_kind(c)
     # No optimizer given: the one glmer uses (the model kind's default: the GLMM default, or
     # None for the LMM's built-in method), so that naming the default hashes the same.
     c["optimizer"] = (reg.get_class("optimizer", c["optimizer"]).name if c.get("optimizer")
-                      else model_optimizer(c))
+                      else model_optimizer(c) if c["model"] == "glmm" else None)
     c["nAGQ"] = int(c.get("nAGQ", 1))
     # No integrator given: glmer chooses (laplace, quadrature for nAGQ > 1, or the family's own
     # default, e.g. glmmTMB's observed-information Laplace for zero-inflated families).
@@ -534,6 +538,14 @@ def canonical(config: dict) -> dict:
     out = c.setdefault("output", {})
     out["random_effects"] = bool(out.get("random_effects", False))
     return c
+
+
+def _canonical_other_kind(c: dict) -> None:
+    """Defaults of model: lmm (method REML) and model: clmm (link logit) filled in, in place."""
+    if c["model"] == "lmm":
+        c["method"] = c.get("method") or "REML"
+    else:
+        c["link"] = str(c.get("link") or "logit").lower()
 
 
 def content_key(config: dict) -> str:
