@@ -74,9 +74,9 @@ def grid(tmp_path: Path, n: int = 24) -> Path:
 def test_local_batch_gives_one_record_per_fit_equal_to_fitting_in_process(tmp_path):
     specs = load([CONFIGS])
     rep = run_batch(specs, tmp_path / "out.csv", workers=2, bar=False, stream=io.StringIO())
-    assert rep.counts == {"ok": 7} and rep.ran == 7 and rep.skipped == 0
+    assert rep.counts == {"ok": 9} and rep.ran == 9 and rep.skipped == 0
     recs = {r["key"]: r for r in records(tmp_path / "out.jsonl")}
-    assert len(recs) == 7
+    assert len(recs) == 9
     for spec in specs:
         same_result(recs[spec.key], run_fit(spec))
     table = pd.read_csv(tmp_path / "out.csv")
@@ -85,7 +85,7 @@ def test_local_batch_gives_one_record_per_fit_equal_to_fitting_in_process(tmp_pa
             "converged", "max_grad"} <= set(table.columns)
     # rerun: nothing left to do
     rep2 = run_batch(specs, tmp_path / "out.csv", workers=2, bar=False, stream=io.StringIO())
-    assert rep2.ran == 0 and rep2.skipped == 7 and len(records(tmp_path / "out.jsonl")) == 7
+    assert rep2.ran == 0 and rep2.skipped == 9 and len(records(tmp_path / "out.jsonl")) == 9
 
 
 def test_failures_warnings_dead_workers_and_timeouts_each_give_one_record(tmp_path):
@@ -275,7 +275,7 @@ def test_parquet_table_and_jsonl_out(tmp_path):
     specs = load([CONFIGS])
     run_batch(specs, tmp_path / "t.parquet", workers=2, bar=False, stream=io.StringIO())
     pq = pd.read_parquet(tmp_path / "t.parquet")
-    assert len(pq) == 7 and (pq["status"] == "ok").all()
+    assert len(pq) == 9 and (pq["status"] == "ok").all()
     run_batch(specs, tmp_path / "t.jsonl", workers=0, bar=False, stream=io.StringIO())
     csv = pd.read_csv(tmp_path / "t.csv")
     assert list(csv["key"]) == list(pq["key"])
@@ -438,7 +438,7 @@ def test_dask_batch_equals_the_local_batch_fit_by_fit(tmp_path, dask_cluster):
     rep = run_batch(specs, tmp_path / "dask.csv", scheduler=dask_cluster, bar=False,
                     stream=io.StringIO())
     assert time.monotonic() - t0 < 120
-    assert rep.counts == {"ok": 7}
+    assert rep.counts == {"ok": 9}
     run_batch(specs, tmp_path / "local.csv", workers=2, bar=False, stream=io.StringIO())
     dask_recs = {r["key"]: r for r in records(tmp_path / "dask.jsonl")}
     local_recs = {r["key"]: r for r in records(tmp_path / "local.jsonl")}
@@ -450,7 +450,7 @@ def test_dask_batch_equals_the_local_batch_fit_by_fit(tmp_path, dask_cluster):
                         str(tmp_path / "dask.csv"), "--scheduler", dask_cluster],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
-    assert "7 already in" in p.stderr
+    assert "9 already in" in p.stderr
 
 
 def test_dask_lost_worker_costs_one_retry_then_an_error_record(tmp_path, dask_cluster):
@@ -501,4 +501,4 @@ def test_a_script_without_a_main_guard_can_run_a_batch(tmp_path):
                       "workers=2, bar=False)\nprint(rep.counts)\n")
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert "{'ok': 7}" in p.stdout
+    assert "{'ok': 9}" in p.stdout

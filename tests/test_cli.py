@@ -78,7 +78,7 @@ def test_run_exit_codes_for_failures_and_bad_configs(tmp_path, capsys):
 
 def test_validate(tmp_path, capsys):
     assert main(["validate", str(CONFIGS)]) == 0
-    assert "ok: 7 fit(s) in 6 file(s)" in capsys.readouterr().out
+    assert "ok: 9 fit(s) in 8 file(s)" in capsys.readouterr().out
     (tmp_path / "a.yaml").write_text("data: {dataset: cbpp}\nformula: incidence ~ {x}\n")
     (tmp_path / "b.yaml").write_text("data: {dataset: cbpp}\n")
     assert main(["validate", str(tmp_path)]) == 2
@@ -218,7 +218,7 @@ def test_console_script_and_python_m():
     assert "period[T.4]" in p.stdout
     q = subprocess.run([sys.executable, "-m", "interlace", "validate", str(CONFIGS)],
                        capture_output=True, text=True, timeout=120, env=_env())
-    assert q.returncode == 0 and "ok: 7 fit(s)" in q.stdout
+    assert q.returncode == 0 and "ok: 9 fit(s)" in q.stdout
 
 
 def test_python_m_interlace_without_arguments_is_the_demo():

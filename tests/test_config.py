@@ -13,6 +13,8 @@ import pytest
 import interlace
 from interlace.config import ConfigError, check_formula, load, load_data, loads, run_fit
 from interlace.config.loader import canonical
+from interlace.config.runner import flatten
+from interlace.datasets import load_dataset
 from interlace.registry import registry, reload_plugins
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +57,9 @@ SEED_EXAMPLES = {
 def test_configs_folder_holds_every_seed_example_and_validates():
     specs = load([CONFIGS])
     by_name = {s.name: s for s in specs}
-    assert set(by_name) == set(SEED_EXAMPLES)
+    assert set(by_name) == set(SEED_EXAMPLES) | {"sleepstudy_lmm", "wine_clmm"}
+    assert by_name["sleepstudy_lmm"].config["model"] == "lmm"
+    assert by_name["wine_clmm"].config["model"] == "clmm"
     for name, (family, nagq, opt) in SEED_EXAMPLES.items():
         c = canonical(by_name[name].config)
         assert (c["family"], c["nAGQ"], c["optimizer"]) == (family, nagq, opt), name
@@ -235,6 +239,33 @@ def test_errors_in_an_extended_base_point_into_the_base(tmp_path):
     child = write(tmp_path, "child.yaml", "extends: _base.yaml\n")
     (msg,) = errors_of([child])
     assert "_base.yaml:6: famliy" in msg and "inherited by" in msg and "child.yaml" in msg
+
+
+def test_inherited_label_says_where_the_key_comes_from(tmp_path, monkeypatch):
+    """A fit's own key is never labelled inherited (however its file is named); a key from
+    the file's defaults or from an extended file says so."""
+    write(tmp_path, "grid.yaml", """\
+defaults:
+  data: {dataset: cbpp}
+  family: binomal
+fits:
+  - formula: incidence / size ~ period
+    nAGQ: 0
+""")
+    write(tmp_path, "_base.yaml", CBPP.replace("binomial", "poison"))
+    write(tmp_path, "child.yaml", "extends: _base.yaml\nnAGQ: 0\n")
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    for prefix in ("", "sub/../"):
+        own, dflt = sorted(errors_of([prefix + "grid.yaml"]), key=lambda m: "defaults" in m)
+        assert "fits[0].nAGQ: got 0" in own and "inherited" not in own
+        assert "defaults.family" in dflt and dflt.endswith(
+            "(inherited by grid.yaml#fits[0] from the file's defaults)")
+        msgs = errors_of([prefix + "child.yaml"])
+        (own,) = [m for m in msgs if "nAGQ" in m]
+        (base,) = [m for m in msgs if "poison" in m]
+        assert "inherited" not in own
+        assert base.endswith("(inherited by child.yaml through extends)")
 
 
 def test_extends_cycles_and_missing_bases(tmp_path):
@@ -466,3 +497,93 @@ def test_no_optimizer_means_what_glmer_means_without_one():
     assert canonical(lmm.config)["optimizer"] is None and lmm.key != lmm_named.key
     assert canonical(glmm.config)["optimizer"] == default_optimizer()
     assert glmm.key == glmm_named.key  # naming the default is the same fit
+
+
+# -- model kinds: glmm, lmm, clmm -----------------------------------------------------------
+SLEEP = "data: {dataset: sleepstudy}\nformula: Reaction ~ Days + (Days | Subject)\n"
+WINE = "data: {dataset: wine}\nformula: rating ~ temp + contact\ngroups: judge\n"
+
+
+@pytest.mark.parametrize("extra, call", [
+    ("model: lmm\n", lambda d: interlace.fit("Reaction ~ Days + (Days | Subject)", d)),
+    ("model: lmm\nmethod: ML\n",
+     lambda d: interlace.fit("Reaction ~ Days + (Days | Subject)", d, method="ML")),
+])
+def test_lmm_from_yaml_is_the_python_call(extra, call):
+    (spec,) = loads(SLEEP + extra)
+    rec = run_fit(spec)
+    py = call(load_dataset("sleepstudy"))
+    res = rec["result"]
+    assert rec["status"] == "ok" and res["model"]["kind"] == "lmm" and res["method"] == py.method
+    assert [v["estimate"] for v in res["fixed_effects"].values()] == list(py.fe_params)
+    assert [v["std_error"] for v in res["fixed_effects"].values()] == list(py.fe_bse)
+    assert res["fit"]["llf"] == py.llf and res["fit"]["aic"] == py.aic
+    assert res["fit"]["reml_criterion"] == py.reml_criterion
+    assert (res["fit"]["reml_criterion"] is None) == (py.method == "ML")
+    assert [v["vcov"] for v in res["variance_components"]] == list(py.varcorr["vcov"])
+    row = flatten(rec)
+    assert row["model"] == "lmm" and row["method"] == py.method
+
+
+def test_clmm_from_yaml_is_the_python_call():
+    (spec,) = loads(WINE + "model: clmm\nlink: probit\n")
+    rec = run_fit(spec)
+    py = interlace.clmm("rating ~ temp + contact", load_dataset("wine"), link="probit",
+                        groups="judge")
+    res = rec["result"]
+    assert rec["status"] == "ok" and res["model"]["kind"] == "clmm"
+    assert res["model"]["link"] == "probit" == py.ordinal_link
+    assert [v["estimate"] for v in res["fixed_effects"].values()] == list(py.fe_params)
+    assert [v["std_error"] for v in res["fixed_effects"].values()] == list(py.fe_bse)
+    assert list(res["thresholds"]) == [str(t) for t in py.thresholds.index]
+    assert [v["estimate"] for v in res["thresholds"].values()] == list(py.thresholds)
+    assert [v["std_error"] for v in res["thresholds"].values()] == list(py.threshold_bse)
+    assert res["fit"]["llf"] == py.llf and res["convergence"]["converged"] == py.converged
+    row = flatten(rec)
+    assert row["model"] == "clmm" and row["th:1|2"] == py.thresholds.iloc[0]
+
+
+def test_glmm_is_the_default_kind():
+    (spec,) = loads(CBPP)
+    assert spec.config.get("model", "glmm") == "glmm"
+    assert loads(CBPP + "model: glmm\n")[0].key == spec.key
+
+
+@pytest.mark.parametrize("model, key, value", [
+    ("lmm", "family", "gaussian"), ("lmm", "ziformula", "'~ 1'"), ("lmm", "dispformula", "'~ 1'"),
+    ("lmm", "integrator", "laplace"), ("lmm", "link", "identity"), ("lmm", "nAGQ", "5"),
+    ("clmm", "family", "binomial"), ("clmm", "ziformula", "'~ 1'"),
+    ("clmm", "dispformula", "'~ 1'"), ("clmm", "method", "ML"), ("glmm", "method", "ML"),
+])
+def test_keys_a_model_kind_does_not_take_are_errors_naming_them(model, key, value):
+    base = CBPP if model == "glmm" else SLEEP if model == "lmm" else WINE
+    text = "\n".join(line for line in base.splitlines() if not line.startswith(key + ":"))
+    msgs = [str(i) for i in _issues(text + f"\nmodel: {model}\n{key}: {value}\n")]
+    assert len(msgs) == 1, msgs
+    assert f"{key}: key {key!r} does not apply to model: {model}" in msgs[0]
+
+
+def test_clmm_links_are_the_cumulative_links():
+    msgs = [str(i) for i in _issues(WINE + "model: clmm\nlink: log\n")]
+    assert msgs == ["<text>.yaml:5: link: got 'log'; expected a cumulative link for model: clmm, "
+                    "one of logit, probit, cloglog, loglog; did you mean 'logit'?"]
+    for link in ("logit", "probit", "cloglog", "loglog"):
+        assert loads(WINE + f"model: clmm\nlink: {link}\n")
+    assert [str(i) for i in _issues(SLEEP + "model: lmm\nmethod: reml\n")][0].endswith(
+        "got 'reml'; expected one of REML, ML; did you mean 'REML'?")
+    (msg,) = [str(i) for i in _issues(CBPP + "method: ML\n")]  # no model: a GLMM
+    assert msg == ("<text>.yaml:6: method: key 'method' does not apply to model: glmm "
+                   "(interlace.glmer); remove it (method: REML or ML is for model: lmm)")
+
+
+def test_family_ordinal_points_to_model_clmm():
+    (msg,) = [str(i) for i in _issues(WINE + "family: ordinal\n")]
+    assert msg == ("<text>.yaml:4: family: 'ordinal' is not a glmer family: its model is fitted by "
+                   "interlace.clmm(); write `model: clmm` (with `link:` one of logit, probit, "
+                   "cloglog, loglog) and no family")
+
+
+def _issues(text: str):
+    with pytest.raises(ConfigError) as ei:
+        loads(text)
+    return ei.value.issues

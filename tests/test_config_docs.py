@@ -32,7 +32,7 @@ def test_config_table_lists_every_shipped_config():
     text = DOC.read_text()
     for p in sorted(CONFIGS.glob("*.yaml")):
         assert f"`{p.name}`" in text, p.name
-    assert len(load([CONFIGS])) == 7
+    assert len(load([CONFIGS])) == 9
 
 
 def test_python_example_runs(tmp_path, monkeypatch):
@@ -40,5 +40,5 @@ def test_python_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
     exec(compile(block.replace('"configs/"', repr(str(CONFIGS))), str(DOC), "exec"), ns)  # noqa: S102
-    assert ns["report"].counts == {"ok": 7}
+    assert ns["report"].counts == {"ok": 9}
     assert (tmp_path / "results" / "fits.csv").exists()

@@ -45,12 +45,14 @@ class ConfigIssue:
     line: int | None
     path: str
     message: str
-    fit: str = ""  # the fit it concerns, when the value was inherited from another file
+    fit: str = ""  # the fit it concerns, when the value was inherited (defaults or extends)
+    origin: str = ""  # how it was inherited: "from the file's defaults", "through extends"
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
         key = f" {self.path}:" if self.path else ""
-        via = f" (inherited by {self.fit})" if self.fit else ""
+        how = f" {self.origin}" if self.origin else ""
+        via = f" (inherited by {self.fit}{how})" if self.fit else ""
         return f"{where}:{key} {self.message}{via}"
 
 
@@ -391,14 +393,12 @@ def _resolve(ld: _Loader, raw: _Raw) -> FitSpec | None:
         while p and p not in marks:
             p = p[:-1]
         m = marks.get(p) or Mark(display_path(file), None, format_path(raw.where))
-        rest = path[len(p):]
-        where = m.where
+        rest, where = path[len(p):], m.where
         for q in rest:
             where += f"[{q}]" if isinstance(q, int) else (f".{q}" if where else str(q))
-        inherited = m.file != display_path(file) or (raw.defaults is not None and
-                                                     m.where.startswith("defaults"))
+        origin = inherited_from(m, file, raw.defaults is not None)
         ld.issues.append(ConfigIssue(m.file, m.line, where, message,
-                                     fit_label if inherited else ""))
+                                     fit_label if origin else "", origin))
 
     base_dir = file.parent
     ctx = sch.CheckContext(base_dir=base_dir, cache=ld.check_cache)
@@ -424,6 +424,21 @@ def _resolve(ld: _Loader, raw: _Raw) -> FitSpec | None:
     config = {"name": name, **{k: v for k, v in config.items() if k != "name"}}
     return FitSpec(name=name, source=fit_label, config=config, key=content_key(config),
                    base_dir=str(base_dir.resolve()))
+
+
+def inherited_from(mark: Mark, file: Path, has_defaults: bool) -> str:
+    """How the value at ``mark`` reaches a fit of ``file``: "" when the fit's file writes it
+    itself (compared as resolved paths: ``a/../f.yaml`` and ``f.yaml`` are one file), "through
+    extends" from another file, "from the file's defaults" from its ``defaults:``."""
+    try:
+        same = Path(mark.file).resolve() == file.resolve()
+    except OSError:
+        same = mark.file == display_path(file)
+    if not same:
+        return "through extends"
+    if has_defaults and mark.where.startswith("defaults"):
+        return "from the file's defaults"
+    return ""
 
 
 def _check_columns(data: dict, ctx: sch.CheckContext, bad_keys: set, report) -> None:
@@ -488,13 +503,18 @@ def canonical(config: dict) -> dict:
             node = node.get(k, {}) if isinstance(node, dict) else {}
         if isinstance(node, dict):
             node.pop(path[-1], None)
-    fam = reg.get_class("family", c.get("family", "binomial"))
-    c["family"] = fam.name
-    c["link"] = reg.get_class("link", c["link"]).name if c.get("link") else (fam.links or (None,))[0]
+    c["model"] = c.get("model") or "glmm"
+    if c["model"] == "glmm":
+        fam = reg.get_class("family", c.get("family", "binomial"))
+        c["family"] = fam.name
+        c["link"] = (reg.get_class("link", c["link"]).name if c.get("link")
+                     else (fam.links or (None,))[0])
+    else:
+        _canonical_other_kind(c)
     # No optimizer given: the one glmer uses (the model kind's default: the GLMM default, or
     # None for the LMM's built-in method), so that naming the default hashes the same.
     c["optimizer"] = (reg.get_class("optimizer", c["optimizer"]).name if c.get("optimizer")
-                      else model_optimizer(c))
+                      else model_optimizer(c) if c["model"] == "glmm" else None)
     c["nAGQ"] = int(c.get("nAGQ", 1))
     # No integrator given: glmer chooses (laplace, quadrature for nAGQ > 1, or the family's own
     # default, e.g. glmmTMB's observed-information Laplace for zero-inflated families).
@@ -518,6 +538,14 @@ def canonical(config: dict) -> dict:
     out = c.setdefault("output", {})
     out["random_effects"] = bool(out.get("random_effects", False))
     return c
+
+
+def _canonical_other_kind(c: dict) -> None:
+    """Defaults of model: lmm (method REML) and model: clmm (link logit) filled in, in place."""
+    if c["model"] == "lmm":
+        c["method"] = c.get("method") or "REML"
+    else:
+        c["link"] = str(c.get("link") or "logit").lower()
 
 
 def content_key(config: dict) -> str:

@@ -47,6 +47,42 @@ def glmer_kwargs(config: dict, data: pd.DataFrame) -> dict:
     return kw
 
 
+def fit_kwargs(config: dict, data: pd.DataFrame) -> dict:
+    """Keyword arguments of :func:`interlace.fit` (model: lmm) for a resolved config."""
+    kw: dict[str, Any] = {"formula": core_formula(config["formula"]), "data": data,
+                          "method": config.get("method") or "REML"}
+    for key in ("groups", "random", "weights", "offset", "optimizer_options"):
+        if config.get(key) is not None:
+            kw[key] = config[key]
+    kw["optimizer"] = config.get("optimizer") or None
+    return kw
+
+
+def clmm_kwargs(config: dict, data: pd.DataFrame) -> dict:
+    """Keyword arguments of :func:`interlace.clmm` (model: clmm) for a resolved config."""
+    kw: dict[str, Any] = {"formula": core_formula(config["formula"]), "data": data,
+                          "link": config.get("link") or "logit"}
+    for key in ("groups", "random", "weights", "offset", "integrator", "optimizer_options"):
+        if config.get(key) is not None:
+            kw[key] = config[key]
+    kw["optimizer"] = config.get("optimizer") or None
+    kw["nAGQ"] = int(config.get("nAGQ", 1))
+    return kw
+
+
+#: model kind -> (function name in ``interlace``, its keyword arguments from a config)
+MODEL_CALLS = {"glmm": ("glmer", glmer_kwargs), "lmm": ("fit", fit_kwargs),
+               "clmm": ("clmm", clmm_kwargs)}
+
+
+def model_call(config: dict, data: pd.DataFrame):
+    """The fitting function of the config's model kind and its keyword arguments."""
+    import interlace
+
+    name, kwargs = MODEL_CALLS[config.get("model") or "glmm"]
+    return getattr(interlace, name), kwargs(config, data)
+
+
 def model_optimizer(config: dict) -> str | None:
     """The optimizer :func:`interlace.glmer` uses for a config that names none: None (the
     LMM's built-in Newton method) when glmer fits the model by the LMM path (a Gaussian
@@ -69,12 +105,12 @@ def model_optimizer(config: dict) -> str | None:
 
 
 def fit_config(config: dict, data: pd.DataFrame | None = None, base_dir: str | Path = "."):
-    """Fit the model a resolved config describes (on ``data`` if given, else its own data)."""
-    import interlace
-
+    """Fit the model a resolved config describes (on ``data`` if given, else its own data):
+    :func:`interlace.glmer`, :func:`interlace.fit` or :func:`interlace.clmm` by its ``model``."""
     if data is None:
         data = load_data(config["data"], base_dir)
-    return interlace.glmer(**glmer_kwargs(config, data))
+    func, kwargs = model_call(config, data)
+    return func(**kwargs)
 
 
 def _num(x: Any) -> Any:
@@ -115,8 +151,8 @@ def result_payload(result, random_effects: bool = False) -> dict:
                    "var2": r["var2"] if isinstance(r["var2"], str) else None,
                    "vcov": r["vcov"], "sdcor": r["sdcor"]})
     out = {
-        "model": {"formula": result.formula, "family": result.family.name,
-                  "link": result.link.name, "nAGQ": result.nAGQ,
+        "model": {"kind": model_kind(result), "formula": result.formula,
+                  "family": result.family.name, "link": result.link.name, "nAGQ": result.nAGQ,
                   "integrator": result.integrator, "optimizer": result.optimizer},
         "nobs": result.nobs,
         "ngroups": dict(result.ngroups),
@@ -131,19 +167,43 @@ def result_payload(result, random_effects: bool = False) -> dict:
                    for c, r in table.iterrows()}
             for name, table in getattr(result, "family_coefs", {}).items()},
         "fit": {"llf": result.llf, "aic": result.aic, "bic": result.bic,
-                "deviance": result.deviance, "df_resid": result.df_resid},
+                "deviance": result.deviance, "df_resid": result.df_resid,
+                "reml_criterion": getattr(result, "reml_criterion", None)},
         "convergence": {"converged": result.converged, "max_grad": result.max_grad,
                         "singular": result.singular, "messages": list(result.messages),
                         "optimizer_message": str(getattr(result, "optimizer_message", "")),
                         "evaluations": getattr(result, "evaluations", None),
                         "gradient": {str(k): v for k, v in result.gradient.items()}},
     }
+    out.update(kind_payload(result))
     if random_effects:
         out["random_effects"] = {
             str(g): {"levels": [str(i) for i in df.index], "columns": [str(c) for c in df.columns],
                      "values": df.to_numpy().tolist()}
             for g, df in result.random_effects.items()}
     return clean(out)
+
+
+def model_kind(result) -> str:
+    """``lmm``, ``clmm`` or ``glmm``: the kind of model a result is of (by what it carries)."""
+    if getattr(result, "thresholds", None) is not None:
+        return "clmm"
+    if getattr(result, "method", None) in ("REML", "ML"):
+        return "lmm"
+    return "glmm"
+
+
+def kind_payload(result) -> dict:
+    """What one model kind adds to the payload: the LMM's ``method``; the CLMM's ``thresholds``
+    (a table like ``fixed_effects``)."""
+    kind = model_kind(result)
+    if kind == "lmm":
+        return {"method": result.method}
+    if kind == "clmm":
+        th, se, z = result.thresholds, result.threshold_bse, result.threshold_zvalues
+        return {"thresholds": {str(t): {"estimate": th[t], "std_error": se.get(t),
+                                        "z_value": z.get(t)} for t in th.index}}
+    return {}
 
 
 def status_of(result) -> tuple[str, str]:
@@ -211,9 +271,10 @@ def invalid_record(source: str, name: str, issues: list) -> dict:
                        for i in issues]}
 
 
-TABLE_FIRST = ["name", "status", "message", "error_type", "key", "source", "family", "link",
-               "formula", "nAGQ", "integrator", "optimizer", "nobs", "llf", "aic", "bic",
-               "deviance", "converged", "singular", "max_grad", "elapsed_s", "attempts"]
+TABLE_FIRST = ["name", "status", "message", "error_type", "key", "source", "model", "method",
+               "family", "link", "formula", "nAGQ", "integrator", "optimizer", "nobs", "llf",
+               "aic", "bic", "deviance", "reml_criterion", "converged", "singular", "max_grad",
+               "elapsed_s", "attempts"]
 
 
 def flatten(rec: dict) -> dict:
@@ -225,10 +286,13 @@ def flatten(rec: dict) -> dict:
     cfg = rec.get("config") or {}
     row["formula"] = cfg.get("formula")
     res = rec.get("result")
+    row["model"] = cfg.get("model", "glmm")
     if not res:
         row["family"] = cfg.get("family", "binomial")
         return row
     m = res["model"]
+    row.update(model=m.get("kind", row["model"]), method=res.get("method"),
+               reml_criterion=res["fit"].get("reml_criterion"))
     row.update(family=m["family"], link=m["link"], formula=m["formula"], nAGQ=m["nAGQ"],
                integrator=m["integrator"], optimizer=m["optimizer"], nobs=res["nobs"])
     row.update({k: res["fit"][k] for k in ("llf", "aic", "bic", "deviance")})
@@ -238,6 +302,8 @@ def flatten(rec: dict) -> dict:
         row[f"fe:{term}"] = v["estimate"]
     for term, v in res["fixed_effects"].items():
         row[f"se:{term}"] = v["std_error"]
+    for term, v in (res.get("thresholds") or {}).items():
+        row[f"th:{term}"] = v["estimate"]
     for v in res["variance_components"]:
         if v["var2"] is None:
             label = v["group"] + (f":{v['var1']}" if v["var1"] else "")

@@ -232,7 +232,86 @@ def _family_class(fit):
     return registry().classes("family").get(name.lower())
 
 
+#: the model kinds a config can describe, with the function that fits each
+MODELS = {"glmm": "interlace.glmer", "lmm": "interlace.fit", "clmm": "interlace.clmm"}
+
+#: keys that one model kind does not take: an error naming the key, never quietly ignored
+NOT_FOR_MODEL = {
+    "lmm": ("family", "family_params", "link", "ziformula", "dispformula", "integrator", "nAGQ"),
+    "clmm": ("family", "family_params", "ziformula", "dispformula", "method"),
+    "glmm": ("method",),
+}
+
+
+def model_of(fit: dict) -> str:
+    """The fit's model kind (``glmm`` when ``model`` is unset or not a known kind)."""
+    m = fit.get("model")
+    return m if m in MODELS else "glmm"
+
+
+def check_model(value, fit, ctx) -> list[Problem]:
+    """Keys given that the model kind ``value`` does not take."""
+    if value not in MODELS:
+        return []
+    out = []
+    for key in NOT_FOR_MODEL[value]:
+        if fit.get(key) is not None:
+            hint = (" (the LMM is gaussian with the identity link; use model: glmm for another "
+                    "family)" if value == "lmm" and key in ("family", "link") else
+                    " (the cumulative link model's response is the ordered categories; choose "
+                    "its `link`)" if value == "clmm" and key == "family" else
+                    " (method: REML or ML is for model: lmm)" if key == "method" else "")
+            out.append(((key,), f"key {key!r} does not apply to model: {value} "
+                                f"({MODELS[value]}); remove it{hint}"))
+    return out
+
+
+def check_method(value, fit, ctx) -> list[Problem]:
+    """``method`` in a config without ``model:`` (a GLMM) is an error; with ``model:`` given,
+    :func:`check_model` reports it."""
+    if fit.get("model") is not None:
+        return []
+    return [p for p in check_model("glmm", fit, ctx) if p[0] == ("method",)]
+
+
+def for_models(check: Callable, *kinds: str) -> Callable:
+    """A check that applies to configs of the model ``kinds`` only (default: glmm); the other
+    kinds reject the key (:func:`check_model`) or check it themselves."""
+    kinds = kinds or ("glmm",)
+
+    def wrapped(value, fit, ctx):
+        return check(value, fit, ctx) if model_of(fit) in kinds else []
+    return wrapped
+
+
+def check_family(value, fit, ctx) -> list[Problem]:
+    """A registered family; the ordinal family points to ``model: clmm``."""
+    from interlace.glmm.resolve import OTHER_MODEL_KINDS
+
+    entry = OTHER_MODEL_KINDS.get(str(value).lower())
+    names, table = _registry_names("family")
+    if entry is not None and str(value).lower() not in table:
+        return [(("family",), f"{value!r} is not a glmer family: its model is fitted by {entry}(); "
+                              f"write `model: clmm` (with `link:` one of {', '.join(clmm_links())}) "
+                              f"and no family")]
+    return plugin_check("family", "family")(value, fit, ctx)
+
+
+def clmm_links() -> list[str]:
+    """The cumulative links of :func:`interlace.clmm` (the ordinal family's own list)."""
+    from interlace.ordinal.family import CUMULATIVE_LINKS
+
+    return list(CUMULATIVE_LINKS)
+
+
 def check_link(value, fit, ctx):
+    if model_of(fit) == "clmm":
+        if str(value).lower() in clmm_links():
+            return []
+        return [(("link",), f"got {show(value)}; expected a cumulative link for model: clmm, one "
+                            f"of {', '.join(clmm_links())}{suggest(value, clmm_links())}")]
+    if model_of(fit) != "glmm":
+        return []  # reported by check_model
     problems = plugin_check("link", "link")(value, fit, ctx)
     if problems:
         return problems
@@ -355,23 +434,31 @@ FIT_FIELDS = [
                           one_of=("dataset", "path")),
           "where the data come from: exactly one of `data.dataset` and `data.path`",
           required=True, check=check_data),
+    Field("model", Choice(*MODELS), "the model kind: `glmm` (interlace.glmer), `lmm` (a linear "
+          "mixed model, interlace.fit, as lme4's lmer) or `clmm` (a cumulative link mixed model for "
+          "an ordered response, interlace.clmm, as ordinal's clmm); a key the kind does not take "
+          "is an error", default="glmm", check=check_model),
+    Field("method", Choice("REML", "ML"), "model: lmm only: REML (as lmer) or maximum likelihood",
+          default_doc="`REML` for model: lmm", check=check_method),
     Field("formula", String(), "lme4-style formula, `y ~ x + (1 | g)`; responses `y`, "
           "`successes / trials`, `cbind(successes, failures)`; only the transforms listed below",
           required=True, check=check_formula),
     Field("family", String(), "a registered family name (`interlace plugins`), e.g. binomial, "
-          "poisson, nbinom2, gaussian", default="binomial", check=plugin_check("family", "family")),
+          "poisson, nbinom2, gaussian (model: glmm only)", default="binomial",
+          check=for_models(check_family)),
     Field("family_params", MapOf(Scalar(numbers_only=True, nullable=True),
                                  "a mapping of parameter names to numbers"),
           "the family's extra parameters, e.g. `{theta: 2.0}` for nbinom2; a number fixes the "
-          "parameter, null estimates it", check=check_family_params),
+          "parameter, null estimates it", check=for_models(check_family_params)),
     Field("ziformula", String(), "one-sided formula for the zero-inflation / hurdle "
           "probability (logit scale) of a zero-part family, e.g. `~ mined` (fixed effects only)",
           default_doc="`~1`", check=check_param_formula("ziformula")),
     Field("dispformula", String(), "one-sided formula for the family's dispersion parameter "
           "(log scale), e.g. `~ treatment` (fixed effects only)", default_doc="`~1`",
-          check=check_param_formula("dispformula")),
-    Field("link", String(), "a registered link allowed for the family",
-          default_doc="the family's default", check=check_link),
+          check=for_models(check_param_formula("dispformula"))),
+    Field("link", String(), "a registered link allowed for the family; for model: clmm a "
+          "cumulative link: logit, probit, cloglog, loglog (model: lmm takes none)",
+          default_doc="the family's default; `logit` for clmm", check=check_link),
     Field("groups", StringOrList(), "grouping column(s), one random intercept each "
           "(`groups: herd`, `groups: [site, year]`)"),
     Field("random", StringOrList(), "lme4-style random terms (`random: ['(1 | herd)']`)"),
@@ -381,11 +468,11 @@ FIT_FIELDS = [
           "an expression write `+ offset(log(n))` in the formula)"),
     Field("nAGQ", Integer(1, 100), "quadrature points per random effect: 1 is the Laplace "
           "approximation; > 1 adaptive Gauss-Hermite quadrature (one scalar random effect)",
-          default=1, check=check_nagq),
+          default=1, check=for_models(check_nagq, "glmm", "clmm")),
     Field("integrator", String(), "a registered integrator",
           default_doc=f"`{default_integrator(1)[0]}` if nAGQ is 1, else "
                       f"`{default_integrator(2)[0]}` (or the family's own default)",
-          check=plugin_check("integrator", "integrator")),
+          check=for_models(plugin_check("integrator", "integrator"), "glmm", "clmm")),
     Field("optimizer", String(), "a registered optimizer, e.g. lbfgsb, bobyqa, nelder-mead",
           default_doc=f"the model's default: `{DEFAULT_OPTIMIZER}` for a GLMM, the LMM's built-in "
                       f"Newton method for a gaussian family with the identity link",
