@@ -148,3 +148,20 @@ def test_undeclared_options_are_not_checked_declared_ones_are():
         check_optimizer_options(DeclaredPowell(), [("maxfev", 1)])
     with pytest.raises(PluginError, match="option names must be strings, got 1"):
         check_optimizer_options(DeclaredPowell(), {1: 2})
+
+
+@pytest.mark.parametrize("optimizer, key, value", [
+    ("bobyqa", "maxeval", 5), ("lbfgsb", "maxiter", 2), ("nelder-mead", "maxfev", 3)])
+def test_an_lmm_stopped_at_its_limit_is_unconverged(optimizer, key, value):
+    """interlace.fit with an optimizer plugin stopped by its limit says so (the Newton polish
+    after it must not hide that the optimizer gave up), and converges without the limit."""
+    sleep = interlace.load_dataset("sleepstudy")
+    with pytest.warns(ConvergenceWarning, match="stopped at its limit"):
+        res = interlace.fit("Reaction ~ Days + (Days | Subject)", sleep, optimizer=optimizer,
+                            optimizer_options={key: value})
+    assert not res.converged
+    assert any("raise the limit in optimizer_options" in m for m in res.messages)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        assert interlace.fit("Reaction ~ Days + (Days | Subject)", sleep,
+                             optimizer=optimizer).converged

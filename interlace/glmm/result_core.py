@@ -13,7 +13,7 @@ from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
 from interlace.glmm.pirls import pirls
-from interlace.results.base import SINGULAR_TOL
+from interlace.results.base import SINGULAR_TOL, limit_problem
 
 
 class CoreFitMixin:
@@ -93,8 +93,7 @@ class CoreFitMixin:
         singular = bool(np.any((tl == 0) & (np.abs(self.theta) < SINGULAR_TOL)))
         problems = [] if pirls_converged else ["PIRLS did not converge at the optimum"]
         if limit is not None:
-            problems.append(f"the optimizer stopped at its limit ({limit.rstrip('.')}); raise "
-                            f"the limit in optimizer_options")
+            problems.append(limit_problem(limit))
         self._set_convergence(H, g, at_bound, singular, problems)
 
     @staticmethod

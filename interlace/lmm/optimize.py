@@ -47,6 +47,7 @@ class LMMOptimum:
     nfev: int
     message: str
     optimizer: Any
+    limit_reached: bool = False  # the optimizer stopped at its evaluation or iteration limit
 
 
 def resolve_optimizer(optimizer: Any):
@@ -208,4 +209,4 @@ def optimize_lmm(obj: LMMObjective, optimizer: Any = None,
     if not builtin:  # the built-in optimizer is Newton's method already
         x, g = _newton_polish(obj, x, fx, H, g)
         fx = obj(x)
-    return LMMOptimum(x, fx, H, g, obj.nfev, r.message, opt)
+    return LMMOptimum(x, fx, H, g, obj.nfev, r.message, opt, bool(r.limit_reached))

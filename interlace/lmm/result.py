@@ -15,7 +15,7 @@ from interlace.linalg.differences import hessian_from_gradient
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.satterthwaite import satterthwaite_df
 from interlace.lmm.solution import PLSSolution
-from interlace.results.base import SINGULAR_TOL, MixedModelResult
+from interlace.results.base import SINGULAR_TOL, MixedModelResult, limit_problem
 from interlace.results.response import ResponseResultMixin
 from interlace.results.summary import (
     coefficient_lines,
@@ -36,10 +36,12 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
     @classmethod
     def from_lmm(cls, ctx, obj: LMMObjective, theta: np.ndarray, dev: float, H: np.ndarray,
                  g: np.ndarray, nfev: int, message: str, opt,
-                 refit: Callable[..., LMMResult] | None = None) -> LMMResult:
+                 refit: Callable[..., LMMResult] | None = None,
+                 limit_reached: bool = False) -> LMMResult:
         """The result at the optimum ``theta`` (profiled deviance ``dev``, its Hessian ``H`` and
         gradient ``g``) of ``obj``; ``refit(method=...)`` fits the same model by another
-        method (the orchestrator passes it: see :meth:`refit`)."""
+        method (the orchestrator passes it: see :meth:`refit`); ``limit_reached``: the
+        optimizer stopped at its evaluation or iteration limit (the fit is then unconverged)."""
         self = cls()
         sol = obj.solution(theta)
         obj.clear_cache()  # the result holds the objective: keep no factors alive with it
@@ -53,7 +55,8 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         self.optimizer_message, self.evaluations = message, nfev
         at_bound = (obj.lower == 0) & (self.theta <= 1e-8)
         singular = bool(((obj.lower == 0) & (np.abs(self.theta) < SINGULAR_TOL)).any())
-        self._set_convergence(H, g, at_bound, singular)
+        self._set_convergence(H, g, at_bound, singular,
+                              [limit_problem(message)] if limit_reached else [])
         return self
 
     def _set_lmm_estimates(self, ctx, obj: LMMObjective, theta: np.ndarray,

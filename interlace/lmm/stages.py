@@ -88,4 +88,4 @@ def lmm_result(obj: LMMObjective, optimum: LMMOptimum,
     refit of REML fits by ML."""
     return LMMResult.from_lmm(obj.ctx, obj, np.asarray(optimum.theta, float), optimum.deviance,
                               optimum.hessian, optimum.gradient, optimum.nfev, optimum.message,
-                              optimum.optimizer, refit)
+                              optimum.optimizer, refit, optimum.limit_reached)

@@ -29,6 +29,13 @@ SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
 _RANDOM_PARTS = ("variance_components", "random_effects", "ngroups", "varcorr")
 
 
+def limit_problem(message: str) -> str:
+    """The convergence problem of an optimizer stopped at its evaluation or iteration limit
+    (unconverged, as lme4 reports bobyqa's maxfun, even if a Newton polish got there after)."""
+    return (f"the optimizer stopped at its limit ({message.rstrip('.')}); raise the limit in "
+            f"optimizer_options")
+
+
 class MixedModelResult:
     """The shared part of a fitted mixed model's result.
 
