@@ -169,13 +169,42 @@ def test_factor_of_an_indefinite_system_is_none_without_warnings(k):
         assert system.factor(ZL, np.ones(n)) is not None
 
 
-def test_random_term_columns_on_very_different_scales_warn():
-    """A slope on Days * 1000 next to its intercept: theta's entries differ by 1e3 and the
-    optimizer stopped 4.4 short of the ML optimum (-880.40 against -875.97) without a word; now
-    the user is told to rescale, as lme4 tells about its fixed effects."""
+@pytest.mark.parametrize("factor", [1000.0, 1e-3])
+def test_random_term_columns_on_very_different_scales_warn_and_reach_the_optimum(factor):
+    """A slope on Days * 1000 next to its intercept: theta's entries differ by 1e3, and the ML
+    fit stopped at the slope's zero bound, 4.4 short of the optimum (-880.40 against -875.97),
+    saying it converged: the probes off a zero bound were 0.05 to 1, far above the slope's SD
+    in its own unit. The probes now include the entry's unit, and the user is told to rescale,
+    as lme4 tells about its fixed effects. The optimum is lme4's (tests/reference: ML
+    sleepstudy logLik -875.9697) whatever the unit of Days."""
     sleep = interlace.load_dataset("sleepstudy")
-    with pytest.warns(interlace.InterlaceWarning, match=r"\(Days \| Subject\).*very different"):
-        interlace.fit("Reaction ~ Days + (Days | Subject)", sleep.assign(Days=sleep.Days * 1000))
+    ref = interlace.fit("Reaction ~ Days + (Days | Subject)", sleep, method="ML")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        res = interlace.fit("Reaction ~ Days + (Days | Subject)",
+                            sleep.assign(Days=sleep.Days * factor), method="ML")
+    scale_warned = any("very different scales" in str(w.message) for w in seen)
+    assert scale_warned == (factor > 100)  # root mean squares 1 and 5.3e3, or 1 and 5.3e-3
+    assert res.converged
+    assert res.llf == pytest.approx(ref.llf, abs=1e-6)
+    assert res.fe_params["Days"] == pytest.approx(ref.fe_params["Days"] / factor, rel=1e-4)
     with warnings.catch_warnings():
         warnings.simplefilter("error", interlace.InterlaceWarning)
         interlace.fit("Reaction ~ Days + (Days | Subject)", sleep)
+
+
+def test_a_point_the_deviance_cannot_be_evaluated_at_is_not_an_optimum():
+    """Poisson counts with a correlated random slope: L-BFGS-B's first line search tried a
+    point where the deviance overflows; its gradient there was returned as zeros, which the
+    gradient-floor stop read as convergence, and the fit ended in an error blaming complete
+    separation. Now the optimizer backs off. The law: the model nests the random-intercept
+    model, so a fit that says it converged is at least as likely; otherwise it says it did not
+    converge."""
+    sleep = interlace.load_dataset("sleepstudy")
+    counts = sleep.assign(c=np.round(sleep.Reaction / 10).astype(int))
+    small = interlace.glmer("c ~ Days + (1 | Subject)", counts, family="poisson")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        big = interlace.glmer("c ~ Days + (Days | Subject)", counts, family="poisson")
+    assert np.isfinite(big.llf)
+    assert (not big.converged) or big.llf >= small.llf - 1e-6

@@ -56,12 +56,16 @@ class ScaledDeviance:
         sc = self.scale
         x = y / sc
         g = self.obj.gradient(x)
+        feasible = True
         if g is None:
             fx = self(y)
-            g = (np.zeros_like(x) if fx >= 1e100
-                 else fd_gradient(self.obj, x, fx, self.lower, unit=1.0 / sc))
+            feasible = fx < 1e100
+            g = (fd_gradient(self.obj, x, fx, self.lower, unit=1.0 / sc) if feasible
+                 else np.zeros_like(x))
         gy = g / sc
-        if self.stop is not None:
+        # a point where the deviance cannot be evaluated has no gradient: its zeros must not
+        # read as the gradient's rounding floor (the optimizer backs off from such points)
+        if self.stop is not None and feasible:
             pg = np.where((y <= self.ylow) & (gy > 0), 0.0, gy)  # projected on the bounds
             if np.max(np.abs(pg)) <= self.stop:
                 raise GradientFloorError(y.copy(), self(y))
