@@ -16,6 +16,7 @@ import numpy as np
 from interlace.glmm.objective import Layout, Objective
 from interlace.glmm.parameters import Parameters
 from interlace.linalg.differences import fd_gradient
+from interlace.model.terms import zero_bound_probes
 from interlace.optimizers.base import Optimizer, OptimizeResult
 
 GRADIENT_FLOOR = 1e-8  # the gradient's rounding floor relative to the deviance (see Stages.run)
@@ -118,12 +119,13 @@ class Stages:
         """A variance on its bound is a stationary point of the deviance (even in theta), so a
         gradient method can stall there: probe positive values and restart if lower."""
         diag = self.params.diag
+        probes = zero_bound_probes(self.params.ctx.design.terms)
         for _ in range(3):
             f0 = obj(x)
             at0 = [i for i in diag if x[i] <= 1e-8]
             best, fbest = None, f0 - 1e-6
             for i in at0:
-                for v in (0.05, 0.2, 0.5, 1.0):
+                for v in probes[i]:
                     xt = x.copy()
                     xt[i] = v
                     ft = obj(xt)

@@ -20,6 +20,7 @@ from interlace.linalg.differences import hessian_from_gradient
 from interlace.lmm.newton import fd_hessian_from_grad, quasi_newton
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.start import moment_start
+from interlace.model.terms import zero_bound_probes
 from interlace.optimizers import default_optimizer
 from interlace.optimizers.base import OptimizeResult, check_optimizer_options
 from interlace.registry import resolve
@@ -119,29 +120,6 @@ def _runner(obj: LMMObjective, opt, optimizer_options: dict | None
     return run
 
 
-PROBES = (0.05, 0.2, 0.5, 1.0)  # trial values of a relative SD held at zero
-
-
-def theta_units(terms: list) -> np.ndarray:
-    """Per entry of theta, the natural unit of its row of Lambda: 1 / the root mean square of
-    the term's Z column (1 for an intercept), so that a unit changes Z b by about as much for
-    every entry (a slope on Days * 1000 has its SD near 1e-3 of the intercept's)."""
-    out = []
-    for t in terms:
-        rms = np.sqrt(np.einsum("ij,ij->j", t.Z, t.Z) / max(t.Z.shape[0], 1))
-        unit = np.where(rms > 0, 1.0 / np.where(rms > 0, rms, 1.0), 1.0)
-        out.append(unit[t.tri_rows])
-    return np.concatenate(out) if out else np.zeros(0)
-
-
-def _probe_values(unit: float) -> tuple[float, ...]:
-    """The trial values for an entry at zero: the fixed ones, and the same in the entry's own
-    unit when that differs by more than a factor of ten (columns on other scales)."""
-    if 0.1 <= unit <= 10.0:
-        return PROBES
-    return PROBES + tuple(v * unit for v in PROBES)
-
-
 def _probe_zero_bounds(obj: LMMObjective, r: OptimizeResult, run) -> tuple[np.ndarray, OptimizeResult]:
     """Up to three times: try moving each parameter held at 0 off the bound and restart from
     the best trial that lowers the deviance."""
@@ -154,9 +132,9 @@ def _probe_zero_bounds(obj: LMMObjective, r: OptimizeResult, run) -> tuple[np.nd
             break
         fx = obj(x)
         trial = []
-        units = theta_units(obj.ctx.design.terms)
+        probes = zero_bound_probes(obj.ctx.design.terms)
         for i in at_zero:
-            for v in _probe_values(units[i]):
+            for v in probes[i]:
                 xt = x.copy()
                 xt[i] = v
                 trial.append((obj(xt), xt))

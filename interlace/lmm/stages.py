@@ -23,7 +23,7 @@ from interlace.lmm.optimize import LMMOptimum, optimize_lmm
 from interlace.lmm.response import NormalResponse
 from interlace.lmm.result import LMMResult
 from interlace.model.context import ModelContext
-from interlace.model.design import build_design
+from interlace.model.design import SCALE_LIMITS, build_design, magnitude_error
 from interlace.model.formula import parse_formula
 
 __all__ = ["build_lmm", "check_lmm_response", "check_method", "lmm_objective", "lmm_result", "optimize_lmm"]
@@ -59,12 +59,10 @@ def check_lmm_response(y: np.ndarray, offset: np.ndarray, label: str) -> None:
                 else f"response {label!r} minus the offset is constant ({r[0]:.6g} on every row)")
         raise DataError(f"{what}: a linear mixed model needs variation in the response")
     top = float(np.max(np.abs(r))) if r.size else 1.0
-    if top > 1e100 or top < 1e-100:
-        raise DataError(
-            f"response {label!r} has values of magnitude up to {top:.3g}: its sums of squares "
-            f"overflow or underflow double precision (the response's largest absolute value "
-            f"must lie between 1e-100 and 1e+100); rescale it, e.g. multiply it by "
-            f"{10.0 ** -np.floor(np.log10(top)):g}, and scale the estimates back")
+    low, high = SCALE_LIMITS
+    if top > high or top < low:
+        raise magnitude_error(f"response {label!r}", "the response's largest absolute value", top,
+                              ", and scale the estimates back")
 
 
 def lmm_objective(ctx: ModelContext, reml: bool = True) -> LMMObjective:

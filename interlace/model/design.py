@@ -121,11 +121,20 @@ def check_scales(X: np.ndarray, names: list[str]) -> None:
     low, high = SCALE_LIMITS
     top = np.max(np.abs(X), axis=0)
     for j in np.flatnonzero((top > high) | ((top > 0) & (top < low))):
-        raise DataError(
-            f"fixed-effect column {names[j]!r} has values of magnitude up to {top[j]:.3g}: its "
-            f"sums of squares overflow or underflow double precision (predictors' largest "
-            f"absolute values must lie between {low:g} and {high:g}); rescale it, e.g. "
-            f"multiply it by {10.0 ** -np.floor(np.log10(top[j])):g}")
+        raise magnitude_error(f"fixed-effect column {names[j]!r}",
+                              "predictors' largest absolute values", float(top[j]))
+
+
+def magnitude_error(what: str, whose: str, top: float, after: str = "") -> DataError:
+    """The error for values whose largest magnitude ``top`` lies outside :data:`SCALE_LIMITS`:
+    what overflows, whose magnitudes the limits bound, the limits and a factor that brings the
+    values inside them."""
+    low, high = SCALE_LIMITS
+    factor = 10.0 ** -np.floor(np.log10(top))
+    return DataError(
+        f"{what} has values of magnitude up to {top:.3g}: its sums of squares overflow or "
+        f"underflow double precision ({whose} must lie between {low:g} and {high:g}); rescale "
+        f"it, e.g. multiply it by {factor:g}{after}")
 
 
 TERM_SCALE_RATIO = 1e3  # lme4's tolerance for predictors "on very different scales"
@@ -139,7 +148,7 @@ def warn_term_scales(terms: list[RandomTerm]) -> None:
     for t in terms:
         if t.k < 2:
             continue
-        rms = np.sqrt(np.einsum("ij,ij->j", t.Z, t.Z) / max(t.Z.shape[0], 1))
+        rms = t.column_rms()
         used = rms > 0
         if used.sum() < 2 or rms[used].max() <= TERM_SCALE_RATIO * rms[used].min():
             continue

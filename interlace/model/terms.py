@@ -31,6 +31,24 @@ def tri_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
+#: Trial values of a relative SD held at its zero bound (the optimizers probe off the bound,
+#: where the deviance is stationary in theta and a gradient method can stall).
+ZERO_BOUND_PROBES = (0.05, 0.2, 0.5, 1.0)
+
+
+def zero_bound_probes(terms: list[RandomTerm]) -> list[tuple[float, ...]]:
+    """Per entry of theta (terms in order), the values to try when it sits at 0: the fixed
+    ones, and the same in the entry's own unit (:meth:`RandomTerm.theta_units`) when that
+    differs tenfold, so that a slope on Days * 1000 is probed near its own scale."""
+    out: list[tuple[float, ...]] = []
+    for t in terms:
+        for unit in t.theta_units():
+            scaled = 0.1 <= unit <= 10.0
+            out.append(ZERO_BOUND_PROBES if scaled else
+                       ZERO_BOUND_PROBES + tuple(v * unit for v in ZERO_BOUND_PROBES))
+    return out
+
+
 @dataclass
 class RandomTerm:
     """One random-effect term with its data, ready for the penalised system."""
@@ -83,6 +101,16 @@ class RandomTerm:
     def theta_lower_bounds(self) -> np.ndarray:
         """0 on Lambda's diagonal, -inf off it (lme4's bounds)."""
         return np.where(self.tri_rows == self.tri_cols, 0.0, -np.inf)
+
+    def column_rms(self) -> np.ndarray:
+        """The root mean square of each Z column (1 for an intercept): the columns' scales."""
+        return np.sqrt(np.einsum("ij,ij->j", self.Z, self.Z) / max(self.Z.shape[0], 1))
+
+    def theta_units(self) -> np.ndarray:
+        """Per entry of theta, the natural unit of its row of Lambda: 1 / its Z column's root
+        mean square, so that a unit changes Z b by about as much for every entry."""
+        rms = self.column_rms()
+        return (1.0 / np.where(rms > 0, rms, 1.0))[self.tri_rows]
 
     def theta_start(self) -> np.ndarray:
         """lme4's start: identity factor."""
