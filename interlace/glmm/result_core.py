@@ -96,6 +96,23 @@ class CoreFitMixin:
             problems.append(limit_problem(limit))
         self._set_convergence(H, g, at_bound, singular, problems)
 
+    def family_parameter_estimates(self) -> pd.Series:
+        """Estimated family parameters: a scalar on its natural scale under its own name, a
+        parameter with a formula as its coefficients ``name~column`` (its link scale)."""
+        names, values, kinds = [], [], []
+        for name, table in self.family_coefs.items():
+            if name in self._ctx.design.param_designs:
+                names += [f"{name}~{c}" for c in table.index]
+                values += list(table["Estimate"].to_numpy(float))
+                kinds += ["family"] * len(table)
+            else:
+                names.append(name)
+                values.append(float(np.ravel(self.family_params[name])[0]))
+                kinds.append("sigma" if name == "sigma" else "family")
+        out = pd.Series(values, index=names, dtype=float)
+        out.attrs["kinds"] = kinds
+        return out
+
     @staticmethod
     def _param_names(ctx, layout) -> list[str]:
         names = []

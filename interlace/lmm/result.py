@@ -125,6 +125,12 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         return pd.Series(2 * stats.t.sf(np.abs(self.fe_tvalues), self.fe_df),
                          index=self.fe_params.index, name="Pr(>|t|)")
 
+    def family_parameter_estimates(self) -> pd.Series:
+        """The residual standard deviation ``sigma``."""
+        out = pd.Series([float(self.family_params["sigma"])], index=["sigma"], dtype=float)
+        out.attrs["kinds"] = ["sigma"]
+        return out
+
     def _modes_factor(self):
         """M = Lambda'Z'WZ Lambda + I at the estimates, with the absolute-scale Lambda and the
         weights over sigma^2 (the penalised system of the normal model's u ~ N(0, I))."""

@@ -117,6 +117,12 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         """Thresholds then coefficients, in ordinal's ``coef()`` order."""
         return pd.concat([self.thresholds, self.fe_params]).rename("Estimate")
 
+    def family_parameter_estimates(self) -> pd.Series:
+        """The thresholds (ordinal's names ``1|2``, ...)."""
+        out = self.thresholds.astype(float).rename(None)
+        out.attrs["kinds"] = ["threshold"] * len(out)
+        return out
+
     @property
     def ordinal_link(self) -> str:
         """The cumulative link's name."""

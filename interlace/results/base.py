@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from interlace.inference.intervals import confidence_intervals
+from interlace.inference.parameters import natural_parameters
 from interlace.model.context import ModelContext
 from interlace.model.design import Design
 from interlace.plotting import plot_caterpillar, plot_fitted
@@ -171,6 +173,28 @@ class MixedModelResult:
     def hessian(self) -> pd.DataFrame:
         """Hessian of the deviance at the estimate (the optimizer's parameters)."""
         return pd.DataFrame(self._H, index=self._names, columns=self._names)
+
+    # -- all parameters on their natural scale (interlace.inference) ----------------------
+    def family_parameter_estimates(self) -> pd.Series:
+        """Estimated parameters besides theta and beta on their natural scale (the residual SD
+        ``sigma``, a family's ``theta``, formula coefficients ``zi~...``, ordinal thresholds);
+        ``attrs["kinds"]`` labels each (see :mod:`interlace.inference.parameters`)."""
+        out = pd.Series(dtype=float)
+        out.attrs["kinds"] = []
+        return out
+
+    @property
+    def natural_params(self) -> pd.Series:
+        """Every parameter on its natural scale in lme4's ``confint`` order: random-effect SDs
+        and correlations, residual SD / family parameters, fixed effects."""
+        return natural_parameters(self)
+
+    def conf_int(self, level: float = 0.95, method: str = "wald", parm=None,
+                 **options) -> pd.DataFrame:
+        """Confidence intervals (columns ``lower``, ``upper``) of :attr:`natural_params` by
+        ``method`` "wald", "profile" or "boot"; ``parm`` selects parameters by name or kind
+        ("fixed", "random", "sd", "cor", ...); ``options`` go to the method (e.g. ``nsim``)."""
+        return confidence_intervals(self, level, method, parm, **options)
 
     # -- family parameters' coefficients (glmmTMB's fixef(m)$zi / $disp) -------------------
     def _coef_series(self, attr: str, column: str) -> pd.Series | None:
