@@ -39,6 +39,24 @@ when each is called):
 * ``scale_parameter`` / ``has_dispersion`` / ``is_normal_linear()``: the residual SD, if any.
 * ``zi_parameter``, ``dispersion_parameter``, ``canonical_link``: see below.
 * ``fit_warnings(y, mu, weights, params)``: messages about the fit (default none).
+* ``zero_part`` and ``with_zero_part()``: what glmmTMB's ``ziformula`` (anything but ``~0``)
+  means for the family: ``"inflate"`` (P(0) = zi + (1 - zi) f(0), counts), ``"hurdle"``
+  (P(0) = zi, positive values (1 - zi) f(y): zero-truncated counts and positive continuous
+  responses) or None (the default: the family cannot have a zero part, and a ``ziformula``
+  is an error saying so). A family with a zero part returns the family with it
+  (:mod:`interlace.families.zero_part` builds one from any family) from ``with_zero_part``.
+
+Derivatives (:mod:`interlace.families.derivatives`): the exact gradient of the Laplace
+deviance needs, per row, the log-density's first three derivatives in mu and, for each
+estimated extra parameter psi (natural scale), dl/dpsi, d2l/(dmu dpsi) and d3l/(dmu2 dpsi):
+``loglik_derivatives(y, mu, weights, params, wrt, third)`` returns them as a
+:class:`LogDensityDerivatives`. Its default is the documented fallback
+:func:`~interlace.families.derivatives.numeric_derivatives` (``score_mu`` and
+``obs_info_mu``, differences for the rest); every built-in family overrides it with closed
+forms. ``info_derivatives(y, mu, weights, params, wrt)`` gives d info_mu / d mu and
+d info_mu / d psi, needed when the Laplace weights are the expected information (lme4's form);
+its default differences ``info_mu``. A parameter's transform gives d psi / d z
+(``FamilyParameter.natural_derivative``) for the chain rule to the optimizer's scale.
 """
 
 from __future__ import annotations
@@ -51,6 +69,12 @@ import numpy as np
 
 from interlace.errors import DataError, PluginError
 from interlace.families.checks import check_family_outputs
+from interlace.families.derivatives import (
+    LogDensityDerivatives,
+    numeric_derivatives,
+    numeric_info_derivatives,
+    numeric_parameter_derivatives,
+)
 from interlace.families.decoding import (
     DecodedResponse,
     Response,
@@ -63,7 +87,9 @@ from interlace.registry import declare_kind, resolve
 
 __all__ = ["Family", "ExponentialFamily", "FamilyParameter", "FamilyInfo", "Response",
            "DecodedResponse", "RowKernel", "successes_over_trials", "two_level_codes",
-           "numeric_response", "require_finite", "check_family_outputs"]
+           "numeric_response", "require_finite", "check_family_outputs",
+           "LogDensityDerivatives", "numeric_derivatives", "numeric_parameter_derivatives",
+           "numeric_info_derivatives"]
 
 
 #: How close to a boundary of its range a fitted mean counts as on it (:meth:`Family.boundary_rows`).
@@ -91,6 +117,11 @@ class FamilyParameter:
     def from_unconstrained(self, z):
         """The natural scale (a float, or an array for a parameter with a formula)."""
         return scalar_or_array(np.exp(z) if self.transform == "log" else np.asarray(z, float))
+
+    def natural_derivative(self, x):
+        """d x / d z at the natural value ``x``: the chain rule from the derivatives in the
+        natural parameter to the optimizer's unconstrained one."""
+        return x if self.transform == "log" else np.ones_like(np.asarray(x, float))
 
 
 def scalar_or_array(v):
@@ -125,6 +156,9 @@ class Family(ABC):
     trials_response: bool = False
     #: A two-level text, categorical or boolean response is read as 0/1.
     two_level_response: bool = False
+    #: What a ``ziformula`` other than ``~0`` adds (glmmTMB's meaning): "inflate", "hurdle" or
+    #: None (cannot be zero-inflated); see :meth:`with_zero_part`.
+    zero_part: str | None = None
     #: The boundary of the linked mean's range that a response value can sit on: (lower,
     #: upper), None where there is none. Counts have (0.0, None) (mu -> 0 where y = 0), the
     #: binomial (0.0, 1.0). :meth:`boundary_rows` reads it; see there.
@@ -208,6 +242,13 @@ class Family(ABC):
         GLM ``beta0``; called once per fit after that GLM. Entries update the parameters'
         ``start``; none by default."""
         return {}
+
+    def with_zero_part(self) -> Family | None:
+        """The family with a zero part (glmmTMB's reading of a ``ziformula`` other than
+        ``~0``), with this family's link and parameters and a zero probability ``zi``; None
+        (the default) when the family cannot have one. Called once per model when a
+        ``ziformula`` is given to a family without a ``zi_parameter``."""
+        return None
 
     def fit_warnings(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
                      params: dict[str, Any]) -> list[str]:
@@ -294,6 +335,21 @@ class Family(ABC):
         dn = self.loglik(y, mu - h, weights, params)
         return -(up - 2 * mid + dn) / (h * h)
 
+    def loglik_derivatives(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                           params: dict[str, Any], wrt: tuple[str, ...] = (),
+                           third: bool = False) -> LogDensityDerivatives:
+        """Derivatives of ``loglik`` in mu (to the third with ``third``) and in the parameters
+        ``wrt`` (natural scale); see :mod:`interlace.families.derivatives`. The default is the
+        documented fallback by differences; override it with closed forms."""
+        return numeric_derivatives(self, y, mu, weights, params, wrt, third)
+
+    def info_derivatives(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                         params: dict[str, Any], wrt: tuple[str, ...] = ()
+                         ) -> tuple[Any, dict[str, Any]]:
+        """(d info_mu / d mu, {name: d info_mu / d psi}): the change of the expected
+        information, for lme4's Laplace weights (by differences unless overridden)."""
+        return numeric_info_derivatives(self, y, mu, weights, params, wrt)
+
     def simulate(self, mu: np.ndarray, weights: np.ndarray, params: dict[str, float],
                  rng: np.random.Generator) -> np.ndarray:
         raise PluginError(f"family {self.name!r} does not implement simulate()")
@@ -331,10 +387,46 @@ class ExponentialFamily(Family):
         h = 1e-6 * np.maximum(1.0, np.abs(mu))
         return (self.unit_variance(mu + h, params) - self.unit_variance(mu - h, params)) / (2 * h)
 
+    def unit_variance_deriv2(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        """V''(mu), by central differences of ``unit_variance_deriv`` unless overridden."""
+        h = 1e-5 * np.maximum(1.0, np.abs(mu))
+        return (self.unit_variance_deriv(mu + h, params)
+                - self.unit_variance_deriv(mu - h, params)) / (2 * h)
+
     def obs_info_mu(self, y, mu, weights, params):
         phi, V = self.dispersion(params), self.unit_variance(mu, params)
         return weights / (phi * V) + weights * (y - mu) * self.unit_variance_deriv(mu, params) / (
             phi * V * V)
+
+    def mu_derivatives(self, y, mu, weights, params, third: bool = False
+                       ) -> LogDensityDerivatives:
+        """The derivatives in mu in closed form from V, V' (and V''): with r = w / (phi V),
+        d1 = r (y - mu), d2 = -r (1 + (y - mu) V'/V), d3 = r (2 V'/V + (y - mu) (2 V'^2 -
+        V V'') / V^2)."""
+        phi, V = self.dispersion(params), self.unit_variance(mu, params)
+        V1 = self.unit_variance_deriv(mu, params)
+        r = weights / (phi * V)
+        e = y - mu
+        out = LogDensityDerivatives(r * e, -r * (1.0 + e * V1 / V))
+        if third:
+            V2 = self.unit_variance_deriv2(mu, params)
+            out.d3 = r * (2.0 * V1 / V + e * (2.0 * V1 * V1 - V * V2) / (V * V))
+        return out
+
+    def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
+        """Closed forms in mu (:meth:`mu_derivatives`); the parameters by differences unless a
+        subclass overrides this."""
+        out = self.mu_derivatives(y, mu, weights, params, third)
+        return numeric_parameter_derivatives(self, y, mu, weights, params, wrt, third, out)
+
+    def info_derivatives(self, y, mu, weights, params, wrt=()):
+        """d info / d mu = -info V'/V in closed form; the parameters by differences unless a
+        subclass overrides this."""
+        info = self.info_mu(y, mu, weights, params)
+        dmu = -info * self.unit_variance_deriv(mu, params) / self.unit_variance(mu, params)
+        if not wrt:
+            return dmu, {}
+        return dmu, numeric_info_derivatives(self, y, mu, weights, params, wrt)[1]
 
 
 def require_finite(y: np.ndarray, label: str) -> None:

@@ -72,6 +72,9 @@ class BinomialFamily(ExponentialFamily):
     def unit_variance_deriv(self, mu, params):
         return 1.0 - 2.0 * mu
 
+    def unit_variance_deriv2(self, mu, params):
+        return np.full_like(mu, -2.0)
+
     def loglik(self, y, mu, weights, params):
         n = weights
         s = n * y

@@ -1,4 +1,5 @@
-"""Shared pieces of the glmmTMB-style families: probability parameters and count checks."""
+"""Shared pieces of the glmmTMB-style families: probability and interval parameters, count
+checks."""
 
 from __future__ import annotations
 
@@ -27,6 +28,31 @@ class ProbabilityParameter(FamilyParameter):
 
     def from_unconstrained(self, z):
         return scalar_or_array(expit(z))
+
+    def natural_derivative(self, x):
+        x = np.asarray(x, float)
+        return x * (1.0 - x)
+
+
+@dataclass
+class IntervalParameter(FamilyParameter):
+    """A parameter in the open interval (``low``, ``high``), estimated on the logit scale of
+    its position there (glmmTMB's Tweedie power: 1 + plogis(psi))."""
+
+    transform: str = "logit"
+    low: float = 0.0
+    high: float = 1.0
+
+    def to_unconstrained(self, x):
+        q = (np.asarray(x, float) - self.low) / (self.high - self.low)
+        return scalar_or_array(logit(np.clip(q, 1e-300, 1 - 1e-16)))
+
+    def from_unconstrained(self, z):
+        return scalar_or_array(self.low + (self.high - self.low) * expit(z))
+
+    def natural_derivative(self, x):
+        x = np.asarray(x, float)
+        return (x - self.low) * (self.high - x) / (self.high - self.low)
 
 
 def check_probability(family: str, name: str, value: float | None, upper_open: bool = True

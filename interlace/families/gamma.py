@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import gammaln, psi
 
 from interlace.errors import DataError
 from interlace.families.base import ExponentialFamily, FamilyParameter, require_finite
@@ -34,6 +34,26 @@ class GammaFamily(ExponentialFamily):
 
     def unit_variance_deriv(self, mu, params):
         return 2.0 * mu
+
+    def unit_variance_deriv2(self, mu, params):
+        return np.full_like(mu, 2.0)
+
+    def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
+        """Closed forms; shape k: dl = log(k y / mu) + 1 - y/mu - psi(k),
+        d2l/dmu dk = (y - mu)/mu^2, d3l/dmu2 dk = 1/mu^2 - 2y/mu^3 (times the weights)."""
+        out = self.mu_derivatives(y, mu, weights, params, third)
+        if "shape" in wrt:
+            k = params["shape"]
+            out.dp["shape"] = weights * (np.log(k * y / mu) + 1.0 - y / mu - psi(k))
+            out.dp1["shape"] = weights * (y - mu) / (mu * mu)
+            if third:
+                out.dp2["shape"] = weights * (1.0 / (mu * mu) - 2.0 * y / mu**3)
+        return out
+
+    def info_derivatives(self, y, mu, weights, params, wrt=()):
+        k = params["shape"]
+        info = weights * k / (mu * mu)
+        return -2.0 * info / mu, ({"shape": weights / (mu * mu)} if "shape" in wrt else {})
 
     def loglik(self, y, mu, weights, params):
         k = params["shape"]

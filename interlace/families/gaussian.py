@@ -37,6 +37,27 @@ class GaussianFamily(ExponentialFamily):
     def unit_variance_deriv(self, mu, params):
         return np.zeros_like(mu)
 
+    def unit_variance_deriv2(self, mu, params):
+        return np.zeros_like(mu)
+
+    def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
+        """Closed forms; sigma: dl = -1/s + w e^2/s^3, d2l/dmu ds = -2 w e/s^3,
+        d3l/dmu2 ds = 2 w / s^3."""
+        out = self.mu_derivatives(y, mu, weights, params, third)
+        if "sigma" in wrt:
+            s = params["sigma"]
+            e = y - mu
+            out.dp["sigma"] = -1.0 / s + weights * e * e / s**3
+            out.dp1["sigma"] = -2.0 * weights * e / s**3
+            if third:
+                out.dp2["sigma"] = 2.0 * weights / s**3 + 0.0 * e
+        return out
+
+    def info_derivatives(self, y, mu, weights, params, wrt=()):
+        s = params["sigma"]
+        return np.zeros_like(mu), ({"sigma": -2.0 * weights / s**3 + 0.0 * mu}
+                                   if "sigma" in wrt else {})
+
     def loglik(self, y, mu, weights, params):
         s2 = params["sigma"] ** 2
         return 0.5 * (np.log(weights) - _LOG2PI - np.log(s2)) - 0.5 * weights * (y - mu) ** 2 / s2

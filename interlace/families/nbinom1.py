@@ -3,27 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln, polygamma, psi
+from scipy.special import gammaln
 
-from interlace.families.base import Family, FamilyParameter
+from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives
 from interlace.families.extended import validate_counts
-
-_SMALL = 64  # below this largest count, finite sums beat the polygamma functions
-
-
-def _psi_diffs(y, r, order):
-    """psi(y + r) - psi(r) (order 0) or psi'(y + r) - psi'(r) (order 1), y integer counts:
-    sum_{k < y} 1/(r + k) and -sum_{k < y} 1/(r + k)^2 when the counts are small."""
-    ymax = float(np.max(y)) if y.size else 0.0
-    if ymax > _SMALL:
-        return psi(y + r) - psi(r) if order == 0 else polygamma(1, y + r) - polygamma(1, r)
-    k = np.arange(int(ymax))
-    terms = 1.0 / (r[:, None] + k[None, :])
-    mask = k[None, :] < y[:, None]
-    if order == 0:
-        return np.sum(np.where(mask, terms, 0.0), axis=1)
-    return -np.sum(np.where(mask, terms * terms, 0.0), axis=1)
-
+from interlace.families.special import count_polygamma_diff
 
 class NegativeBinomial1Family(Family):
     """NB1: y ~ NB(size = mu / phi, prob = 1 / (1 + phi)); ``phi`` as glmmTMB's sigma()."""
@@ -53,15 +37,39 @@ class NegativeBinomial1Family(Family):
 
     def score_mu(self, y, mu, weights, params):
         phi = params["phi"]
-        r = mu / phi
-        r = np.broadcast_to(r, np.shape(y)).astype(float)
-        return weights * (_psi_diffs(y, r, 0) - np.log1p(phi)) / phi
+        return weights * (count_polygamma_diff(y, mu / phi, 0) - np.log1p(phi)) / phi
 
     def obs_info_mu(self, y, mu, weights, params):
         phi = params["phi"]
+        return weights * -count_polygamma_diff(y, mu / phi, 1) / (phi * phi)
+
+    def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
+        """Closed forms with r = mu/phi and D_k = psi^(k)(y + r) - psi^(k)(r):
+        d1 = (D0 - log(1 + phi))/phi, d2 = D1/phi^2, d3 = D2/phi^3; for phi (dr/dphi = -r/phi)
+        dl = -r D0/phi + r log(1 + phi)/phi - r/(1 + phi) + y/(phi (1 + phi)),
+        d2l/dmu dphi = (-r D1/phi - 1/(1 + phi))/phi - (D0 - log(1 + phi))/phi^2,
+        d3l/dmu2 dphi = -r D2/phi^3 - 2 D1/phi^3 (all times the weights)."""
+        phi = params["phi"]
         r = mu / phi
-        r = np.broadcast_to(r, np.shape(y)).astype(float)
-        return weights * -_psi_diffs(y, r, 1) / (phi * phi)
+        D0 = count_polygamma_diff(y, r, 0)
+        D1 = count_polygamma_diff(y, r, 1)
+        D2 = count_polygamma_diff(y, r, 2) if third else None
+        L = np.log1p(phi)
+        out = LogDensityDerivatives(weights * (D0 - L) / phi, weights * D1 / (phi * phi))
+        if third:
+            out.d3 = weights * D2 / phi**3
+        if "phi" in wrt:
+            out.dp["phi"] = weights * (-r * D0 / phi + r * L / phi - r / (1.0 + phi)
+                                       + y / (phi * (1.0 + phi)))
+            out.dp1["phi"] = weights * ((-r * D1 / phi - 1.0 / (1.0 + phi)) / phi
+                                        - (D0 - L) / (phi * phi))
+            if third:
+                out.dp2["phi"] = weights * (-r * D2 - 2.0 * D1) / phi**3
+        return out
+
+    def info_derivatives(self, y, mu, weights, params, wrt=()):
+        info = self.info_mu(y, mu, weights, params)
+        return -info / mu, ({"phi": -info / (1.0 + params["phi"])} if "phi" in wrt else {})
 
     def info_mu(self, y, mu, weights, params):
         # the quasi-likelihood weight 1 / Var (the exact Fisher information has no closed form)

@@ -7,6 +7,7 @@ from scipy.special import gammaln, xlogy
 
 from interlace.families.base import ExponentialFamily, FamilyParameter
 from interlace.families.poisson import PoissonFamily
+from interlace.families.special import count_polygamma_diff
 
 
 class NegativeBinomial2Family(ExponentialFamily):
@@ -30,6 +31,31 @@ class NegativeBinomial2Family(ExponentialFamily):
 
     def unit_variance_deriv(self, mu, params):
         return 1.0 + 2.0 * mu / params["theta"]
+
+    def unit_variance_deriv2(self, mu, params):
+        return np.broadcast_to(2.0 / params["theta"], np.shape(mu)).astype(float)
+
+    def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
+        """Closed forms; theta: dl = psi(y + th) - psi(th) + log th + 1 - log(th + mu)
+        - (y + th)/(th + mu), d2l/dmu dth = (y - mu)/(th + mu)^2,
+        d3l/dmu2 dth = (mu - th - 2y)/(th + mu)^3 (times the weights)."""
+        out = self.mu_derivatives(y, mu, weights, params, third)
+        if "theta" in wrt:
+            th = params["theta"]
+            tm = th + mu
+            out.dp["theta"] = weights * (count_polygamma_diff(y, th, 0) + np.log(th) + 1.0
+                                         - np.log(tm) - (y + th) / tm)
+            out.dp1["theta"] = weights * (y - mu) / (tm * tm)
+            if third:
+                out.dp2["theta"] = weights * (mu - th - 2.0 * y) / tm**3
+        return out
+
+    def info_derivatives(self, y, mu, weights, params, wrt=()):
+        th = params["theta"]
+        V = mu + mu * mu / th
+        info = weights / V
+        dmu = -info * (1.0 + 2.0 * mu / th) / V
+        return dmu, ({"theta": info * mu * mu / (th * th * V)} if "theta" in wrt else {})
 
     def loglik(self, y, mu, weights, params):
         th = params["theta"]

@@ -66,6 +66,9 @@ class PoissonFamily(ExponentialFamily):
     def unit_variance_deriv(self, mu, params):
         return np.ones_like(mu)
 
+    def unit_variance_deriv2(self, mu, params):
+        return np.zeros_like(mu)
+
     def loglik(self, y, mu, weights, params):
         return weights * (xlogy(y, mu) - mu - gammaln(y + 1.0))
 

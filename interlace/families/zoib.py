@@ -9,8 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from interlace.errors import DataError
-from interlace.families.base import Family, FamilyParameter, require_finite
-from interlace.families.beta import beta_info, beta_loglik, beta_score
+from interlace.families.base import (
+    Family,
+    FamilyParameter,
+    LogDensityDerivatives,
+    require_finite,
+)
+from interlace.families.beta import beta_derivatives, beta_info, beta_loglik, beta_score
 from interlace.families.extended import TINY_INFO, ProbabilityParameter, check_probability
 
 
@@ -75,6 +80,31 @@ class ZeroOneInflatedBetaFamily(Family):
         return weights * np.where(self._interior(y), beta_info(mu, params["phi"]), TINY_INFO)
 
     info_mu = obs_info_mu
+
+    def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
+        """The beta part's closed forms on interior rows (0 at the ends, which do not depend
+        on mu or phi); zoi: -1/(1 - zoi) inside, 1/zoi at the ends; coi: 1/coi at 1,
+        -1/(1 - coi) at 0 (times the weights)."""
+        zoi, coi = params["zoi"], params["coi"]
+        inner = self._interior(y)
+        b = beta_derivatives(np.where(inner, y, 0.5), mu, params["phi"], "phi" in wrt, third)
+        w_in = np.where(inner, weights, 0.0)
+        out = LogDensityDerivatives(w_in * b.d1, w_in * b.d2, None if b.d3 is None
+                                    else w_in * b.d3)
+        zero = np.zeros_like(mu)
+        if "phi" in wrt:
+            out.dp["phi"], out.dp1["phi"] = w_in * b.dp["phi"], w_in * b.dp1["phi"]
+            if third:
+                out.dp2["phi"] = w_in * b.dp2["phi"]
+        with np.errstate(divide="ignore"):
+            ends = {"zoi": np.where(inner, -1.0 / (1.0 - zoi), 1.0 / zoi),
+                    "coi": np.where(inner, 0.0, np.where(y == 1, 1.0 / coi, -1.0 / (1.0 - coi)))}
+        for name in ("zoi", "coi"):
+            if name in wrt:
+                out.dp[name], out.dp1[name] = weights * ends[name], zero
+                if third:
+                    out.dp2[name] = zero
+        return out
 
     def validate(self, y, weights, label):
         require_finite(y, label)

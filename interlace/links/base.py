@@ -4,7 +4,8 @@ A link maps the mean ``mu`` to the linear predictor ``eta = g(mu)``. To add one,
 :class:`Link`, give it a ``name`` (and optional ``aliases``), implement ``link``, ``inverse``
 and ``mu_eta`` (the derivative d mu / d eta), and return the class from an
 ``interlace_links`` hook implementation registered under the ``interlace`` entry-point group.
-``d2mu_eta`` has a numerical default; override it where a closed form exists.
+``d2mu_eta`` and ``d3mu_eta`` have numerical defaults; override them where closed forms
+exist.
 All methods take and return numpy arrays and must be vectorised.
 """
 
@@ -39,6 +40,12 @@ class Link(ABC):
         """d^2 mu / d eta^2 (central difference unless overridden)."""
         h = 1e-5 * np.maximum(1.0, np.abs(eta))
         return (self.mu_eta(eta + h) - self.mu_eta(eta - h)) / (2 * h)
+
+    def d3mu_eta(self, eta: np.ndarray) -> np.ndarray:
+        """d^3 mu / d eta^3 (central difference of ``d2mu_eta`` unless overridden): the exact
+        Laplace gradient's derivative of the observed information in eta."""
+        h = 1e-5 * np.maximum(1.0, np.abs(eta))
+        return (self.d2mu_eta(eta + h) - self.d2mu_eta(eta - h)) / (2 * h)
 
     def valid_eta(self, eta: np.ndarray) -> bool:
         """Whether every eta maps to a mean the link can produce (e.g. sqrt needs eta > 0)."""

@@ -22,3 +22,7 @@ class CauchitLink(Link):
 
     def d2mu_eta(self, eta):
         return -2.0 * eta / (np.pi * (1.0 + eta * eta) ** 2)
+
+    def d3mu_eta(self, eta):
+        e2 = eta * eta
+        return (6.0 * e2 - 2.0) / (np.pi * (1.0 + e2) ** 3)

@@ -24,3 +24,8 @@ class CloglogLink(Link):
     def d2mu_eta(self, eta):
         eta = np.minimum(eta, 700.0)
         return np.exp(eta - np.exp(eta)) * (1.0 - np.exp(eta))
+
+    def d3mu_eta(self, eta):
+        eta = np.minimum(eta, 700.0)
+        e = np.exp(eta)
+        return np.exp(eta - e) * (1.0 - 3.0 * e + e * e)

@@ -21,3 +21,6 @@ class IdentityLink(Link):
 
     def d2mu_eta(self, eta):
         return np.zeros_like(eta, dtype=float)
+
+    def d3mu_eta(self, eta):
+        return np.zeros_like(eta, dtype=float)

@@ -22,5 +22,8 @@ class InverseLink(Link):
     def d2mu_eta(self, eta):
         return 2.0 / (eta * eta * eta)
 
+    def d3mu_eta(self, eta):
+        return -6.0 / (eta * eta * eta * eta)
+
     def valid_eta(self, eta):
         return bool(np.all(np.isfinite(eta)) and np.all(eta != 0))

@@ -23,3 +23,6 @@ class LogLink(Link):
 
     def d2mu_eta(self, eta):
         return self.inverse(eta)
+
+    def d3mu_eta(self, eta):
+        return self.inverse(eta)

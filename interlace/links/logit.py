@@ -24,3 +24,8 @@ class LogitLink(Link):
     def d2mu_eta(self, eta):
         p = expit(eta)
         return p * (1.0 - p) * (1.0 - 2.0 * p)
+
+    def d3mu_eta(self, eta):
+        p = expit(eta)
+        v = p * (1.0 - p)
+        return v * (1.0 - 6.0 * v)

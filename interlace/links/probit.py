@@ -25,3 +25,6 @@ class ProbitLink(Link):
 
     def d2mu_eta(self, eta):
         return -eta * np.exp(-0.5 * eta * eta) / _SQRT2PI
+
+    def d3mu_eta(self, eta):
+        return (eta * eta - 1.0) * np.exp(-0.5 * eta * eta) / _SQRT2PI

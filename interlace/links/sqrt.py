@@ -22,5 +22,8 @@ class SqrtLink(Link):
     def d2mu_eta(self, eta):
         return np.full_like(eta, 2.0, dtype=float)
 
+    def d3mu_eta(self, eta):
+        return np.zeros_like(eta, dtype=float)
+
     def valid_eta(self, eta):
         return bool(np.all(np.isfinite(eta)) and np.all(eta > 0))

@@ -1,0 +1,139 @@
+"""Derivatives of a family's log-density: part of the family contract.
+
+The exact gradient of the Laplace deviance (:mod:`interlace.glmm.gradient`) needs, row by row,
+the log-density's derivatives in the linked mean ``mu`` up to the third (the observed
+information and its change with eta) and, for each estimated extra parameter psi on its
+natural scale, dl/dpsi, d2l/(dmu dpsi) and d3l/(dmu2 dpsi). A family returns them together
+from :meth:`~interlace.families.base.Family.loglik_derivatives` as a
+:class:`LogDensityDerivatives`, and the framework turns them into derivatives in eta (through
+the link) and in the optimizer's unconstrained parameters (through each parameter's
+transform). Every built-in family gives closed forms (``tests/test_family_derivatives.py``
+checks them against differences of ``loglik``).
+
+The documented fallback for a family that gives none is :func:`numeric_derivatives`: the
+family's own ``score_mu`` and ``obs_info_mu``, the third derivative by central differences of
+``obs_info_mu`` and each parameter's by central differences on its unconstrained scale (two
+more evaluations of ``loglik``, ``score_mu`` and ``obs_info_mu`` per parameter).
+:func:`numeric_info_derivatives` is the same for the expected information ``info_mu`` (the
+Laplace weights of lme4's form).
+
+:func:`compose` is the chain rule for a log-density that is a function of another one (zero
+inflation, zero truncation: :mod:`interlace.families.zero_part`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class LogDensityDerivatives:
+    """Per-row derivatives of ``loglik`` (prior weights included) at (y, mu, params).
+
+    ``d1``, ``d2``, ``d3``: first to third derivatives in mu (``d3`` only when asked for);
+    ``dp[name]``, ``dp1[name]``, ``dp2[name]``: dl/dpsi, d2l/(dmu dpsi) and d3l/(dmu2 dpsi) for
+    each parameter asked for, on its natural scale (``dp2`` only with the third derivatives).
+    Entries broadcast against the rows (a constant may be a scalar).
+    """
+
+    d1: Any
+    d2: Any
+    d3: Any = None
+    dp: dict[str, Any] = field(default_factory=dict)
+    dp1: dict[str, Any] = field(default_factory=dict)
+    dp2: dict[str, Any] = field(default_factory=dict)
+
+
+def _mu_step(mu: np.ndarray) -> np.ndarray:
+    """A relative step in mu (stays inside (0, inf) and, mostly, (0, 1))."""
+    a = np.abs(mu)
+    return 1e-5 * np.where(a > 0, np.minimum(a, 1.0), 1.0)
+
+
+def numeric_derivatives(family: Any, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                        params: dict, wrt: Sequence[str] = (), third: bool = False
+                        ) -> LogDensityDerivatives:
+    """The fallback of :meth:`~interlace.families.base.Family.loglik_derivatives`: the family's
+    ``score_mu`` and ``obs_info_mu``, differences for the rest (see the module docstring)."""
+    d1 = family.score_mu(y, mu, weights, params)
+    d2 = -family.obs_info_mu(y, mu, weights, params)
+    out = LogDensityDerivatives(d1, d2)
+    if third:
+        h = _mu_step(mu)
+        out.d3 = -(family.obs_info_mu(y, mu + h, weights, params)
+                   - family.obs_info_mu(y, mu - h, weights, params)) / (2 * h)
+    return numeric_parameter_derivatives(family, y, mu, weights, params, wrt, third, out)
+
+
+def numeric_parameter_derivatives(family: Any, y: np.ndarray, mu: np.ndarray,
+                                  weights: np.ndarray, params: dict, wrt: Sequence[str],
+                                  third: bool, out: LogDensityDerivatives
+                                  ) -> LogDensityDerivatives:
+    """Fill ``out``'s parameter derivatives by central differences of ``loglik``, ``score_mu``
+    and ``obs_info_mu`` on each parameter's unconstrained scale (for a family whose
+    derivatives in mu have closed forms but whose parameters' do not)."""
+    for name in wrt:
+        p = family.parameters[name]
+        v = params[name]
+        z = p.to_unconstrained(v)
+        hz = 1e-5 * np.maximum(1.0, np.abs(z))
+        vals = []
+        for zz in (z + hz, z - hz):
+            fz = dict(params)
+            fz[name] = p.from_unconstrained(zz)
+            vals.append((family.loglik(y, mu, weights, fz), family.score_mu(y, mu, weights, fz),
+                         family.obs_info_mu(y, mu, weights, fz) if third else 0.0))
+        dz = p.natural_derivative(v)
+        dz = np.where(dz != 0, dz, np.inf)
+        (l1, s1, j1), (l2, s2, j2) = vals
+        with np.errstate(invalid="ignore"):
+            out.dp[name] = (l1 - l2) / (2 * hz) / dz
+            out.dp1[name] = (s1 - s2) / (2 * hz) / dz
+            if third:
+                out.dp2[name] = -(j1 - j2) / (2 * hz) / dz
+    return out
+
+
+def numeric_info_derivatives(family: Any, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                             params: dict, wrt: Sequence[str] = ()
+                             ) -> tuple[Any, dict[str, Any]]:
+    """The fallback of :meth:`~interlace.families.base.Family.info_derivatives`: d info_mu /
+    d mu and d info_mu / d psi (natural scale) by central differences."""
+    h = _mu_step(mu)
+    dmu = (family.info_mu(y, mu + h, weights, params)
+           - family.info_mu(y, mu - h, weights, params)) / (2 * h)
+    dpsi = {}
+    for name in wrt:
+        p = family.parameters[name]
+        v = params[name]
+        z = p.to_unconstrained(v)
+        hz = 1e-5 * np.maximum(1.0, np.abs(z))
+        up, dn = (family.info_mu(y, mu, weights, dict(params, **{name: p.from_unconstrained(zz)}))
+                  for zz in (z + hz, z - hz))
+        dz = p.natural_derivative(v)
+        dz = np.where(dz != 0, dz, np.inf)
+        dpsi[name] = (up - dn) / (2 * hz) / dz
+    return dmu, dpsi
+
+
+def compose(a: Any, b: Any, c: Any, g: LogDensityDerivatives, third: bool
+            ) -> LogDensityDerivatives:
+    """Derivatives of F(g) from those of g (the inner log-density) and F's own first three
+    derivatives ``a``, ``b``, ``c`` at g (``c`` is read only with ``third``). Parameters are
+    those of g; a parameter of F alone is the caller's to add."""
+    g1, g2 = g.d1, g.d2
+    out = LogDensityDerivatives(a * g1, b * g1 * g1 + a * g2)
+    if third:
+        out.d3 = c * g1 ** 3 + 3.0 * b * g1 * g2 + a * g.d3
+    for name, gp in g.dp.items():
+        gp1 = g.dp1[name]
+        out.dp[name] = a * gp
+        out.dp1[name] = b * gp * g1 + a * gp1
+        if third:
+            out.dp2[name] = (c * gp * g1 * g1 + 2.0 * b * g1 * gp1 + b * gp * g2
+                             + a * g.dp2[name])
+    return out
