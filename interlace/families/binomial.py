@@ -10,6 +10,7 @@ from scipy.special import gammaln, xlogy
 
 from interlace.errors import DataError, InterlaceWarning
 from interlace.families.base import ExponentialFamily, RowKernel, require_finite
+from interlace.families.zero_part import CanHaveZeroPart
 
 _TINY = np.finfo(float).tiny
 _EPS = np.finfo(float).eps / 2
@@ -57,8 +58,9 @@ class BinomialLogitKernel(RowKernel):
         return W * (1.0 - 2.0 * mu)
 
 
-class BinomialFamily(ExponentialFamily):
+class BinomialFamily(CanHaveZeroPart, ExponentialFamily):
     name = "binomial"
+    zero_part = "inflate"
     mean_bounds = (0.0, 1.0)  # probabilities -> 0 or 1 under separation
     aliases = ("bernoulli",)
     canonical_link = "logit"

@@ -7,13 +7,15 @@ from scipy.special import gammaln, psi
 
 from interlace.errors import DataError
 from interlace.families.base import ExponentialFamily, FamilyParameter, require_finite
+from interlace.families.zero_part import CanHaveZeroPart
 
 
-class GammaFamily(ExponentialFamily):
+class GammaFamily(CanHaveZeroPart, ExponentialFamily):
     """y ~ Gamma(shape, scale = mu / shape): Var(y) = mu^2 / shape."""
 
     name = "gamma"
     dispersion_parameter = "shape"
+    zero_part = "hurdle"
     aliases = ("Gamma",)
     links = ("log", "inverse", "identity")
     canonical_link = "inverse"

@@ -8,13 +8,15 @@ from scipy.special import gammaln
 from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives
 from interlace.families.extended import validate_counts
 from interlace.families.special import count_polygamma_diff
+from interlace.families.zero_part import CanHaveZeroPart
 
-class NegativeBinomial1Family(Family):
+class NegativeBinomial1Family(CanHaveZeroPart, Family):
     """NB1: y ~ NB(size = mu / phi, prob = 1 / (1 + phi)); ``phi`` as glmmTMB's sigma()."""
 
     name = "nbinom1"
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     dispersion_parameter = "phi"
+    zero_part = "inflate"
     aliases = ("nb1", "negativebinomial1")
     links = ("log", "sqrt", "identity")
     laplace_information = "observed"

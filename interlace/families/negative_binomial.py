@@ -8,14 +8,16 @@ from scipy.special import gammaln, xlogy
 from interlace.families.base import ExponentialFamily, FamilyParameter
 from interlace.families.poisson import PoissonFamily
 from interlace.families.special import count_polygamma_diff
+from interlace.families.zero_part import CanHaveZeroPart
 
 
-class NegativeBinomial2Family(ExponentialFamily):
+class NegativeBinomial2Family(CanHaveZeroPart, ExponentialFamily):
     """NB2 with shape ``theta`` (lme4's glmer.nb / glmmTMB's nbinom2 parametrisation)."""
 
     name = "nbinom2"
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     dispersion_parameter = "theta"
+    zero_part = "inflate"
     aliases = ("negativebinomial", "negative_binomial", "nb2")
     links = ("log", "sqrt", "identity")
 

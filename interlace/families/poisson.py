@@ -9,6 +9,7 @@ from scipy.special import gammaln, xlogy
 
 from interlace.errors import DataError
 from interlace.families.base import ExponentialFamily, RowKernel, require_finite
+from interlace.families.zero_part import CanHaveZeroPart
 
 _TINY = np.finfo(float).tiny
 _ETA_SAFE = 700.0  # |eta| below this: exp neither overflows nor hits the log link's clip
@@ -54,8 +55,9 @@ class PoissonLogKernel(RowKernel):
         return W
 
 
-class PoissonFamily(ExponentialFamily):
+class PoissonFamily(CanHaveZeroPart, ExponentialFamily):
     name = "poisson"
+    zero_part = "inflate"
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     canonical_link = "log"
     links = ("log", "sqrt", "identity")

@@ -42,7 +42,11 @@ from interlace.lmm.fitting import fit as fit_lmm
 from interlace.model.context import ModelContext
 from interlace.model.design import build_design
 from interlace.model.formula import parse_formula
-from interlace.model.param_formulas import param_formulas
+from interlace.model.param_formulas import (
+    param_formulas,
+    removes_zero_part,
+    zero_part_family,
+)
 from interlace.optimizers.base import OptimizeResult, check_optimizer_options
 
 
@@ -68,8 +72,12 @@ def glmer(
     list, for random intercepts) and ``random=`` (strings like ``"(1 | herd)"``) add terms.
     ``family``, ``link``, ``optimizer`` and ``integrator`` are plugin names or instances;
     ``optimizer=None`` is the model kind's default (L-BFGS-B for a GLMM).
-    ``ziformula`` / ``dispformula`` (glmmTMB's, fixed effects only, default ``"~1"``) model the
-    family's zero-part probability (logit scale) or dispersion (log scale) by covariates.
+    ``ziformula`` / ``dispformula`` (glmmTMB's) model the family's zero-part probability
+    (logit scale) or dispersion (log scale) by covariates. As in glmmTMB, a ``ziformula`` other
+    than ``"~0"`` gives a family without a zero part one (``family="poisson",
+    ziformula="~1"`` is the zero-inflated Poisson, ``truncated_poisson`` becomes the hurdle,
+    ``gamma`` the Gamma hurdle; see :meth:`~interlace.families.base.Family.with_zero_part`);
+    for a family named with its zero part (``zipoisson``) the default is ``"~1"``.
     Returns a :class:`~interlace.glmm.result.GLMMResult`.
 
     A normal response with the identity link (``family="gaussian"``, an estimated sigma, no
@@ -84,7 +92,9 @@ def glmer(
     with ``ctx = build_glmm(...)`` is this fit.
     """
     nAGQ = check_nagq(nAGQ)
-    fam = resolve_family(family, link)
+    fam = zero_part_family(resolve_family(family, link), ziformula)
+    if fam.zi_parameter is None and removes_zero_part(ziformula):
+        ziformula = None  # glmmTMB's ~0
     if is_linear_mixed(fam, integrator, ziformula, dispformula):
         return fit_lmm(formula, data, groups=groups, random=random, weights=weights,
                        offset=offset, method="ML", optimizer=optimizer,
@@ -127,7 +137,7 @@ def build_glmm(
     columns) and the penalised system's structure. Bad input raises here the error
     :func:`glmer` raises for it. The arguments are :func:`glmer`'s.
     """
-    fam = resolve_family(family, link)
+    fam = zero_part_family(resolve_family(family, link), ziformula)
     parsed = parse_formula(formula, groups=groups, random=random)
     parsed.params = param_formulas(fam, ziformula, dispformula)
     with blas_limit():  # the design's rank check (a QR)

@@ -75,10 +75,41 @@ def one_sided_rhs(text: Any, key: str) -> str | None:
     return rhs
 
 
+def removes_zero_part(text: Any) -> bool:
+    """Whether a ``ziformula`` is glmmTMB's ``~0`` (no zero part)."""
+    if not isinstance(text, str):
+        return False
+    parts = split_top_level(text, "~")
+    rhs = parts[-1] if len(parts) in (1, 2) and not (len(parts) == 2 and parts[0].strip()) else ""
+    return rhs.replace(" ", "") in ("0", "-1", "+0", "1-1")
+
+
+def zero_part_family(family, ziformula: Any = None):
+    """The family a ``ziformula`` asks for, glmmTMB's way: a formula other than ``~0`` on a
+    family without a zero part gives the family with one (``poisson`` -> zero-inflated
+    Poisson, ``truncated_poisson`` -> the hurdle, ``gamma`` -> the Gamma hurdle), through the
+    family's ``with_zero_part``; an UnsupportedModelError names a family that cannot have one.
+    A family that already has a zero part, no formula and ``~0`` leave the family as it is."""
+    if ziformula is None or removes_zero_part(ziformula) or family.zi_parameter is not None:
+        return family
+    one_sided_rhs(ziformula, "ziformula")  # its own checks first
+    wrapped = family.with_zero_part()
+    if wrapped is None:
+        raise UnsupportedModelError(
+            f"ziformula={ziformula!r}: family {family.name!r} cannot be zero-inflated (it has "
+            f"no zero part in glmmTMB's sense: a count family is zero-inflated, a zero-truncated "
+            f"or positive one gets a hurdle); fit it without ziformula, or use a family that "
+            f"has one (e.g. 'poisson', 'nbinom2', 'truncated_poisson', 'gamma'; 'zoib' for "
+            f"proportions with exact 0s and 1s)")
+    return wrapped
+
+
 def param_formulas(family, ziformula: Any = None, dispformula: Any = None) -> dict[str, str]:
     """Map the family's zero-part and dispersion parameters to their formulas (right-hand
     sides), checking that the family has such a parameter and estimates it."""
     out: dict[str, str] = {}
+    if family.zi_parameter is None and removes_zero_part(ziformula):
+        ziformula = None  # glmmTMB's ~0: no zero part, nothing to model
     for key, text, attr, what in (
         ("ziformula", ziformula, "zi_parameter", "zero-inflation or hurdle probability"),
         ("dispformula", dispformula, "dispersion_parameter", "dispersion parameter"),
