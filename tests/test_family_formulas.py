@@ -227,8 +227,10 @@ SAL = "count ~ mined + (1 | site)"
 
 
 @pytest.mark.parametrize("kw,exc,words", [
-    ({"family": "poisson", "ziformula": "~ mined"}, UnsupportedModelError,
-     ["ziformula", "'poisson'", "zipoisson"]),
+    ({"family": "gaussian", "ziformula": "~ mined"}, UnsupportedModelError,
+     ["ziformula", "'gaussian'", "cannot be zero-inflated"]),
+    ({"family": "beta", "ziformula": "~1"}, UnsupportedModelError,
+     ["ziformula", "'beta'", "cannot be zero-inflated", "zoib"]),
     ({"family": "binomial", "dispformula": "~ mined"}, UnsupportedModelError,
      ["dispformula", "'binomial'"]),
     ({"family": interlace.ZeroInflatedPoissonFamily(zi=0.2), "ziformula": "~ mined"},
