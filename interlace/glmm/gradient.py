@@ -12,7 +12,11 @@ lambda = H^-1 A'v gives, with r = v - J (A lambda):
 
 where A_k = Z dLambda/dtheta_k. The cost is one extra factorisation (non-canonical links),
 one solve and the entries of M^-1 on each row's own levels: about one PIRLS iteration,
-instead of 2m deviance evaluations for central differences.
+instead of 2m deviance evaluations for central differences. Every per-row derivative comes in
+closed form from the family (``loglik_derivatives``: its derivatives in mu to the third and
+in each parameter psi, with d2l/(dmu dpsi) and d3l/(dmu2 dpsi)) and the link (``mu_eta``,
+``d2mu_eta``, ``d3mu_eta``); a family without closed forms falls back to the contract's
+documented differences (:func:`interlace.families.derivatives.numeric_derivatives`).
 """
 
 from __future__ import annotations
@@ -23,13 +27,29 @@ from interlace.glmm.pirls import PirlsResult
 from interlace.model.context import ModelContext
 
 
-def _weights(fam, link, y, eta, w, fp, observed=False):
-    mu = link.inverse(eta)
-    me = link.mu_eta(eta)
+def _eta_derivatives(fam, link, y, eta, mu, w, fp, wrt, observed: bool) -> tuple:
+    """From the family's derivatives in mu (:meth:`~interlace.families.base.Family.
+    loglik_derivatives`, closed forms for the built-ins) and the link's: the score in eta s,
+    the observed information in eta J, the log-determinant's weights W and dW/deta, and for
+    each parameter in ``wrt`` (dl/dpsi, ds/dpsi, dW/dpsi) on its natural scale."""
+    me, me2, me3 = link.mu_eta(eta), link.d2mu_eta(eta), link.d3mu_eta(eta)
+    D = fam.loglik_derivatives(y, mu, w, fp, tuple(wrt), third=True)
+    s = D.d1 * me
+    J = -(D.d2 * me * me + D.d1 * me2)
+    params = {}
     if observed:
-        s_mu = fam.score_mu(y, mu, w, fp)
-        return fam.obs_info_mu(y, mu, w, fp) * me * me - s_mu * link.d2mu_eta(eta)
-    return fam.info_mu(y, mu, w, fp) * me * me
+        W, Wp = J, -(D.d3 * me**3 + 3.0 * D.d2 * me * me2 + D.d1 * me3)
+        for name in wrt:
+            params[name] = (D.dp[name], D.dp1[name] * me,
+                            -(D.dp2[name] * me * me + D.dp1[name] * me2))
+    else:
+        info = fam.info_mu(y, mu, w, fp)
+        dinfo, dpsi = fam.info_derivatives(y, mu, w, fp, tuple(wrt))
+        W = info * me * me
+        Wp = dinfo * me**3 + 2.0 * info * me * me2
+        for name in wrt:
+            params[name] = (D.dp[name], D.dp1[name] * me, dpsi[name] * me * me)
+    return s, J, W, Wp, params
 
 
 def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict,
@@ -42,22 +62,18 @@ def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp:
     y, w, X = d.y, d.weights, d.X
     ZL = res.zl if res.zl is not None else ctx.zl(theta)
     u, eta, mu = res.u, res.eta, res.mu
-    me = link.mu_eta(eta)
-    s_mu = fam.score_mu(y, mu, w, fp)
-    s = s_mu * me
     canonical = fam.canonical_link is not None and fam.canonical_link == link.name
     observed = observed and not canonical
-    W = res.weights if observed else fam.info_mu(y, mu, w, fp) * me * me
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        s, J, W, Wp, pder = _eta_derivatives(fam, link, y, eta, mu, w, fp, fam_names, observed)
+    if observed:
+        W = res.weights  # the factor's own weights (J at the mode)
     if canonical or observed:
         J, FJ = W, res.factor
     else:
-        J = fam.obs_info_mu(y, mu, w, fp) * me * me - s_mu * link.d2mu_eta(eta)
         FJ = system.factor(ZL, J)
         if FJ is None:
             return None
-    h = 1e-6 * np.maximum(1.0, np.abs(eta))
-    Wp = (_weights(fam, link, y, eta + h, w, fp, observed)
-          - _weights(fam, link, y, eta - h, w, fp, observed)) / (2 * h)
     m = res.factor.minv_rows(ZL)  # (n, sum k) in solver order
     ZLcat = np.column_stack(ZL)
     lev = np.einsum("ij,ij->i", ZLcat, m)
@@ -82,26 +98,24 @@ def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp:
             g = -2.0 * (s @ Aku) + 2.0 * np.sum(W * zr * mt) + r @ Aku + s @ Akl
             grads.append(g)
     grads.extend(-2.0 * (X.T @ s) + X.T @ r)
-    # family parameters on the optimizer's (unconstrained) scale, by differences at fixed eta;
-    # densities are row-separable in them, so one pair of evaluations gives every row's
-    # derivative, summed for a scalar parameter or projected on the columns of its formula
-    params, pdes = fam.parameters, d.param_designs
-    for name in fam_names:
-        z0 = params[name].to_unconstrained(fp[name])
-        hz = 1e-5 * np.maximum(1.0, np.abs(z0))
-        vals = []
-        for z in (z0 + hz, z0 - hz):
-            fz = dict(fp)
-            fz[name] = params[name].from_unconstrained(z)
-            ll = fam.loglik(y, mu, w, fz)
-            sz = fam.score_mu(y, mu, w, fz) * me
-            Wz = _weights(fam, link, y, eta, w, fz, observed)
-            vals.append((ll, sz, Wz))
-        (l1, s1, W1), (l2, s2, W2) = vals
-        with np.errstate(invalid="ignore"):
-            row = (-2.0 * (l1 - l2) + lev * (W1 - W2) + Alam * (s1 - s2)) / (2 * hz)
-        if name in pdes:
-            grads.extend(pdes[name].X.T @ row)
-        else:
-            grads.append(float(np.sum(row)))
+    grads.extend(_family_gradient(fam, d.param_designs, fp, fam_names, pder, lev, Alam))
     return np.asarray(grads, float)
+
+
+def _family_gradient(fam, pdes: dict, fp: dict, fam_names: list[str], pder: dict,
+                     lev: np.ndarray, Alam: np.ndarray) -> list[float]:
+    """The family parameters' part on the optimizer's (unconstrained) scale: per row
+    -2 dl/dpsi + lev dW/dpsi + (A lambda) ds/dpsi, times d psi / d z, summed for a scalar
+    parameter or projected on the columns of its formula."""
+    out: list[float] = []
+    for name in fam_names:
+        dl, ds, dW = pder[name]
+        dz = fam.parameters[name].natural_derivative(fp[name])
+        with np.errstate(invalid="ignore"):
+            row = (-2.0 * dl + lev * dW + Alam * ds) * dz
+        row = np.broadcast_to(row, lev.shape)
+        if name in pdes:
+            out.extend(pdes[name].X.T @ row)
+        else:
+            out.append(float(np.sum(row)))
+    return out

@@ -126,6 +126,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     it = 0
     for it in range(1, maxit + 1):  # noqa: B007 - iteration count is reported
         score, W, s_mu, me = kern.score_weights(eta, mu, fp)
+        F = None
         if canonical:
             J = W
         else:  # Newton's weights: the observed information in eta
@@ -133,10 +134,16 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             if not polish:
                 bad = ~(J > 0) | ~np.isfinite(J)
                 if bad.any():
-                    J = np.where(bad, W, J)
-                    patched = patched or not fit_beta
+                    # Newton's own step when M stays positive definite (quadratic
+                    # convergence); Fisher's weights on those rows only when it does not
+                    if np.isfinite(J).all():
+                        F = system.factor(ZL, J)
+                    if F is None:
+                        J = np.where(bad, W, J)
+                        patched = patched or not fit_beta
         # fused kernels give finite weights by design
-        F = system.factor(ZL, J) if kern.fused or np.isfinite(J).all() else None
+        if F is None:
+            F = system.factor(ZL, J) if kern.fused or np.isfinite(J).all() else None
         if F is None and polish:  # the exact Hessian is not positive definite: stop here
             converged = True
             break
