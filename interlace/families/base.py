@@ -69,18 +69,18 @@ import numpy as np
 
 from interlace.errors import DataError, PluginError
 from interlace.families.checks import check_family_outputs
-from interlace.families.derivatives import (
-    LogDensityDerivatives,
-    numeric_derivatives,
-    numeric_info_derivatives,
-    numeric_parameter_derivatives,
-)
 from interlace.families.decoding import (
     DecodedResponse,
     Response,
     numeric_response,
     successes_over_trials,
     two_level_codes,
+)
+from interlace.families.derivatives import (
+    LogDensityDerivatives,
+    numeric_derivatives,
+    numeric_info_derivatives,
+    numeric_parameter_derivatives,
 )
 from interlace.families.kernel import RowKernel
 from interlace.registry import declare_kind, resolve

@@ -10,6 +10,7 @@ from interlace.families.extended import validate_counts
 from interlace.families.special import count_polygamma_diff
 from interlace.families.zero_part import CanHaveZeroPart
 
+
 class NegativeBinomial1Family(CanHaveZeroPart, Family):
     """NB1: y ~ NB(size = mu / phi, prob = 1 / (1 + phi)); ``phi`` as glmmTMB's sigma()."""
 
