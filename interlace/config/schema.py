@@ -371,6 +371,31 @@ def check_param_formula(key: str):
     return check
 
 
+def check_ziformula(value, fit, ctx):
+    """``ziformula``: its formula, and (model: glmm) that the family can have a zero part,
+    glmmTMB's way (``poisson`` with ``~1`` is the zero-inflated Poisson; ``gaussian`` cannot
+    be zero-inflated)."""
+    problems = check_param_formula("ziformula")(value, fit, ctx)
+    if problems or model_of(fit) != "glmm":
+        return problems
+    from interlace.errors import InterlaceError
+    from interlace.model.param_formulas import zero_part_family
+
+    _, table = _registry_names("family")
+    cls = table.get(str(fit.get("family", "binomial")).lower())
+    if cls is None:
+        return []  # the family's own check reports it
+    try:
+        family = cls()
+    except Exception:  # noqa: BLE001 - a plugin that needs arguments: the fit will tell
+        return []
+    try:
+        zero_part_family(family, value)
+    except InterlaceError as exc:
+        return [(("ziformula",), str(exc))]
+    return []
+
+
 def _ok_strlist(v) -> bool:
     return (isinstance(v, str) and bool(v.strip())) or (
         isinstance(v, list) and bool(v) and all(isinstance(x, str) and x.strip() for x in v))
@@ -451,8 +476,11 @@ FIT_FIELDS = [
           "the family's extra parameters, e.g. `{theta: 2.0}` for nbinom2; a number fixes the "
           "parameter, null estimates it", check=for_models(check_family_params)),
     Field("ziformula", String(), "one-sided formula for the zero-inflation / hurdle "
-          "probability (logit scale) of a zero-part family, e.g. `~ mined` (fixed effects only)",
-          default_doc="`~1`", check=check_param_formula("ziformula")),
+          "probability (logit scale), e.g. `~ mined`; as in glmmTMB, anything but `~0` gives a "
+          "family without a zero part one (`family: poisson` with `ziformula: ~1` is the "
+          "zero-inflated Poisson); a family that cannot have one is an error",
+          default_doc="`~1` for a family named with its zero part (zipoisson, ...), `~0` "
+          "otherwise", check=check_ziformula),
     Field("dispformula", String(), "one-sided formula for the family's dispersion parameter "
           "(log scale), e.g. `~ treatment` (fixed effects only)", default_doc="`~1`",
           check=for_models(check_param_formula("dispformula"))),
