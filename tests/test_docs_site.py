@@ -42,7 +42,7 @@ def _agg_backend():
 @pytest.mark.parametrize("page", PAGES)
 def test_page_examples_run(page, request, monkeypatch):
     blocks = _blocks(page)
-    if "genpois" in "".join(blocks):  # pages using the example plugin by name need it installed
+    if '"poilog"' in "".join(blocks):  # pages using the example plugin by name need it installed
         request.getfixturevalue("installed")
     monkeypatch.chdir(ROOT)  # pages refer to configs/ and examples/ from the repository root
     ns: dict = {"__name__": f"docs_{Path(page).stem}"}

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives
-from interlace.families.compois_moments import ComPoisState, probabilities, solve
+from interlace.families.compois_moments import ComPoisState, probabilities, solve, start_rate
 from interlace.families.extended import validate_counts
 from interlace.families.zero_part import CanHaveZeroPart
 
@@ -68,8 +68,9 @@ class ConwayMaxwellPoissonFamily(CanHaveZeroPart, Family):
             return None
         if not np.array_equal(np.frombuffer(nkey), nu):
             return None
-        a = st.a + (mu - mu0) / np.maximum(st.var, 1e-300)
-        return np.where(np.isfinite(a), a, np.log(np.maximum(mu, 1e-300)))
+        step = (mu - mu0) / np.maximum(st.var, 1e-300)
+        ok = np.isfinite(step) & (np.abs(step) < 1.0)  # a Newton step from nearby
+        return np.where(ok, st.a + np.where(ok, step, 0.0), start_rate(mu, nu))
 
     def loglik(self, y, mu, weights, params):
         st = self.state(mu, params["phi"])

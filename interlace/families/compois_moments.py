@@ -32,6 +32,8 @@ EXACT_WIDTH = 400  # windows up to this many integers are summed exactly
 _TRAPEZOID_POINTS = 200  # points of the trapezoidal rule on wider windows
 _DROP = 40.0  # the window ends where the log-terms fall this far below their maximum
 _MAX_NEWTON = 60
+_MAX_CELLS = 400_000  # rows x points summed at once
+_MAX_RATE = 1e4  # |log lambda| is kept below this (an optimizer's trial points can be wild)
 
 
 @dataclass
@@ -66,14 +68,18 @@ def window(mu: np.ndarray, nu: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (Stirling), plus a margin for small means."""
     m = np.maximum(mu, 1e-300)
     c = _DROP / np.maximum(nu * m, 1e-300)
-    up = _upper_reach(c)
+    up = _upper_reach(np.minimum(c, 1e12))
     hi = np.ceil(m * (1.0 + up) + 10.0 + 3.0 / np.maximum(nu, 1e-3))
+    # for nu < 1 the distribution is between the Poisson and the geometric of the same mean,
+    # whose tail falls by e^-40 within 40 (1 + m) of it: the bound where Stirling's reach
+    # (valid for large nu m) is not
+    hi = np.minimum(hi, np.ceil(m + _DROP * 1.15 * (1.0 + m) + 10.0))
     # below the mode the fall is faster; the same reach mirrored is generous
     lo = np.where(c < 0.5, np.floor(m * (1.0 - np.minimum(up, 1.0)) - 10.0), 0.0)
     return np.maximum(lo, 0.0), hi
 
 
-def _start(mu: np.ndarray, nu: np.ndarray) -> np.ndarray:
+def start_rate(mu: np.ndarray, nu: np.ndarray) -> np.ndarray:
     """The log-rate's start: nu log(mu + (nu - 1) / (2 nu)) (the large-mean asymptote) where
     that is meaningful, log(mu / (1 + mu)) (the geometric, nu -> 0) blended with log mu (the
     Poisson) elsewhere."""
@@ -99,17 +105,20 @@ def solve(mu: np.ndarray, nu: np.ndarray, a0: np.ndarray | None = None,
     (e.g. the previous call's); ``full=False`` computes a, log Z and Var only."""
     mu = np.maximum(np.asarray(mu, dtype=float), 1e-300)
     nu = np.broadcast_to(np.asarray(nu, dtype=float), mu.shape).astype(float)
-    a = _start(mu, nu) if a0 is None else np.asarray(a0, dtype=float).copy()
+    a = start_rate(mu, nu) if a0 is None else np.asarray(a0, dtype=float).copy()
     lo, hi = window(mu, nu)
     width = hi - lo
     step = np.where((width > EXACT_WIDTH) & (lo > 0), np.floor(width / _TRAPEZOID_POINTS), 1.0)
     n = mu.shape[0]
     out = {f: np.zeros(n) for f in ComPoisState.__dataclass_fields__}
-    for rows in _bucket_rows(np.ceil(width / step)):
-        part = _solve_rows(mu[rows], nu[rows], a[rows], lo[rows], step[rows],
-                           int(np.max(np.ceil(width[rows] / step[rows]))) + 1, full)
-        for f, v in part.items():
-            out[f][rows] = v
+    for bucket in _bucket_rows(np.ceil(width / step)):
+        k = int(np.max(np.ceil(width[bucket] / step[bucket]))) + 1
+        per = max(1, _MAX_CELLS // k)  # rows at a time: bounded memory for wide windows
+        for i in range(0, len(bucket), per):
+            rows = bucket[i : i + per]
+            part = _solve_rows(mu[rows], nu[rows], a[rows], lo[rows], step[rows], k, full)
+            for f, v in part.items():
+                out[f][rows] = v
     return ComPoisState(**out)
 
 
@@ -123,7 +132,14 @@ def _solve_rows(mu, nu, a, lo, step, k: int, full: bool) -> dict[str, np.ndarray
     lfact = gammaln(pts + 1.0)
     logw = np.log(step)[:, None]
     lo_a, hi_a = np.full(mu.shape, -np.inf), np.full(mu.shape, np.inf)
-    for _ in range(_MAX_NEWTON):
+    a = np.clip(np.where(np.isfinite(a), a, 0.0), -_MAX_RATE, _MAX_RATE)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _newton_rows(mu, nu, a, pts, lfact, logw, shared, lo_a, hi_a, full)
+
+
+def _newton_rows(mu, nu, a, pts, lfact, logw, shared, lo_a, hi_a, full):
+    """The safeguarded Newton iterations and the moments of :func:`_solve_rows`."""
+    for it in range(_MAX_NEWTON + 1):
         t = a[:, None] * pts - nu[:, None] * lfact
         top = t.max(axis=1, keepdims=True)
         e = np.exp(t - top + logw)
@@ -132,16 +148,16 @@ def _solve_rows(mu, nu, a, lo, step, k: int, full: bool) -> dict[str, np.ndarray
         d = pts - m1[:, None]
         var = np.einsum("ij,ij->i", e, d * d) / tot
         gap = mu - m1
-        if np.all(np.abs(gap) <= 1e-12 * mu):
-            break
+        if it == _MAX_NEWTON or np.all(np.abs(gap) <= 1e-12 * mu):
+            break  # (a, t, e) stay consistent: a is not moved after its sums
         # safeguarded Newton: E[Y] increases with a, so each point brackets the root
         lo_a = np.where(gap > 0, np.maximum(lo_a, a), lo_a)
         hi_a = np.where(gap < 0, np.minimum(hi_a, a), hi_a)
         new = a + np.clip(gap / np.maximum(var, 1e-300), -5.0, 5.0)
         outside = (new <= lo_a) | (new >= hi_a)
         both = np.isfinite(lo_a) & np.isfinite(hi_a)
-        a = np.where(outside & both, 0.5 * (lo_a + hi_a), new)
-    res = {"a": a, "logz": top[:, 0] + np.log(tot), "var": var}
+        a = np.clip(np.where(outside & both, 0.5 * (lo_a + hi_a), new), -_MAX_RATE, _MAX_RATE)
+    res = {"a": a, "logz": top[:, 0] + np.log(tot), "var": np.maximum(var, 1e-90)}
     if not full:
         return res
     p = e / tot[:, None]

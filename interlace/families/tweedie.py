@@ -112,14 +112,29 @@ class TweedieFamily(CanHaveZeroPart, ExponentialFamily):
         lp = self._exponent(y, m, params["phi"], params["power"])
         return weights * np.where(ok, lp, -np.inf)
 
+    def series(self, y, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:func:`series_terms` on every row (zeros where y = 0), kept for the last few
+        (y, phi, power): it depends on the parameters only, and both the log-likelihood's
+        constant and the gradient ask for it at each new parameter value."""
+        y = np.asarray(y, dtype=float)
+        phi = np.broadcast_to(np.asarray(params["phi"], float), y.shape)
+        pw = np.broadcast_to(np.asarray(params["power"], float), y.shape)
+        cache = self.__dict__.setdefault("_series_cache", {})
+        key = (y.tobytes(), phi.tobytes(), pw.tobytes())
+        if key not in cache:
+            pos = y > 0
+            out = tuple(np.zeros(y.shape) for _ in range(3))
+            if pos.any():
+                for o, v in zip(out, series_terms(y[pos], phi[pos], pw[pos])):
+                    o[pos] = v
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[key] = out
+        return cache[key]
+
     def log_a(self, y, params) -> np.ndarray:
         """log a(y, phi, p) per row (0 where y = 0)."""
-        pos = y > 0
-        out = np.zeros(np.shape(y))
-        if pos.any():
-            sub = {k: (v[pos] if np.ndim(v) else v) for k, v in params.items()}
-            out[pos] = series_terms(y[pos], sub["phi"], sub["power"])[0]
-        return out
+        return self.series(y, params)[0]
 
     def loglik_constant(self, y, weights, params):
         return float(np.sum(weights * self.log_a(y, params)))
@@ -137,11 +152,7 @@ class TweedieFamily(CanHaveZeroPart, ExponentialFamily):
         phi, p = params["phi"], params["power"]
         if not ({"phi", "power"} & set(wrt)):
             return out
-        pos = y > 0
-        ej, edp = np.zeros(np.shape(y)), np.zeros(np.shape(y))
-        if pos.any():
-            sub = {k: (v[pos] if np.ndim(v) else v) for k, v in params.items()}
-            _, ej[pos], edp[pos] = series_terms(y[pos], sub["phi"], sub["power"])
+        _, ej, edp = self.series(y, params)
         lm = np.log(mu)
         if "phi" in wrt:
             alpha = (2.0 - p) / (1.0 - p)
