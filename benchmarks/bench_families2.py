@@ -71,8 +71,8 @@ def main() -> None:
         rows.append({"model": case["key"], "seconds": secs, "glmmTMB_seconds": ref["seconds"],
                      "ratio": ref["seconds"] / secs, "loglik_diff": llf - ref["loglik"]})
     md = "--markdown" in sys.argv
-    head = (f"| model | interlace | glmmTMB | glmmTMB / interlace | logLik - glmmTMB's |\n"
-            f"|---|---|---|---|---|" if md else
+    head = ("| model | interlace | glmmTMB | glmmTMB / interlace | logLik - glmmTMB's |\n"
+            "|---|---|---|---|---|" if md else
             f"{'model':<20}{'interlace s':>12}{'glmmTMB s':>11}{'ratio':>8}{'dlogLik':>11}")
     print(head)
     for r in rows:

@@ -12,10 +12,10 @@ Both codes maximise the same Laplace approximation (observed information), so th
 same optimum up to the optimizers' stopping rules. Tolerances (issue 16: estimates 2e-3,
 log-likelihood 1e-4): fixed effects within 2e-3 relative (coefficients near zero compared on
 a floor of 1e-2), their standard errors within 5e-3, the random-effect variance within 5e-3
-(flatter; compared absolutely below a variance of 1e-4, where cbpp's betabinomial
-puts both fits on the boundary), family parameters on glmmTMB's internal scale (log phi, logit(power - 1), log df,
-logit zi) within 2e-3, and the log-likelihood within 1e-4 absolute, never lower than the
-reference's by more than 1e-6 (every density carries all its constants).
+(flatter; compared absolutely below a variance of 1e-4, where cbpp's betabinomial puts both
+fits on the boundary), family parameters on glmmTMB's internal scale (log phi,
+logit(power - 1), log df, logit zi) within 2e-3, and the log-likelihood within 1e-4
+absolute, never lower than the reference's by more than 1e-6 (every density carries all its constants).
 """
 
 from __future__ import annotations
