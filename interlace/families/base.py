@@ -39,6 +39,8 @@ when each is called):
 * ``scale_parameter`` / ``has_dispersion`` / ``is_normal_linear()``: the residual SD, if any.
 * ``zi_parameter``, ``dispersion_parameter``, ``canonical_link``: see below.
 * ``fit_warnings(y, mu, weights, params)``: messages about the fit (default none).
+* ``log_zero_prob(mu, weights, params)``: log P(y = 0) per row, for zero parts (default:
+  ``loglik`` at 0).
 * ``zero_part`` and ``with_zero_part()``: what glmmTMB's ``ziformula`` (anything but ``~0``)
   means for the family: ``"inflate"`` (P(0) = zi + (1 - zi) f(0), counts), ``"hurdle"``
   (P(0) = zi, positive values (1 - zi) f(y): zero-truncated counts and positive continuous
@@ -77,6 +79,7 @@ from interlace.families.decoding import (
     two_level_codes,
 )
 from interlace.families.derivatives import (
+    FromDerivatives,
     LogDensityDerivatives,
     numeric_derivatives,
     numeric_info_derivatives,
@@ -88,7 +91,7 @@ from interlace.registry import declare_kind, resolve
 __all__ = ["Family", "ExponentialFamily", "FamilyParameter", "FamilyInfo", "Response",
            "DecodedResponse", "RowKernel", "successes_over_trials", "two_level_codes",
            "numeric_response", "require_finite", "check_family_outputs",
-           "LogDensityDerivatives", "numeric_derivatives", "numeric_parameter_derivatives",
+           "LogDensityDerivatives", "FromDerivatives", "numeric_derivatives", "numeric_parameter_derivatives",
            "numeric_info_derivatives"]
 
 
@@ -242,6 +245,16 @@ class Family(ABC):
         GLM ``beta0``; called once per fit after that GLM. Entries update the parameters'
         ``start``; none by default."""
         return {}
+
+    def log_zero_prob(self, mu: np.ndarray, weights: np.ndarray, params: dict[str, Any]
+                      ) -> np.ndarray:
+        """log P(y = 0 | mu) per row (``weights`` as ``loglik`` reads them: the trials of a
+        ``trials_response`` family; others' log-probability is unweighted): the zero parts of
+        :mod:`interlace.families.zero_part` read it on every evaluation. The default evaluates
+        ``loglik`` at y = 0; a closed form saves its constants."""
+        z = np.zeros(np.shape(mu))
+        w = weights if self.trials_response else np.ones(np.shape(mu))
+        return self.loglik(z, mu, w, params)
 
     def with_zero_part(self) -> Family | None:
         """The family with a zero part (glmmTMB's reading of a ``ziformula`` other than

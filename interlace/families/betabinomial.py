@@ -17,6 +17,7 @@ from interlace.errors import DataError
 from interlace.families.base import (
     Family,
     FamilyParameter,
+    FromDerivatives,
     LogDensityDerivatives,
     require_finite,
 )
@@ -24,7 +25,7 @@ from interlace.families.special import count_polygamma_diff
 from interlace.families.zero_part import CanHaveZeroPart
 
 
-class BetaBinomialFamily(CanHaveZeroPart, Family):
+class BetaBinomialFamily(FromDerivatives, CanHaveZeroPart, Family):
     """Beta-binomial with mean mu and precision phi (glmmTMB's ``betabinomial``)."""
 
     name = "betabinomial"
@@ -50,12 +51,24 @@ class BetaBinomialFamily(CanHaveZeroPart, Family):
         s = np.rint(n * y)
         return s, n - s, n
 
-    def loglik(self, y, mu, weights, params):
+    def loglik_kernel(self, y, mu, weights, params):
+        phi = params["phi"]
+        s, f, _ = self._counts(y, weights)
+        a, b = mu * phi, (1.0 - mu) * phi
+        return gammaln(s + a) + gammaln(f + b) - gammaln(a) - gammaln(b)
+
+    def _constant_rows(self, y, weights, params):
         phi = params["phi"]
         s, f, n = self._counts(y, weights)
-        a, b = mu * phi, (1.0 - mu) * phi
-        return (gammaln(n + 1.0) - gammaln(s + 1.0) - gammaln(f + 1.0) + gammaln(s + a)
-                + gammaln(f + b) - gammaln(n + phi) + gammaln(phi) - gammaln(a) - gammaln(b))
+        return (gammaln(n + 1.0) - gammaln(s + 1.0) - gammaln(f + 1.0) - gammaln(n + phi)
+                + gammaln(phi))
+
+    def loglik_constant(self, y, weights, params):
+        return float(np.sum(self._constant_rows(y, weights, params)))
+
+    def loglik(self, y, mu, weights, params):
+        return (self.loglik_kernel(y, mu, weights, params)
+                + self._constant_rows(y, weights, params))
 
     def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
         """With A_k = psi^(k)(s + a) - psi^(k)(a), B_k = psi^(k)(f + b) - psi^(k)(b),
@@ -78,12 +91,6 @@ class BetaBinomialFamily(CanHaveZeroPart, Family):
                 out.dp2["phi"] = (2.0 * phi * (A[1] + B[1])
                                   + phi * phi * (mu * A[2] + (1.0 - mu) * B[2]))
         return out
-
-    def score_mu(self, y, mu, weights, params):
-        return self.loglik_derivatives(y, mu, weights, params).d1
-
-    def obs_info_mu(self, y, mu, weights, params):
-        return -self.loglik_derivatives(y, mu, weights, params).d2
 
     def info_mu(self, y, mu, weights, params):
         """The quasi-likelihood weight n / (mu (1 - mu) (1 + (n - 1)/(phi + 1)))."""

@@ -48,6 +48,32 @@ class LogDensityDerivatives:
     dp2: dict[str, Any] = field(default_factory=dict)
 
 
+class FromDerivatives:
+    """Mixin for a family whose ``score_mu`` and ``obs_info_mu`` are those of its
+    ``loglik_derivatives``: one call serves both when they are asked at the same arrays in a
+    row (as penalised IRLS does; the last call is kept, compared by identity)."""
+
+    _last_derivatives: tuple | None = None
+
+    def mu_bundle(self, y, mu, weights, params) -> LogDensityDerivatives:
+        """``loglik_derivatives(y, mu, weights, params)``, or the last result at these very
+        arrays."""
+        vals = tuple(params.values())
+        last = self._last_derivatives
+        if (last is not None and last[0] is y and last[1] is mu and last[2] is weights
+                and len(last[3]) == len(vals) and all(a is b for a, b in zip(last[3], vals))):
+            return last[4]
+        d = self.loglik_derivatives(y, mu, weights, params)
+        self._last_derivatives = (y, mu, weights, vals, d)
+        return d
+
+    def score_mu(self, y, mu, weights, params):
+        return self.mu_bundle(y, mu, weights, params).d1
+
+    def obs_info_mu(self, y, mu, weights, params):
+        return -self.mu_bundle(y, mu, weights, params).d2
+
+
 def _mu_step(mu: np.ndarray) -> np.ndarray:
     """A relative step in mu (stays inside (0, inf) and, mostly, (0, 1))."""
     a = np.abs(mu)

@@ -11,12 +11,17 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives
+from interlace.families.base import (
+    Family,
+    FamilyParameter,
+    FromDerivatives,
+    LogDensityDerivatives,
+)
 from interlace.families.extended import validate_counts
 from interlace.families.zero_part import CanHaveZeroPart
 
 
-class GeneralizedPoissonFamily(CanHaveZeroPart, Family):
+class GeneralizedPoissonFamily(FromDerivatives, CanHaveZeroPart, Family):
     """Generalised Poisson: E(y) = mu, Var(y) = phi mu (glmmTMB's ``genpois``)."""
 
     name = "genpois"
@@ -39,13 +44,22 @@ class GeneralizedPoissonFamily(CanHaveZeroPart, Family):
         """theta + lambda y = mu / s + y (1 - 1/s), with s = sqrt(phi)."""
         return mu / s + y * (1.0 - 1.0 / s)
 
-    def loglik(self, y, mu, weights, params):
+    def loglik_kernel(self, y, mu, weights, params):
         s = np.sqrt(params["phi"])
         inner = self._inner(y, mu, s)
         with np.errstate(divide="ignore", invalid="ignore"):
-            lp = np.log(mu / s) + (y - 1.0) * np.log(inner) - inner - gammaln(y + 1.0)
+            lp = np.log(mu / s) + (y - 1.0) * np.log(inner) - inner
         lp = np.where(y == 0, -mu / s, lp)  # (y - 1) log(theta) + log(theta) = 0 exactly
         return weights * np.where((inner > 0) | (y == 0), lp, -np.inf)
+
+    def loglik_constant(self, y, weights, params):
+        return -float(np.sum(weights * gammaln(y + 1.0)))
+
+    def loglik(self, y, mu, weights, params):
+        return self.loglik_kernel(y, mu, weights, params) - weights * gammaln(y + 1.0)
+
+    def log_zero_prob(self, mu, weights, params):
+        return -mu / np.sqrt(params["phi"])
 
     def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
         """Closed forms with s = sqrt(phi) and c = theta + lambda y: d1 = 1/mu + (y - 1)/(s c)
@@ -72,12 +86,6 @@ class GeneralizedPoissonFamily(CanHaveZeroPart, Family):
             if third:
                 out.dp2["phi"] = weights * np.where(zero, 0.0, 2.0 * y * ym1 / sc**3) * ds
         return out
-
-    def score_mu(self, y, mu, weights, params):
-        return self.loglik_derivatives(y, mu, weights, params).d1
-
-    def obs_info_mu(self, y, mu, weights, params):
-        return -self.loglik_derivatives(y, mu, weights, params).d2
 
     def info_mu(self, y, mu, weights, params):
         """Expected information: 1/(phi mu) + 2 lambda^2 / (mu (mu + 2 lambda s))."""

@@ -14,7 +14,13 @@ from __future__ import annotations
 import numpy as np
 
 from interlace.errors import DataError
-from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives, require_finite
+from interlace.families.base import (
+    Family,
+    FamilyParameter,
+    FromDerivatives,
+    LogDensityDerivatives,
+    require_finite,
+)
 from interlace.families.zero_part import CanHaveZeroPart
 
 _LOG2PI = float(np.log(2.0 * np.pi))
@@ -75,7 +81,7 @@ def _sigma_derivatives(L, G, r, s, third: bool):
     return ls, lus, luus
 
 
-class LognormalFamily(CanHaveZeroPart, Family):
+class LognormalFamily(FromDerivatives, CanHaveZeroPart, Family):
     """Log-normal with E(y) = mu and SD(y) = sigma (glmmTMB's ``lognormal``)."""
 
     name = "lognormal"
@@ -115,12 +121,6 @@ class LognormalFamily(CanHaveZeroPart, Family):
             if third:
                 out.dp2["sigma"] = weights * (luus - lus) / (mu * mu)
         return out
-
-    def score_mu(self, y, mu, weights, params):
-        return self.loglik_derivatives(y, mu, weights, params).d1
-
-    def obs_info_mu(self, y, mu, weights, params):
-        return -self.loglik_derivatives(y, mu, weights, params).d2
 
     def info_mu(self, y, mu, weights, params):
         """Fisher information in mu: (m'^2 / v + v'^2 / (2 v^2)) / mu^2 (u = log mu)."""

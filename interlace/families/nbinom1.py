@@ -32,6 +32,9 @@ class NegativeBinomial1Family(CanHaveZeroPart, Family):
     def variance(self, mu, params):
         return mu * (1.0 + params["phi"])
 
+    def log_zero_prob(self, mu, weights, params):
+        return -mu / params["phi"] * np.log1p(params["phi"])
+
     def loglik(self, y, mu, weights, params):
         phi = params["phi"]
         r = mu / phi

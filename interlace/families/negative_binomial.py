@@ -65,6 +65,18 @@ class NegativeBinomial2Family(CanHaveZeroPart, ExponentialFamily):
               + xlogy(y, mu / (th + mu)))
         return weights * lp
 
+    def loglik_kernel(self, y, mu, weights, params):
+        th = params["theta"]
+        return weights * (th * np.log(th / (th + mu)) + xlogy(y, mu / (th + mu)))
+
+    def loglik_constant(self, y, weights, params):
+        th = params["theta"]
+        return float(np.sum(weights * (gammaln(y + th) - gammaln(th) - gammaln(y + 1.0))))
+
+    def log_zero_prob(self, mu, weights, params):
+        th = params["theta"]
+        return th * np.log(th / (th + mu))
+
     def validate(self, y, weights, label):
         PoissonFamily.validate(self, y, weights, label)
 

@@ -81,6 +81,9 @@ class PoissonFamily(CanHaveZeroPart, ExponentialFamily):
     def loglik_constant(self, y, weights, params):
         return -float(np.sum(weights * gammaln(y + 1.0)))
 
+    def log_zero_prob(self, mu, weights, params):
+        return -np.asarray(mu, dtype=float)
+
     def validate(self, y, weights, label):
         require_finite(y, label)
         bad = (y < 0) | (np.abs(y - np.round(y)) > 1e-8)

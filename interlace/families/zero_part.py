@@ -25,7 +25,12 @@ from typing import Any
 import numpy as np
 
 from interlace.errors import DataError, InterlaceWarning, PluginError
-from interlace.families.base import Family, LogDensityDerivatives, require_finite
+from interlace.families.base import (
+    Family,
+    FromDerivatives,
+    LogDensityDerivatives,
+    require_finite,
+)
 from interlace.families.derivatives import compose
 from interlace.families.extended import TINY_INFO, ProbabilityParameter, check_probability
 
@@ -57,7 +62,7 @@ def _where(mask: np.ndarray, a: LogDensityDerivatives, b: LogDensityDerivatives
         {k: pick(a.dp2[k], b.dp2[k]) for k in b.dp2})
 
 
-class ZeroPartFamily(Family):
+class ZeroPartFamily(FromDerivatives, Family):
     """A base family with a zero probability ``zi``: zero inflation (``kind="inflate"``,
     P(0) = zi + (1 - zi) f(0)) or a hurdle (``kind="hurdle"``, P(0) = zi, positive values
     (1 - zi) f(y) with f zero-truncated or continuous). Named subclasses set ``base_family``
@@ -110,14 +115,34 @@ class ZeroPartFamily(Family):
         return zero, yb, bw, outer, params["zi"], _base_params(params, "zi")
 
     # -- the distribution --------------------------------------------------------------------
-    def loglik(self, y, mu, weights, params):
+    def _rows(self, y, mu, weights, params, base_terms):
+        """Each row's log-likelihood from the base's terms on the positive rows (its
+        ``loglik`` or ``loglik_kernel`` with the prior weights) and log f(0) on the zeros."""
         zero, yb, bw, outer, p, bp = self._split(y, weights, params)
-        lb = self.base.loglik(yb, mu, bw, bp)
+        lb = base_terms(yb, mu, weights, bp)
         with np.errstate(divide="ignore", invalid="ignore"):
-            lzero = np.log(p) if self.kind == "hurdle" else np.logaddexp(np.log(p),
-                                                                         np.log1p(-p) + lb)
-            out = np.where(zero, lzero, np.log1p(-p) + lb)
-        return out if outer is None else outer * out
+            lq = np.log1p(-p)
+            if self.kind == "hurdle":
+                lzero = np.log(p)
+            else:
+                lzero = np.logaddexp(np.log(p), lq + self.base.log_zero_prob(mu, bw, bp))
+            if outer is None:
+                return np.where(zero, lzero, lq + lb)
+            return np.where(zero, outer * lzero, outer * lq + lb)
+
+    def loglik(self, y, mu, weights, params):
+        return self._rows(y, mu, weights, params, self.base.loglik)
+
+    def loglik_kernel(self, y, mu, weights, params):
+        return self._rows(y, mu, weights, params, self.base.loglik_kernel)
+
+    def loglik_constant(self, y, weights, params):
+        """The base's data-only term on the positive rows."""
+        pos = y != 0
+        rows = np.shape(y)[0]
+        sub = {k: (v[pos] if np.ndim(v) == 1 and len(v) == rows else v)
+               for k, v in params.items() if k != "zi"}
+        return self.base.loglik_constant(y[pos], np.asarray(weights)[pos], sub)
 
     def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
         """The base's derivatives, composed with log(zi + (1 - zi) e^g) on the zero rows of an
@@ -127,7 +152,7 @@ class ZeroPartFamily(Family):
         g = self.base.loglik_derivatives(yb, mu, bw, bp, base_wrt, third)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if self.kind == "inflate":
-                e = np.exp(self.base.loglik(yb, mu, bw, bp))  # f(0) on the zero rows
+                e = np.exp(self.base.log_zero_prob(mu, bw, bp))  # f(0)
                 P = p + (1.0 - p) * e
                 r = np.where(zero, (1.0 - p) * e / P, 1.0)
                 b = r * (1.0 - r)
@@ -153,12 +178,6 @@ class ZeroPartFamily(Family):
         out.dp1["zi"] = rp * g.d1
         if third:
             out.dp2["zi"] = rp * (1.0 - 2.0 * r) * g.d1 * g.d1 + rp * g.d2
-
-    def score_mu(self, y, mu, weights, params):
-        return self.loglik_derivatives(y, mu, weights, params).d1
-
-    def obs_info_mu(self, y, mu, weights, params):
-        return -self.loglik_derivatives(y, mu, weights, params).d2
 
     def info_mu(self, y, mu, weights, params):
         """A positive information for Fisher steps (the exact Laplace uses the observed one):
@@ -227,7 +246,7 @@ class ZeroPartFamily(Family):
         return f"{type(self).__name__}({self.base!r}, zi={self.parameters['zi'].value!r})"
 
 
-class ZeroTruncatedFamily(Family):
+class ZeroTruncatedFamily(FromDerivatives, Family):
     """f(y) / (1 - f(0)) on y = 1, 2, ...: the base count family truncated at zero (glmmTMB's
     ``truncated_poisson`` and friends, with ``ziformula = ~0``). Named subclasses set
     ``base_family``; ``ZeroTruncatedFamily(base)`` wraps an instance. With a ``ziformula`` it
@@ -264,22 +283,29 @@ class ZeroTruncatedFamily(Family):
 
     def _log_f0(self, mu, params):
         """log f(0 | mu) per row, unweighted."""
-        z = self._zero_y(np.shape(mu)[0])
-        return self.base.loglik(z, mu, np.ones_like(z), params)
+        return self.base.log_zero_prob(mu, np.ones(np.shape(mu)), params)
+
+    def _rows(self, y, mu, weights, params, base_terms):
+        lb = base_terms(y, mu, weights, params)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out = lb - weights * np.log(-np.expm1(self._log_f0(mu, params)))
+            return np.where(y >= 1, out, -np.inf)
 
     def loglik(self, y, mu, weights, params):
-        lb = self.base.loglik(y, mu, np.ones_like(mu), params)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out = lb - np.log(-np.expm1(self._log_f0(mu, params)))
-            out = np.where(y >= 1, out, -np.inf)
-        return weights * out
+        return self._rows(y, mu, weights, params, self.base.loglik)
+
+    def loglik_kernel(self, y, mu, weights, params):
+        return self._rows(y, mu, weights, params, self.base.loglik_kernel)
+
+    def loglik_constant(self, y, weights, params):
+        return self.base.loglik_constant(y, weights, params)
 
     def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
         """The base's derivatives at y plus those of -log(1 - e^g0), g0 = log f(0)."""
         ones = np.ones_like(mu)
         g = self.base.loglik_derivatives(y, mu, ones, params, wrt, third)
-        z = self._zero_y(np.shape(mu)[0])
-        g0 = self.base.loglik_derivatives(z, mu, ones, params, wrt, third)
+        g0 = self.base.loglik_derivatives(self._zero_y(np.shape(mu)[0]), mu, ones, params, wrt,
+                                          third)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             s = 1.0 / np.expm1(-self._log_f0(mu, params))
             b = s * (1.0 + s)
@@ -289,12 +315,6 @@ class ZeroTruncatedFamily(Family):
             {k: g.dp[k] + h.dp[k] for k in g.dp}, {k: g.dp1[k] + h.dp1[k] for k in g.dp1},
             {k: g.dp2[k] + h.dp2[k] for k in g.dp2})
         return _scale(out, weights)
-
-    def score_mu(self, y, mu, weights, params):
-        return self.loglik_derivatives(y, mu, weights, params).d1
-
-    def obs_info_mu(self, y, mu, weights, params):
-        return -self.loglik_derivatives(y, mu, weights, params).d2
 
     def info_mu(self, y, mu, weights, params):
         return np.maximum(self.base.info_mu(y, mu, weights, params), TINY_INFO)
