@@ -21,7 +21,10 @@ for (cs in cases) {
   d <- load_data(cs$data)
   fam <- eval(parse(text = cs$r_family))
   zi <- if (is.null(cs$ziformula)) ~0 else as.formula(cs$ziformula)
-  go <- function() glmmTMB(as.formula(cs$formula), data = d, family = fam, ziformula = zi)
+  extra <- if (is.null(cs$r_args)) "" else paste(",", cs$r_args)
+  call <- parse(text = paste0("glmmTMB(as.formula(cs$formula), data = d, family = fam, ",
+                              "ziformula = zi", extra, ")"))[[1]]
+  go <- function() eval(call)
   m <- go()
   ts <- vapply(seq_len(reps), function(i) system.time(go())[["elapsed"]], 0)
   out[[cs$key]] <- list(seconds = median(ts), loglik = as.numeric(logLik(m)))

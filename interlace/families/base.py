@@ -363,6 +363,20 @@ class Family(ABC):
         information, for lme4's Laplace weights (by differences unless overridden)."""
         return numeric_info_derivatives(self, y, mu, weights, params, wrt)
 
+    def param_second_derivative(self, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                                params: dict[str, Any], name: str) -> np.ndarray:
+        """d2 loglik / d psi2 per row for the parameter ``name`` (natural scale): the Laplace
+        approximation needs it when the parameter's formula has random effects
+        (``ziformula = ~ x + (1 | g)``). By differences of ``loglik_derivatives``' dl/dpsi
+        unless overridden."""
+        p = self.parameters[name]
+        v = params[name]
+        z = p.to_unconstrained(v)
+        hz = 1e-5 * np.maximum(1.0, np.abs(z))
+        up, dn = (self.loglik_derivatives(y, mu, weights, dict(params, **{name: p.from_unconstrained(
+            zz)}), (name,)).dp[name] for zz in (z + hz, z - hz))
+        return (up - dn) / (2 * hz) / p.natural_derivative(v)
+
     def simulate(self, mu: np.ndarray, weights: np.ndarray, params: dict[str, float],
                  rng: np.random.Generator) -> np.ndarray:
         raise PluginError(f"family {self.name!r} does not implement simulate()")

@@ -179,6 +179,22 @@ class ZeroPartFamily(FromDerivatives, Family):
         if third:
             out.dp2["zi"] = rp * (1.0 - 2.0 * r) * g.d1 * g.d1 + rp * g.d2
 
+    def param_second_derivative(self, y, mu, weights, params, name):
+        """d2l/dzi2 in closed form: -(1 - f0)^2 / P(0)^2 on an inflated family's zeros,
+        -1/zi^2 on a hurdle's, -1/(1 - zi)^2 elsewhere (times the weights)."""
+        if name != "zi":
+            return super().param_second_derivative(y, mu, weights, params, name)
+        zero, yb, bw, outer, p, bp = self._split(y, weights, params)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pos = -1.0 / (1.0 - p) ** 2 + 0.0 * mu
+            if self.kind == "hurdle":
+                zrow = -1.0 / p**2
+            else:
+                e = np.exp(self.base.log_zero_prob(mu, bw, bp))
+                zrow = -((1.0 - e) / (p + (1.0 - p) * e)) ** 2
+            out = np.where(zero, zrow, pos)
+        return out if outer is None else outer * out
+
     def info_mu(self, y, mu, weights, params):
         """A positive information for Fisher steps (the exact Laplace uses the observed one):
         (1 - zi) times the base's where the base's density is in play, negligible on a

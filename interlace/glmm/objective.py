@@ -1,7 +1,9 @@
 """The objective the optimizer sees: the deviance -2 log L as a function of one vector.
 
 The vector is [theta, beta, family parameters on their unconstrained scale]; a family parameter
-with a formula (``ziformula``, ``dispformula``) contributes its coefficients instead. Two first-stage
+with a formula (``ziformula``, ``dispformula``) contributes its coefficients instead, followed
+by the theta of its random terms when it has some (``ziformula = ~ x + (1 | g)``:
+:mod:`interlace.glmm.zi_random`). Two first-stage
 variants leave beta out: "profiled" (lme4's first stage) sets it to its joint conditional mode
 with u inside PIRLS; "fixed_beta" holds it at its start (used when the integrator has an exact
 gradient, whose theta part then serves). Conditional modes are warm-started from the previous
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from interlace.glmm.pirls import pirls
+from interlace.glmm.zi_random import eta_key
 from interlace.model.context import ModelContext
 
 
@@ -73,14 +76,22 @@ class Objective:
         fp = dict(self.fixed_fp)
         params = self.ctx.family.parameters
         pdes = self.ctx.design.param_designs
+        extra = []
         for name in L.fam_names:
             k = L.fam_size(name)
             if name in pdes:  # a formula: the value per row from its linear predictor
-                z = np.clip(pdes[name].X @ x[i : i + k], -30.0, 30.0)
+                kf = pdes[name].k
+                lin = pdes[name].X @ x[i : i + kf]
+                z = np.clip(lin, -30.0, 30.0)
+                if kf < k:  # random effects in the formula: their theta follows the coefficients
+                    extra.append(x[i + kf : i + k])
+                    fp[eta_key(name)] = lin
             else:
                 z = float(np.clip(x[i], -30.0, 30.0))
             fp[name] = params[name].from_unconstrained(z)
             i += k
+        if extra:  # the integrator reads the zero part's theta after the conditional one's
+            theta = np.concatenate([theta, *extra])
         return theta, beta, fp
 
     def __call__(self, x: np.ndarray) -> float:

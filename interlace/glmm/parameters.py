@@ -45,7 +45,7 @@ class Parameters:
         fp0.update(fam.start_parameters(design, beta0))
         est = [k for k, p in fam.parameters.items() if not p.fixed]
         pdes = design.param_designs
-        fam_sizes = {k: pdes[k].k for k in est if k in pdes}
+        fam_sizes = {k: pdes[k].k + pdes[k].ntheta for k in est if k in pdes}
         z0 = np.concatenate([coef_start(fam.parameters[k].to_unconstrained(fp0[k]), pdes.get(k))
                              for k in est]) if est else np.zeros(0)
         theta0 = np.concatenate([t.theta_start() for t in design.terms])
@@ -102,6 +102,9 @@ class Parameters:
             b += [(None, None)] * self.p
         for k in self.est:  # a formula's coefficients are free; its per-row values are clipped
             b += [(-30.0, 30.0)] if k not in pdes else [(None, None)] * pdes[k].k
+            if k in pdes:  # the theta of its random terms: lme4's bounds
+                b += [(0.0 if np.isfinite(lo) else None, None)
+                      for t in pdes[k].terms for lo in t.theta_lower_bounds()]
         return b
 
     def lower(self, layout: Layout) -> np.ndarray:
@@ -115,7 +118,9 @@ class Parameters:
         parts = [np.ones(self.ntheta)]
         if layout.beta_free:
             parts.append(self.beta_scale)
-        parts += [np.ones(1) if k not in pdes else column_scale(pdes[k].X) for k in self.est]
+        parts += [np.ones(1) if k not in pdes else
+                  np.concatenate([column_scale(pdes[k].X), np.ones(pdes[k].ntheta)])
+                  for k in self.est]
         return np.concatenate(parts)
 
     def names(self, layout: Layout) -> list[str]:
@@ -128,6 +133,8 @@ class Parameters:
         for n in layout.fam_names:
             names += ([f"{n}~{c}" for c in pdes[n].columns] if n in pdes
                       else [f"{n} (unconstrained)"])
+            if n in pdes:
+                names += [f"{n}~theta[{tn}]" for t in pdes[n].terms for tn in t.theta_names()]
         return names
 
 
@@ -142,4 +149,7 @@ def coef_start(z: float, pdesign) -> np.ndarray:
     formula that give that value on every row (least squares on a constant)."""
     if pdesign is None:
         return np.array([z])
-    return np.linalg.lstsq(pdesign.X, np.full(pdesign.X.shape[0], z), rcond=None)[0]
+    coef = np.linalg.lstsq(pdesign.X, np.full(pdesign.X.shape[0], z), rcond=None)[0]
+    if not pdesign.terms:
+        return coef
+    return np.concatenate([coef, *[t.theta_start() for t in pdesign.terms]])

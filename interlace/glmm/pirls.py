@@ -34,6 +34,8 @@ class PirlsResult:
     iterations: int
     schur: np.ndarray | None = None  # X'WX - C'M^-1C at the mode (fit_beta only)
     zl: list[np.ndarray] | None = None  # the Z Lambda blocks it used (the gradient reuses them)
+    zi: np.ndarray | None = None  # the zero probability per row at the modes (ziformula with
+    #                               random effects: interlace.glmm.zi_random)
 
     @property
     def penalized_deviance(self) -> float:
@@ -74,6 +76,19 @@ def _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed):
     me = link.mu_eta(eta)
     s_mu = fam.score_mu(y, mu, wts, fp)
     return fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
+
+
+def _newton_weights(system, ZL, J, W) -> tuple:
+    """(weights, their factor or None, whether rows were patched): where the observed
+    information is not positive, Newton's own step when M stays positive definite (quadratic
+    convergence), Fisher's weights on those rows only when it does not."""
+    bad = ~(J > 0) | ~np.isfinite(J)
+    if not bad.any():
+        return J, None, False
+    F = system.factor(ZL, J) if np.isfinite(J).all() else None
+    if F is not None:
+        return J, F, False
+    return np.where(bad, W, J), None, True
 
 
 def _joint_step(system, F, ZL: list[np.ndarray], X: np.ndarray, J: np.ndarray,
@@ -126,23 +141,13 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     it = 0
     for it in range(1, maxit + 1):  # noqa: B007 - iteration count is reported
         score, W, s_mu, me = kern.score_weights(eta, mu, fp)
-        F = None
-        if canonical:
-            J = W
-        else:  # Newton's weights: the observed information in eta
+        J, F, patch = W, None, False
+        if not canonical:  # Newton's weights: the observed information in eta
             J = fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
             if not polish:
-                bad = ~(J > 0) | ~np.isfinite(J)
-                if bad.any():
-                    # Newton's own step when M stays positive definite (quadratic
-                    # convergence); Fisher's weights on those rows only when it does not
-                    if np.isfinite(J).all():
-                        F = system.factor(ZL, J)
-                    if F is None:
-                        J = np.where(bad, W, J)
-                        patched = patched or not fit_beta
-        # fused kernels give finite weights by design
-        if F is None:
+                J, F, patch = _newton_weights(system, ZL, J, W)
+                patched = patched or (patch and not fit_beta)
+        if F is None:  # fused kernels give finite weights by design
             F = system.factor(ZL, J) if kern.fused or np.isfinite(J).all() else None
         if F is None and polish:  # the exact Hessian is not positive definite: stop here
             converged = True

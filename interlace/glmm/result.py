@@ -98,7 +98,9 @@ class GLMMResult(CoreFitMixin, ResponseResultMixin, MixedModelResult):
             scale = self.family.parameters[name].transform
             title = ("Zero-inflation model" if name == self.family.zi_parameter
                      else f"Dispersion model ({name})")
-            out += ["", f"{title}: ~ {pdes[name].formula}  ({scale} scale)"]
+            out += ["", f"{title}: ~ {pdes[name].text or pdes[name].formula}  ({scale} scale)"]
+            if name == self.family.zi_parameter and self.zi_varcorr is not None:
+                out += random_effects_lines(self.zi_varcorr)
             out += coefficient_lines(list(table.index), wald_columns(
                 table["Estimate"], table["Std. Error"], table["z value"], table["Pr(>|z|)"]))
         return out

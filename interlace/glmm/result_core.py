@@ -13,6 +13,7 @@ from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
 from interlace.glmm.pirls import pirls
+from interlace.glmm.zi_random import eta_key, zi_tables
 from interlace.results.base import SINGULAR_TOL, limit_problem
 
 
@@ -33,11 +34,12 @@ class CoreFitMixin:
         ``H``, gradient ``g``) of ``obj`` (its ``last`` modes are the optimum's)."""
         theta, beta, fp = obj.unpack(x)
         modes = obj.last
+        theta, fp = self._set_zero_part_random(ctx, layout, theta, fp, modes)
         self._set_model(ctx, opt.name, integ.name, integ.nAGQ)
         self._integrator, self._optimizer = integ, opt
         self._theta_abs = theta.copy()
         self.family_params = dict(fp)
-        self._u = modes.u.copy()
+        self._u = modes.u[: ctx.system.q].copy()
         self._set_fit_statistics(fx, layout.size)
         self._H, self._g, self._names = H, g, self._param_names(ctx, layout)
         self._beta, self._fe_names = beta, list(ctx.design.fe_names)
@@ -47,6 +49,29 @@ class CoreFitMixin:
         self.optimizer_message, self.evaluations = optres.message, nfev
         self._set_core_convergence(ctx, layout, x, H, g, modes.converged,
                                    optres.message if optres.limit_reached else None)
+
+    def _set_zero_part_random(self, ctx, layout, theta, fp, modes) -> tuple:
+        """Random effects in the ``ziformula`` (:mod:`interlace.glmm.zi_random`): their theta
+        and modes split off the conditional model's, their tables (``zi_variance_components``,
+        ``zi_random_effects``, ``zi_varcorr``), and the zero probability at the modes as the
+        family parameter's per-row value. Returns the conditional theta and the parameters."""
+        self.zi_theta = np.zeros(0)
+        self.zi_variance_components, self.zi_random_effects = {}, {}
+        self.zi_varcorr = None
+        fp = dict(fp)
+        name = ctx.family.zi_parameter
+        if name is None or eta_key(name) not in fp:
+            return theta, fp
+        fp.pop(eta_key(name))
+        nt = layout.ntheta
+        self.zi_theta = theta[nt:].copy()
+        tables = zi_tables(ctx, self.zi_theta, modes.u[ctx.system.q :])
+        self.zi_variance_components = tables.variance_components
+        self.zi_random_effects = tables.random_effects
+        self.zi_varcorr = tables.varcorr
+        if modes.zi is not None:
+            fp[name] = modes.zi
+        return theta[:nt], fp
 
     @staticmethod
     def _beta_covariance(ctx, layout, H, theta, beta, fp, u) -> np.ndarray:
@@ -123,6 +148,8 @@ class CoreFitMixin:
         for n in layout.fam_names:
             names += ([f"{n}~{c}" for c in pdes[n].columns] if n in pdes
                       else [f"{n} (unconstrained)"])
+            if n in pdes:
+                names += [f"{n}~theta[{tn}]" for t in pdes[n].terms for tn in t.theta_names()]
         return names
 
     def _set_family_coefs(self, ctx, layout, x: np.ndarray, H: np.ndarray) -> None:
@@ -141,9 +168,10 @@ class CoreFitMixin:
         i = layout.ntheta + layout.p
         for name in layout.fam_names:
             k = layout.fam_size(name)
-            est = x[i : i + k]
+            kf = pdes[name].k if name in pdes else k  # the theta of random terms follows
+            est = x[i : i + kf]
             with np.errstate(invalid="ignore"):
-                se = np.sqrt(np.diag(cov)[i : i + k])
+                se = np.sqrt(np.diag(cov)[i : i + kf])
             cols = pdes[name].columns if name in pdes else ["(Intercept)"]
             z = est / se
             self.family_coefs[name] = pd.DataFrame(

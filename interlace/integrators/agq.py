@@ -50,7 +50,16 @@ from numpy.polynomial.hermite_e import hermegauss
 from interlace.caches import bounded_cache
 from interlace.errors import UnsupportedModelError
 from interlace.glmm.pirls import pirls
+from interlace.glmm.zi_random import has_zi_random
 from interlace.integrators.base import IntegrationResult, Integrator
+
+
+def check_no_zi_random(ctx, nagq: int) -> None:
+    """Adaptive quadrature integrates the conditional model's random effects only."""
+    if has_zi_random(ctx):
+        raise UnsupportedModelError(
+            f"nAGQ = {nagq}: the ziformula has random effects, which adaptive quadrature does "
+            f"not integrate (glmmTMB has only the Laplace approximation for them); use nAGQ=1")
 
 _LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
 
@@ -100,6 +109,7 @@ class AGQIntegrator(Integrator):
         self._cache: tuple | None = None
 
     def check(self, ctx) -> None:
+        check_no_zi_random(ctx, self.nAGQ)
         terms = ctx.design.terms
         if len(terms) == 1 and terms[0].k == 1:
             return
@@ -330,6 +340,7 @@ class ProductAGQIntegrator(AGQIntegrator):
     max_node_evaluations = 20_000_000  # n * nAGQ^d, the size of the (rows x nodes) arrays
 
     def check(self, ctx) -> None:
+        check_no_zi_random(ctx, self.nAGQ)
         terms = ctx.design.terms
         if len(terms) != 1:
             labels = ", ".join(t.label for t in terms)

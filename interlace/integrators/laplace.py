@@ -6,6 +6,7 @@ from interlace.glmm.gradient import laplace_gradient
 from interlace.glmm.gradient_fused import fused_laplace_gradient
 from interlace.glmm.pirls import pirls
 from interlace.glmm.rowkernel import kernel_for
+from interlace.glmm.zi_random import has_zi_random, pirls_zi
 from interlace.integrators.base import IntegrationResult, Integrator
 
 
@@ -25,7 +26,10 @@ class LaplaceIntegrator(Integrator):
         self.observed = information == "observed"
 
     def integrate(self, ctx, theta, beta, fparams, u0):
-        res = pirls(ctx, theta, beta, fparams, u0, observed=self.observed)
+        if has_zi_random(ctx):  # a second set of random effects: glmmTMB's joint Laplace
+            res = pirls_zi(ctx, theta, beta, fparams, u0)
+        else:
+            res = pirls(ctx, theta, beta, fparams, u0, observed=self.observed)
         return IntegrationResult(-0.5 * res.laplace_deviance, res)
 
     def exact_canonical(self, ctx, fam_names):
@@ -33,6 +37,8 @@ class LaplaceIntegrator(Integrator):
         return kernel_for(ctx).fused and not fam_names
 
     def gradient(self, ctx, theta, beta, fparams, result, fam_names):
+        if has_zi_random(ctx):
+            return None  # the fitting loop differences the joint Laplace deviance
         kern = kernel_for(ctx)
         if kern.fused and not fam_names:  # canonical link: observed = expected information
             return fused_laplace_gradient(ctx, kern, theta, fparams, result.modes)

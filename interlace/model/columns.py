@@ -19,7 +19,7 @@ from formulaic import Formula
 
 from interlace.caches import bounded_cache
 from interlace.errors import DataError, FormulaError, InterlaceWarning
-from interlace.model.formula import ParsedFormula
+from interlace.model.formula import ParsedFormula, parse_formula
 from interlace.model.response import (
     Columns,
     float_column,
@@ -65,8 +65,15 @@ def used_columns(parsed: ParsedFormula) -> tuple[dict[str, str], set[str]]:
         add(_required_columns(spec.expr, "random-effect term"), f"random-effect term {spec}")
         add(spec.group_vars, f"grouping factor of {spec}", value=False)
     for name, rhs in parsed.params.items():
-        add(_required_columns(rhs, f"formula of family parameter {name!r}"),
-            f"formula '~ {rhs}' of family parameter {name!r}")
+        where = f"formula '~ {rhs}' of family parameter {name!r}"
+        fixed, specs = rhs, []
+        if "|" in rhs:  # random terms (ziformula): their columns and grouping factors
+            sub = parse_formula(f"__response__ ~ {rhs}")
+            fixed, specs = sub.fixed, sub.random
+        add(_required_columns(fixed, f"formula of family parameter {name!r}"), where)
+        for spec in specs:
+            add(_required_columns(spec.expr, "random-effect term"), f"{where}: {spec}")
+            add(spec.group_vars, f"grouping factor of {spec} in the {where}", value=False)
     return used, valued
 
 

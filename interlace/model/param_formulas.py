@@ -3,15 +3,18 @@
 A family parameter with a formula varies by row: its value on row i is
 ``from_unconstrained(x_i' gamma)`` (logit for a zero probability, log for a dispersion), and
 the optimizer estimates the coefficients gamma instead of one number. Intercept-only formulas
-(``~1``, the default) keep the scalar parameter. Random effects in these formulas are not
-supported (glmmTMB allows them in ``ziformula``). Here: reading the formulas
-(:func:`param_formulas`) and building each one's full-rank model matrix (:func:`param_design`).
+(``~1``, the default) keep the scalar parameter. A ``ziformula`` may hold random-effect terms
+(``~ x + (1 | site)``, glmmTMB's): their terms are built as the conditional model's
+(:class:`~interlace.model.terms.RandomTerm`) and kept on the parameter's design, and the
+Laplace approximation integrates them with the conditional model's
+(:mod:`interlace.glmm.zi_random`). Here: reading the formulas (:func:`param_formulas`) and
+building each one's full-rank model matrix and random terms (:func:`param_design`).
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -26,7 +29,8 @@ from interlace.errors import (
     UnsupportedModelError,
 )
 from interlace.model.fixed import drop_rank_deficient
-from interlace.model.formula import split_top_level
+from interlace.model.formula import ParsedFormula, ResponseSpec, parse_formula, split_top_level
+from interlace.model.grouping import build_random_terms
 from interlace.model.response import frame_of, one_line, plain_label
 
 
@@ -40,10 +44,18 @@ class ParamDesign:
     columns: list[str]
     spec: Any  # formulaic ModelSpec, for new data
     kept_columns: list[int]
+    terms: list = field(default_factory=list)  # random-effect terms (ziformula only)
+    text: str = ""  # the formula as given (random terms included)
 
     @property
     def k(self) -> int:
+        """Columns of the fixed part (its coefficients)."""
         return self.X.shape[1]
+
+    @property
+    def ntheta(self) -> int:
+        """Entries of theta of its random terms (0 without)."""
+        return sum(t.ntheta for t in self.terms)
 
 
 def one_sided_rhs(text: Any, key: str) -> str | None:
@@ -63,9 +75,10 @@ def one_sided_rhs(text: Any, key: str) -> str | None:
     rhs = rhs.strip()
     if not rhs:
         raise FormulaError(f"{key}={text!r} has no terms right of '~' (use '~ 1')")
-    if "|" in rhs:
+    if "|" in rhs and key != "ziformula":
         raise UnsupportedModelError(
-            f"{key}={text!r}: random effects in {key} are not supported; use fixed terms only")
+            f"{key}={text!r}: random effects in {key} are not supported (glmmTMB allows them "
+            f"in ziformula only); use fixed terms only")
     if rhs.replace(" ", "") in ("1", "+1"):
         return None
     if rhs.replace(" ", "") in ("0", "-1", "+0", "1-1"):
@@ -131,8 +144,33 @@ def param_formulas(family, ziformula: Any = None, dispformula: Any = None) -> di
     return out
 
 
+def split_random(rhs: str) -> tuple[str, list]:
+    """(the fixed part, the random-term specs) of a right-hand side with bar terms."""
+    if "|" not in rhs:
+        return rhs, []
+    parsed = parse_formula(f"__response__ ~ {rhs}")
+    if parsed.offsets:
+        raise UnsupportedModelError(f"formula '~ {rhs}': offset() is not supported in a family "
+                                    f"parameter's formula")
+    return parsed.fixed, parsed.random
+
+
 def param_design(name: str, rhs: str, data: pd.DataFrame, rows: pd.Index) -> ParamDesign:
-    """The model matrix of a family parameter's formula, full rank, finite."""
+    """The model matrix of a family parameter's formula, full rank, finite, and the random
+    terms of its bar terms (``ziformula`` only)."""
+    text = rhs
+    rhs, specs = split_random(rhs)
+    pd_ = _fixed_param_design(name, rhs, data, rows)
+    if specs:
+        parsed = ParsedFormula(ResponseSpec("simple", ("__response__",), "__response__"), rhs,
+                               random=specs, text=text)
+        pd_.terms = build_random_terms(parsed, data)
+    pd_.text = text
+    return pd_
+
+
+def _fixed_param_design(name: str, rhs: str, data: pd.DataFrame, rows: pd.Index) -> ParamDesign:
+    """The model matrix of a formula's fixed part, full rank, finite."""
     where = f"formula '~ {rhs}' of family parameter {name!r}"
     try:
         mm = model_matrix(rhs, frame_of(data), na_action="ignore")
