@@ -91,4 +91,4 @@ def refit(result: Any, y: Any):
     if refitter is None:
         raise InterlaceError("this result has no refitter (it was not built by a result stage "
                              "such as glmm_result or lmm_result); fit the model again instead")
-    return refitter.refit(result.encode_response(y))
+    return refitter.refit(result.response_to_design(y))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
@@ -36,18 +35,16 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
     @classmethod
     def from_lmm(cls, ctx, obj: LMMObjective, theta: np.ndarray, dev: float, H: np.ndarray,
                  g: np.ndarray, nfev: int, message: str, opt,
-                 refit: Callable[..., LMMResult] | None = None,
                  limit_reached: bool = False) -> LMMResult:
         """The result at the optimum ``theta`` (profiled deviance ``dev``, its Hessian ``H`` and
-        gradient ``g``) of ``obj``; ``refit(method=...)`` fits the same model by another
-        method (the orchestrator passes it: see :meth:`refit`); ``limit_reached``: the
-        optimizer stopped at its evaluation or iteration limit (the fit is then unconverged)."""
+        gradient ``g``) of ``obj``; ``limit_reached``: the optimizer stopped at its evaluation
+        or iteration limit (the fit is then unconverged). The result stage
+        (:func:`~interlace.lmm.stages.lmm_result`) attaches its ``refitter``."""
         self = cls()
         sol = obj.solution(theta)
         obj.clear_cache()  # the result holds the objective: keep no factors alive with it
         self._set_model(ctx, opt.name, "exact (linear model)", 1)
         self.method = "REML" if obj.reml else "ML"
-        self._refit = refit
         self._set_lmm_estimates(ctx, obj, np.asarray(theta, float), sol)
         self._set_lmm_statistics(ctx, obj, dev)
         self._g, self._H = g, H
@@ -140,12 +137,18 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
             raise InterlaceError("the penalised system could not be factored at the estimates")
         return factor
 
-    def refit(self, method: str) -> LMMResult:
-        """The same model fitted by ``method`` ("REML" or "ML")."""
-        if self._refit is None:
-            raise ValueError("this result was built without a refit function "
-                             "(lmm_result(..., refit=...)); fit the model again with fit()")
-        return self._refit(method=method)
+    def refit_method(self, method: str) -> LMMResult:
+        """The same model on the same data fitted by ``method`` ("REML" or "ML"), from this
+        fit's theta (the design is reused)."""
+        if self.refitter is None:
+            raise InterlaceError("this result has no refitter (it was not built by "
+                                 "lmm_result); fit the model again with fit(..., method=...)")
+        return self.refitter.fit(method=method)
+
+    def refit_ml(self) -> LMMResult:
+        """The same model fitted by maximum likelihood (lme4's ``refitML``); an ML fit is
+        returned as it is."""
+        return self if self.method == "ML" else self.refit_method("ML")
 
     # -- printing ------------------------------------------------------------------------
     def _header_lines(self) -> list[str]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from interlace.errors import UnsupportedModelError
+from interlace.errors import DataError, UnsupportedModelError
 from interlace.glmm.result_core import CoreFitMixin
 from interlace.results.base import MixedModelResult
 from interlace.results.summary import coefficient_lines, note_lines, random_effects_lines, wald_columns
@@ -54,13 +55,16 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         return self
 
     def _fold_intercept(self, ctx, tau: np.ndarray, c: float) -> None:
-        """Shift mode: the intercept c moves into the thresholds; no fixed effects remain."""
-        fam = ctx.family
+        """Shift mode: the intercept c moves into the thresholds; no fixed effects remain. The
+        result's family is a copy with tau_1 estimated (the fitted model's, which its refits
+        use, keeps tau_1 fixed at 0)."""
+        fam = copy.deepcopy(ctx.family)
         fam.parameters["threshold_1"].value = None
+        self.family = fam
         self.family_params = fam.threshold_params(tau)
         d = ctx.design
         d = dataclasses.replace(d, X=d.X[:, :0], fe_names=[], kept_columns=[])
-        self._ctx = dataclasses.replace(ctx, design=d)
+        self._ctx = dataclasses.replace(ctx, design=d, family=fam)
         self._eta = self._eta - c
         # no coefficients (a default empty index, as the fixed-effect tables of earlier versions)
         self._beta, self._fe_names, self._vcov = np.zeros(0), pd.RangeIndex(0), np.zeros((0, 0))
@@ -162,13 +166,17 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
                              index=P.index, name="class")
         return P
 
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-        """Responses (level labels, nsim x n) drawn at the conditional modes."""
-        rng = np.random.default_rng(seed)
-        w = np.ones(self.nobs)
-        lv = np.asarray(self.levels)
-        return np.vstack([lv[self.family.simulate(self._eta, w, self.family_params, rng)
-                             .astype(np.intp)] for _ in range(nsim)])
+    @staticmethod
+    def check_refit_response(ctx) -> None:
+        """Every category observed: a refit keeps the model's K - 1 thresholds, and a threshold
+        next to an empty category has no finite estimate."""
+        K = ctx.family.ncat
+        counts = np.bincount(ctx.design.y.astype(np.intp), minlength=K)
+        if np.any(counts == 0):
+            empty = [ctx.design.response_levels[k] for k in np.flatnonzero(counts == 0)]
+            raise DataError(f"the new response has no observations in level(s) {empty} of "
+                            f"{ctx.design.response_label!r}: a refit keeps the model's {K - 1} "
+                            f"thresholds, which need every level observed")
 
     def residuals(self, type: str = "deviance"):  # noqa: A002 - R's argument name
         """Not defined for an ordinal response (the base class has no residuals; this says why

@@ -28,7 +28,7 @@ def anova(*models) -> pd.DataFrame:
     fits = list(models)
     if any(getattr(m, "method", "ML") == "REML" for m in fits):
         warnings.warn("refitting model(s) with ML (instead of REML)", InterlaceWarning, stacklevel=2)
-        fits = [m.refit("ML") if getattr(m, "method", "ML") == "REML" else m for m in fits]
+        fits = [m.refit_ml() if getattr(m, "method", "ML") == "REML" else m for m in fits]
     fits.sort(key=lambda m: m.df_modelwc)
     labels = _labels(fits)
     rows = []

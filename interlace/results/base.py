@@ -17,8 +17,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from interlace.errors import DataError
+from interlace.inference.bootstrap import Bootstrap, parametric_bootstrap
 from interlace.inference.intervals import confidence_intervals
 from interlace.inference.parameters import natural_parameters
+from interlace.inference.refit import Refitter, refit
+from interlace.inference.simulate import simulate
 from interlace.model.context import ModelContext
 from interlace.model.design import Design
 from interlace.plotting import plot_caterpillar, plot_fitted
@@ -57,6 +61,9 @@ class MixedModelResult:
     _g: np.ndarray
     _H: np.ndarray
     _names: list[str]
+    #: How the model is fitted again (:meth:`refit`, :meth:`bootstrap`); set by the result stage
+    #: (:func:`~interlace.glmm.glmm_result`, :func:`~interlace.lmm.lmm_result`).
+    refitter: Refitter | None = None
 
     # -- construction steps -------------------------------------------------------------
     def _set_model(self, ctx: ModelContext, optimizer: str, integrator: str, nAGQ: int) -> None:
@@ -196,6 +203,69 @@ class MixedModelResult:
         ("fixed", "random", "sd", "cor", ...); ``options`` go to the method (e.g. ``nsim``)."""
         return confidence_intervals(self, level, method, parm, **options)
 
+    # -- simulation, refits, the parametric bootstrap (interlace.inference) ----------------
+    def simulate(self, nsim: int = 1, seed: Any = None, conditional: bool = False,
+                 newdata: pd.DataFrame | None = None, weights: Any = None) -> np.ndarray:
+        """``nsim`` responses drawn from the fitted model, an nsim x n array (lme4's
+        ``simulate``): new random effects from the fitted covariance unless ``conditional``
+        (then the conditional modes); on the response's scale as written (proportions for
+        ``s / n``, level labels for ordinal and two-level text responses); ``newdata``: draw
+        for its rows (``weights``: theirs, trials included). Draw i is replicate i of
+        ``seed`` (:mod:`interlace.inference.simulate`)."""
+        return simulate(self, nsim, seed, conditional, newdata, weights)
+
+    def refit(self, y: Any) -> MixedModelResult:
+        """The same model fitted to the new response ``y`` (lme4's ``refit(newresp)``): one
+        value per row of the fit, as :meth:`simulate` returns them; the design is reused and
+        the fit starts at this one's estimates (:mod:`interlace.inference.refit`)."""
+        return refit(self, y)
+
+    def bootstrap(self, nsim: int = 1000, seed: Any = None, workers: Any = None,
+                  scheduler: Any = None, conditional: bool = False,
+                  statistic: Any = None) -> Bootstrap:
+        """The parametric bootstrap (lme4's ``bootMer``): ``nsim`` responses simulated and
+        refitted on ``workers`` local processes (None: one per core; 0: this process) or the
+        Dask cluster ``scheduler``; ``statistic(fit)`` defaults to :attr:`natural_params`
+        (:mod:`interlace.inference.bootstrap`)."""
+        return parametric_bootstrap(self, nsim, seed, workers, scheduler, conditional, statistic)
+
+    def response_from_design(self, values: np.ndarray) -> np.ndarray:
+        """Responses on the design's scale (0/1 or category codes) as the data wrote them:
+        the level labels of an ordinal or two-level text response; numbers as they are."""
+        levels = self._ctx.design.response_levels
+        if levels is None:
+            return values
+        return np.asarray(levels)[np.asarray(values).astype(np.intp)]
+
+    def response_to_design(self, y: Any) -> Any:
+        """A new response (:meth:`refit`) on the design's scale: level labels to their codes
+        (numeric codes are taken as they are when the levels are text); numbers as they are."""
+        if isinstance(y, str):
+            raise DataError("refit() takes a new response, one value per row of the fit; to "
+                            "fit a linear mixed model by the other method use refit_ml() or "
+                            "refit_method(method)")
+        levels = self._ctx.design.response_levels
+        if levels is None:
+            return y
+        arr = np.asarray(y)
+        if arr.ndim != 1:
+            return arr  # (check_response names the shape)
+        idx = pd.Index(levels).get_indexer(arr)
+        if np.all(idx >= 0):
+            return idx.astype(float)
+        text_levels = not all(isinstance(v, (int, float, np.number)) for v in levels)
+        if text_levels and pd.api.types.is_numeric_dtype(arr):
+            return arr
+        bad = arr[idx < 0][0]
+        raise DataError(f"y has {int(np.sum(idx < 0))} value(s) that are not levels of the "
+                        f"response {self.response_label!r} (the first: {bad!r}); its levels: "
+                        f"{list(levels)}")
+
+    @staticmethod
+    def check_refit_response(ctx: ModelContext) -> None:
+        """A kind's own conditions on a refit's response, beyond the family's support
+        (checked by its refit stage before optimising); none by default."""
+
     # -- family parameters' coefficients (glmmTMB's fixef(m)$zi / $disp) -------------------
     def _coef_series(self, attr: str, column: str) -> pd.Series | None:
         name = getattr(self.family, attr, None)
@@ -278,9 +348,10 @@ class MixedModelResult:
                             include_re, offset)
 
     # -- comparison, printing, plots ----------------------------------------------------
-    def anova(self, *others) -> pd.DataFrame:
-        """Likelihood-ratio test against other fits of the same data (see interlace.anova)."""
-        return anova(self, *others)
+    def anova(self, *others, **options) -> pd.DataFrame:
+        """Likelihood-ratio test against other fits of the same data (see interlace.anova;
+        ``method="bootstrap"`` for the parametric-bootstrap test, with its options)."""
+        return anova(self, *others, **options)
 
     def summary(self) -> str:
         """The summary text in the layout of the kind's R counterpart (also printed)."""

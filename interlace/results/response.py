@@ -1,9 +1,9 @@
-"""Residuals, response-scale predictions and simulation for models whose response is one number
+"""Residuals and response-scale predictions for models whose response is one number
 per row with a family's mean and variance (GLMMs and LMMs; not ordinal responses).
 
 :class:`ResponseResultMixin` is mixed into :class:`~interlace.glmm.result.GLMMResult` and
 :class:`~interlace.lmm.result.LMMResult` next to :class:`~interlace.results.base.MixedModelResult`.
-It reads ``family`` (``mean``, ``variance``, ``loglik``, ``simulate``, ``has_dispersion``,
+It reads ``family`` (``mean``, ``variance``, ``loglik``, ``has_dispersion``,
 ``scale_parameter``, ``zi_parameter``, ``dispersion_parameter``), ``link``, ``family_params``,
 ``fittedvalues`` and the model context.
 """
@@ -23,7 +23,8 @@ PREDICT_TYPES = ("response", "link", "conditional", "zprob", "disp")
 
 
 class ResponseResultMixin:
-    """Residuals, ``predict``, ``simulate`` and the residual plot of a scalar-response model."""
+    """Residuals, ``predict`` and the residual plot of a scalar-response model (``simulate``
+    is every result's: :meth:`~interlace.results.base.MixedModelResult.simulate`)."""
 
     _mu_linked: np.ndarray | None = None
 
@@ -137,11 +138,3 @@ class ResponseResultMixin:
             z = np.clip(Xn @ self.family_coefs[name]["Estimate"].to_numpy(), -30.0, 30.0)
             out[name] = self.family.parameters[name].from_unconstrained(z)
         return out
-
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-        """Draw responses from the fitted model at the conditional modes (nsim x n)."""
-        rng = np.random.default_rng(seed)
-        mu = self._mu()
-        w = self._ctx.design.weights
-        return np.vstack([self.family.simulate(mu, w, self.family_params, rng)
-                          for _ in range(nsim)])
