@@ -14,6 +14,7 @@ fit optimised and the parameter vector it ended at. The new response is checked 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,14 +43,46 @@ class Refitter:
 
     def fit(self, ctx: ModelContext | None = None, **changes: Any):
         """The model fitted on ``ctx`` (default: the fitted model's own), warm-started at the
-        fit's parameters; ``changes`` replace settings (an LMM's ``method``)."""
+        fit's parameters; ``changes`` replace settings (an LMM's ``method``).
+
+        A warm start can end where a fresh fit would not: on a variance's zero bound or short
+        of convergence, when the new response's optimum lies across a ridge (a bootstrap
+        sample of sleepstudy stopped at a singular fit 4.3 REML units above the optimum its
+        fresh fit found). Such a refit is run again from the kind's own start, and the fit
+        with the higher likelihood is kept (a converged one on a tie), with its warnings."""
         settings = {**self.settings, **changes}
-        return self.stages(self.ctx if ctx is None else ctx, self.start, **settings)
+        ctx = self.ctx if ctx is None else ctx
+        res, caught = attempt(self.stages, ctx, self.start, settings)
+        if not res.converged or res.singular:
+            fresh, fresh_caught = attempt(self.stages, ctx, None, settings)
+            if better(fresh, res):
+                res, caught = fresh, fresh_caught
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return res
 
     def refit(self, y: Any):
         """The model fitted to the response ``y`` on the design's scale (checked by
         :func:`check_response`)."""
         return self.fit(self.ctx.with_response(check_response(self.ctx, y)))
+
+
+def attempt(stages: Callable[..., Any], ctx: ModelContext, start: np.ndarray | None,
+            settings: dict) -> tuple[Any, list]:
+    """One fit by ``stages`` from ``start`` (None: the kind's own start), with the warnings it
+    raised held back."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = stages(ctx, start, **settings)
+    return res, list(caught)
+
+
+def better(a: Any, b: Any, tol: float = 1e-7) -> bool:
+    """Whether fit ``a`` beats ``b``: a higher log-likelihood (the REML criterion's for REML
+    fits) by more than ``tol``, or as high and converged where ``b`` is not."""
+    if a.llf > b.llf + tol:
+        return True
+    return a.llf >= b.llf - tol and a.converged and not b.converged
 
 
 def check_response(ctx: ModelContext, y: Any, what: str = "y") -> np.ndarray:

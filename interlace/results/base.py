@@ -257,6 +257,7 @@ class MixedModelResult:
         if text_levels and pd.api.types.is_numeric_dtype(arr):
             return arr
         bad = arr[idx < 0][0]
+        bad = bad.item() if isinstance(bad, np.generic) else bad
         raise DataError(f"y has {int(np.sum(idx < 0))} value(s) that are not levels of the "
                         f"response {self.response_label!r} (the first: {bad!r}); its levels: "
                         f"{list(levels)}")
