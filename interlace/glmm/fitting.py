@@ -27,7 +27,7 @@ import pandas as pd
 from interlace.errors import InterlaceError
 from interlace.families.base import Family
 from interlace.glmm.deviance import Deviance
-from interlace.glmm.optimize import Stages, exact_canonical
+from interlace.glmm.optimize import Stages, exact_canonical, warm_newton
 from interlace.glmm.parameters import Parameters
 from interlace.glmm.polish import Polisher
 from interlace.glmm.resolve import (
@@ -177,7 +177,8 @@ class Optimum:
 
 
 def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
-                  options: dict | None = None, start: np.ndarray | None = None) -> Optimum:
+                  options: dict | None = None, start: np.ndarray | None = None,
+                  start_hessian: np.ndarray | None = None) -> Optimum:
     """Maximise the likelihood (lme4's ``optimizeGlmer``, both stages, then a Newton polish).
 
     ``integrator`` and ``optimizer`` are plugin instances (or names); ``options`` go to the
@@ -188,7 +189,11 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
     100k Poisson rows 31 -> 25). Otherwise (e.g. a sqrt link, where it found a saddle) it
     stays. Options given to the optimizer (e.g. maxiter) keep lme4's start, so that they mean
     what they mean there. ``start``, a parameter vector (a refit's warm start, e.g. the
-    optimum of a fit of the same model), starts the joint stage directly instead.
+    optimum of a fit of the same model), starts the joint stage directly instead; with
+    ``start_hessian`` (the Hessian there, e.g. that fit's) and the integrator's gradient,
+    quasi-Newton steps from it come first (:func:`~interlace.glmm.optimize.warm_newton`: on
+    cbpp's bootstrap responses 22 deviances a refit instead of L-BFGS-B's 25, and 2.7 ms
+    instead of 3.5), and the optimizer runs only if they do not converge.
     """
     opt = resolve_optimizer(optimizer)
     check_optimizer_options(opt, options)  # before any work (the GLM start is a fit)
@@ -205,7 +210,15 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
         r1 = nfev1 = None
         if not exact and start is None:
             r1, x_start, nfev1 = stages.first_stage(dev, use_grad)
-        x, fx, r2, lower = stages.joint_stage(dev, x_start, exact)
+        warm = None
+        if start is not None and start_hessian is not None and use_grad:
+            warm = warm_newton(dev, x_start, start_hessian, params.lower(dev.layout))
+        if warm is not None and warm[2]:
+            x, fx, lower = warm[0], warm[1], params.lower(dev.layout)
+            r2 = OptimizeResult(x, fx, True, dev.nfev, "quasi-Newton steps from a warm start")
+        else:
+            x_start = x_start if warm is None else warm[0]
+            x, fx, r2, lower = stages.joint_stage(dev, x_start, exact)
         has_grad = exact or dev.gradient(x) is not None  # (exact: the Hessian takes it afresh)
         polisher = Polisher(dev, exact, has_grad, 1.0 / params.scale(dev.layout), lower)
         x, fx, H, g = polisher.polish(x, fx)
@@ -231,15 +244,19 @@ def glmm_result(ctx: ModelContext, integrator: Any, optimizer: Any, optimum: Opt
                               o.objective, o.result, o.evaluations, o.stage1)
     res.refitter = Refitter(ctx, np.array(o.x, dtype=float), refit_glmm,
                             {"integrator": integrator, "optimizer": optimizer,
-                             "options": o.options, "result_cls": result_cls})
+                             "options": o.options, "result_cls": result_cls,
+                             "hessian": np.array(o.H, dtype=float)})
     return res
 
 
-def refit_glmm(ctx: ModelContext, start: np.ndarray, integrator: Any, optimizer: Any,
-               options: dict | None = None, result_cls: type = GLMMResult):
-    """The optimise and result stages from ``start`` (a :class:`Refitter`'s stages), after the
-    result kind's own check of the response (``result_cls.check_refit_response``)."""
+def refit_glmm(ctx: ModelContext, start: np.ndarray | None, integrator: Any, optimizer: Any,
+               options: dict | None = None, result_cls: type = GLMMResult,
+               hessian: np.ndarray | None = None):
+    """The optimise and result stages from ``start`` (a :class:`Refitter`'s stages; None: the
+    fit's own start) with ``hessian`` there, after the result kind's own check of the
+    response (``result_cls.check_refit_response``)."""
     result_cls.check_refit_response(ctx)
     with blas_limit(ctx):
-        optimum = optimize_glmm(ctx, integrator, optimizer, options, start=start)
+        optimum = optimize_glmm(ctx, integrator, optimizer, options, start=start,
+                                start_hessian=None if start is None else hessian)
         return glmm_result(ctx, integrator, optimizer, optimum, result_cls)
