@@ -158,6 +158,22 @@ def test_draws_do_not_depend_on_the_number_of_workers(cbpp):
     assert one.seed == 3 and not one.draws.equals(cbpp.bootstrap(nsim=24, seed=4, workers=0).draws)
 
 
+def test_worker_processes_from_a_fork_server_give_the_same_draws(sleep, monkeypatch):
+    """A process with other threads (a notebook's kernel) starts workers from a fork server:
+    the job travels pickled, and the draws are the same."""
+    import multiprocessing as mp
+
+    from interlace import parallel
+
+    if "forkserver" not in mp.get_all_start_methods():
+        pytest.skip("needs the forkserver start method")
+    monkeypatch.setattr(parallel, "mp_context", lambda preload=("interlace",): mp.get_context(
+        "forkserver"))
+    served = sleep.bootstrap(nsim=6, seed=4, workers=2)
+    pd.testing.assert_frame_equal(served.draws, sleep.bootstrap(nsim=6, seed=4, workers=0).draws,
+                                  check_exact=True)
+
+
 def test_replicate_i_refits_simulate_draw_i(sleep):
     """bootstrap(seed=s)'s i-th replicate is the refit of simulate(seed=s)[i]."""
     boot = sleep.bootstrap(nsim=3, seed=12, workers=0)
