@@ -65,6 +65,26 @@ def test_refit_of_the_original_response_reproduces_every_kind_of_fit(cbpp, sleep
     assert sleep.refit(sleep.design.y).method == "REML"  # a refit keeps the method, as lme4's
 
 
+@settings(max_examples=8, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_refit_equals_a_fresh_fit_of_the_data_with_that_response(cbpp, sleep, wine, seed):
+    """The law behind reusing the design: refit(y) is the model fitted afresh to the data
+    with y as its response (log-likelihood to 1e-7, every parameter to 1e-5)."""
+    cb, sl = interlace.load_dataset("cbpp"), interlace.load_dataset("sleepstudy")
+    wi = interlace.load_dataset("wine")
+    y_cb, y_sl = cbpp.simulate(nsim=1, seed=seed)[0], sleep.simulate(nsim=1, seed=seed)[0]
+    y_wi = wine.simulate(nsim=1, seed=seed)[0]
+    if len(set(y_wi)) < len(wine.levels):
+        y_wi = interlace.load_dataset("wine")["rating"].to_numpy()  # (a level unobserved)
+    pairs = [(cbpp.refit(y_cb), interlace.glmer(CBPP, cb.assign(
+                incidence=np.round(y_cb * cb["size"])))),
+             (sleep.refit(y_sl), interlace.fit(SLEEP, sl.assign(Reaction=y_sl))),
+             (wine.refit(y_wi), interlace.clmm(WINE, wi.assign(rating=y_wi)))]
+    for again, fresh in pairs:
+        assert again.llf == pytest.approx(fresh.llf, abs=1e-7)
+        np.testing.assert_allclose(natural(again), natural(fresh), rtol=1e-5, atol=1e-5)
+
+
 def test_refit_starts_warm_and_reuses_the_design(cbpp):
     again = cbpp.refit(cbpp.design.y)
     assert again.evaluations < cbpp.evaluations  # 13 against 23: no GLM start, no first stage
