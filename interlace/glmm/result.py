@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import InterlaceWarning
+from interlace.glmm.mode_sensitivity import glmm_sensitivity
 from interlace.glmm.result_core import CoreFitMixin, boundary_identified, boundary_message
 from interlace.results.base import MixedModelResult
 from interlace.results.response import ResponseResultMixin
@@ -63,6 +64,11 @@ class GLMMResult(CoreFitMixin, ResponseResultMixin, MixedModelResult):
     def fittedvalues(self) -> pd.Series:
         """E[y] per row at the conditional modes."""
         return pd.Series(self._fitted, name="fitted")
+
+    def _prediction_sensitivity(self):
+        """How predictions move with the estimates (their standard errors with random
+        effects, :mod:`interlace.glmm.mode_sensitivity`)."""
+        return glmm_sensitivity(self)
 
     # -- printing ------------------------------------------------------------------------
     def _header_lines(self) -> list[str]:

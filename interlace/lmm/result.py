@@ -12,6 +12,7 @@ from scipy import stats
 
 from interlace.errors import InterlaceError
 from interlace.linalg.differences import hessian_from_gradient
+from interlace.lmm.mode_sensitivity import lmm_sensitivity
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.satterthwaite import satterthwaite_df
 from interlace.lmm.solution import PLSSolution
@@ -133,6 +134,11 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         if factor is None:
             raise InterlaceError("the penalised system could not be factored at the estimates")
         return factor
+
+    def _prediction_sensitivity(self):
+        """How predictions move with the estimates (their standard errors with random
+        effects, :mod:`interlace.lmm.mode_sensitivity`)."""
+        return lmm_sensitivity(self, self._satt[0])
 
     def refit(self, method: str) -> LMMResult:
         """The same model fitted by ``method`` ("REML" or "ML")."""

@@ -11,6 +11,8 @@ import pandas as pd
 from interlace.errors import UnsupportedModelError
 from interlace.glmm.result_core import CoreFitMixin
 from interlace.results.base import MixedModelResult
+from interlace.results.prediction import prediction_eta, prediction_rows
+from interlace.results.re_form import included_terms
 from interlace.results.summary import coefficient_lines, note_lines, random_effects_lines, wald_columns
 
 
@@ -123,34 +125,56 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         return self.link.name
 
     # -- prediction ----------------------------------------------------------------------
+    def _predicted_eta(self, newdata: pd.DataFrame | None, include_re: bool, re_form: Any,
+                       allow_new_levels: bool, offset: Any) -> np.ndarray:
+        """x'beta + z'b for the fitted rows or newdata (converted and checked as for GLMMs:
+        see :meth:`predict`)."""
+        d = self._ctx.design
+        terms = included_terms(d.parsed.random, re_form, include_re)
+        rows = prediction_rows(d, newdata, terms, allow_new_levels, offset)
+        return prediction_eta(d, rows, np.asarray(self._beta, float),
+                              lambda: [b.to_numpy() for b in self.random_effects.values()],
+                              self._eta)
+
     def predict_proba(self, newdata: pd.DataFrame | None = None, include_re: bool = True,
+                      re_form: Any = None, allow_new_levels: bool = False,
                       offset: Any = None) -> pd.DataFrame:
         """Category probabilities P(Y = level | x, b) (rows sum to 1), one column per level.
 
-        Without ``newdata``, for the fitted rows; ``include_re=False`` sets b = 0 (the
-        population-level probabilities); group levels not seen in the fit get b = 0.
+        Without ``newdata``, for the fitted rows; ``include_re=False`` (``re_form="~0"``)
+        sets b = 0 (the population-level probabilities); ``re_form`` and
+        ``allow_new_levels`` as in :meth:`predict`.
         """
-        eta = self._linear_predictor(newdata, include_re, offset)
+        eta = self._predicted_eta(newdata, include_re, re_form, allow_new_levels, offset)
         P = self.family.probabilities(eta, self.family_params)
         index = newdata.index if newdata is not None else None
         return pd.DataFrame(P, columns=list(self.levels), index=index)
 
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "prob",  # noqa: A002
-                include_re: bool = True, offset: Any = None):
+                include_re: bool = True, re_form: Any = None, allow_new_levels: bool = False,
+                offset: Any = None):
         """``type``: "prob" (DataFrame of category probabilities, also "response"), "class"
         (the most probable level), "cumprob" (P(Y <= j), one column per threshold) or "link"
-        (the linear predictor x'beta + z'b, without thresholds)."""
+        (the linear predictor x'beta + z'b, without thresholds).
+
+        ``re_form`` picks the random terms included (lme4's ``re.form``: None all, ``"~0"``
+        none, or a formula naming some); ``include_re=False`` is ``re_form="~0"``. newdata's
+        columns are converted to the kind and levels they had when fitting; a missing value
+        or an unseen level of a predictor raises a DataError naming the column and value, and
+        so does a group not seen when fitting unless ``allow_new_levels`` (its b is then 0).
+        """
         kinds = ("prob", "response", "class", "cumprob", "link")
         if type not in kinds:
             raise ValueError(f"type must be one of {', '.join(kinds)}, got {type!r}")
+        args = (include_re, re_form, allow_new_levels, offset)
         if type == "link":
-            return self._linear_predictor(newdata, include_re, offset)
+            return self._predicted_eta(newdata, *args)
         if type == "cumprob":
-            eta = self._linear_predictor(newdata, include_re, offset)
+            eta = self._predicted_eta(newdata, *args)
             C = self.family.cumulative_probabilities(eta, self.family_params)
             index = newdata.index if newdata is not None else None
             return pd.DataFrame(C, columns=list(self.thresholds.index), index=index)
-        P = self.predict_proba(newdata, include_re=include_re, offset=offset)
+        P = self.predict_proba(newdata, *args)
         if type == "class":
             return pd.Series(np.asarray(self.levels, dtype=object)[np.argmax(P.to_numpy(), 1)],
                              index=P.index, name="class")
