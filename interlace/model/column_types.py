@@ -29,10 +29,11 @@ KINDS = ("numeric", "text", "category", "bool")
 class ColumnType:
     """One column as fitted. ``levels`` are the values seen in the fit's rows (sorted as the
     design codes them: text by code point, a category in its categories' order, booleans
-    False then True); None for numeric columns. ``categories`` / ``ordered`` are a category
-    column's full categories. ``valued``: used as a number or fixed-effect factor (predictions
-    must know every value); ``grouping``: part of a grouping factor (unseen values are new
-    groups)."""
+    False then True, other objects by value); None for numeric columns. New values match a
+    level when their text does (1, 1.0 and '1' all match the level '1'). ``categories`` /
+    ``ordered`` are a category column's full categories. ``valued``: used as a number or
+    fixed-effect factor (predictions must know every value); ``grouping``: part of a grouping
+    factor (unseen values are new groups)."""
 
     name: str
     kind: str
@@ -52,8 +53,8 @@ def column_kind(s: pd.Series) -> str:
         return "bool"
     if isinstance(dt, pd.CategoricalDtype):
         return "category"
-    if text_column(s) or dt == object:
-        return "text"
+    if text_column(s) or (isinstance(dt, np.dtype) and dt.kind == "O"):
+        return "text"  # formulaic codes object columns (text or not) as levels
     return "numeric"
 
 
@@ -68,7 +69,12 @@ def _observed_levels(s: pd.Series, kind: str, term_levels: pd.Index | None) -> t
     values = pd.unique(s.dropna())
     if kind == "bool":
         return tuple(sorted(bool(v) for v in values))
-    return tuple(sorted(str(v) for v in values))
+    if text_column(s):
+        return tuple(sorted(str(v) for v in values))
+    try:  # an object column of other values (numbers...): the values themselves, sorted
+        return tuple(sorted(values))
+    except TypeError:
+        return tuple(sorted(values, key=str))
 
 
 def record_columns(data: Any, parsed: ParsedFormula, terms: list[RandomTerm]
