@@ -25,7 +25,7 @@ from interlace.model.terms import RandomTerm
 KINDS = ("numeric", "text", "category", "bool")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ColumnType:
     """One column as fitted. ``levels`` are the values seen in the fit's rows (sorted as the
     design codes them: text by code point, a category in its categories' order, booleans
@@ -38,7 +38,7 @@ class ColumnType:
     name: str
     kind: str
     dtype: Any
-    levels: tuple | None = None
+    levels: Any = None  # a sequence (tuple, array or Index), in order
     categories: tuple | None = None
     ordered: bool = False
     valued: bool = False
@@ -58,41 +58,46 @@ def column_kind(s: pd.Series) -> str:
     return "numeric"
 
 
-def _observed_levels(s: pd.Series, kind: str, term_levels: pd.Index | None) -> tuple:
-    """The distinct values of a non-numeric column in the design's order."""
+def _observed_levels(s: pd.Series, kind: str) -> tuple:
+    """The distinct values of a non-numeric column in the design's order (numpy on the
+    distinct values only: this runs on every fit)."""
     if kind == "category":
         codes = s.cat.codes.to_numpy()
         used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)))
         return tuple(s.cat.categories[used])
-    if term_levels is not None:  # a grouping factor on its own: the term already sorted them
-        return tuple(term_levels)
-    values = pd.unique(s.dropna())
+    values = pd.unique(s.to_numpy(dtype=object))
+    values = values[~pd.isna(values)]
     if kind == "bool":
-        return tuple(sorted(bool(v) for v in values))
+        return tuple(bool(v) for v in np.unique(values.astype(bool)))
     if text_column(s):
-        return tuple(sorted(str(v) for v in values))
+        return tuple(np.unique(values.astype(str)).tolist())
     try:  # an object column of other values (numbers...): the values themselves, sorted
         return tuple(sorted(values))
     except TypeError:
         return tuple(sorted(values, key=str))
 
 
-def record_columns(data: Any, parsed: ParsedFormula, terms: list[RandomTerm]
-                   ) -> dict[str, ColumnType]:
+def record_columns(data: Any, parsed: ParsedFormula, terms: list[RandomTerm],
+                   known: dict[str, Any] | None = None) -> dict[str, ColumnType]:
     """The :class:`ColumnType` of every column the formula's right-hand side reads (fixed
     part, offsets, random terms' expressions, grouping factors, family-parameter formulas) on
-    the rows the fit used (the response's columns are not needed to predict)."""
+    the rows the fit used (the response's columns are not needed to predict). Text levels
+    already found are reused: ``known`` (those of the fixed-effects matrix) and the terms'
+    levels of single grouping columns."""
     parts = part_columns(parsed)
     grouping = {v for _, gv in parts.terms for v in gv}
     valued = set(parts.fixed | parts.params).union(*(e for e, _ in parts.terms))
-    single = {t.group: t.levels for t in terms if ":" not in t.group}
+    found = dict(known or {})
+    found.update({t.group: t.level_values for t in terms if ":" not in t.group})
     out: dict[str, ColumnType] = {}
     for name in sorted(valued | grouping):
         s = data[name]
         kind = column_kind(s)
         levels = None
-        if kind != "numeric":
-            levels = _observed_levels(s, kind, single.get(name) if kind == "text" else None)
+        if kind == "text" and name in found:
+            levels = found[name]
+        elif kind != "numeric":
+            levels = _observed_levels(s, kind)
         cat = s.dtype if kind == "category" else None
         out[name] = ColumnType(
             name, kind, s.dtype, levels,

@@ -108,7 +108,8 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
                   response_label=parsed.response.text, fixed_spec=mm.model_spec,
                   kept_columns=keep, parsed=parsed, nobs_dropped=ndrop,
                   dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns,
-                  column_types=record_columns(data, parsed, terms))
+                  column_types=record_columns(data, parsed, terms,
+                                              getattr(mm, "text_levels", None)))
 
 
 SCALE_LIMITS = (1e-100, 1e100)

@@ -119,9 +119,11 @@ def level_codes(s: pd.Series, ct: ColumnType) -> np.ndarray:
     """Per row, the index of its value among the fitted levels ``ct.levels``: matched as text,
     so that 1, 1.0, '1' and a category '1' all find the level '1'; -1 for a value not seen
     when fitting, -2 for a missing value."""
-    levels = pd.Index([str(v) for v in ct.levels], dtype=object)
+    lv = np.asarray(ct.levels, dtype=object)
     if ct.kind == "bool":  # booleans also match 0 / 1
-        levels = pd.Index(["1" if v else "0" for v in ct.levels] , dtype=object)
+        levels = pd.Index(np.where(lv.astype(bool), "1", "0"), dtype=object)
+    else:
+        levels = pd.Index(lv.astype(str), dtype=object)
     codes, uniques = pd.factorize(s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype)
                                   else s, use_na_sentinel=True)
     uniques = pd.Index(uniques)
