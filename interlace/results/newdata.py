@@ -112,7 +112,18 @@ def _value_keys(uniques: pd.Index) -> tuple[pd.Index, pd.Index]:
                                   exact.to_numpy(dtype=object)), dtype=object)
     elif uniques.dtype.kind == "b":
         canon = pd.Index(np.where(uniques.to_numpy(dtype=bool), "1", "0"), dtype=object)
+    elif uniques.dtype == object and pd.api.types.infer_dtype(uniques) != "string":
+        canon = pd.Index([_canonical(v) for v in uniques], dtype=object)  # mixed objects
     return exact, canon
+
+
+def _canonical(v: Any) -> str:
+    """One value's text, an integral float written as an integer (4.0 reads '4')."""
+    if isinstance(v, (float, np.floating)) and np.isfinite(v) and float(v).is_integer():
+        return str(int(v))
+    if isinstance(v, (bool, np.bool_)):
+        return "1" if v else "0"
+    return str(v)
 
 
 def level_codes(s: pd.Series, ct: ColumnType) -> np.ndarray:
