@@ -287,3 +287,29 @@ def test_se_of_zero_part_families():
         r.predict(nd, se_fit=True)
     with pytest.raises(UnsupportedModelError, match="type='zprob'"):
         r.predict(nd, type="zprob", se_fit=True)
+
+
+def test_offset_argument_applies_to_newdata_only():
+    r = cbpp()
+    nd = pd.DataFrame({"period": ["1"], "herd": ["1"]})
+    np.testing.assert_allclose(r.predict(nd, type="link", offset=0.5),
+                               r.predict(nd, type="link") + 0.5)
+    with pytest.raises(InterlaceError, match="offset= adds to newdata"):
+        r.predict(offset=0.5)
+    with pytest.raises(DataError, match="offset must be a number or one number per row"):
+        r.predict(nd, offset=[1.0, 2.0])
+
+
+def test_earlier_helpers_keep_their_meaning():
+    """fixed_eta / random_eta / new_data_eta (unseen groups get b = 0 there), now on
+    converted columns."""
+    from interlace.results.prediction import fixed_eta, new_data_eta, random_eta
+    r = cbpp()
+    d = r.design
+    nd = pd.DataFrame({"period": [1, 4], "herd": [1, 99]})
+    beta = r.fe_params.to_numpy()
+    fe = fixed_eta(d, beta, nd)
+    np.testing.assert_allclose(fe, r.predict(nd, type="link", include_re=False))
+    full = new_data_eta(d, beta, r.random_effects, nd)
+    np.testing.assert_allclose(full, r.predict(nd, type="link", allow_new_levels=True))
+    np.testing.assert_allclose(random_eta(d, r.random_effects, nd, fe), full)

@@ -181,8 +181,11 @@ def new_rows(design: Design, newdata: Any, terms: list[int], allow_new_levels: b
 
 def prediction_rows(design: Design, newdata: Any, terms: list[int],
                     allow_new_levels: bool = False, offset: Any = None) -> PredictionRows:
-    """The fitted rows (``newdata=None``; ``offset`` is then not used) or newdata's."""
+    """The fitted rows (``newdata=None``, which take the fit's own offsets) or newdata's."""
     if newdata is None:
+        if offset is not None:
+            raise InterlaceError("offset= adds to newdata's linear predictor; the fitted rows "
+                                 "(newdata=None) use the fit's own offsets")
         return fitted_rows(design, terms)
     return new_rows(design, newdata, terms, allow_new_levels, offset)
 
@@ -219,6 +222,16 @@ def fixed_eta(design: Design, beta: np.ndarray, newdata: pd.DataFrame, offset: A
     """X beta on ``newdata`` plus the ``offset=`` argument and the formula's offsets."""
     rows = new_rows(design, newdata, [], offset=offset)
     return rows.offset + rows.X @ beta
+
+
+def random_eta(design: Design, random_effects: dict[str, pd.DataFrame], newdata: pd.DataFrame,
+               start: np.ndarray | None = None) -> np.ndarray:
+    """Z b on ``newdata`` over every random term (the modes ``random_effects`` in the design's
+    term order), added to ``start`` when given; new groups get b = 0."""
+    rows = new_rows(design, newdata, list(range(len(design.terms))), allow_new_levels=True)
+    zb = linear_predictor(rows, np.zeros(design.p), [b.to_numpy() for b in
+                                                     random_effects.values()]) - rows.offset
+    return zb if start is None else start + zb
 
 
 def new_data_eta(design: Design, beta: np.ndarray, random_effects: dict[str, pd.DataFrame],
