@@ -30,6 +30,11 @@ def random_parameter_names(terms) -> list[str]:
     return names
 
 
+def random_parameter_kinds(terms) -> list[str]:
+    """"sd" or "cor" for each entry of theta (a diagonal or an off-diagonal entry)."""
+    return ["sd" if r == c else "cor" for t in terms for r, c in zip(t.tri_rows, t.tri_cols)]
+
+
 def random_parameter_values(terms, slices, theta_absolute: np.ndarray) -> np.ndarray:
     """SDs and correlations from theta on the absolute scale (b = Lambda u, u ~ N(0, I)),
     entry by entry in theta's order; a correlation with a zero SD is NaN."""
@@ -51,7 +56,7 @@ def natural_parameters(result) -> pd.Series:
     terms = ctx.design.terms
     names = random_parameter_names(terms)
     values = list(random_parameter_values(terms, ctx.theta_slices(), result.theta_absolute))
-    kinds = ["sd" if r == c else "cor" for t in terms for r, c in zip(t.tri_rows, t.tri_cols)]
+    kinds = random_parameter_kinds(terms)
     fam = result.family_parameter_estimates()
     names += list(fam.index)
     values += list(fam.to_numpy(float))

@@ -10,6 +10,8 @@ import pandas as pd
 
 from interlace.errors import UnsupportedModelError
 from interlace.glmm.result_core import CoreFitMixin
+from interlace.inference.parameters import random_parameter_kinds, random_parameter_values
+from interlace.inference.wald import IDENTITY, EstimationScale, kind_scale
 from interlace.results.base import MixedModelResult
 from interlace.results.summary import coefficient_lines, note_lines, random_effects_lines, wald_columns
 
@@ -122,6 +124,26 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         out = self.thresholds.astype(float).rename(None)
         out.attrs["kinds"] = ["threshold"] * len(out)
         return out
+
+    def estimation_scale(self) -> EstimationScale:
+        """theta (absolute) and the thresholds with their covariance from ``vcov_all`` (the
+        Hessian mapped to thresholds, coefficients and theta; ordinal's ``vcov``), and the
+        map to SDs, correlations and the thresholds themselves."""
+        ctx = self._ctx
+        terms, slices, nt = ctx.design.terms, ctx.theta_slices(), ctx.ntheta
+        K1 = len(self.thresholds)
+        n_all = K1 + len(self._fe_names) + nt
+        idx = np.r_[np.arange(n_all - nt, n_all), np.arange(K1)]
+        V = (np.full((n_all, n_all), np.nan) if self.vcov_all is None
+             else self.vcov_all.to_numpy())
+        psi = np.r_[self._theta_abs, self.thresholds.to_numpy(float)]
+
+        def natural(p: np.ndarray) -> np.ndarray:
+            return np.r_[random_parameter_values(terms, slices, p[:nt]), p[nt:]]
+
+        kinds = random_parameter_kinds(terms)
+        return EstimationScale(psi, V[np.ix_(idx, idx)], natural,
+                               [*(kind_scale(k) for k in kinds), *[IDENTITY] * K1])
 
     @property
     def ordinal_link(self) -> str:

@@ -19,6 +19,7 @@ from scipy import stats
 
 from interlace.inference.intervals import confidence_intervals
 from interlace.inference.parameters import natural_parameters
+from interlace.inference.wald import EstimationScale
 from interlace.model.context import ModelContext
 from interlace.model.design import Design
 from interlace.plotting import plot_caterpillar, plot_fitted
@@ -182,6 +183,12 @@ class MixedModelResult:
         out = pd.Series(dtype=float)
         out.attrs["kinds"] = []
         return out
+
+    def estimation_scale(self) -> EstimationScale:
+        """The parameters other than the fixed effects as the fit estimated them, with their
+        covariance and the map to :attr:`natural_params` (the delta method's input for Wald
+        intervals, :mod:`interlace.inference.wald`); each kind gives its own."""
+        raise NotImplementedError
 
     @property
     def natural_params(self) -> pd.Series:
