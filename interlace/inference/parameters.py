@@ -30,6 +30,22 @@ def random_parameter_names(terms) -> list[str]:
     return names
 
 
+def random_parameter_labels(terms) -> list[tuple[str, str]]:
+    """broom.mixed's (group, term) of each entry of theta: the grouping factor (``g.1`` for a
+    second term on the same factor, as the ``random_effects`` keys) and ``sd__(Intercept)`` /
+    ``cor__(Intercept).Days``."""
+    out: list[tuple[str, str]] = []
+    keys: set[str] = set()
+    for t in terms:
+        key = t.group
+        while key in keys:
+            key += ".1"
+        keys.add(key)
+        out += [(key, f"sd__{t.columns[r]}" if r == c else f"cor__{t.columns[c]}.{t.columns[r]}")
+                for r, c in zip(t.tri_rows, t.tri_cols)]
+    return out
+
+
 def random_parameter_kinds(terms) -> list[str]:
     """"sd" or "cor" for each entry of theta (a diagonal or an off-diagonal entry)."""
     return ["sd" if r == c else "cor" for t in terms for r, c in zip(t.tri_rows, t.tri_cols)]

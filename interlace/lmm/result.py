@@ -26,6 +26,7 @@ from interlace.results.summary import (
     note_lines,
     random_effects_lines,
 )
+from interlace.results.summary_object import wald_coefficient_table
 
 __all__ = ["LMMResult", "satterthwaite_df"]
 
@@ -126,6 +127,22 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         """Two-sided t-test p-values with Satterthwaite's degrees of freedom (lmerTest)."""
         return pd.Series(2 * stats.t.sf(np.abs(self.fe_tvalues), self.fe_df),
                          index=self.fe_params.index, name="Pr(>|t|)")
+
+    def coefficient_table(self) -> pd.DataFrame:
+        """lmerTest's table: Estimate, Std. Error, df (Satterthwaite), t value, Pr(>|t|)."""
+        return wald_coefficient_table(self.fe_params, self.fe_bse, "t", self.fe_df)
+
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The shared parts, with the REML criterion among the fit statistics of a REML fit."""
+        tables = super().summary_tables()
+        if self.reml_criterion is not None:
+            tables["fit_statistics"]["REML criterion"] = self.reml_criterion
+        return tables
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """t statistics of the fixed effects (``fe_tvalues``; statsmodels' name)."""
+        return self.fe_tvalues
 
     def family_parameter_estimates(self) -> pd.Series:
         """The residual standard deviation ``sigma``."""

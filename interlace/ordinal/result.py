@@ -14,6 +14,7 @@ from interlace.inference.parameters import random_parameter_kinds, random_parame
 from interlace.inference.wald import IDENTITY, EstimationScale, kind_scale
 from interlace.results.base import MixedModelResult
 from interlace.results.summary import coefficient_lines, note_lines, random_effects_lines, wald_columns
+from interlace.results.summary_object import wald_coefficient_table
 
 
 class CLMMResult(CoreFitMixin, MixedModelResult):
@@ -229,6 +230,18 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
                             est_fmt=".4f")[:3]
         return ["Threshold coefficients:",
                 *coefficient_lines(list(self.thresholds.index), cols, min_width=8)]
+
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The shared parts (``coefficients`` without thresholds, as ordinal's
+        "Coefficients:"), ``thresholds`` (Estimate, Std. Error, z value) and ordinal's niter,
+        max.grad and cond.H among the fit statistics."""
+        tables = super().summary_tables()
+        tables["thresholds"] = wald_coefficient_table(
+            self.thresholds, self.threshold_bse).iloc[:, :3]
+        fs = tables["fit_statistics"]
+        fs["niter"], fs["max.grad"], fs["cond.H"] = (self.evaluations, self.max_grad_natural,
+                                                     self.cond_H)
+        return tables
 
     def _summary_lines(self) -> list[str]:
         groups = ",  ".join(f"{k} {v}" for k, v in self.ngroups.items())
