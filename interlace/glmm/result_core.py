@@ -13,7 +13,11 @@ from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
 from interlace.glmm.pirls import pirls
-from interlace.inference.parameters import random_parameter_kinds, random_parameter_values
+from interlace.inference.parameters import (
+    random_parameter_kinds,
+    random_parameter_values,
+    theta_at_bound,
+)
 from interlace.inference.wald import (
     IDENTITY,
     EstimationScale,
@@ -130,9 +134,10 @@ class CoreFitMixin:
         family parameters' natural values."""
         ctx, nt, p = self._ctx, self._ctx.ntheta, len(self._fe_names)
         idx = np.r_[np.arange(nt), np.arange(nt + p, self._x.size)]
-        cov = covariance_from_hessian(self._H)
-        cov = np.full((idx.size, idx.size), np.nan) if cov is None else cov[np.ix_(idx, idx)]
         terms, slices, fam = ctx.design.terms, ctx.theta_slices(), ctx.family
+        held = np.zeros(self._x.size, bool)
+        held[:nt] = theta_at_bound(terms, self._x[:nt])
+        cov, flat = covariance_from_hessian(self._H, held)
         pdes = ctx.design.param_designs
 
         def natural(psi: np.ndarray) -> np.ndarray:
@@ -148,7 +153,8 @@ class CoreFitMixin:
         scales = [kind_scale(k) for k in kinds]
         for name, k in self._fam_layout:
             scales += [IDENTITY] * k if name in pdes else [parameter_scale(fam.parameters[name])]
-        return EstimationScale(self._x[idx], cov, natural, scales)
+        return EstimationScale(self._x[idx], cov[np.ix_(idx, idx)], natural, scales, held[idx],
+                               flat[idx])
 
     @staticmethod
     def _param_names(ctx, layout) -> list[str]:

@@ -51,6 +51,12 @@ def random_parameter_kinds(terms) -> list[str]:
     return ["sd" if r == c else "cor" for t in terms for r, c in zip(t.tri_rows, t.tri_cols)]
 
 
+def theta_at_bound(terms, theta: np.ndarray, tol: float = 1e-8) -> np.ndarray:
+    """Which entries of theta sit on their lower bound of 0 (an SD estimated as 0)."""
+    lower = np.concatenate([t.theta_lower_bounds() for t in terms]) if terms else np.zeros(0)
+    return (lower == 0) & (np.asarray(theta, float) <= tol)
+
+
 def random_parameter_values(terms, slices, theta_absolute: np.ndarray) -> np.ndarray:
     """SDs and correlations from theta on the absolute scale (b = Lambda u, u ~ N(0, I)),
     entry by entry in theta's order; a correlation with a zero SD is NaN."""

@@ -90,6 +90,8 @@ class EstimationScale:
     cov: np.ndarray
     natural: Callable[[np.ndarray], np.ndarray]
     scales: Sequence[WaldScale]
+    held: np.ndarray | None = None  # entries of psi on their bound (theta = 0), held fixed
+    flat: np.ndarray | None = None  # directions in psi the deviance does not identify
 
     def on_wald_scale(self, psi: np.ndarray) -> np.ndarray:
         """The natural values at ``psi`` mapped to their Wald scales."""
@@ -97,17 +99,33 @@ class EstimationScale:
         return np.array([float(s.forward(v)) for s, v in zip(self.scales, nat)])
 
 
-def covariance_from_hessian(H: np.ndarray) -> np.ndarray | None:
-    """2 H^-1 (H the Hessian of the deviance, -2 log L), or None when H is not positive
-    definite (no Wald standard errors then)."""
+def covariance_from_hessian(H: np.ndarray, held: np.ndarray | None = None
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """2 H^-1 (H the Hessian of the deviance, -2 log L) over the parameters not ``held`` on
+    their bound (those get zero rows and columns: fixed there), and the directions in which
+    the deviance is flat (a basis, one column each).
+
+    A flat direction is a combination of parameters the data do not identify, e.g. the
+    rotation of a slope's Cholesky entries once the intercept's SD is 0: functions constant
+    along it (the slope's SD, sigma) still have a variance, the pseudo-inverse's, and
+    :func:`wald_scale_errors` gives NaN for the others. When H has a clearly negative
+    eigenvalue (no minimum there) the covariance is all NaN."""
     H = np.asarray(H, float)
-    if not np.all(np.isfinite(H)):
-        return None
-    try:
-        np.linalg.cholesky(0.5 * (H + H.T))
-    except np.linalg.LinAlgError:
-        return None
-    return 2.0 * np.linalg.inv(H)
+    m = H.shape[0]
+    free = np.ones(m, bool) if held is None else ~np.asarray(held, bool)
+    Hf = H[np.ix_(free, free)]
+    if not np.all(np.isfinite(Hf)):
+        return np.full((m, m), np.nan), np.zeros((m, 0))
+    w, V = np.linalg.eigh(0.5 * (Hf + Hf.T))
+    tol = 1e-9 * max(float(np.max(np.abs(w), initial=0.0)), 1e-300)
+    if w.size and w[0] < -tol:
+        return np.full((m, m), np.nan), np.zeros((m, 0))
+    pos = w > tol
+    out = np.zeros((m, m))
+    out[np.ix_(free, free)] = 2.0 * (V[:, pos] / w[pos]) @ V[:, pos].T
+    flat = np.zeros((m, int((~pos).sum())))
+    flat[free] = V[:, ~pos]
+    return out, flat
 
 
 def wald_scale_jacobian(est: EstimationScale, rel_step: float = 1e-6) -> np.ndarray:
@@ -120,7 +138,8 @@ def wald_scale_jacobian(est: EstimationScale, rel_step: float = 1e-6) -> np.ndar
         h = rel_step * max(abs(psi[i]), 1e-2)
         e = np.zeros(m)
         e[i] = h
-        J[:, i] = (est.on_wald_scale(psi + e) - est.on_wald_scale(psi - e)) / (2 * h)
+        with np.errstate(invalid="ignore"):
+            J[:, i] = (est.on_wald_scale(psi + e) - est.on_wald_scale(psi - e)) / (2 * h)
     return J
 
 
@@ -133,6 +152,12 @@ def wald_scale_errors(est: EstimationScale) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(invalid="ignore"):
         var = np.einsum("ki,ij,kj->k", J, cov, J)
     ok = np.all(np.isfinite(J), axis=1) & np.isfinite(phi) & (var >= 0)
+    if est.held is not None:  # values that move with a parameter held on its bound
+        ok &= ~np.any(J[:, np.asarray(est.held, bool)] != 0, axis=1)
+    if est.flat is not None and est.flat.size:  # values that move along a flat direction
+        with np.errstate(invalid="ignore"):
+            along = np.abs(np.nan_to_num(J) @ est.flat).max(axis=1)
+            ok &= along <= 1e-6 * np.maximum(np.abs(np.nan_to_num(J)).max(axis=1), 1e-300)
     se = np.where(ok, np.sqrt(np.where(ok, var, 0.0)), np.nan)
     return phi, se
 
@@ -162,9 +187,10 @@ def wald_table(result, level: float = 0.95) -> pd.DataFrame:
         phi[:n_other], se[:n_other] = ph, s
         missing = [n for n, ok in zip(params.index[:n_other], np.isfinite(s)) if not ok]
         if missing:
-            warnings.warn(f"no Wald interval for {missing}: the estimate is on the boundary of "
-                          f"its range (an SD of 0, a correlation of -/+1) or the Hessian of the "
-                          f"deviance is not positive definite there (NaN bounds)",
+            warnings.warn(f"no Wald interval for {missing} (NaN bounds): the estimate is on "
+                          f"the boundary of its range (an SD of 0, a correlation of -/+1), the "
+                          f"data do not identify it, or the Hessian of the deviance is not "
+                          f"positive definite there; profile intervals may still exist",
                           InterlaceWarning, stacklevel=4)
     fe, fe_se = result.fe_params.to_numpy(float), result.fe_bse.to_numpy(float)
     phi[n_other:], se[n_other:] = fe, fe_se

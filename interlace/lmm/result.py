@@ -11,7 +11,11 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError
-from interlace.inference.parameters import random_parameter_kinds, random_parameter_values
+from interlace.inference.parameters import (
+    random_parameter_kinds,
+    random_parameter_values,
+    theta_at_bound,
+)
 from interlace.inference.wald import LOG, EstimationScale, covariance_from_hessian, kind_scale
 from interlace.linalg.differences import hessian_from_gradient
 from interlace.lmm.objective import LMMObjective
@@ -183,9 +187,8 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         theta, sigma = self.theta, float(self.family_params["sigma"])
         ctx = self._ctx
         terms, slices = ctx.design.terms, ctx.theta_slices()
-        cov = covariance_from_hessian(self.joint_hessian().to_numpy())
-        m = theta.size + 1
-        cov = np.full((m, m), np.nan) if cov is None else cov
+        held = np.append(theta_at_bound(terms, theta), False)
+        cov, flat = covariance_from_hessian(self.joint_hessian().to_numpy(), held)
 
         def natural(psi: np.ndarray) -> np.ndarray:
             s = math.exp(psi[-1])
@@ -193,7 +196,7 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
 
         kinds = random_parameter_kinds(terms)
         return EstimationScale(np.append(theta, math.log(sigma)), cov, natural,
-                               [*(kind_scale(k) for k in kinds), LOG])
+                               [*(kind_scale(k) for k in kinds), LOG], held, flat)
 
     def _modes_factor(self):
         """M = Lambda'Z'WZ Lambda + I at the estimates, with the absolute-scale Lambda and the
