@@ -102,9 +102,9 @@ def test_every_parameter_matches_glmmtmb_wald(key, level_key, level):
 @pytest.mark.parametrize("key", ["cbpp", "sleep_reml", "sleep_ml"])
 def test_fixed_effects_match_lme4_wald(key):
     """lme4's confint(method = "Wald"): estimate -/+ z SE from vcov(fit). The LMMs agree to
-    1e-4 (lme4 ML stops at ~2e-5). For cbpp lme4's default fit stops short of the Laplace optimum and its numerical
-    Hessian differs (SEs within 2e-2, the tolerance of tests/test_parity_lme4.py; the bounds
-    agree with glmmTMB's to 1e-4, test above), so 2e-2 there."""
+    1e-4 (lme4's ML fit stops ~2e-5 away). For cbpp lme4's default fit stops short of the
+    Laplace optimum and its numerical Hessian differs (SEs within 2e-2, the tolerance of
+    tests/test_parity_lme4.py; the bounds agree with glmmTMB's to 1e-4, test above)."""
     rec = REF["lme4"][key]
     ci = fitted(key).conf_int(parm="fixed")
     lo, hi = np.asarray(rec["lower"]), np.asarray(rec["upper"])
