@@ -57,11 +57,12 @@ def cases():
         yield "pois_20k", interlace.glmer("y ~ x + (1 | g)", pois, family="poisson"), new, 5
 
 
-def timed(f, reps: int) -> float:
+def timed(r, new: pd.DataFrame, reps: int, **kwargs) -> float:
+    """Median seconds of ``reps`` calls of r.predict(new, se_fit=True, **kwargs)."""
     ts = []
     for _ in range(reps):
         t = time.perf_counter()
-        f()
+        r.predict(new, se_fit=True, **kwargs)
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
 
@@ -70,12 +71,9 @@ def main() -> None:
     write_data()
     ours = {}
     for name, r, new, reps in cases():
-        first = timed(lambda: r.predict(new, se_fit=True, allow_new_levels=True), 1)
-        ours[name] = {
-            "fixed": timed(lambda: r.predict(new, se_fit=True, re_form="~0"), reps),
-            "full_first": first,
-            "full": timed(lambda: r.predict(new, se_fit=True, allow_new_levels=True), reps),
-            "rows": len(new)}
+        first = timed(r, new, 1, allow_new_levels=True)
+        ours[name] = {"fixed": timed(r, new, reps, re_form="~0"), "full_first": first,
+                      "full": timed(r, new, reps, allow_new_levels=True), "rows": len(new)}
     theirs = {}
     if "--skip-r" not in sys.argv:
         subprocess.run(["Rscript", "bench_predict.R"], cwd=HERE, check=True)

@@ -118,10 +118,21 @@ def test_partial_re_form_matches_lme4(key):
 
 
 # -- the silent wrong answers of issue 14, reproduced ------------------------------------
-def test_integer_period_is_the_fitted_text_levels():
+@cache
+def cbpp_as_text():
+    """cbpp with period and herd as plain text (load_dataset declares them categoricals)."""
+    d = interlace.load_dataset("cbpp")
+    d = d.assign(period=d["period"].astype(str), herd=d["herd"].astype(str))
+    with pytest.warns(interlace.InterlaceWarning, match="'period'.*reads as a number"):
+        return interlace.glmer(CBPP_F, d, family="binomial")
+
+
+@pytest.mark.parametrize("fit", [cbpp_as_text, cbpp], ids=["text", "categorical"])
+def test_integer_period_is_the_fitted_text_levels(fit):
     """cbpp fitted with period as text "1".."4": integers 1..4 gave 0.011 / 0.0003 / 0 / 0
     (a numeric slope) instead of 0.308 / 0.142 / 0.126 / 0.084 (glmmTMB, herd 1)."""
-    r = cbpp()
+    r = fit()
+    assert r.design.column_types["period"].kind == ("text" if fit is cbpp_as_text else "category")
     ref = TMB["cbpp"]["full_response"]["fit"][:4]
     for period in ([1, 2, 3, 4], [1.0, 2.0, 3.0, 4.0], ["1", "2", "3", "4"],
                    pd.Categorical(["1", "2", "3", "4"]), pd.Categorical([4, 3, 2, 1])[::-1]):
@@ -132,9 +143,10 @@ def test_integer_period_is_the_fitted_text_levels():
                                [0.308, 0.142, 0.126, 0.084], atol=5e-4)
 
 
-def test_integer_herd_is_the_fitted_groups():
+@pytest.mark.parametrize("fit", [cbpp_as_text, cbpp], ids=["text", "categorical"])
+def test_integer_herd_is_the_fitted_groups(fit):
     """herd given as integers made every row a new group (b = 0)."""
-    r = cbpp()
+    r = fit()
     as_text = pd.DataFrame({"period": ["1", "2", "3", "1"], "herd": ["1", "5", "15", "8"]})
     as_int = as_text.assign(herd=[1, 5, 15, 8])
     np.testing.assert_array_equal(r.predict(as_int), r.predict(as_text))
@@ -143,21 +155,23 @@ def test_integer_herd_is_the_fitted_groups():
     assert not np.allclose(r.predict(as_text), r.predict(as_text, include_re=False))
 
 
+@pytest.mark.parametrize("fit", [cbpp_as_text, cbpp], ids=["text", "categorical"])
 @pytest.mark.parametrize("bad", ["9", 9, "one"])
-def test_unseen_fixed_effect_level_is_an_error(bad):
+def test_unseen_fixed_effect_level_is_an_error(bad, fit):
     """An unseen period returned the reference level's prediction."""
     nd = pd.DataFrame({"period": ["1", bad], "herd": ["1", "1"]}, index=[10, 11])
     with pytest.raises(DataError, match=rf"'period'.*{bad!r}.*row 11.*not among the levels "
                                         r"seen when fitting \('1', '2', '3', '4'\)"):
-        cbpp().predict(nd)
+        fit().predict(nd)
 
 
+@pytest.mark.parametrize("fit", [cbpp_as_text, cbpp], ids=["text", "categorical"])
 @pytest.mark.parametrize("missing", [np.nan, None, pd.NA])
-def test_missing_predictor_is_an_error(missing):
+def test_missing_predictor_is_an_error(missing, fit):
     """A missing period returned the reference level's prediction."""
     nd = pd.DataFrame({"period": ["2", missing], "herd": ["1", "1"]}, dtype=object)
     with pytest.raises(DataError, match=r"'period'.*missing value \(row 1\)"):
-        cbpp().predict(nd, include_re=False)
+        fit().predict(nd, include_re=False)
 
 
 def test_numeric_predictor_as_text_and_bad_values():

@@ -31,11 +31,13 @@ SETTINGS = settings(max_examples=int(_EXPLORE or 40), deadline=None, print_blob=
 MODELS = {
     "cbpp": ("glmer", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp",
              ("period", "herd"), ()),
+    "cbpp_text": ("glmer", "cbind(incidence, size - incidence) ~ period + (1 | herd)", "cbpp",
+                  ("period", "herd"), ()),
     "salamanders": ("glmer", "count ~ mined + (1 | site)", "Salamanders", (), ("mined", "site")),
     "sleep_int_subject": ("fit", "Reaction ~ Days + (Days | Subject)", "sleepstudy",
                           ("Subject",), ()),
 }
-FAMILY = {"cbpp": "binomial", "salamanders": "poisson"}
+FAMILY = {"cbpp": "binomial", "cbpp_text": "binomial", "salamanders": "poisson"}
 NUMBER_TYPINGS = ("str", "int", "float", "category", "category_int", "object")
 TEXT_TYPINGS = ("str", "category", "object")
 
@@ -46,6 +48,8 @@ def model(key: str):
     data = interlace.load_dataset(name)
     if key == "sleep_int_subject":
         data = data.assign(Subject=data["Subject"].astype(int))  # fitted with integer groups
+    if key == "cbpp_text":  # fitted with text columns (load_dataset's are categoricals)
+        data = data.assign(period=data["period"].astype(str), herd=data["herd"].astype(str))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if how == "fit":
