@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interlace.errors import DataError
+from interlace.errors import DataError, InterlaceError
 from interlace.inference.seeds import check_nsim, replicate_rng, seed_sequence
 from interlace.model.grouping import group_codes, random_columns
 from interlace.model.response import read_response
@@ -48,13 +48,15 @@ class Simulator:
     family: Any
     eta_fixed: np.ndarray
     parts: list[RandomPart]
-    eta_modes: np.ndarray
+    eta_modes: np.ndarray | None  # None: built for unconditional draws only
     weights: np.ndarray
     params: dict
 
     def draw(self, rng: np.random.Generator, conditional: bool = False) -> np.ndarray:
         """One response on the design's scale (category codes for an ordinal response): new
         random effects first (unconditional), then the family's draw given the mean."""
+        if conditional and self.eta_modes is None:
+            raise InterlaceError("this simulator was built for unconditional draws only")
         eta = self.eta_modes if conditional else self.eta_fixed + self.random_effects(rng)
         mu = self.family.link.inverse(eta)
         return np.asarray(self.family.simulate(mu, self.weights, self.params, rng), dtype=float)
@@ -83,17 +85,19 @@ def fitted_simulator(result: Any) -> Simulator:
     return Simulator(ctx.family, eta_fixed, parts, eta_modes, d.weights, result.family_params)
 
 
-def newdata_simulator(result: Any, newdata: pd.DataFrame, weights: Any = None) -> Simulator:
+def newdata_simulator(result: Any, newdata: pd.DataFrame, weights: Any = None,
+                      conditional: bool = False) -> Simulator:
     """The :class:`Simulator` of the rows of ``newdata``: every level found there gets new
-    random effects (unconditional), or its mode, 0 for levels the fit did not see
-    (conditional, as ``predict``)."""
+    random effects (unconditional draws), or, for ``conditional`` ones, the linear predictor
+    of ``predict`` (its levels must be the fit's, as ``predict`` requires by default)."""
     if not isinstance(newdata, pd.DataFrame):
         raise DataError(f"newdata must be a pandas DataFrame, got {type(newdata).__name__}")
     ctx = result.context
     d = ctx.design
     eta_fixed = np.asarray(result.predict(newdata, type="link", include_re=False), dtype=float)
-    eta_modes = np.asarray(result.predict(newdata, type="link", include_re=True), dtype=float)
-    bad = ~np.isfinite(eta_modes)
+    eta_modes = (np.asarray(result.predict(newdata, type="link"), dtype=float) if conditional
+                 else None)
+    bad = ~np.isfinite(eta_fixed if eta_modes is None else eta_modes)
     if bad.any():
         raise DataError(f"newdata has missing or infinite values in the model's columns at "
                         f"{int(bad.sum())} row(s) (the first: {newdata.index[np.argmax(bad)]!r})")
@@ -155,7 +159,7 @@ def simulate(result: Any, nsim: int = 1, seed: Any = None, conditional: bool = F
     their prior weights, see :func:`newdata_weights`)."""
     nsim = check_nsim(nsim)
     sim = (fitted_simulator(result) if newdata is None
-           else newdata_simulator(result, newdata, weights))
+           else newdata_simulator(result, newdata, weights, bool(conditional)))
     if newdata is None and weights is not None:
         raise DataError("weights= is for newdata's rows; the fitted rows keep the fit's weights")
     root = seed_sequence(seed)

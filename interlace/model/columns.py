@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,39 @@ def used_columns(parsed: ParsedFormula) -> tuple[dict[str, str], set[str]]:
     return used, valued
 
 
+@dataclass(frozen=True)
+class PartColumns:
+    """The columns each part of a formula's right-hand side reads: ``fixed`` (the fixed
+    effects and offsets), ``params`` (family-parameter formulas) and, per random term in the
+    formula's order, the columns of its expression and its grouping columns (a prediction
+    reads a term's columns only when it includes the term)."""
+
+    fixed: frozenset[str]
+    params: frozenset[str]
+    terms: tuple[tuple[frozenset[str], tuple[str, ...]], ...]
+
+    def columns(self, terms: list[int] | None = None) -> list[str]:
+        """The columns a prediction with the random ``terms`` (indices; all if None) reads."""
+        idx = range(len(self.terms)) if terms is None else terms
+        out = set(self.fixed) | set(self.params)
+        for i in idx:
+            out |= self.terms[i][0] | set(self.terms[i][1])
+        return sorted(out)
+
+
+def part_columns(parsed: ParsedFormula) -> PartColumns:
+    """The columns of each right-hand-side part of ``parsed`` (see :class:`PartColumns`)."""
+    fixed = set(_required_columns(parsed.fixed, "fixed-effects part"))
+    for off in parsed.offsets:
+        fixed |= _required_columns(f"I({off})", "offset")
+    params: set[str] = set()
+    for name, rhs in parsed.params.items():
+        params |= _required_columns(rhs, f"formula of family parameter {name!r}")
+    terms = tuple((frozenset(_required_columns(spec.expr, "random-effect term")),
+                   tuple(spec.group_vars)) for spec in parsed.random)
+    return PartColumns(frozenset(fixed), frozenset(params), terms)
+
+
 def check_columns(data: Columns, used: dict[str, str], valued: set[str]) -> None:
     """Every used column exists once and has a type the model can use."""
     if isinstance(data.columns, pd.MultiIndex):
@@ -100,6 +134,32 @@ def check_columns(data: Columns, used: dict[str, str], valued: set[str]) -> None
                 f"column {c!r} (used in {used[c]}) has dtype {dt}, which a model cannot use as a "
                 f"number; convert it (e.g. to days since a start date) or to a category"
             )
+
+
+def warn_numeric_text(data: Columns, used: dict[str, str], valued: set[str]) -> None:
+    """Warn about predictors held as text whose every value reads as a number: they become
+    factors (as R treats text), which is right for labels and wrong for measurements."""
+    for c in sorted(valued):
+        where = used[c]
+        s = data[c]
+        if where.startswith("response") or not text_column(s):
+            continue
+        labels = pd.unique(s.dropna())
+        if len(labels) == 0 or not _all_numbers(labels):
+            continue
+        shown = ", ".join(repr(v) for v in sorted(labels, key=float)[:4])
+        warnings.warn(
+            f"column {c!r} (used in {where}) holds text whose every value reads as a number "
+            f"({shown}{', ...' if len(labels) > 4 else ''}): it is fitted as a factor with "
+            f"{len(labels)} levels, as R fits text. If it is a measurement, convert it with "
+            f"pd.to_numeric; if it is a factor, make it categorical "
+            f"(data[{c!r}].astype('category')) and this warning goes away",
+            InterlaceWarning, stacklevel=5)
+
+
+def _all_numbers(labels: np.ndarray) -> bool:
+    """Whether every label parses as a finite or infinite number."""
+    return not pd.isna(pd.to_numeric(pd.Series(labels, dtype=object), errors="coerce")).any()
 
 
 def text_column(s: pd.Series) -> bool:

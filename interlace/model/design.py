@@ -26,12 +26,14 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import DataError, FormulaError, InterlaceWarning
+from interlace.model.column_types import ColumnType, record_columns
 from interlace.model.columns import (
     as_vector,
     check_columns,
     drop_missing,
     keep_rows,
     used_columns,
+    warn_numeric_text,
 )
 from interlace.model.fixed import fixed_columns, fixed_matrix
 from interlace.model.formula import ParsedFormula
@@ -65,6 +67,8 @@ class Design:
     dropped_columns: list[str] = field(default_factory=list)
     response_levels: list[Any] | None = None  # two-level text response: [level 0, level 1]
     param_designs: dict[str, ParamDesign] = field(default_factory=dict)  # ziformula etc.
+    # each predictor and grouping column's kind, dtype and levels as fitted (for new data)
+    column_types: dict[str, ColumnType] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -85,6 +89,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
         data = data.reset_index(drop=True)  # positions, not labels, from here on
     data = Columns(data)
     check_columns(data, used, valued)
+    warn_numeric_text(data, used, valued)
     arrays = {name: (None if arr is None else as_vector(name, arr, data))
               for name, arr in (("weights", weights), ("offset", offset))}
     data, arrays, ndrop, rows = drop_missing(data, used, arrays, rows)
@@ -104,7 +109,9 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     return Design(y=y, weights=wts, offset=off, X=X, fe_names=fe_names, terms=terms,
                   response_label=parsed.response.text, fixed_spec=mm.model_spec,
                   kept_columns=keep, parsed=parsed, nobs_dropped=ndrop,
-                  dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns)
+                  dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns,
+                  column_types=record_columns(data, parsed, terms,
+                                              getattr(mm, "text_levels", None)))
 
 
 SCALE_LIMITS = (1e-100, 1e100)
