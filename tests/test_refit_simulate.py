@@ -212,6 +212,13 @@ def test_simulate_on_newdata(cbpp):
     assert y.shape == (200, 2) and np.all((y >= 0) & (y <= 1))
     with pytest.raises(DataError, match="trials.*weights="):
         cbpp.simulate(newdata=new)
+    # conditional draws on newdata take predict's linear predictor: its levels must be seen
+    seen = data.head(4)
+    cond = cbpp.simulate(nsim=4000, seed=2, newdata=seen, conditional=True)
+    se = cond.std(axis=0, ddof=1) / np.sqrt(4000)
+    assert np.all(np.abs(cond.mean(axis=0) - cbpp.predict(seen)) <= 4.5 * se + 1e-12)
+    with pytest.raises(interlace.InterlaceError, match="new"):
+        cbpp.simulate(newdata=new, weights=[5, 5], conditional=True)
     with pytest.raises(DataError, match="grouping column"):
         cbpp.simulate(newdata=new.drop(columns="herd"), weights=1)
     with pytest.raises(interlace.InterlaceError, match="nsim"):

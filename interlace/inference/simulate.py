@@ -3,8 +3,9 @@
 Unconditional by default, as lme4's default (``re.form = NA``, ``use.u = FALSE``): each draw
 takes new random effects b = Lambda u, u ~ N(0, I), from the fitted covariance, then the
 response from the family given the linear predictor. ``conditional=True`` holds b at the
-conditional modes (lme4's ``re.form = NULL``). Values are on the response's own scale as the
-formula writes it: proportions for ``s / n`` and ``cbind(s, f)`` (with the trials as weights,
+conditional modes (lme4's ``re.form = NULL``; on ``newdata`` its levels must be the fit's, as
+``predict`` requires by default). Values are on the response's own scale as the formula
+writes it: proportions for ``s / n`` and ``cbind(s, f)`` (with the trials as weights,
 so that ``refit(simulate(...)[i])`` round-trips), the level labels of an ordinal or two-level
 text response. Draw i uses replicate i's random stream (:mod:`interlace.inference.seeds`), so
 ``simulate(nsim, seed)[i]`` is the response that ``bootstrap(seed=seed)`` refits as its i-th.
