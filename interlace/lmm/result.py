@@ -13,6 +13,7 @@ from scipy import stats
 from interlace.errors import InterlaceError
 from interlace.linalg.differences import hessian_from_gradient
 from interlace.lmm.objective import LMMObjective
+from interlace.lmm.profiling import LMMProfileProblem
 from interlace.lmm.satterthwaite import satterthwaite_df
 from interlace.lmm.solution import PLSSolution
 from interlace.results.base import SINGULAR_TOL, MixedModelResult, limit_problem
@@ -130,6 +131,11 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         out = pd.Series([float(self.family_params["sigma"])], index=["sigma"], dtype=float)
         out.attrs["kinds"] = ["sigma"]
         return out
+
+    def profile_problem(self) -> LMMProfileProblem:
+        """The model's ML deviance in SD/correlation/sigma coordinates, for ``profile()``
+        (lme4 profiles a REML fit on the ML deviance too)."""
+        return LMMProfileProblem(self)
 
     def _modes_factor(self):
         """M = Lambda'Z'WZ Lambda + I at the estimates, with the absolute-scale Lambda and the
