@@ -37,6 +37,7 @@ from interlace.plotting import plot_profile
 
 #: lme4's ``plot.thpr`` levels: the intervals drawn on a profile plot.
 PLOT_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
+BC = "not-a-knot"
 
 
 class Profile:
@@ -164,11 +165,14 @@ def profile_splines(name: str, tr: Trace):
         def flat(x):
             return np.full(np.shape(x), np.nan)
         return flat, flat
-    forward = (interpolate.CubicSpline(w, z, bc_type="natural") if w.size > 2
+    forward = (interpolate.CubicSpline(w, z, bc_type=BC) if w.size > 2
                else interpolate.interp1d(w, z, fill_value="extrapolate"))
     slope = forward(w, 1) if w.size > 2 else np.full(w.size, (z[1] - z[0]) / (w[1] - w[0]))
-    if np.all(np.diff(z) > 0) and np.all(slope > 0):
-        return forward, interpolate.CubicHermiteSpline(z, w, 1.0 / slope)
+    if np.all(np.diff(z) > 0):
+        if np.all(slope > 0):
+            return forward, interpolate.CubicHermiteSpline(z, w, 1.0 / slope)
+        # flat at a point (an SD's profile at 0): the monotone cubic through the same points
+        return forward, interpolate.PchipInterpolator(z, w)
     warnings.warn(f"non-monotonic profile for {name}: its interval is read off by linear "
                   f"interpolation", InterlaceWarning, stacklevel=4)
     up = np.concatenate([[True], z[1:] > np.maximum.accumulate(z)[:-1]])

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize
 
 from interlace.linalg.differences import fd_gradient, fd_hessian, hessian_from_gradient
 
@@ -57,29 +56,56 @@ class Chart:
         return self._hessian
 
 
+def positive_definite(H: np.ndarray) -> np.ndarray:
+    """H with its eigenvalues made positive (at least 1e-8 of the largest)."""
+    if H.size == 0:
+        return H
+    w, V = np.linalg.eigh(0.5 * (H + H.T))
+    w = np.abs(w)
+    top = float(w.max()) if np.isfinite(w).all() and w.max() > 0 else 1.0
+    return (V * np.maximum(w, 1e-8 * top)) @ V.T
+
+
 def minimize_free(fun: Callable, grad: Callable, x0: np.ndarray, lower: np.ndarray,
-                  upper: np.ndarray, scale: np.ndarray) -> tuple[np.ndarray, float]:
-    """Bounded minimisation (L-BFGS-B) on coordinates divided by ``scale`` (each one's
-    conditional standard error, so that the deviance's curvature is about 2 in every
-    direction); returns the minimiser and the deviance there."""
-    if x0.size == 0:
-        return x0, float(fun(x0))
-    x0 = np.clip(x0, lower, upper)
-
-    def f(w):
-        x = x0 + w * scale
-        val = fun(x)
-        if not np.isfinite(val) or val >= HUGE:
-            return HUGE, np.zeros_like(w)
-        return val, grad(x) * scale
-
-    lo = np.where(np.isfinite(lower), (lower - x0) / scale, -np.inf)
-    hi = np.where(np.isfinite(upper), (upper - x0) / scale, np.inf)
-    res = optimize.minimize(f, np.zeros_like(x0), jac=True, method="L-BFGS-B",
-                            bounds=list(zip(lo, hi)),
-                            options={"ftol": 1e-15, "gtol": 1e-7, "maxiter": 500})
-    x = np.clip(x0 + res.x * scale, lower, upper)
-    return x, float(fun(x))
+                  upper: np.ndarray, H0: np.ndarray, tol: float = 1e-10,
+                  maxiter: int = 100) -> tuple[np.ndarray, float, np.ndarray]:
+    """Bounded quasi-Newton minimisation from x0: Newton steps on the coordinates not held at
+    a bound, with BFGS updates of the Hessian from ``H0`` (the deviance's at the optimum, or
+    the last point's), an Armijo backtracking line search on the projected path, and a stop
+    when the Newton decrement g'H^-1 g (twice the predicted decrease) is below ``tol``.
+    Returns the minimiser, the deviance there and the updated Hessian."""
+    x = np.clip(x0, lower, upper)
+    f = float(fun(x))
+    H = positive_definite(H0)
+    if x.size == 0 or f >= HUGE:
+        return x, f, H
+    g = grad(x)
+    for _ in range(maxiter):
+        held = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))
+        fr = np.flatnonzero(~held)
+        if fr.size == 0:
+            break
+        d = np.zeros_like(x)
+        d[fr] = -np.linalg.solve(H[np.ix_(fr, fr)], g[fr])
+        if -(g[fr] @ d[fr]) < tol:
+            break
+        t, fn = 1.0, HUGE
+        while t > 1e-10:
+            xn = np.clip(x + t * d, lower, upper)
+            fn = float(fun(xn))
+            if fn < HUGE and fn <= f + 1e-4 * float(g @ (xn - x)):
+                break
+            t *= 0.25
+        else:
+            break
+        gn = grad(xn)
+        s_, y_ = xn - x, gn - g
+        sy = float(s_ @ y_)
+        if sy > 1e-12 * np.linalg.norm(s_) * np.linalg.norm(y_):
+            Hs = H @ s_
+            H = H - np.outer(Hs, Hs) / float(s_ @ Hs) + np.outer(y_, y_) / sy
+        x, f, g = xn, fn, gn
+    return x, f, H
 
 
 class ChartFocal:
@@ -106,9 +132,8 @@ class ChartFocal:
         except np.linalg.LinAlgError:
             self.slope, cond = np.zeros(self.free.size), np.nan
         self.se = float(np.sqrt(2.0 / cond)) if np.isfinite(cond) and cond > 0 else np.nan
-        d = np.diag(Hff)
-        self.scale = np.where(np.isfinite(d) & (d > 0), np.sqrt(2.0 / np.where(d > 0, d, 1.0)),
-                              1.0)
+        self.H0 = Hff
+        self.hess, self.side = Hff, 0  # the Hessian carried along the trace, on one side
 
     def full(self, w: float, free: np.ndarray) -> np.ndarray:
         c = np.empty(self.chart.center.size)
@@ -127,5 +152,11 @@ class ChartFocal:
         def grad(x):
             return chart.gradient(self.full(w, x))[free]
 
-        x, fx = minimize_free(fun, grad, start, chart.lower[free], chart.upper[free], self.scale)
+        side = int(np.sign(w - self.estimate))
+        if side != self.side:
+            self.hess, self.side = self.H0, side
+        if not chart.fun(self.full(w, np.clip(start, chart.lower[free], chart.upper[free]))) < HUGE:
+            start = self.start  # the extrapolated start left the valid region
+        x, fx, self.hess = minimize_free(fun, grad, start, chart.lower[free], chart.upper[free],
+                                         self.hess)
         return fx, x, chart.natural(self.full(w, x))

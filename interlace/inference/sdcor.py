@@ -34,6 +34,12 @@ def correlation_factor(R: np.ndarray) -> np.ndarray | None:
 def term_factor(term, values: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(Lambda, C) of one term from its SDs and correlations in theta's positions (None, None
     where the correlations are not a valid correlation matrix)."""
+    if term.k == 2 and term.correlated:  # [sd_1, cor, sd_2]: the common case, in closed form
+        rho = float(values[1])
+        if abs(rho) > 1.0:
+            return None, None
+        C = np.array([[1.0, 0.0], [rho, np.sqrt(1.0 - rho * rho)]])
+        return values[[0, 2], None] * C, C
     r, c = term.tri_rows, term.tri_cols
     diag = r == c
     k = term.k
@@ -52,6 +58,9 @@ def term_jacobian(term, v: np.ndarray) -> np.ndarray:
     """d theta_t / d (SDs, correlations) of one term; a correlation's column is NaN where C
     is singular (a correlation of +-1: the derivative is unbounded there), all NaN where the
     correlations are not a correlation matrix."""
+    if term.k == 2 and term.correlated and abs(v[1]) < 1.0:  # closed form, as term_factor
+        root = np.sqrt(1.0 - v[1] * v[1])
+        return np.array([[1.0, 0.0, 0.0], [0.0, v[2], v[1]], [0.0, -v[2] * v[1] / root, root]])
     r, c = term.tri_rows, term.tri_cols
     L, C = term_factor(term, v)
     out = np.full((r.size, r.size), np.nan)

@@ -10,6 +10,7 @@ import pandas as pd
 
 from interlace.errors import UnsupportedModelError
 from interlace.glmm.result_core import CoreFitMixin
+from interlace.ordinal.profiling import OrdinalProfileProblem
 from interlace.results.base import MixedModelResult
 from interlace.results.summary import coefficient_lines, note_lines, random_effects_lines, wald_columns
 
@@ -112,6 +113,10 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         self.threshold_zvalues = self.thresholds / self.threshold_bse
 
     # -- parameters ----------------------------------------------------------------------
+    def profile_problem(self) -> OrdinalProfileProblem:
+        """The fit's deviance for ``profile()``, with the thresholds as parameters."""
+        return OrdinalProfileProblem(self, self._integrator)
+
     @property
     def coef(self) -> pd.Series:
         """Thresholds then coefficients, in ordinal's ``coef()`` order."""
