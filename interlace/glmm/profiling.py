@@ -41,7 +41,10 @@ class CoreProfileProblem:
         theta = result.theta_absolute
         center = np.concatenate([random_parameter_values(self.terms, self.slices, theta),
                                  np.asarray(result.fe_params, float), self.fitted_z(result)])
-        self.chart = Chart(self.fun, self.grad, *self.bounds(), self.natural, center)
+        lower, upper = self.bounds()
+        # a correlation of +-1 just inside; one with a zero SD (undefined: NaN) at 0
+        center = np.clip(np.nan_to_num(center, nan=0.0), lower, upper)
+        self.chart = Chart(self.fun, self.grad, lower, upper, self.natural, center)
         self.base = self.fun(center)
         self.check_base(result.deviance)
         est = natural_parameters(result)

@@ -37,7 +37,6 @@ from interlace.plotting import plot_profile
 
 #: lme4's ``plot.thpr`` levels: the intervals drawn on a profile plot.
 PLOT_LEVELS = (0.5, 0.8, 0.9, 0.95, 0.99)
-BC = "not-a-knot"
 
 
 class Profile:
@@ -155,28 +154,33 @@ class Profile:
 
 
 def profile_splines(name: str, tr: Trace):
-    """A natural cubic spline of zeta in the working value and its inverse, the cubic Hermite
-    spline through the same points with the reciprocal slopes (lme4's ``backSpline``); linear
-    interpolation of the increasing points where zeta is not monotone (with a warning)."""
+    """A cubic spline of zeta in the working value (not-a-knot ends: the profile's last points
+    lie just past the cutoff) and its inverse: the cubic Hermite spline through the same points
+    with the reciprocal slopes (lme4's ``backSpline``), or the monotone cubic through the points
+    where zeta rises (ties, as on a flat stretch at an SD's bound, keep their first point).
+    A zeta that falls somewhere is warned about: its interval may not be meaningful."""
     w, z = tr.values, tr.zeta
     keep = np.concatenate([[True], np.diff(w) > 0])
     w, z = w[keep], z[keep]
     if w.size < 2:
-        def flat(x):
-            return np.full(np.shape(x), np.nan)
-        return flat, flat
-    forward = (interpolate.CubicSpline(w, z, bc_type=BC) if w.size > 2
+        return _undefined, _undefined
+    forward = (interpolate.CubicSpline(w, z, bc_type="not-a-knot") if w.size > 3
                else interpolate.interp1d(w, z, fill_value="extrapolate"))
-    slope = forward(w, 1) if w.size > 2 else np.full(w.size, (z[1] - z[0]) / (w[1] - w[0]))
-    if np.all(np.diff(z) > 0):
+    if np.any(np.diff(z) < -1e-6 * np.maximum(1.0, np.abs(z[1:]))):
+        warnings.warn(f"non-monotonic profile for {name}: its interval is read off the points "
+                      f"where zeta rises", InterlaceWarning, stacklevel=4)
+    rising = np.concatenate([[True], z[1:] > np.maximum.accumulate(z)[:-1]])
+    if rising.sum() < 2:
+        return forward, _undefined
+    if rising.all() and w.size > 3:
+        slope = forward(w, 1)
         if np.all(slope > 0):
             return forward, interpolate.CubicHermiteSpline(z, w, 1.0 / slope)
-        # flat at a point (an SD's profile at 0): the monotone cubic through the same points
-        return forward, interpolate.PchipInterpolator(z, w)
-    warnings.warn(f"non-monotonic profile for {name}: its interval is read off by linear "
-                  f"interpolation", InterlaceWarning, stacklevel=4)
-    up = np.concatenate([[True], z[1:] > np.maximum.accumulate(z)[:-1]])
-    return forward, lambda t: np.interp(t, z[up], w[up])
+    return forward, interpolate.PchipInterpolator(z[rising], w[rising])
+
+
+def _undefined(x):
+    return np.full(np.shape(x), np.nan)
 
 
 def check_alphamax(alphamax: float) -> float:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from interlace.linalg.differences import fd_gradient, fd_hessian, hessian_from_gradient
+from interlace.linalg.differences import fd_gradient
 
 HUGE = 1e100  # the deviance where it cannot be evaluated
 
@@ -46,12 +46,24 @@ class Chart:
         return g
 
     def hessian(self) -> np.ndarray:
-        """The deviance's Hessian at the center (differences of the gradient, computed once)."""
+        """The deviance's Hessian at the center (computed once): differences of the gradient,
+        central inside the bounds and one-sided, inwards, next to them (an SD at 0, a
+        correlation at +-1)."""
         if self._hessian is None:
             c = self.center
-            H = hessian_from_gradient(self.grad, c) if self.grad(c) is not None else None
-            if H is None:
-                H, _ = fd_hessian(self.fun, c, self.fun(c))
+            m = c.size
+            H = np.empty((m, m))
+            g0 = None
+            for j in range(m):
+                h = 1e-4 * max(1.0, abs(c[j]))
+                e = np.zeros(m)
+                e[j] = h
+                if c[j] - h >= self.lower[j] and c[j] + h <= self.upper[j]:
+                    H[:, j] = (self.gradient(c + e) - self.gradient(c - e)) / (2 * h)
+                else:
+                    side = 1.0 if c[j] + h <= self.upper[j] else -1.0
+                    g0 = self.gradient(c) if g0 is None else g0
+                    H[:, j] = (self.gradient(c + side * e) - g0) / (side * h)
             self._hessian = 0.5 * (H + H.T)
         return self._hessian
 
@@ -131,6 +143,11 @@ class ChartFocal:
             cond = H[k, k] - hk @ (-self.slope)  # curvature of the profiled deviance
         except np.linalg.LinAlgError:
             self.slope, cond = np.zeros(self.free.size), np.nan
+        if not np.all(np.isfinite(self.slope)):  # e.g. at a correlation of +-1
+            self.slope = np.zeros(self.free.size)
+        if not np.all(np.isfinite(Hff)):
+            Hff = np.diag(np.where(np.isfinite(np.diag(Hff)) & (np.diag(Hff) > 0),
+                                   np.diag(Hff), 1.0))
         self.se = float(np.sqrt(2.0 / cond)) if np.isfinite(cond) and cond > 0 else np.nan
         self.H0 = Hff
         self.hess, self.side = Hff, 0  # the Hessian carried along the trace, on one side

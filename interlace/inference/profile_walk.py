@@ -64,9 +64,14 @@ def next_step(w: float, w0: float, z: float, z0: float, delta: float, maxmult: f
     return min(delta * dw / dz, maxmult * dw)
 
 
+def zeta_of(dev: float, base: float, w: float, est: float) -> float:
+    return float(np.sign(w - est) * np.sqrt(max(dev - base, 0.0)))
+
+
 def walk_side(focal: Focal, base: float, direction: int, cutoff: float, delta: float,
               maxpts: int, maxmult: float, state: dict) -> tuple[list, bool]:
-    """Points (w, zeta, natural) on one side of the estimate; whether it stopped at the bound."""
+    """Points [w, zeta, deviance, free coordinates, natural values] on one side of the
+    estimate, outwards; whether the walk stopped at the parameter's bound."""
     est, bound = focal.estimate, focal.upper if direction > 0 else focal.lower
     rows: list = []
     step = first_step(focal, delta)
@@ -75,7 +80,7 @@ def walk_side(focal: Focal, base: float, direction: int, cutoff: float, delta: f
     w_prev, z_prev, free_prev = est, 0.0, focal.start
     free_start = focal.start + focal.slope * step * direction
     for _ in range(maxpts):
-        w = est + direction * step if not rows else w_prev + direction * step
+        w = w_prev + direction * step
         hit = (w - bound) * direction >= 0
         w = bound if hit else w
         dev, free, nat = focal.refit(w, free_start)
@@ -83,8 +88,8 @@ def walk_side(focal: Focal, base: float, direction: int, cutoff: float, delta: f
             state["failed"] = True
             return rows, False
         state["lowest"] = min(state["lowest"], dev - base)
-        z = np.sign(w - est) * np.sqrt(max(dev - base, 0.0))
-        rows.append((w, z, nat))
+        z = zeta_of(dev, base, w, est)
+        rows.append([w, z, dev, free, nat])
         if hit:
             return rows, True
         if abs(z) > cutoff:
@@ -96,13 +101,29 @@ def walk_side(focal: Focal, base: float, direction: int, cutoff: float, delta: f
     return rows, False
 
 
+def sweep_back(focal: Focal, base: float, rows: list, tol: float = 1e-6) -> None:
+    """Where |zeta| falls going outwards (a warm start that stayed in a local minimum, e.g. a
+    correlation's profile that meets the submodel with an SD at 0), refit the inner points
+    from their outer neighbour's optimum, inwards, keeping the lower deviance."""
+    z = np.abs([r[1] for r in rows])
+    if not np.any(np.diff(z) < -tol):
+        return
+    for j in range(len(rows) - 2, -1, -1):
+        w, _, dev, _, _ = rows[j]
+        dev2, free2, nat2 = focal.refit(w, rows[j + 1][3])
+        if np.isfinite(dev2) and dev2 < dev - 1e-9:
+            rows[j] = [w, zeta_of(dev2, base, w, focal.estimate), dev2, free2, nat2]
+
+
 def walk(name: str, focal: Focal, base: float, natural_hat: np.ndarray, cutoff: float,
          delta: float, maxpts: int = 50, maxmult: float = 10.0, devtol: float = 1e-6) -> Trace:
     """Both sides of one parameter's profile (see the module docstring), as a :class:`Trace`."""
     state = {"lowest": 0.0, "failed": False}
     up, at_up = walk_side(focal, base, +1, cutoff, delta, maxpts, maxmult, state)
     down, at_low = walk_side(focal, base, -1, cutoff, delta, maxpts, maxmult, state)
-    rows = [*reversed(down), (focal.estimate, 0.0, natural_hat), *up]
+    sweep_back(focal, base, up)
+    sweep_back(focal, base, down)
+    rows = [*reversed(down), [focal.estimate, 0.0, base, focal.start, natural_hat], *up]
     if state["lowest"] < -devtol * max(1.0, abs(base)):
         warnings.warn(f"profiling {name} found a deviance {-state['lowest']:.3g} below the "
                       f"fit's: the fit was not at the optimum; refit the model (e.g. with "
@@ -112,6 +133,5 @@ def walk(name: str, focal: Focal, base: float, natural_hat: np.ndarray, cutoff: 
         warnings.warn(f"profiling {name}: the deviance could not be evaluated beyond "
                       f"{rows[0][0]:.4g} .. {rows[-1][0]:.4g} (on its working scale); the "
                       f"profile stops there", InterlaceWarning, stacklevel=4)
-    values = np.array([r[0] for r in rows], float)
-    return Trace(name, values, np.array([r[1] for r in rows], float),
-                 np.vstack([r[2] for r in rows]), at_low, at_up, focal.lower, focal.upper)
+    return Trace(name, np.array([r[0] for r in rows], float), np.array([r[1] for r in rows], float),
+                 np.vstack([r[4] for r in rows]), at_low, at_up, focal.lower, focal.upper)

@@ -47,8 +47,10 @@ class LMMProfileProblem:
         diag = np.concatenate([t.tri_rows == t.tri_cols for t in self.terms])
         lower = np.append(np.where(diag, 0.0, -COR_LIMIT), 0.0)
         upper = np.append(np.where(diag, np.inf, COR_LIMIT), np.inf)
+        # a correlation of +-1 just inside; one with a zero SD (undefined: NaN) at 0
+        center = np.clip(np.nan_to_num(center, nan=0.0), lower, upper)
         self.chart = Chart(self.fun, self.grad, lower, upper, self.natural, center)
-        self.base = float(self.ml(theta))
+        self.base = self.fun(center)
         est = natural_parameters(result)
         self.estimates = pd.Series(self.natural(center), index=est.index, name=est.name)
         self.estimates.attrs["kinds"] = est.attrs["kinds"]
@@ -99,7 +101,7 @@ class FixedEffectFocal:
         self.reduced = dataclasses.replace(
             d, X=d.X[:, keep], fe_names=[d.fe_names[i] for i in keep],
             kept_columns=[d.kept_columns[i] for i in keep] if len(d.kept_columns) == d.p else [])
-        self.estimate = float(problem.beta[j])
+        self.estimate = float(problem.estimates.iloc[problem.nt + 1 + j])
         self.lower, self.upper = -np.inf, np.inf
         self.se = problem.sigma * math.sqrt(np.linalg.inv(problem.RX2)[j, j])
         self.start = problem.theta.copy()
