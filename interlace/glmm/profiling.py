@@ -121,7 +121,7 @@ class CoreProfileProblem:
         """The profiled parameter ``name`` as a coordinate of the chart (None if it is not)."""
         names = list(self.estimates.index)
         i = names.index(name)
-        nt, p, nf = self.nt, self.p, len(names) - self.nt - self.p
+        nt, nf = self.nt, len(names) - self.nt - self.p
         if i < nt:
             return ChartFocal(self.chart, i)
         if i >= nt + nf:
