@@ -172,8 +172,9 @@ class ChartFocal:
         side = int(np.sign(w - self.estimate))
         if side != self.side:
             self.hess, self.side = self.H0, side
-        if not chart.fun(self.full(w, np.clip(start, chart.lower[free], chart.upper[free]))) < HUGE:
-            start = self.start  # the extrapolated start left the valid region
-        x, fx, self.hess = minimize_free(fun, grad, start, chart.lower[free], chart.upper[free],
-                                         self.hess)
+        lo, hi = chart.lower[free], chart.upper[free]
+        x, fx, hess = minimize_free(fun, grad, start, lo, hi, self.hess)
+        if fx >= HUGE:  # the extrapolated start left the valid region: from the optimum's
+            x, fx, hess = minimize_free(fun, grad, self.start, lo, hi, self.H0)
+        self.hess = hess
         return fx, x, chart.natural(self.full(w, x))

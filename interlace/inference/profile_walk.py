@@ -30,7 +30,9 @@ class Focal(Protocol):
 
     def refit(self, w: float, start: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]: ...
 
-    def to_natural(self, w): ...
+    def to_natural(self, w): ...  # the natural scale (increasing in w)
+
+    def from_natural(self, v): ...
 
 
 @dataclass
