@@ -96,7 +96,7 @@ def column_message(col: str, columns: list[str]) -> str:
 
 
 def load_data(cfg: dict, base_dir: Path | str = ".") -> pd.DataFrame:
-    """The data frame a ``data:`` mapping describes (factors as text, ``where`` applied)."""
+    """The data frame a ``data:`` mapping describes (``where`` applied, ``factors`` declared)."""
     from interlace.datasets import load_dataset
 
     if cfg.get("dataset") is not None:
@@ -108,9 +108,6 @@ def load_data(cfg: dict, base_dir: Path | str = ".") -> pd.DataFrame:
             df = pd.read_parquet(path)
         else:
             df = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",")
-    for c in cfg.get("factors") or []:
-        s = df[c]
-        df[c] = s.where(s.isna(), s.astype(str))
     for c, want in (cfg.get("where") or {}).items():
         values = want if isinstance(want, list) else [want]
         col = df[c]
@@ -122,6 +119,32 @@ def load_data(cfg: dict, base_dir: Path | str = ".") -> pd.DataFrame:
         df = df[keep.to_numpy()]
         if len(df) == 0:
             raise DataError(f"no rows left after data.where {c} = {want!r}")
+    return declare_factors(df, cfg.get("factors") or [])
+
+
+def _label(v) -> str:
+    """A number's factor label: integral values without a trailing ".0" (a column of integers
+    with a missing value is read as floats)."""
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+def declare_factors(df: pd.DataFrame, factors: list[str]) -> pd.DataFrame:
+    """The ``factors`` columns as categoricals of text labels (numbers in numeric order, as R's
+    ``factor()``), and every categorical without the levels ``where`` left unused."""
+    df = df.copy()
+    for c in factors:
+        s = df[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            continue
+        values = pd.unique(s.dropna())
+        numeric = pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+        order = sorted(values) if numeric else sorted(str(v) for v in values)
+        labels = [_label(v) if numeric else str(v) for v in order]
+        df[c] = pd.Categorical(s.where(s.isna(), s.astype(str)) if not numeric else
+                               s.map(dict(zip(order, labels))), categories=labels)
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):
+            df[c] = df[c].cat.remove_unused_categories()
     return df
 
 

@@ -409,8 +409,8 @@ DATA_FIELDS = [
           "folder of the config file that names it"),
     Field("format", Choice("csv", "tsv", "parquet"), "how to read `path`",
           default_doc="from the file suffix"),
-    Field("factors", ListOf(String()), "columns read as categories (text), e.g. a numeric "
-          "`period` that is a factor in R"),
+    Field("factors", ListOf(String()), "columns read as factors (categoricals of text labels, "
+          "numbers in numeric order as R's `factor()`), e.g. a numeric `period` that is a factor in R"),
     Field("where", MapOf(Scalar(listed=True), "a mapping of column names to values"),
           "keep only the rows whose column equals the value (or one of a list of values), "
           "e.g. `{gene: BRCA1}`; compared as text"),

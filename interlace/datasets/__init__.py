@@ -24,8 +24,12 @@ def available() -> list[str]:
 
 
 def load_dataset(name: str) -> pd.DataFrame:
-    """Load a shipped data set by name, grouping columns as strings (R's factors)."""
+    """Load a shipped data set by name; R's factors become pandas categoricals (levels sorted as
+    text), so a factor whose labels are numbers ("1", "2", ...) is declared one."""
     if name not in available():
         raise ValueError(f"unknown data set {name!r}; available: {', '.join(available())}")
     with resources.files(__name__).joinpath(f"{name}.csv").open("rb") as fh:
-        return pd.read_csv(fh, dtype=_DTYPES.get(name))
+        df = pd.read_csv(fh, dtype=_DTYPES.get(name))
+    for col in _DTYPES.get(name, {}):
+        df[col] = pd.Categorical(df[col], categories=sorted(df[col].dropna().unique()))
+    return df

@@ -143,11 +143,14 @@ class Stages:
         joint stage's start (returned, with the stage's result and deviance count). With an
         exact gradient beta is held at the GLM start; without one (derivative-free optimizers,
         integrators with no gradient) beta is profiled inside PIRLS, as lme4 does. The joint
-        objective's modes are warm-started from this stage's."""
+        objective's modes are warm-started from this stage's. theta starts as
+        :meth:`~interlace.glmm.parameters.Parameters.first_stage_theta` (lme4's identity when
+        the optimizer was given options)."""
         params = self.params
         lay1 = params.layout(profiled=not use_grad, fixed_beta=use_grad)
         obj1 = Objective(params.ctx, joint.integrator, lay1, params.beta0)
-        r1, _ = self.run(obj1, np.concatenate([params.theta0, params.z0]), lay1, rough=True)
+        theta0 = params.theta0 if self.options else params.first_stage_theta()
+        r1, _ = self.run(obj1, np.concatenate([theta0, params.z0]), lay1, rough=True)
         x1, r1 = self.escape_boundary(obj1, r1.x, lay1, r1)
         r1.x = x1
         obj1(r1.x)  # leave beta and u at the stage-1 optimum

@@ -103,6 +103,23 @@ class GLMMResult(CoreFitMixin, ResponseResultMixin, MixedModelResult):
                 table["Estimate"], table["Std. Error"], table["z value"], table["Pr(>|z|)"]))
         return out
 
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The shared parts, and glmmTMB's tables of parameters with a formula
+        (``family_coefficients``, indexed by parameter and term, on the link scale) and the
+        scalar family parameters (``family_parameters``, natural scale, delta-method SE)."""
+        tables = super().summary_tables()
+        pdes = self._ctx.design.param_designs
+        coefs = {n: t for n, t in getattr(self, "family_coefs", {}).items() if n in pdes}
+        if coefs:
+            tables["family_coefficients"] = pd.concat(coefs, names=["parameter", "term"])
+        scalars = {k: float(np.ravel(v)[0]) for k, v in self.family_params.items()
+                   if k not in pdes and np.ndim(v) == 0}
+        if scalars:
+            bse = getattr(self, "family_params_bse", {})
+            tables["family_parameters"] = pd.DataFrame(
+                {"Estimate": scalars, "Std. Error": {k: bse.get(k, np.nan) for k in scalars}})
+        return tables
+
     def _summary_lines(self) -> list[str]:
         return [*self._header_lines(), "",
                 *fit_statistics_lines(self.aic, self.bic, self.llf, self.deviance, self.df_resid),

@@ -54,8 +54,8 @@ def glm_start(design: Design, family, fp: dict, maxit: int = 50, kern: RowKernel
     mu = family.initialize(y, w)
     eta = link.link(mu)
     beta = np.zeros(X.shape[1])
-    first = True
-    for _ in range(maxit):
+    first, ll = True, float("nan")
+    for it in range(maxit):
         score, W = kern.score_weights(eta, mu, fp)[:2]
         if not (np.all(np.isfinite(W)) and np.all(W >= 0) and np.all(np.isfinite(score))):
             break  # separation or overflow: keep the last finite start
@@ -77,7 +77,21 @@ def glm_start(design: Design, family, fp: dict, maxit: int = 50, kern: RowKernel
         mu = link.inverse(eta)
         if done:
             break
+        if it >= 5:  # R's glm stops when the deviance settles: under separation the estimates
+            # run off (a step of about -1 per iteration) while the likelihood stops changing
+            ll, ll_old = _loglik(family, y, mu, w, fp), ll
+            if abs(ll - ll_old) <= 1e-10 * (abs(ll) + 0.1):
+                break
     return beta
+
+
+def _loglik(family, y: np.ndarray, mu: np.ndarray, w: np.ndarray, fp: dict) -> float:
+    """The GLM's log-likelihood (NaN where the family cannot evaluate it)."""
+    with np.errstate(all="ignore"):
+        try:
+            return float(np.sum(family.loglik(y, mu, w, fp)))
+        except (ValueError, FloatingPointError, ZeroDivisionError):
+            return float("nan")
 
 
 def _lstsq_step(X: np.ndarray, W: np.ndarray, z: np.ndarray) -> np.ndarray | None:
@@ -93,23 +107,63 @@ def _lstsq_step(X: np.ndarray, W: np.ndarray, z: np.ndarray) -> np.ndarray | Non
 
 def theta_moments(design: Design, kern: RowKernel, fe: FixedEffects, beta: np.ndarray,
                   fp: dict) -> np.ndarray:
-    """Start of theta from the GLM fit: for a scalar term, its levels' one-step Fisher-scoring
-    effects b_j = S_j / W_j (score and weight sums) vary by about sigma^2 + mean(1 / W_j), so
-    sigma^2 is their excess mean square (each term alone); lme4's start (the identity) for
-    other terms and where there is no excess. It spares the optimizer a few steps."""
+    """Start of theta from the GLM fit: each level's one-step Fisher-scoring effects
+    b_j = A_j^-1 S_j (A_j, S_j its weight and score sums) vary by about Sigma + mean(A_j^-1),
+    so Sigma is their excess second moment (each term alone). A scalar term's SD is kept
+    within [0.1, 10]; a vector term's Sigma gets its eigenvalues floored at 1e-4 of the largest
+    before its Cholesky factor gives theta. lme4's start (the identity) where there is no
+    excess. It spares the optimizer steps, and for a vector term a start on the scale of its
+    columns (an identity start for a slope on days of a log-rate wandered off)."""
     eta = fe.xbeta(beta)
     s, W = kern.score_weights(eta, kern.link.inverse(eta), fp)[:2]
     out = []
     for t in design.terms:
         th = t.theta_start()
-        if t.k == 1:
-            z = t.Z[:, 0]
-            Wj = np.bincount(t.codes, z * z * W, minlength=t.nlevels)
-            ok = Wj > 0
-            if ok.sum() > 1:
-                bj = np.bincount(t.codes, z * s, minlength=t.nlevels)[ok] / Wj[ok]
-                v = float(np.mean(bj * bj) - np.mean(1.0 / Wj[ok]))
-                if np.isfinite(v) and v > 0:
-                    th = np.array([min(max(np.sqrt(v), 0.1), 10.0)])
+        sigma = _excess_covariance(t, s, W)
+        if sigma is not None and t.k == 1:
+            th = np.array([min(max(np.sqrt(sigma[0, 0]), 0.1), 10.0)])
+        elif sigma is not None:
+            th = _factor_entries(t, sigma)
         out.append(th)
     return np.concatenate(out)
+
+
+def _excess_covariance(t, s: np.ndarray, W: np.ndarray) -> np.ndarray | None:
+    """mean(b_j b_j') - mean(A_j^-1) over the levels whose A_j is invertible (None if fewer
+    than two, or if the excess has no positive variance)."""
+    k, L = t.k, t.nlevels
+    Z = t.Z
+    A = np.stack([np.bincount(t.codes, Z[:, a] * Z[:, b] * W, minlength=L)
+                  for a in range(k) for b in range(k)], axis=1).reshape(L, k, k)
+    S = np.stack([np.bincount(t.codes, Z[:, a] * s, minlength=L) for a in range(k)], axis=1)
+    det = np.linalg.det(A)
+    ok = np.isfinite(det) & (det > 1e-12 * np.maximum(np.abs(A).max(axis=(1, 2)) ** k, 1e-300))
+    if ok.sum() < 2:
+        return None
+    Ainv = np.linalg.inv(A[ok])
+    b = np.einsum("lab,lb->la", Ainv, S[ok])
+    second = np.einsum("la,lb->ab", b, b) / b.shape[0]
+    sigma = second - Ainv.mean(axis=0)
+    sigma = 0.5 * (sigma + sigma.T)
+    if not np.all(np.isfinite(sigma)):
+        return None
+    if np.min(np.diag(sigma)) <= 0 and t.k > 1:
+        # no excess in some column: a tenth of the effects' own second moment keeps the
+        # start on the scale of the columns (the identity is not, for a slope)
+        sigma = 0.1 * second
+    if np.max(np.diag(sigma)) <= 0:
+        return None
+    return sigma
+
+
+def _factor_entries(t, sigma: np.ndarray) -> np.ndarray:
+    """theta's entries for a vector term from a covariance: its nearest positive definite
+    matrix (eigenvalues floored at 1e-4 of the largest), Cholesky, then the term's entries
+    (the diagonal alone for an uncorrelated term)."""
+    if not t.correlated:
+        d = np.diag(sigma)
+        return np.sqrt(np.maximum(d, 1e-4 * d.max()))
+    ev, V = np.linalg.eigh(sigma)
+    ev = np.maximum(ev, 1e-4 * ev.max())
+    L = np.linalg.cholesky((V * ev) @ V.T)
+    return L[t.tri_rows, t.tri_cols]

@@ -25,6 +25,23 @@ def check_level(level: float) -> float:
     return lv
 
 
+def resolve_level(level: float | None, alpha: float | None) -> float:
+    """The confidence level from R's ``level`` or statsmodels' ``alpha`` (level = 1 - alpha);
+    0.95 when neither is given, an error when both are."""
+    if level is not None and alpha is not None:
+        raise InterlaceError(f"give level or alpha (statsmodels' name, level = 1 - alpha), not "
+                             f"both: got level={level!r}, alpha={alpha!r}")
+    if alpha is None:
+        return check_level(0.95 if level is None else level)
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        raise InterlaceError(f"alpha must be a number between 0 and 1, got {alpha!r}") from None
+    if not 0.0 < a < 1.0:
+        raise InterlaceError(f"alpha must be between 0 and 1 (exclusive), got {alpha!r}")
+    return 1.0 - a
+
+
 def select_parameters(params: pd.Series, parm) -> list[str]:
     """Names chosen by ``parm``: None (all), a kind or group ("fixed", "random", "sd", ...,
     lme4's "beta_" / "theta_"), a name, or a list of names; unknown ones raise, listing the

@@ -102,6 +102,32 @@ def check_columns(data: Columns, used: dict[str, str], valued: set[str]) -> None
             )
 
 
+def warn_numeric_text(data: Columns, used: dict[str, str], valued: set[str]) -> None:
+    """Warn about predictors held as text whose every value reads as a number: they become
+    factors (as R treats text), which is right for labels and wrong for measurements."""
+    for c in sorted(valued):
+        where = used[c]
+        s = data[c]
+        if where.startswith("response") or not text_column(s):
+            continue
+        labels = pd.unique(s.dropna())
+        if len(labels) == 0 or not _all_numbers(labels):
+            continue
+        shown = ", ".join(repr(v) for v in sorted(labels, key=float)[:4])
+        warnings.warn(
+            f"column {c!r} (used in {where}) holds text whose every value reads as a number "
+            f"({shown}{', ...' if len(labels) > 4 else ''}): it is fitted as a factor with "
+            f"{len(labels)} levels, as R fits text. If it is a measurement, convert it with "
+            f"pd.to_numeric; if it is a factor, make it categorical "
+            f"(data[{c!r}].astype('category')) and this warning goes away",
+            InterlaceWarning, stacklevel=5)
+
+
+def _all_numbers(labels: np.ndarray) -> bool:
+    """Whether every label parses as a finite or infinite number."""
+    return not pd.isna(pd.to_numeric(pd.Series(labels, dtype=object), errors="coerce")).any()
+
+
 def text_column(s: pd.Series) -> bool:
     """Whether formulaic treats ``s`` as text levels (str dtype, or object holding only str)."""
     if isinstance(s.dtype, pd.StringDtype):

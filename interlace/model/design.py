@@ -32,6 +32,7 @@ from interlace.model.columns import (
     drop_missing,
     keep_rows,
     used_columns,
+    warn_numeric_text,
 )
 from interlace.model.fixed import fixed_columns, fixed_matrix
 from interlace.model.formula import ParsedFormula
@@ -85,6 +86,7 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
         data = data.reset_index(drop=True)  # positions, not labels, from here on
     data = Columns(data)
     check_columns(data, used, valued)
+    warn_numeric_text(data, used, valued)
     arrays = {name: (None if arr is None else as_vector(name, arr, data))
               for name, arr in (("weights", weights), ("offset", offset))}
     data, arrays, ndrop, rows = drop_missing(data, used, arrays, rows)

@@ -53,6 +53,24 @@ def _simple_terms(expr: str) -> tuple[bool, tuple[str, ...]] | None:
     return intercept, tuple(names)
 
 
+def factor_codes(name: str, s: pd.Series) -> tuple[np.ndarray, tuple]:
+    """Treatment-coding codes of a text column (levels sorted) or a categorical (its categories
+    in their order, unused ones included, as formulaic codes them); -1 for a missing value."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        codes, levels = np.asarray(s.cat.codes, dtype=np.int64), tuple(s.cat.categories)
+    else:
+        codes, lv = sorted_codes(s)
+        levels = tuple(str(v) for v in lv)
+    hidden = [v for v in levels[1:] if str(v).startswith("__")]
+    if hidden:
+        raise DataError(
+            f"column {name!r} has the level {hidden[0]!r}: formulaic (the formula engine) "
+            f"drops the column of a level whose name starts with '__', which would merge "
+            f"its rows into the reference level {levels[0]!r}; rename the level"
+        )
+    return codes, levels
+
+
 def simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str], tuple] | None:
     """formulaic's model matrix for a plain sum of numeric columns (and, with an intercept, of
     text columns in treatment coding: ``g[T.level]`` against the first sorted level), built with
@@ -73,16 +91,8 @@ def simple_matrix(expr: str, data: pd.DataFrame) -> tuple[np.ndarray, list[str],
             keys.append((c, s.dtype, None))
             blocks.append(float_column(s)[:, None])
             out_names.append(c)
-        elif intercept and text_column(s):
-            codes, levels = sorted_codes(s)
-            levels = tuple(str(v) for v in levels)
-            hidden = [v for v in levels[1:] if v.startswith("__")]
-            if hidden:
-                raise DataError(
-                    f"column {c!r} has the level {hidden[0]!r}: formulaic (the formula engine) "
-                    f"drops the column of a level whose name starts with '__', which would merge "
-                    f"its rows into the reference level {levels[0]!r}; rename the level"
-                )
+        elif intercept and (text_column(s) or isinstance(s.dtype, pd.CategoricalDtype)):
+            codes, levels = factor_codes(c, s)
             D = np.zeros((n, max(len(levels) - 1, 0)))
             hit = codes > 0
             D[np.flatnonzero(hit), codes[hit] - 1] = 1.0

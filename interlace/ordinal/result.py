@@ -10,9 +10,12 @@ import pandas as pd
 
 from interlace.errors import UnsupportedModelError
 from interlace.glmm.result_core import CoreFitMixin
+from interlace.inference.parameters import random_parameter_kinds, random_parameter_values
+from interlace.inference.wald import IDENTITY, EstimationScale, kind_scale
 from interlace.ordinal.profiling import OrdinalProfileProblem
 from interlace.results.base import MixedModelResult
 from interlace.results.summary import coefficient_lines, note_lines, random_effects_lines, wald_columns
+from interlace.results.summary_object import wald_coefficient_table
 
 
 class CLMMResult(CoreFitMixin, MixedModelResult):
@@ -128,6 +131,26 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         out.attrs["kinds"] = ["threshold"] * len(out)
         return out
 
+    def estimation_scale(self) -> EstimationScale:
+        """theta (absolute) and the thresholds with their covariance from ``vcov_all`` (the
+        Hessian mapped to thresholds, coefficients and theta; ordinal's ``vcov``), and the
+        map to SDs, correlations and the thresholds themselves."""
+        ctx = self._ctx
+        terms, slices, nt = ctx.design.terms, ctx.theta_slices(), ctx.ntheta
+        K1 = len(self.thresholds)
+        n_all = K1 + len(self._fe_names) + nt
+        idx = np.r_[np.arange(n_all - nt, n_all), np.arange(K1)]
+        V = (np.full((n_all, n_all), np.nan) if self.vcov_all is None
+             else self.vcov_all.to_numpy())
+        psi = np.r_[self._theta_abs, self.thresholds.to_numpy(float)]
+
+        def natural(p: np.ndarray) -> np.ndarray:
+            return np.r_[random_parameter_values(terms, slices, p[:nt]), p[nt:]]
+
+        kinds = random_parameter_kinds(terms)
+        return EstimationScale(psi, V[np.ix_(idx, idx)], natural,
+                               [*(kind_scale(k) for k in kinds), *[IDENTITY] * K1])
+
     @property
     def ordinal_link(self) -> str:
         """The cumulative link's name."""
@@ -212,6 +235,18 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
                             est_fmt=".4f")[:3]
         return ["Threshold coefficients:",
                 *coefficient_lines(list(self.thresholds.index), cols, min_width=8)]
+
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The shared parts (``coefficients`` without thresholds, as ordinal's
+        "Coefficients:"), ``thresholds`` (Estimate, Std. Error, z value) and ordinal's niter,
+        max.grad and cond.H among the fit statistics."""
+        tables = super().summary_tables()
+        tables["thresholds"] = wald_coefficient_table(
+            self.thresholds, self.threshold_bse).iloc[:, :3]
+        fs = tables["fit_statistics"]
+        fs["niter"], fs["max.grad"], fs["cond.H"] = (self.evaluations, self.max_grad_natural,
+                                                     self.cond_H)
+        return tables
 
     def _summary_lines(self) -> list[str]:
         groups = ",  ".join(f"{k} {v}" for k, v in self.ngroups.items())

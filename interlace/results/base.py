@@ -18,16 +18,25 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError
-from interlace.inference.intervals import confidence_intervals
+from interlace.inference.intervals import confidence_intervals, resolve_level
 from interlace.inference.parameters import natural_parameters
 from interlace.inference.profile import Profile, profile_likelihood
+from interlace.inference.tidy import tidy
+from interlace.inference.wald import EstimationScale
 from interlace.model.context import ModelContext
 from interlace.model.design import Design
 from interlace.plotting import plot_caterpillar, plot_fitted
 from interlace.results.anova import anova
 from interlace.results.convergence import convergence_check, warn_convergence
 from interlace.results.prediction import new_data_eta
-from interlace.results.random_effects import conditional_variances, random_effect_tables
+from interlace.results.random_effects import (
+    conditional_covariances,
+    conditional_variances,
+    random_effect_tables,
+    ranef_table,
+)
+from interlace.results.statsmodels_names import StatsmodelsNamesMixin
+from interlace.results.summary_object import Summary, fit_statistics_table, wald_coefficient_table
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
 _RANDOM_PARTS = ("variance_components", "random_effects", "ngroups", "varcorr")
@@ -40,7 +49,7 @@ def limit_problem(message: str) -> str:
             f"optimizer_options")
 
 
-class MixedModelResult:
+class MixedModelResult(StatsmodelsNamesMixin):
     """The shared part of a fitted mixed model's result.
 
     Subclasses' constructors set the state it reads: ``_ctx`` (the model context), ``_beta``
@@ -185,18 +194,34 @@ class MixedModelResult:
         out.attrs["kinds"] = []
         return out
 
+    def estimation_scale(self) -> EstimationScale:
+        """The parameters other than the fixed effects as the fit estimated them, with their
+        covariance and the map to :attr:`natural_params` (the delta method's input for Wald
+        intervals, :mod:`interlace.inference.wald`); each kind gives its own."""
+        raise NotImplementedError
+
     @property
     def natural_params(self) -> pd.Series:
         """Every parameter on its natural scale in lme4's ``confint`` order: random-effect SDs
         and correlations, residual SD / family parameters, fixed effects."""
         return natural_parameters(self)
 
-    def conf_int(self, level: float = 0.95, method: str = "wald", parm=None,
-                 **options) -> pd.DataFrame:
+    def conf_int(self, level: float | None = None, method: str = "wald", parm=None, *,
+                 alpha: float | None = None, **options) -> pd.DataFrame:
         """Confidence intervals (columns ``lower``, ``upper``) of :attr:`natural_params` by
         ``method`` "wald", "profile" or "boot"; ``parm`` selects parameters by name or kind
-        ("fixed", "random", "sd", "cor", ...); ``options`` go to the method (e.g. ``nsim``)."""
-        return confidence_intervals(self, level, method, parm, **options)
+        ("fixed", "random", "sd", "cor", ...); ``options`` go to the method (e.g. ``nsim``).
+        ``level`` defaults to 0.95; statsmodels' ``alpha`` (level = 1 - alpha) is accepted
+        instead of it."""
+        return confidence_intervals(self, resolve_level(level, alpha), method, parm, **options)
+
+    def tidy(self, effects=None, conf_int: bool = False, conf_level: float = 0.95,
+             conf_method: str = "wald", **options) -> pd.DataFrame:
+        """broom.mixed's ``tidy()``: one row per parameter (``effects`` "fixed", "ran_pars",
+        and "ran_vals" for the conditional modes), columns effect, component, group, term,
+        estimate, std_error, statistic, p_value (and conf_low, conf_high with ``conf_int``);
+        see :mod:`interlace.inference.tidy`."""
+        return tidy(self, effects, conf_int, conf_level, conf_method, **options)
 
     def profile(self, which=None, alphamax: float = 0.01, **options) -> Profile:
         """Likelihood profiles of :attr:`natural_params` (lme4's ``profile``; an LMM on its ML
@@ -265,13 +290,27 @@ class MixedModelResult:
         """lme4's VarCorr table."""
         return self._random_parts("varcorr")
 
-    def conditional_variances(self) -> dict[str, pd.DataFrame]:
+    def conditional_variances(self, full: bool = False) -> dict[str, pd.DataFrame] | dict[
+            str, np.ndarray]:
         """Conditional (posterior) variances of the random effects at the modes, per term:
         DataFrames shaped like ``random_effects``' tables holding Var(b | y) (lme4's
         ``ranef(fit, condVar = TRUE)``; exact given the estimates for an LMM, the Laplace
-        approximation's for a GLMM)."""
-        return conditional_variances(self._ctx, self._theta_abs, self._modes_factor(),
-                                     self.random_effects)
+        approximation's for a GLMM). ``full=True``: arrays (levels, k, k) of Cov(b_l | y),
+        lme4's ``postVar`` with the level first."""
+        args = (self._ctx, self._theta_abs, self._modes_factor(), self.random_effects)
+        return conditional_covariances(*args) if full else conditional_variances(*args)
+
+    @cached_property
+    def random_effects_se(self) -> dict[str, pd.DataFrame]:
+        """Conditional SDs of the random effects, sqrt(Var(b | y)), shaped like
+        ``random_effects`` (the intervals of the caterpillar plot)."""
+        return {k: np.sqrt(v) for k, v in self.conditional_variances().items()}
+
+    def ranef(self, condvar: bool = False) -> pd.DataFrame:
+        """The conditional modes as one long table (lme4's ``as.data.frame(ranef(fit))``:
+        grpvar, term, grp, condval), with their conditional SDs (``condsd``) when
+        ``condvar`` (``ranef(fit, condVar = TRUE)``)."""
+        return ranef_table(self.random_effects, self.random_effects_se if condvar else None)
 
     def _modes_factor(self):
         """The factor of the penalised system M at the conditional modes (each kind's own)."""
@@ -294,11 +333,21 @@ class MixedModelResult:
         """Likelihood-ratio test against other fits of the same data (see interlace.anova)."""
         return anova(self, *others)
 
-    def summary(self) -> str:
-        """The summary text in the layout of the kind's R counterpart (also printed)."""
-        text = self.summary_text()
-        print(text)
-        return text
+    def summary(self) -> Summary:
+        """The summary in the layout of the kind's R counterpart: a :class:`Summary`, a string
+        (``print(result.summary())`` shows it; nothing is printed here) whose parts are
+        DataFrames (``coefficients``, ``random_effects``, ``fit_statistics``, ...)."""
+        return Summary(self.summary_text(), self.summary_tables())
+
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The summary's parts: the fixed effects' coefficient table (R's
+        ``coef(summary(fit))``), the VarCorr table, the fit statistics; kinds add theirs."""
+        return {"coefficients": self.coefficient_table(), "random_effects": self.varcorr.copy(),
+                "fit_statistics": fit_statistics_table(self)}
+
+    def coefficient_table(self) -> pd.DataFrame:
+        """The fixed effects' Estimate, Std. Error, z value and Pr(>|z|) (Wald, normal)."""
+        return wald_coefficient_table(self.fe_params, self.fe_bse)
 
     def summary_text(self) -> str:
         """The summary text of :meth:`summary`, without printing it."""
