@@ -12,6 +12,8 @@ suppressPackageStartupMessages({
 ds <- function(name, ...) read.csv(file.path("..", "..", "interlace", "datasets", paste0(name, ".csv")), ...)
 cbpp <- ds("cbpp", colClasses = c(herd = "factor", period = "factor"))
 sleep <- ds("sleepstudy", colClasses = c(Subject = "factor"))
+gt <- ds("grouseticks", colClasses = c(BROOD = "factor", INDEX = "factor", LOCATION = "factor",
+                                       YEAR = "factor"))
 
 # Random intercepts with a small between-group spread: for y_small the SD's profile does not
 # reach -qnorm(0.975) before 0 (estimate > 0, lme4 reports 0 as the lower bound); for y_zero
@@ -61,7 +63,11 @@ fx <- list(
   sleep_ml = rec(lmer(Reaction ~ Days + (Days | Subject), sleep, REML = FALSE), "sleepstudy"),
   sleep_uncorr = rec(lmer(Reaction ~ Days + (Days || Subject), sleep), "sleepstudy"),
   boundary_small = rec(lmer(y_small ~ x + (1 | g), bnd), "data/profile_boundary.csv"),
-  boundary_zero = rec(lmer(y_zero ~ x + (1 | g), bnd), "data/profile_boundary.csv")
+  boundary_zero = rec(lmer(y_zero ~ x + (1 | g), bnd), "data/profile_boundary.csv"),
+  # three random intercepts (lme4 orders them by their number of levels: INDEX, BROOD,
+  # LOCATION; interlace by the formula), the LOCATION SD's lower limit at 0
+  grouseticks = rec(glmer(TICKS ~ YEAR + cHEIGHT + (1 | BROOD) + (1 | INDEX) + (1 | LOCATION),
+                          gt, poisson), "grouseticks")
 )
 out <- list(R_version = R.version.string, lme4_version = as.character(packageVersion("lme4")),
             generated_by = "profile_ci.R", fixtures = fx)
