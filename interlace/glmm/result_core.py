@@ -13,6 +13,7 @@ from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
 from interlace.glmm.pirls import pirls
+from interlace.glmm.profiling import CoreProfileProblem
 from interlace.inference.parameters import (
     random_parameter_kinds,
     random_parameter_values,
@@ -39,6 +40,10 @@ class CoreFitMixin:
         if modes.factor is None:
             raise InterlaceError("the penalised system could not be factored at the modes")
         return modes.factor
+
+    def profile_problem(self) -> CoreProfileProblem:
+        """The fit's deviance in SD/correlation coordinates, for ``profile()``."""
+        return CoreProfileProblem(self, self._integrator)
 
     def _set_core_fit(self, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev) -> None:
         """Everything a GLMM-core result holds at the optimum ``x`` (deviance ``fx``, Hessian

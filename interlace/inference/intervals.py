@@ -74,7 +74,9 @@ def confidence_intervals(result, level: float = 0.95, method: str = "wald", parm
         if options:
             raise InterlaceError(f"method='wald' takes no options, got {sorted(options)}")
         table = wald_intervals(result, lv)
-    elif method == "profile":
+    elif method == "profile":  # profile only the chosen parameters, far enough for the level
+        options.setdefault("which", chosen)
+        options.setdefault("alphamax", min(0.01, 1.0 - lv))
         table = result.profile(**options).conf_int(level=lv)
     else:
         kind = options.pop("kind", "percentile")

@@ -19,6 +19,7 @@ from interlace.inference.wald import LOG, EstimationScale, covariance_from_hessi
 from interlace.linalg.differences import hessian_from_gradient
 from interlace.lmm.mode_sensitivity import lmm_sensitivity
 from interlace.lmm.objective import LMMObjective
+from interlace.lmm.profiling import LMMProfileProblem
 from interlace.lmm.satterthwaite import satterthwaite_df
 from interlace.lmm.solution import PLSSolution
 from interlace.results.base import SINGULAR_TOL, MixedModelResult, limit_problem
@@ -195,6 +196,11 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         kinds = random_parameter_kinds(terms)
         return EstimationScale(np.append(theta, math.log(sigma)), cov, natural,
                                [*(kind_scale(k) for k in kinds), LOG], held, flat)
+
+    def profile_problem(self) -> LMMProfileProblem:
+        """The model's ML deviance in SD/correlation/sigma coordinates, for ``profile()``
+        (lme4 profiles a REML fit on the ML deviance too)."""
+        return LMMProfileProblem(self)
 
     def _modes_factor(self):
         """M = Lambda'Z'WZ Lambda + I at the estimates, with the absolute-scale Lambda and the

@@ -13,6 +13,7 @@ from interlace.errors import DataError, UnsupportedModelError
 from interlace.glmm.result_core import CoreFitMixin
 from interlace.inference.parameters import random_parameter_kinds, random_parameter_values
 from interlace.inference.wald import IDENTITY, EstimationScale, kind_scale
+from interlace.ordinal.profiling import OrdinalProfileProblem
 from interlace.results.base import MixedModelResult
 from interlace.results.prediction import prediction_eta, prediction_rows
 from interlace.results.re_form import included_terms
@@ -121,6 +122,10 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         self.threshold_zvalues = self.thresholds / self.threshold_bse
 
     # -- parameters ----------------------------------------------------------------------
+    def profile_problem(self) -> OrdinalProfileProblem:
+        """The fit's deviance for ``profile()``, with the thresholds as parameters."""
+        return OrdinalProfileProblem(self, self._integrator)
+
     @property
     def coef(self) -> pd.Series:
         """Thresholds then coefficients, in ordinal's ``coef()`` order."""

@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.errors import DataError
+from interlace.errors import DataError, InterlaceError
 from interlace.inference.bootstrap import Bootstrap, parametric_bootstrap
 from interlace.inference.intervals import confidence_intervals, resolve_level
 from interlace.inference.parameters import natural_parameters
+from interlace.inference.profile import Profile, profile_likelihood
 from interlace.inference.refit import Refitter, refit
 from interlace.inference.simulate import simulate
 from interlace.inference.tidy import tidy
@@ -228,6 +229,16 @@ class MixedModelResult(StatsmodelsNamesMixin):
         see :mod:`interlace.inference.tidy`."""
         return tidy(self, effects, conf_int, conf_level, conf_method, **options)
 
+    def profile(self, which=None, alphamax: float = 0.01, **options) -> Profile:
+        """Likelihood profiles of :attr:`natural_params` (lme4's ``profile``; an LMM on its ML
+        deviance): zeta tables, intervals (``.conf_int(level)``) and plots; ``which`` selects
+        parameters as ``conf_int``'s ``parm``; see :func:`interlace.inference.profile.profile_likelihood`."""
+        return profile_likelihood(self, which, alphamax, **options)
+
+    def profile_problem(self):
+        """The model kind's profiling problem (see :mod:`interlace.inference.profile`)."""
+        raise InterlaceError(f"{type(self).__name__} has no likelihood profile")
+
     # -- simulation, refits, the parametric bootstrap (interlace.inference) ----------------
     def simulate(self, nsim: int = 1, seed: Any = None, conditional: bool = False,
                  newdata: pd.DataFrame | None = None, weights: Any = None) -> np.ndarray:
@@ -424,3 +435,7 @@ class MixedModelResult(StatsmodelsNamesMixin):
     def plot_fitted(self, **kwargs):
         """Observed response against fitted values."""
         return plot_fitted(self, **kwargs)
+
+    def plot_profile(self, which=None, **kwargs):
+        """zeta against each parameter, one panel each (lme4's ``xyplot(profile(fit))``)."""
+        return self.profile(which).plot(**kwargs)
