@@ -9,6 +9,7 @@
 #    pairs() under adjust = "tukey", "holm", "bonferroni".
 # 4. emmeans on cbpp glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), binomial):
 #    type = "response" (probabilities, delta-method SE) and link-scale pairs under the three adjustments.
+#    The same on glmmTMB's fit of that model (the exact Laplace optimum).
 # 5. drop1(glmer(count ~ mined + spp + (1 | site), poisson, Salamanders), test = "Chisq").
 suppressPackageStartupMessages({library(lme4); library(lmerTest); library(emmeans);
   library(pbkrtest); library(jsonlite)})
@@ -66,6 +67,14 @@ g <- glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), family = bi
 eg <- emmeans(g, ~ period)
 out$cbpp <- list(link = emm_tab(eg), response = emm_tab(emmeans(g, ~ period, type = "response")),
                  pairs = pairs_all(eg))
+
+# the exact Laplace optimum (glmmTMB, automatic differentiation): lme4's default glmer stops
+# short of it (PIRLS tolerance; finite-difference Hessian), see tests/test_parity_lme4.py
+suppressPackageStartupMessages(library(glmmTMB))
+gt <- glmmTMB(cbind(incidence, size - incidence) ~ period + (1 | herd), family = binomial, data = cb)
+et <- emmeans(gt, ~ period, df = Inf)  # asymptotic, as for glmer (emmeans gives glmmTMB residual df)
+out$cbpp_tmb <- list(link = emm_tab(et), response = emm_tab(emmeans(gt, ~ period, type = "response", df = Inf)),
+                     pairs = pairs_all(et))
 
 sal <- read.csv("../../interlace/datasets/Salamanders.csv", colClasses = c(site = "factor", mined = "factor", spp = "factor"))
 gs <- glmer(count ~ mined + spp + (1 | site), family = poisson, data = sal)
