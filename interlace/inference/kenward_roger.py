@@ -30,10 +30,11 @@ def adjusted_vcov(Phi: np.ndarray, X: np.ndarray, Gs: list[np.ndarray],
     Sigma = sum(g * G for g, G in zip(gamma, Gs))
     Sinv = linalg.cho_solve(linalg.cho_factor(Sigma), np.eye(Sigma.shape[0]))
     H = np.stack([G @ Sinv for G in Gs])  # G_i Sigma^-1
-    O = H @ X  # G_i Sigma^-1 X
+    HX = H @ X  # G_i Sigma^-1 X
     T = Sinv @ X
-    P = -np.einsum("rnp,nq->rpq", O, T)
-    Q = np.einsum("rnp,nm,smq->rspq", O, Sinv, O)  # O_r' Sigma^-1 O_s
+    P = -np.einsum("rnp,nq->rpq", HX, T)
+    SHX = np.einsum("nm,smq->smq", Sinv, HX)
+    Q = np.einsum("rnp,snq->rspq", HX, SHX)  # (G_r S^-1 X)' S^-1 (G_s S^-1 X)
     K = np.einsum("rij,sji->rs", H, H)
     PPhi = P @ Phi  # P_i Phi
     IE = K - 2 * np.einsum("pq,rsqp->rs", Phi, Q) + np.einsum("rij,sji->rs", PPhi, PPhi)

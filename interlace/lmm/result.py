@@ -19,13 +19,13 @@ from interlace.inference.parameters import (
 )
 from interlace.inference.wald import LOG, EstimationScale, covariance_from_hessian, kind_scale
 from interlace.linalg.differences import hessian_from_gradient
+from interlace.lmm.kr_components import covariance_components
 from interlace.lmm.mode_sensitivity import lmm_sensitivity
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.profiling import LMMProfileProblem
-from interlace.lmm.kr_components import covariance_components
 from interlace.lmm.satterthwaite import satterthwaite_df
-from interlace.lmm.vcov_gradient import VcovGradient, vcov_gradient
 from interlace.lmm.solution import PLSSolution
+from interlace.lmm.vcov_gradient import VcovGradient, vcov_gradient
 from interlace.results.base import SINGULAR_TOL, MixedModelResult, limit_problem
 from interlace.results.response import ResponseResultMixin
 from interlace.results.summary import (
