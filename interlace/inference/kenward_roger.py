@@ -33,7 +33,7 @@ def adjusted_vcov(Phi: np.ndarray, X: np.ndarray, Gs: list[np.ndarray],
     HX = H @ X  # G_i Sigma^-1 X
     T = Sinv @ X
     P = -np.einsum("rnp,nq->rpq", HX, T)
-    SHX = np.einsum("nm,smq->smq", Sinv, HX)
+    SHX = Sinv @ HX  # S^-1 G_s S^-1 X
     Q = np.einsum("rnp,snq->rspq", HX, SHX)  # (G_r S^-1 X)' S^-1 (G_s S^-1 X)
     K = np.einsum("rij,sji->rs", H, H)
     PPhi = P @ Phi  # P_i Phi
