@@ -126,7 +126,7 @@ def test_emmeans_glmm_response_scale(cbpp):
     """cbpp: probabilities with delta-method SEs, back-transformed limits (type = "response")."""
     check_table(interlace.emmeans(cbpp, "period").frame, R["cbpp_tmb"]["link"], "emmean")
     check_table(interlace.emmeans(cbpp, "period", type="response").frame,
-                R["cbpp_tmb"]["response"], "prob")
+                R["cbpp_tmb"]["response"], "response")
 
 
 @pytest.mark.parametrize("adjust", ADJ)

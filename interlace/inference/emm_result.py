@@ -11,9 +11,6 @@ from scipy import stats
 
 from interlace.inference.emm_pairs import adjusted_pvalues, check_adjust, pair_indices
 
-RESPONSE_NAMES = {"logit": "prob", "probit": "prob", "cloglog": "prob", "cauchit": "prob",
-                  "log": "rate"}
-
 
 @dataclass(frozen=True)
 class LinearInference:
@@ -28,6 +25,12 @@ class LinearInference:
         est = L @ self.beta
         se = np.sqrt(np.einsum("ij,jk,ik->i", L, self.V, L))
         return est, se, np.array([self.df(row) for row in L], float)
+
+
+def _is_identity(link, eta: np.ndarray) -> bool:
+    """The link maps the means to themselves (nothing to back-transform)."""
+    eta = np.concatenate([np.atleast_1d(eta), [0.5, 2.0]])
+    return bool(np.allclose(link.inverse(eta), eta) and np.allclose(link.mu_eta(eta), 1.0))
 
 
 def _quantile(level: float, df: np.ndarray) -> np.ndarray:
@@ -49,8 +52,8 @@ class EMMeans:
         half = _quantile(self.level, df) * se
         lo, hi = est - half, est + half
         name = "emmean"
-        if self.type == "response" and self.link.name != "identity":
-            name = RESPONSE_NAMES.get(self.link.name, "response")
+        if self.type == "response" and not _is_identity(self.link, est):
+            name = "response"  # emmeans says prob (logit etc.), rate (log) or response
             se = se * np.abs(self.link.mu_eta(est))
             lo, hi = np.sort(np.vstack([self.link.inverse(lo), self.link.inverse(hi)]), axis=0)
             est = self.link.inverse(est)
