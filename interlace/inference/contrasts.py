@@ -50,9 +50,21 @@ def _contains(big: FixedTerm, small: FixedTerm) -> bool:
     return big is not small and set(small.factors) <= set(big.factors)
 
 
+def _coefficient_rows(t: FixedTerm, p: int) -> np.ndarray:
+    """L picking the term's own coefficients: lmerTest's hypothesis for a term that no other
+    term contains (any basis of it tests the same, but Satterthwaite's F df depend on it)."""
+    return np.eye(p)[list(t.columns)]
+
+
+def _is_marginal(t: FixedTerm, terms: list[FixedTerm]) -> bool:
+    return not any(_contains(o, t) for o in terms)
+
+
 def type1_contrasts(X: np.ndarray, terms: list[FixedTerm]) -> dict[str, np.ndarray]:
-    """Sequential hypotheses: the rows of R (X = QR) belonging to each term's columns."""
+    """Sequential hypotheses: the rows of R (X = QR) belonging to each term's columns,
+    scaled to a unit diagonal (the Doolittle factor of X'X that lmerTest uses)."""
     R = np.linalg.qr(X, mode="r")
+    R = R / np.diag(R)[:, None]
     return {t.label: R[list(t.columns), :] for t in terms}
 
 
@@ -61,6 +73,9 @@ def type2_contrasts(X: np.ndarray, terms: list[FixedTerm]) -> dict[str, np.ndarr
     out = {}
     p = X.shape[1]
     for t in terms:
+        if _is_marginal(t, terms):
+            out[t.label] = _coefficient_rows(t, p)
+            continue
         inside = {c for o in terms if _contains(o, t) for c in o.columns}
         others = [j for j in range(p) if j not in inside and j not in t.columns]
         X1 = X[:, list(t.columns)]
@@ -139,4 +154,5 @@ def type3_contrasts(design, terms: list[FixedTerm]) -> dict[str, np.ndarray]:
         raise InterlaceError("the fixed formula's sum-to-zero coding spans another space than "
                              "its own coding: Type III contrasts are not available, use type=2")
     Tinv = np.linalg.inv(T)
-    return {t.label: Tinv[list(t.columns), :] for t in terms}
+    return {t.label: _coefficient_rows(t, p) if _is_marginal(t, terms)
+            else Tinv[list(t.columns), :] for t in terms}
