@@ -189,3 +189,17 @@ def test_repr_is_a_table(lmm):
     e = interlace.emmeans(lmm, "A")
     assert "emmean" in repr(e) and "a2" in repr(e)
     assert "P value adjustment: holm" in repr(e.pairs("holm"))
+
+
+@pytest.mark.parametrize("ddf", ["satterthwaite", "kenward-roger"])
+def test_correlated_slope(ddf):
+    """lmer(Reaction ~ Days + (Days | Subject), sleepstudy): anova and summary(m, ddf) df,
+    a random term with a covariance (Kenward-Roger's Z_a Z_b' + Z_b Z_a' component)."""
+    ref = R["sleep"]
+    m = interlace.fit(ref["formula"], interlace.load_dataset("sleepstudy"))
+    tab = interlace.anova(m, ddf=ddf)
+    assert rel(tab["F value"], ref["anova"][ddf]["F"]) < 1e-4
+    assert rel(tab["DenDF"], ref["anova"][ddf]["DenDF"]) < 1e-4
+    coef = m.coefficient_table(ddf)
+    assert rel(coef["df"], ref["coef"][ddf]["df"]) < 1e-4
+    assert rel(coef["Std. Error"], ref["coef"][ddf]["se"]) < 1e-4

@@ -5,6 +5,7 @@
 #    12 groups g, unequal cell sizes) written here first.
 # 2. lmerTest: anova(lmer(y ~ A * B + x + (1 | g)), type = 1, 2, 3, ddf = "Satterthwaite" and
 #    "Kenward-Roger"); summary(m, ddf = ...) coefficient df.
+#    The same on lmer(Reaction ~ Days + (Days | Subject), sleepstudy) (a correlated slope).
 # 3. emmeans (default lmer.df = "kenward-roger") on that LMM: emmeans(m, ~ A), ~ A | B, and
 #    pairs() under adjust = "tukey", "holm", "bonferroni".
 # 4. emmeans on cbpp glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), binomial):
@@ -57,6 +58,16 @@ emm_tab <- function(e) {
 }
 pairs_all <- function(e) lapply(setNames(nm = c("tukey", "holm", "bonferroni", "none")),
                                 function(a) emm_tab(pairs(e, adjust = a)))
+# a correlated random slope (three covariance parameters besides the residual's)
+sl <- read.csv("../../interlace/datasets/sleepstudy.csv", colClasses = c(Subject = "factor"))
+ms <- lmer(Reaction ~ Days + (Days | Subject), data = sl)
+out$sleep <- list(formula = "Reaction ~ Days + (Days | Subject)")
+for (ddf in c("Satterthwaite", "Kenward-Roger")) {
+  key <- if (ddf == "Satterthwaite") "satterthwaite" else "kenward-roger"
+  out$sleep$anova[[key]] <- tab(anova(ms, ddf = ddf))
+  co <- coef(summary(ms, ddf = ddf))
+  out$sleep$coef[[key]] <- list(df = unname(co[, "df"]), se = unname(co[, "Std. Error"]))
+}
 eA <- emmeans(m, ~ A); eAB <- emmeans(m, ~ A | B)
 out$lmm$emmeans <- list(A = emm_tab(eA), A_by_B = emm_tab(eAB), pairs_A = pairs_all(eA),
                         pairs_A_by_B = pairs_all(eAB),
