@@ -28,8 +28,9 @@ ADJ = ("tukey", "holm", "bonferroni", "none")
 
 
 def rel(a, b) -> float:
-    a = np.asarray(a, float)
-    b = np.array([np.inf if v is None else v for v in b], float)
+    a = np.atleast_1d(np.asarray(a, float))
+    b = np.array([np.inf if v is None else v for v in np.atleast_1d(np.asarray(b, object))],
+                 float)
     both_inf = np.isinf(a) & np.isinf(b)
     with np.errstate(invalid="ignore"):
         return float(np.max(np.where(both_inf, 0.0, np.abs(a - b) / np.abs(b))))
