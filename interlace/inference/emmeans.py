@@ -108,12 +108,16 @@ def linear_inference(model, ddf: str | None) -> LinearInference:
 
 def emmeans(model, specs, by=None, type: str = "link", at: dict | None = None,
             ddf: str | None = None, level: float = 0.95) -> EMMeans:
-    """Estimated marginal means of ``specs`` (a factor name or list), per ``by`` group, as R's
+    """Estimated marginal means of ``specs`` (a factor name, a list, or ``"~ A | B"``), per
+    ``by`` group, as R's
     ``emmeans(model, specs, by=by, type=type, at=at)``; ``type``: "link" or "response"
     (back-transformed, delta-method SEs); ``ddf`` for LMMs: "kenward-roger" (default, as
     emmeans) or "satterthwaite". ``.frame`` holds the table, ``.pairs()`` the comparisons."""
     if type not in ("link", "response"):
         raise InterlaceError(f"emmeans: type must be 'link' or 'response', got {type!r}")
+    if isinstance(specs, str) and "|" in specs:  # emmeans' ~ A | B
+        specs, extra = specs.split("|", 1)
+        by = _as_list(extra, "by") + _as_list(by, "by")
     specs_l, by_l = _as_list(specs, "specs"), _as_list(by, "by")
     axes = grid_axes(model, at)
     for v in specs_l + by_l:
