@@ -204,3 +204,14 @@ def test_correlated_slope(ddf):
     coef = m.coefficient_table(ddf)
     assert rel(coef["df"], ref["coef"][ddf]["df"]) < 1e-4
     assert rel(coef["Std. Error"], ref["coef"][ddf]["se"]) < 1e-4
+
+
+def test_drop1_clmm():
+    """anova(one CLMM) = drop1(clmm(rating ~ temp + contact + (1 | judge)), test = "Chisq")."""
+    ref = R["drop1_clmm"]
+    c = interlace.clmm(ref["formula"], interlace.load_dataset("wine"))
+    tab = interlace.anova(c)
+    assert list(tab.index) == ref["terms"]
+    assert rel(tab["AIC"], ref["AIC"]) < 1e-4
+    assert rel(tab["LRT"].iloc[1:], ref["LRT"][1:]) < 1e-4
+    assert rel(tab["Pr(Chi)"].iloc[1:], ref["p"][1:]) < 1e-3

@@ -11,7 +11,8 @@
 # 4. emmeans on cbpp glmer(cbind(incidence, size - incidence) ~ period + (1 | herd), binomial):
 #    type = "response" (probabilities, delta-method SE) and link-scale pairs under the three adjustments.
 #    The same on glmmTMB's fit of that model (the exact Laplace optimum).
-# 5. drop1(glmer(count ~ mined + spp + (1 | site), poisson, Salamanders), test = "Chisq").
+# 5. drop1(glmer(count ~ mined + spp + (1 | site), poisson, Salamanders), test = "Chisq"), and
+#    drop1(clmm(rating ~ temp + contact + (1 | judge), wine), test = "Chisq").
 suppressPackageStartupMessages({library(lme4); library(lmerTest); library(emmeans);
   library(pbkrtest); library(jsonlite)})
 set.seed(18)
@@ -93,4 +94,11 @@ dr <- drop1(gs, test = "Chisq")
 out$drop1 <- list(formula = "count ~ mined + spp + (1 | site)", terms = rownames(dr),
                   npar = unname(dr$npar), AIC = unname(dr$AIC), LRT = unname(dr$LRT),
                   p = unname(dr[["Pr(Chi)"]]))
+# drop1 on an ordinal model: clmm(rating ~ temp + contact + (1 | judge), wine)
+suppressPackageStartupMessages(library(ordinal))
+w <- read.csv("../../interlace/datasets/wine.csv")
+w$rating <- factor(w$rating, ordered = TRUE); w$judge <- factor(w$judge)
+dc <- drop1(clmm(rating ~ temp + contact + (1 | judge), data = w), test = "Chisq")
+out$drop1_clmm <- list(formula = "rating ~ temp + contact + (1 | judge)", terms = rownames(dc),
+                       AIC = unname(dc$AIC), LRT = unname(dc$LRT), p = unname(dc[["Pr(>Chi)"]]))
 write_json(out, "anova_emmeans.json", digits = NA, auto_unbox = TRUE, pretty = TRUE, na = "null")
