@@ -11,16 +11,20 @@ df by Kenward-Roger (pbkrtest), or takes Satterthwaite's df; GLMMs use the norma
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from interlace.errors import DataError, InterlaceError
+from interlace.errors import DataError, InterlaceError, InterlaceWarning
 from interlace.inference.contrasts import grid_matrix
 from interlace.inference.emm_result import EMMeans, LinearInference
 from interlace.inference.ftests import check_ddf, satterthwaite_contrast_df
 from interlace.inference.kenward_roger import kr_ddf_scale
+
+
+KR_LIMIT = 3000  # emmeans' pbkrtest.limit: more rows use Satterthwaite's df
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,11 @@ def linear_inference(model, ddf: str | None) -> LinearInference:
             raise InterlaceError("emmeans: ddf applies to linear mixed models only (GLMMs use "
                                  "asymptotic z tests, df = inf)")
         return LinearInference(beta, np.asarray(model.vcov, float), lambda row: np.inf)
+    if ddf is None and model.nobs > KR_LIMIT:
+        warnings.warn(f"emmeans: {model.nobs} rows are more than {KR_LIMIT}, emmeans' "
+                      f"pbkrtest.limit: Satterthwaite's df instead of Kenward-Roger's",
+                      InterlaceWarning, stacklevel=3)
+        ddf = "satterthwaite"
     ddf = check_ddf(ddf or "kenward-roger")
     if ddf == "kenward-roger":
         adj = model.kr_adjustment

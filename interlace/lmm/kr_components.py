@@ -12,7 +12,7 @@ import numpy as np
 from interlace.errors import InterlaceError
 from interlace.model.design import Design
 
-MAX_ROWS = 6000
+MAX_ROWS = 3000  # emmeans' pbkrtest.limit
 
 
 def covariance_components(design: Design, theta: np.ndarray, sigma: float
