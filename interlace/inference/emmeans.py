@@ -23,7 +23,6 @@ from interlace.inference.emm_result import EMMeans, LinearInference
 from interlace.inference.ftests import check_ddf, satterthwaite_contrast_df
 from interlace.inference.kenward_roger import kr_ddf_scale
 
-
 KR_LIMIT = 3000  # emmeans' pbkrtest.limit: more rows use Satterthwaite's df
 
 
