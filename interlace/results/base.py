@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from interlace.checks.variance import Shares, icc, r2
 from interlace.errors import DataError, InterlaceError
 from interlace.inference.bootstrap import Bootstrap, parametric_bootstrap
 from interlace.inference.intervals import confidence_intervals, resolve_level
@@ -264,6 +265,18 @@ class MixedModelResult(StatsmodelsNamesMixin):
         Dask cluster ``scheduler``; ``statistic(fit)`` defaults to :attr:`natural_params`
         (:mod:`interlace.inference.bootstrap`)."""
         return parametric_bootstrap(self, nsim, seed, workers, scheduler, conditional, statistic)
+
+    # -- checking the model (interlace.checks) --------------------------------------------
+    def icc(self) -> Shares:
+        """The intraclass correlation as R's ``performance::icc`` computes it: ``adjusted``
+        (random / (random + residual)) and ``unadjusted`` (with the fixed-effects variance in
+        the denominator), on the latent scale for GLMMs (:mod:`interlace.checks.variance`)."""
+        return icc(self)
+
+    def r2(self) -> Shares:
+        """Nakagawa's ``marginal`` and ``conditional`` R² as ``performance::r2_nakagawa``
+        computes them (:mod:`interlace.checks.variance`)."""
+        return r2(self)
 
     def response_from_design(self, values: np.ndarray) -> np.ndarray:
         """Responses on the design's scale (0/1 or category codes) as the data wrote them:
