@@ -7,7 +7,8 @@ slopes count at the observed covariates); the residual ("distribution-specific")
 sigma² for an LMM, pi²/3 (logit), 1 (probit) or pi²/6 (cloglog) for a binomial GLMM, and the
 lognormal approximation log(1 + 1/mu) for a Poisson log-link GLMM, log(1 + 1/mu + 1/theta)
 for a negative binomial (NB2), with mu = exp(intercept) of the null model (fixed part ``~ 1``,
-the same random terms, refitted) and theta the fitted model's.
+the same random terms, refitted) and theta the fitted model's. The family plugins say which
+(``Family.latent_variance``; the binary links' ``Link.latent_variance``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ import numpy as np
 
 from interlace.errors import InterlaceError
 from interlace.model.context import ModelContext
-
-_LINK_VARIANCE = {"logit": np.pi ** 2 / 3, "probit": 1.0, "cloglog": np.pi ** 2 / 6}
 
 
 @dataclass(frozen=True)
@@ -86,21 +85,16 @@ def null_mean(result: Any) -> float:
 
 
 def distribution_variance(result: Any) -> float:
-    """The residual variance on the latent (link) scale for the result's family and link."""
-    family, link = result.family.name, result.link.name
-    if family == "gaussian" and link == "identity":
-        return float(result.scale) if hasattr(result, "scale") else float(
-            result.family_parameter_estimates()["sigma"]) ** 2
-    if family == "binomial" and link in _LINK_VARIANCE:
-        return float(_LINK_VARIANCE[link])
-    if family in ("poisson", "nbinom2") and link == "log":
-        cv2 = 1.0 / null_mean(result)
-        if family == "nbinom2":
-            cv2 += 1.0 / float(result.family_parameter_estimates()["theta"])
-        return float(np.log1p(cv2))
-    raise InterlaceError(f"icc() and r2() support the gaussian (identity), binomial (logit, "
-                         f"probit, cloglog), poisson (log) and nbinom2 (log) families, not "
-                         f"{family!r} with the {link!r} link")
+    """The residual variance on the latent (link) scale: the family plugin's
+    ``latent_variance`` (:meth:`interlace.families.base.Family.latent_variance`)."""
+    family = result.context.family
+    value = family.latent_variance(lambda: null_mean(result), dict(result.family_params))
+    if value is None:
+        raise InterlaceError(f"icc() and r2() need the distribution-specific variance of the "
+                             f"{family.name!r} family with the {family.link.name!r} link, which "
+                             f"it does not define (defined: gaussian with identity, binomial "
+                             f"with logit, probit or cloglog, poisson and nbinom2 with log)")
+    return float(value)
 
 
 def variance_parts(result: Any) -> VarianceParts:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from interlace.checks.residuals import SimulatedResiduals, simulated_residuals
 from interlace.checks.variance import Shares, icc, r2
 from interlace.errors import DataError, InterlaceError
 from interlace.inference.bootstrap import Bootstrap, parametric_bootstrap
@@ -277,6 +278,13 @@ class MixedModelResult(StatsmodelsNamesMixin):
         """Nakagawa's ``marginal`` and ``conditional`` R² as ``performance::r2_nakagawa``
         computes them (:mod:`interlace.checks.variance`)."""
         return r2(self)
+
+    def simulated_residuals(self, nsim: int = 250, seed: Any = None,
+                            conditional: bool = False) -> SimulatedResiduals:
+        """DHARMa's scaled residuals (``simulateResiduals``): each observation's randomised
+        quantile among ``nsim`` unconditional simulations (:meth:`simulate`), U(0, 1) under the
+        model, with DHARMa's tests and plot (:mod:`interlace.checks.residuals`)."""
+        return simulated_residuals(self, nsim, seed, conditional)
 
     def response_from_design(self, values: np.ndarray) -> np.ndarray:
         """Responses on the design's scale (0/1 or category codes) as the data wrote them:
