@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from interlace.checks.all_fit import AllFit, all_fit
 from interlace.checks.residuals import SimulatedResiduals, simulated_residuals
 from interlace.checks.variance import Shares, icc, r2
 from interlace.errors import DataError, InterlaceError
@@ -285,6 +286,13 @@ class MixedModelResult(StatsmodelsNamesMixin):
         quantile among ``nsim`` unconditional simulations (:meth:`simulate`), U(0, 1) under the
         model, with DHARMa's tests and plot (:mod:`interlace.checks.residuals`)."""
         return simulated_residuals(self, nsim, seed, conditional)
+
+    def all_fit(self, optimizers: list[str] | None = None, workers: Any = None) -> AllFit:
+        """lme4's ``allFit``: the model refitted with every registered optimizer plugin (or
+        ``optimizers``) on ``workers`` processes (0: in this process); compare their
+        log-likelihoods and estimates to tell a false convergence alarm from a real problem
+        (:mod:`interlace.checks.all_fit`)."""
+        return all_fit(self, optimizers, workers)
 
     def response_from_design(self, values: np.ndarray) -> np.ndarray:
         """Responses on the design's scale (0/1 or category codes) as the data wrote them:
