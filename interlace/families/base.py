@@ -19,6 +19,8 @@ What the framework needs, and what it computes for you:
 * ``simulate(mu, weights, params, rng)``: draws of y, for ``result.simulate``.
 * ``mean(mu, params)`` and ``variance(mu, params)``: E[y] and Var(y) given the linked mean
   ``mu``, for fitted values, predictions and Pearson residuals.
+* ``latent_variance(mean, params)``: the distribution-specific variance on the link scale,
+  for ``result.icc()`` and ``result.r2()`` (None by default: not defined, and they raise).
 
 Extra parameters are :class:`FamilyParameter` objects: a value given by the user is held
 fixed; ``None`` means "estimate", starting from ``start`` on the ``transform`` scale. Name the
