@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import interlace
 from interlace.checks.residuals import SimulatedResiduals, scaled_residuals
@@ -121,3 +123,23 @@ def test_bad_arguments_name_themselves(fit):
         r.test_dispersion(alternative="both")
     with pytest.raises(InterlaceError, match="method"):
         r.test_outliers(method="exact")
+
+
+def test_ordinal_responses_use_category_codes():
+    wine = interlace.load_dataset("wine")
+    m = interlace.clmm("rating ~ temp + contact + (1|judge)", wine)
+    r = m.simulated_residuals(nsim=60, seed=3)
+    assert set(np.unique(r.simulated)) <= set(np.unique(m.design.y))
+    assert r.fitted.shape == (m.nobs,) and 0 <= r.test_uniformity().p_value <= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 30), st.integers(2, 40), st.integers(0, 2 ** 32 - 1))
+def test_pit_lies_between_the_empirical_cdf_bounds(n, nsim, seed):
+    """Law: each residual lies in [share below, share at or below] its observation, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    draws = rng.poisson(2.0, size=(nsim + 1, n)).astype(float)
+    r = scaled_residuals(draws[0], draws[1:], rng)
+    lo = (draws[1:] < draws[0]).mean(axis=0)
+    hi = (draws[1:] <= draws[0]).mean(axis=0)
+    assert np.all((lo <= r) & (r <= hi)) and np.all((r >= 0) & (r <= 1))

@@ -110,4 +110,6 @@ def simulated_residuals(result: Any, nsim: int = 250, seed: Any = None,
     simulated = design_scale(result, result.simulate(nsim, sims_seed, conditional=conditional))
     observed = np.asarray(result.design.y, dtype=float)
     fitted = np.asarray(result.predict(type="response", include_re=False), dtype=float)
+    if fitted.ndim == 2:  # category probabilities (ordinal): the expected category code
+        fitted = fitted @ np.arange(fitted.shape[1], dtype=float)
     return SimulatedResiduals(observed, simulated, fitted, np.random.default_rng(pit_seed))
