@@ -8,7 +8,12 @@ import numpy as np
 from scipy.special import gammaln, xlogy
 
 from interlace.errors import DataError
-from interlace.families.base import ExponentialFamily, RowKernel, require_finite
+from interlace.families.base import (
+    ExponentialFamily,
+    RowKernel,
+    lognormal_latent_variance,
+    require_finite,
+)
 from interlace.families.zero_part import CanHaveZeroPart
 
 _TINY = np.finfo(float).tiny
@@ -61,6 +66,10 @@ class PoissonFamily(CanHaveZeroPart, ExponentialFamily):
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     canonical_link = "log"
     links = ("log", "sqrt", "identity")
+
+    def latent_variance(self, mean, params):
+        """The lognormal approximation log(1 + Var(y) / mu²) at the null model's mean."""
+        return lognormal_latent_variance(self, mean, params)
 
     def unit_variance(self, mu, params):
         return mu

@@ -13,7 +13,21 @@ from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
 from interlace.glmm.pirls import pirls
+from interlace.glmm.profiling import CoreProfileProblem
 from interlace.glmm.zi_random import eta_key, zi_tables
+from interlace.inference.parameters import (
+    random_parameter_kinds,
+    random_parameter_names,
+    random_parameter_values,
+    theta_at_bound,
+)
+from interlace.inference.wald import (
+    IDENTITY,
+    EstimationScale,
+    covariance_from_hessian,
+    kind_scale,
+    parameter_scale,
+)
 from interlace.results.base import SINGULAR_TOL, limit_problem
 
 
@@ -29,6 +43,10 @@ class CoreFitMixin:
             raise InterlaceError("the penalised system could not be factored at the modes")
         return modes.factor
 
+    def profile_problem(self) -> CoreProfileProblem:
+        """The fit's deviance in SD/correlation coordinates, for ``profile()``."""
+        return CoreProfileProblem(self, self._integrator)
+
     def _set_core_fit(self, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev) -> None:
         """Everything a GLMM-core result holds at the optimum ``x`` (deviance ``fx``, Hessian
         ``H``, gradient ``g``) of ``obj`` (its ``last`` modes are the optimum's)."""
@@ -42,6 +60,8 @@ class CoreFitMixin:
         self._u = modes.u[: ctx.system.q].copy()
         self._set_fit_statistics(fx, layout.size)
         self._H, self._g, self._names = H, g, self._param_names(ctx, layout)
+        self._x = np.asarray(x, float).copy()
+        self._fam_layout = [(n, layout.fam_size(n)) for n in layout.fam_names]
         self._beta, self._fe_names = beta, list(ctx.design.fe_names)
         self._vcov = self._beta_covariance(ctx, layout, H, theta, beta, fp, modes.u)
         self._set_family_coefs(ctx, layout, x, H)
@@ -125,11 +145,18 @@ class CoreFitMixin:
         """Estimated family parameters: a scalar on its natural scale under its own name, a
         parameter with a formula as its coefficients ``name~column`` (its link scale)."""
         names, values, kinds = [], [], []
+        pdes = self._ctx.design.param_designs
         for name, table in self.family_coefs.items():
-            if name in self._ctx.design.param_designs:
+            if name in pdes:
                 names += [f"{name}~{c}" for c in table.index]
                 values += list(table["Estimate"].to_numpy(float))
                 kinds += ["family"] * len(table)
+                terms = pdes[name].terms  # random effects in the formula (ziformula)
+                if terms:
+                    names += [f"{name}:{n}" for n in random_parameter_names(terms)]
+                    values += list(random_parameter_values(terms, theta_slices(terms),
+                                                           self.zi_theta))
+                    kinds += random_parameter_kinds(terms)
             else:
                 names.append(name)
                 values.append(float(np.ravel(self.family_params[name])[0]))
@@ -137,6 +164,50 @@ class CoreFitMixin:
         out = pd.Series(values, index=names, dtype=float)
         out.attrs["kinds"] = kinds
         return out
+
+    def estimation_scale(self) -> EstimationScale:
+        """theta (absolute) and the family parameters on the optimizer's scale, their
+        covariance from the full Hessian (2 H^-1 over theta, beta and the family parameters,
+        beta's block dropped: glmmTMB's sdreport), and the map to SDs, correlations and the
+        family parameters' natural values."""
+        ctx, nt, p = self._ctx, self._ctx.ntheta, len(self._fe_names)
+        idx = np.r_[np.arange(nt), np.arange(nt + p, self._x.size)]
+        terms, slices, fam = ctx.design.terms, ctx.theta_slices(), ctx.family
+        held = np.zeros(self._x.size, bool)
+        held[:nt] = theta_at_bound(terms, self._x[:nt])
+        pdes = ctx.design.param_designs
+        i = nt + p
+        for name, k in self._fam_layout:  # the theta of a formula's random terms (ziformula)
+            if name in pdes and pdes[name].terms:
+                kf = pdes[name].k
+                held[i + kf:i + k] = theta_at_bound(pdes[name].terms, self._x[i + kf:i + k])
+            i += k
+        cov, flat = covariance_from_hessian(self._H, held)
+
+        def natural(psi: np.ndarray) -> np.ndarray:
+            parts, i = [random_parameter_values(terms, slices, psi[:nt])], nt
+            for name, k in self._fam_layout:
+                z = psi[i:i + k]
+                if name in pdes:
+                    kf, zt = pdes[name].k, pdes[name].terms
+                    parts.append(z[:kf])
+                    if zt:
+                        parts.append(random_parameter_values(zt, theta_slices(zt), z[kf:]))
+                else:
+                    parts.append(np.atleast_1d(fam.parameters[name].from_unconstrained(z[0])))
+                i += k
+            return np.concatenate(parts)
+
+        kinds = random_parameter_kinds(terms)
+        scales = [kind_scale(k) for k in kinds]
+        for name, _k in self._fam_layout:
+            if name in pdes:
+                scales += [IDENTITY] * pdes[name].k
+                scales += [kind_scale(kk) for kk in random_parameter_kinds(pdes[name].terms)]
+            else:
+                scales += [parameter_scale(fam.parameters[name])]
+        return EstimationScale(self._x[idx], cov[np.ix_(idx, idx)], natural, scales, held[idx],
+                               flat[idx])
 
     @staticmethod
     def _param_names(ctx, layout) -> list[str]:
@@ -183,6 +254,12 @@ class CoreFitMixin:
                 deriv = (p.from_unconstrained(est[0] + h) - p.from_unconstrained(est[0] - h)) / (2 * h)
                 self.family_params_bse[name] = float(abs(deriv) * se[0])
             i += k
+
+
+def theta_slices(terms) -> list[slice]:
+    """Each term's slice of a theta that holds these terms' entries one after the other."""
+    offs = np.cumsum([0] + [t.ntheta for t in terms])
+    return [slice(int(a), int(b)) for a, b in zip(offs[:-1], offs[1:])]
 
 
 def boundary_identified(X: np.ndarray, at_boundary: np.ndarray) -> np.ndarray:
