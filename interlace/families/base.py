@@ -43,6 +43,8 @@ when each is called):
 * ``fit_warnings(y, mu, weights, params)``: messages about the fit (default none).
 * ``log_zero_prob(mu, weights, params)``: log P(y = 0) per row, for zero parts (default:
   ``loglik`` at 0).
+* ``closed_form_derivatives``: True when ``loglik_derivatives`` has no differences (the
+  fit then treats the Laplace gradient as exact; default False).
 * ``zero_part`` and ``with_zero_part()``: what glmmTMB's ``ziformula`` (anything but ``~0``)
   means for the family: ``"inflate"`` (P(0) = zi + (1 - zi) f(0), counts), ``"hurdle"``
   (P(0) = zi, positive values (1 - zi) f(y): zero-truncated counts and positive continuous
@@ -162,6 +164,11 @@ class Family(ABC):
     trials_response: bool = False
     #: A two-level text, categorical or boolean response is read as 0/1.
     two_level_response: bool = False
+    #: Whether ``loglik_derivatives`` is closed-form in mu and in every parameter (no
+    #: differences): the Laplace integrator's gradient is then exact to rounding with the
+    #: observed information, and the fit skips its first stage and takes the Hessian by
+    #: forward differences of the gradient. False by default (the numeric fallback).
+    closed_form_derivatives: bool = False
     #: What a ``ziformula`` other than ``~0`` adds (glmmTMB's meaning): "inflate", "hurdle" or
     #: None (cannot be zero-inflated); see :meth:`with_zero_part`.
     zero_part: str | None = None

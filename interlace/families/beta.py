@@ -64,6 +64,7 @@ def scaled(d: LogDensityDerivatives, w) -> LogDensityDerivatives:
 
 class BetaFamily(Family):
     """Var(y) = mu (1 - mu) / (1 + phi); observed and expected information in mu agree."""
+    closed_form_derivatives = True
 
     name = "beta"
     dispersion_parameter = "phi"

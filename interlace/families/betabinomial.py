@@ -27,6 +27,7 @@ from interlace.families.zero_part import CanHaveZeroPart
 
 class BetaBinomialFamily(FromDerivatives, CanHaveZeroPart, Family):
     """Beta-binomial with mean mu and precision phi (glmmTMB's ``betabinomial``)."""
+    closed_form_derivatives = True
 
     name = "betabinomial"
     aliases = ("beta_binomial",)

@@ -59,6 +59,7 @@ class BinomialLogitKernel(RowKernel):
 
 
 class BinomialFamily(CanHaveZeroPart, ExponentialFamily):
+    closed_form_derivatives = True
     name = "binomial"
     zero_part = "inflate"
     mean_bounds = (0.0, 1.0)  # probabilities -> 0 or 1 under separation

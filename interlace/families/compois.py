@@ -26,6 +26,7 @@ _CACHE_SIZE = 6
 
 class ConwayMaxwellPoissonFamily(CanHaveZeroPart, Family):
     """Conway-Maxwell-Poisson with mean mu and nu = 1/phi (glmmTMB's ``compois``)."""
+    closed_form_derivatives = True
 
     name = "compois"
     aliases = ("conway_maxwell_poisson", "cmp")

@@ -12,6 +12,7 @@ from interlace.families.zero_part import CanHaveZeroPart
 
 class GammaFamily(CanHaveZeroPart, ExponentialFamily):
     """y ~ Gamma(shape, scale = mu / shape): Var(y) = mu^2 / shape."""
+    closed_form_derivatives = True
 
     name = "gamma"
     dispersion_parameter = "shape"

@@ -10,6 +10,7 @@ _LOG2PI = float(np.log(2.0 * np.pi))
 
 
 class GaussianFamily(ExponentialFamily):
+    closed_form_derivatives = True
     name = "gaussian"
     dispersion_parameter = "sigma"
     aliases = ("normal",)

@@ -23,6 +23,7 @@ from interlace.families.zero_part import CanHaveZeroPart
 
 class GeneralizedPoissonFamily(FromDerivatives, CanHaveZeroPart, Family):
     """Generalised Poisson: E(y) = mu, Var(y) = phi mu (glmmTMB's ``genpois``)."""
+    closed_form_derivatives = True
 
     name = "genpois"
     aliases = ("generalized_poisson", "generalised_poisson")

@@ -83,6 +83,7 @@ def _sigma_derivatives(L, G, r, s, third: bool):
 
 class LognormalFamily(FromDerivatives, CanHaveZeroPart, Family):
     """Log-normal with E(y) = mu and SD(y) = sigma (glmmTMB's ``lognormal``)."""
+    closed_form_derivatives = True
 
     name = "lognormal"
     aliases = ("log_normal",)

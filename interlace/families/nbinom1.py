@@ -13,6 +13,7 @@ from interlace.families.zero_part import CanHaveZeroPart
 
 class NegativeBinomial1Family(CanHaveZeroPart, Family):
     """NB1: y ~ NB(size = mu / phi, prob = 1 / (1 + phi)); ``phi`` as glmmTMB's sigma()."""
+    closed_form_derivatives = True
 
     name = "nbinom1"
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0

@@ -13,6 +13,7 @@ from interlace.families.zero_part import CanHaveZeroPart
 
 class NegativeBinomial2Family(CanHaveZeroPart, ExponentialFamily):
     """NB2 with shape ``theta`` (lme4's glmer.nb / glmmTMB's nbinom2 parametrisation)."""
+    closed_form_derivatives = True
 
     name = "nbinom2"
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0

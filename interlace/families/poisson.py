@@ -61,6 +61,7 @@ class PoissonLogKernel(RowKernel):
 
 
 class PoissonFamily(CanHaveZeroPart, ExponentialFamily):
+    closed_form_derivatives = True
     name = "poisson"
     zero_part = "inflate"
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0

@@ -20,6 +20,7 @@ _LOGPI = float(np.log(np.pi))
 
 class TFamily(Family):
     """Location-scale Student t: E(y) = mu (df > 1), Var(y) = sigma^2 df/(df - 2) (df > 2)."""
+    closed_form_derivatives = True
 
     name = "t"
     aliases = ("t_family", "student", "student_t")

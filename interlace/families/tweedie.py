@@ -68,6 +68,7 @@ def series_terms(y: np.ndarray, phi, p) -> tuple[np.ndarray, np.ndarray, np.ndar
 
 class TweedieFamily(CanHaveZeroPart, ExponentialFamily):
     """Tweedie with 1 < power < 2: Var(y) = phi mu^power, y >= 0 (glmmTMB's ``tweedie``)."""
+    closed_form_derivatives = True
 
     name = "tweedie"
     links = ("log", "identity", "sqrt", "inverse")

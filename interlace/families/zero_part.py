@@ -99,6 +99,7 @@ class ZeroPartFamily(FromDerivatives, Family):
         check_probability(self.name, "zi", zi)
         self.parameters["zi"].value = None if zi is None else float(zi)
         self.dispersion_parameter = base.dispersion_parameter
+        self.closed_form_derivatives = base.closed_form_derivatives
         self.trials_response = base.trials_response
         self.two_level_response = base.two_level_response
         self.mean_bounds = base.mean_bounds if kind == "inflate" else (None, None)
@@ -290,6 +291,7 @@ class ZeroTruncatedFamily(FromDerivatives, Family):
             self.links = base.links
         self.parameters = base.parameters
         self.dispersion_parameter = base.dispersion_parameter
+        self.closed_form_derivatives = base.closed_form_derivatives
         self._zeros: np.ndarray = np.zeros(0)
 
     def _zero_y(self, n: int) -> np.ndarray:

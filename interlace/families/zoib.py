@@ -25,6 +25,7 @@ class ZeroOneInflatedBetaFamily(Family):
     ``zoi`` and ``coi`` are estimated on the logit scale (brms' parametrisation); no glmmTMB
     counterpart.
     """
+    closed_form_derivatives = True
 
     name = "zoib"
     dispersion_parameter = "phi"

@@ -78,14 +78,15 @@ def _final_weights(kern, fam, link, y, mu, eta, wts, fp, observed):
     return fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
 
 
-def _newton_weights(system, ZL, J, W) -> tuple:
+def _newton_weights(system, ZL, J, W, exact_first: bool = True) -> tuple:
     """(weights, their factor or None, whether rows were patched): where the observed
     information is not positive, Newton's own step when M stays positive definite (quadratic
-    convergence), Fisher's weights on those rows only when it does not."""
+    convergence; not for the joint step in (u, beta), whose Schur complement may still be
+    indefinite), Fisher's weights on those rows only when it does not."""
     bad = ~(J > 0) | ~np.isfinite(J)
     if not bad.any():
         return J, None, False
-    F = system.factor(ZL, J) if np.isfinite(J).all() else None
+    F = system.factor(ZL, J) if exact_first and np.isfinite(J).all() else None
     if F is not None:
         return J, F, False
     return np.where(bad, W, J), None, True
@@ -145,7 +146,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
         if not canonical:  # Newton's weights: the observed information in eta
             J = fam.obs_info_mu(y, mu, wts, fp) * me * me - s_mu * link.d2mu_eta(eta)
             if not polish:
-                J, F, patch = _newton_weights(system, ZL, J, W)
+                J, F, patch = _newton_weights(system, ZL, J, W, exact_first=not fit_beta)
                 patched = patched or (patch and not fit_beta)
         if F is None:  # fused kernels give finite weights by design
             F = system.factor(ZL, J) if kern.fused or np.isfinite(J).all() else None

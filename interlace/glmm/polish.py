@@ -19,6 +19,11 @@ from interlace.linalg.differences import (
 )
 
 
+#: A Newton step longer than FLAT_STEP (in any coordinate) that lowers the deviance by less
+#: than FLAT_GAIN relative is not taken: the deviance is flat along it.
+FLAT_STEP, FLAT_GAIN = 1e-3, 1e-9
+
+
 class Polisher:
     """Hessians and gradients of one objective near its optimum.
 
@@ -67,6 +72,11 @@ class Polisher:
         Within rounding of the deviance a decrease is invisible; near the optimum the step is
         still taken if it shrinks the (exact) gradient, so that the optimum does not depend on
         the path that reached it (e.g. with or without the first stage)."""
+        long = np.max(np.abs(xn - x)) > FLAT_STEP
+        if long and fn > fx - FLAT_GAIN * max(1.0, abs(fx)):
+            # a long step that barely changes the deviance: a direction in which it is flat
+            # (a zero probability running off to 0 on the logit scale), not a polish
+            return False, None
         if fn < fx - 1e-12:
             return True, None
         gn = (self.obj.gradient(xn) if self.has_grad and fn <= fx + 1e-12 * max(1.0, abs(fx))

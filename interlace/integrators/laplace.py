@@ -33,8 +33,14 @@ class LaplaceIntegrator(Integrator):
         return IntegrationResult(-0.5 * res.laplace_deviance, res)
 
     def exact_canonical(self, ctx, fam_names):
-        """The fused canonical kernels (Poisson-log, binomial-logit) without family parameters."""
-        return kernel_for(ctx).fused and not fam_names
+        """The fused canonical kernels (Poisson-log, binomial-logit) without family parameters,
+        and glmmTMB's form (observed information) for a family whose derivatives are all
+        closed forms (``closed_form_derivatives``): the gradient is exact to rounding."""
+        if has_zi_random(ctx):
+            return False
+        if kernel_for(ctx).fused and not fam_names:
+            return True
+        return bool(self.observed and ctx.family.closed_form_derivatives)
 
     def gradient(self, ctx, theta, beta, fparams, result, fam_names):
         if has_zi_random(ctx):
