@@ -184,3 +184,15 @@ def test_natural_derivative_is_the_transform_derivative():
                 z = p.to_unconstrained(v)
                 fd = (p.from_unconstrained(z + 1e-6) - p.from_unconstrained(z - 1e-6)) / 2e-6
                 assert abs(p.natural_derivative(v) - fd) < 1e-8
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if "zi" in c[5]], ids=lambda c: c[0])
+def test_second_derivative_in_the_zero_probability(case):
+    """d2 loglik / dzi2 (random effects in ziformula need it) against differences of dl/dzi."""
+    label, name, y, mu, w, params = case
+    fam = _family(name)
+    params = {**fam.parameter_values(), **params}
+    got = fam.param_second_derivative(y, mu, w, params, "zi")
+    ll = fam.loglik(y, mu, w, params)
+    _close(got, _param_diff(fam, lambda p: fam.loglik_derivatives(y, mu, w, p, ("zi",)).dp["zi"],
+                            params, "zi"), 1e-3 * (1.0 + np.abs(ll)))

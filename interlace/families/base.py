@@ -45,6 +45,8 @@ when each is called):
   ``loglik`` at 0).
 * ``closed_form_derivatives``: True when ``loglik_derivatives`` has no differences (the
   fit then treats the Laplace gradient as exact; default False).
+* ``param_second_derivative(y, mu, weights, params, name)``: d2 loglik / d psi2 per row, for
+  random effects in a parameter's formula (``ziformula``; default: differences).
 * ``zero_part`` and ``with_zero_part()``: what glmmTMB's ``ziformula`` (anything but ``~0``)
   means for the family: ``"inflate"`` (P(0) = zi + (1 - zi) f(0), counts), ``"hurdle"``
   (P(0) = zi, positive values (1 - zi) f(y): zero-truncated counts and positive continuous

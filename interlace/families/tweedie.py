@@ -32,10 +32,11 @@ _EXACT_WIDTH = 400
 _TRAPEZOID_POINTS = 200
 
 
-def series_terms(y: np.ndarray, phi, p) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def series_terms(y: np.ndarray, phi, p, derivatives: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
     """(log a, E_W[j], E_W[d log W_j / dp]) per positive y: log a(y, phi, p) and the
     W-weighted means that give d log a / d phi = -(1 - alpha) E_W[j] / phi and
-    d log a / dp = E_W[d log W_j / dp]."""
+    d log a / dp = E_W[d log W_j / dp] (None, None without ``derivatives``)."""
     y = np.asarray(y, dtype=float)
     phi = np.broadcast_to(np.asarray(phi, float), y.shape)
     p = np.broadcast_to(np.asarray(p, float), y.shape)
@@ -55,6 +56,8 @@ def series_terms(y: np.ndarray, phi, p) -> tuple[np.ndarray, np.ndarray, np.ndar
     w = np.exp(t - top) * step[:, None]
     tot = w.sum(axis=1)
     loga = top[:, 0] + np.log(tot) - ly
+    if not derivatives:
+        return loga, None, None
     ej = np.einsum("ij,ij->i", w, j) / tot
     dalpha = 1.0 / (1.0 - p) ** 2
     # d log W_j / dp = j (alpha' (log(p-1) - log y + log phi + psi(-j alpha)) + alpha/(p-1)
@@ -113,29 +116,33 @@ class TweedieFamily(CanHaveZeroPart, ExponentialFamily):
         lp = self._exponent(y, m, params["phi"], params["power"])
         return weights * np.where(ok, lp, -np.inf)
 
-    def series(self, y, params) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def series(self, y, params, derivatives: bool = True) -> tuple:
         """:func:`series_terms` on every row (zeros where y = 0), kept for the last few
         (y, phi, power): it depends on the parameters only, and both the log-likelihood's
-        constant and the gradient ask for it at each new parameter value."""
+        constant and the gradient ask for it at each new parameter value (the derivatives'
+        sums only when asked)."""
         y = np.asarray(y, dtype=float)
         phi = np.broadcast_to(np.asarray(params["phi"], float), y.shape)
         pw = np.broadcast_to(np.asarray(params["power"], float), y.shape)
         cache = self.__dict__.setdefault("_series_cache", {})
         key = (y.tobytes(), phi.tobytes(), pw.tobytes())
-        if key not in cache:
+        if key not in cache or (derivatives and cache[key][1] is None):
             pos = y > 0
-            out = tuple(np.zeros(y.shape) for _ in range(3))
+            out = [np.zeros(y.shape), None, None]
+            if derivatives:
+                out[1], out[2] = np.zeros(y.shape), np.zeros(y.shape)
             if pos.any():
-                for o, v in zip(out, series_terms(y[pos], phi[pos], pw[pos])):
-                    o[pos] = v
-            if len(cache) >= 4:
+                for o, v in zip(out, series_terms(y[pos], phi[pos], pw[pos], derivatives)):
+                    if o is not None:
+                        o[pos] = v
+            if len(cache) >= 4 and key not in cache:
                 cache.pop(next(iter(cache)))
-            cache[key] = out
+            cache[key] = tuple(out)
         return cache[key]
 
     def log_a(self, y, params) -> np.ndarray:
         """log a(y, phi, p) per row (0 where y = 0)."""
-        return self.series(y, params)[0]
+        return self.series(y, params, derivatives=False)[0]
 
     def loglik_constant(self, y, weights, params):
         return float(np.sum(weights * self.log_a(y, params)))
