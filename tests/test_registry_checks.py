@@ -102,12 +102,12 @@ class OverridingPoisson(CountsFamily):
     overrides = ("poisson",)
 
 
-class OtherTweedie(CountsFamily):
-    name = "tweedie"
+class OtherSichel(CountsFamily):
+    name = "sichel"
 
 
-class AnotherTweedie(CountsFamily):
-    name = "tweedie"
+class AnotherSichel(CountsFamily):
+    name = "sichel"
 
 
 class MyBinomial(BinomialFamily):
@@ -326,17 +326,17 @@ def test_alias_clash_with_a_builtin_drops_only_the_alias(restore):
 
 
 def test_two_packages_claiming_one_name_get_neither(restore):
-    restore.register(_plugin("pkg_a.plugin", interlace_families=[OtherTweedie]), name="pkg_a")
-    restore.register(_plugin("pkg_b.plugin", interlace_families=[AnotherTweedie]), name="pkg_b")
+    restore.register(_plugin("pkg_a.plugin", interlace_families=[OtherSichel]), name="pkg_a")
+    restore.register(_plugin("pkg_b.plugin", interlace_families=[AnotherSichel]), name="pkg_b")
     errors, warned = _errors_now()
     assert len(errors) == 1 and len(warned) == 1
     assert errors[0].entry_point == "pkg_a, pkg_b"
-    assert f"pkg_a ({_qual(OtherTweedie)}) as its name and by pkg_b ({_qual(AnotherTweedie)})" \
+    assert f"pkg_a ({_qual(OtherSichel)}) as its name and by pkg_b ({_qual(AnotherSichel)})" \
         in errors[0].error
     assert "no class gets it" in errors[0].error
-    with pytest.raises(PluginError, match="family 'tweedie' is claimed by pkg_a .* and by pkg_b"):
-        restore.get_class("family", "tweedie")
-    assert "tweedie" not in interlace.list_plugins()["family"]
+    with pytest.raises(PluginError, match="family 'sichel' is claimed by pkg_a .* and by pkg_b"):
+        restore.get_class("family", "sichel")
+    assert "sichel" not in interlace.list_plugins()["family"]
 
 
 def test_name_and_alias_equal_within_one_class_are_fine(restore):

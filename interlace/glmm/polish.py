@@ -18,7 +18,6 @@ from interlace.linalg.differences import (
     hessian_from_gradient,
 )
 
-
 #: A Newton step longer than FLAT_STEP (in any coordinate) that lowers the deviance by less
 #: than FLAT_GAIN relative is not taken: the deviance is flat along it.
 FLAT_STEP, FLAT_GAIN = 1e-3, 1e-9
