@@ -37,6 +37,7 @@ from interlace.glmm.resolve import (
     resolve_optimizer,
 )
 from interlace.glmm.result import GLMMResult
+from interlace.glmm.zi_random import has_zi_random
 from interlace.inference.refit import Refitter
 from interlace.linalg.blas import blas_limit
 from interlace.lmm.fitting import fit as fit_lmm
@@ -218,7 +219,9 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
         use_grad = opt.uses_gradient and dev.gradient(x_start) is not None
         exact = exact and use_grad
         r1 = nfev1 = None
-        if not exact and start is None:
+        if not exact and start is None and not has_zi_random(ctx):
+            # (with random effects in the ziformula the first stage's profiled PIRLS would
+            # ignore them: the joint stage starts from the GLM instead)
             r1, x_start, nfev1 = stages.first_stage(dev, use_grad)
         warm = None
         if start is not None and start_hessian is not None and use_grad:
