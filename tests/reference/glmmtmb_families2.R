@@ -173,6 +173,12 @@ t0 <- system.time(r <- lognormal_fit(sleep$Reaction, X, sleep$Subject))[["elapse
 fx$sleep_lognormal <- c(list(formula = "Reaction ~ Days + (1 | Subject)", data = "sleepstudy",
                              family = "lognormal", seconds = t0), r)
 
+# (drawn last, so that the data sets above keep their draws)
+mu <- exp(0.5 + 0.5 * x + b)
+d <- save_sim(rpos(function() rnbinom(n, size = mu / 1.5, prob = 1 / 2.5)), "fam2_trunc_nb1.csv")
+fit("sim_truncated_nbinom1", quote(glmmTMB(y ~ x + (1 | g), d, family = truncated_nbinom1)),
+    "y ~ x + (1 | g)", "data/fam2_trunc_nb1.csv", "truncated_nbinom1")
+
 out <- list(generated_by = "glmmtmb_families2.R",
   glmmTMB_version = as.character(packageVersion("glmmTMB")),
   TMB_version = as.character(packageVersion("TMB")), fixtures = fx)
