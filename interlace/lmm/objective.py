@@ -48,8 +48,9 @@ class LMMObjective:
         self.nfev = 0
         self._cache: dict[bytes, PLSSolution | None] = {}
         q = sum(t.q for t in d.terms)
+        # the dense system's derivatives take theta to be the factors' entries (| and || terms)
         self.dense = (DenseLMM(d, self.w, self.yo, dense_layout(d.terms, d.p))
-                      if q <= _DENSE_Q and d.n * q <= _DENSE_NQ else None)
+                      if q <= _DENSE_Q and d.n * q <= _DENSE_NQ and ctx.linear_theta else None)
         # theta's lower bounds (read-only when shared by the dense layout)
         self.lower = (self.dense.lay.lower if self.dense is not None
                       else np.concatenate([t.theta_lower_bounds() for t in d.terms]))
@@ -232,7 +233,7 @@ class LMMObjective:
         ctx, d, system = self.ctx, self.ctx.design, self.ctx.system
         if self.dense is not None:
             return self.dense.gradient_parts(sol, self.reml)
-        if all(t.k == 1 for t in d.terms):
+        if all(t.k == 1 and t.linear for t in d.terms):
             parts = self._scalar_gradient_parts(theta, sol)
             if parts is not None:
                 return parts
@@ -245,19 +246,24 @@ class LMMObjective:
         col0 = np.cumsum([0] + [t.k for t in system.terms])
         pos_of = {ti: pos for pos, ti in enumerate(system.order)}
         dldm_all, dpw_all, dlrx_all = [], [], []
-        for ti, t in enumerate(d.terms):
+        for ti, (t, tsl) in enumerate(zip(d.terms, ctx.theta_slices())):
             pos = pos_of[ti]
             ut = sol.u[system.slices[pos]].reshape(-1, t.k)[t.codes]
             zl_t = ZL[pos]
+            dldm, dpw, dlrx = [], [], []
             for row, col in zip(t.tri_rows, t.tri_cols):
                 zr = t.Z[:, row]
-                dldm_all.append(2.0 * np.sum(self.w * zr * m[:, col0[pos] + col]))
-                dpw_all.append(-2.0 * np.sum(wr * zr * ut[:, col]))
+                dldm.append(2.0 * np.sum(self.w * zr * m[:, col0[pos] + col]))
+                dpw.append(-2.0 * np.sum(wr * zr * ut[:, col]))
                 if self.reml:
                     AkQ = np.stack([np.bincount(t.codes, zr * Q[:, j], minlength=t.nlevels)
                                     for j in range(p)], axis=1)
                     AQ = np.stack([np.bincount(t.codes, zl_t[:, col] * Q[:, j], minlength=t.nlevels)
                                    for j in range(p)], axis=1)
-                    dlrx_all.append(-2.0 * np.sum((AkQ @ RX2i) * AQ))
+                    dlrx.append(-2.0 * np.sum((AkQ @ RX2i) * AQ))
+            dldm_all.extend(t.chain(theta[tsl], dldm))  # Lambda's entries -> theta
+            dpw_all.extend(t.chain(theta[tsl], dpw))
+            if self.reml:
+                dlrx_all.extend(t.chain(theta[tsl], dlrx))
         return (np.asarray(dldm_all), np.asarray(dpw_all),
                 np.asarray(dlrx_all) if self.reml else 0.0)

@@ -44,7 +44,7 @@ class LMMProfileProblem:
         self.theta, self.beta, self.RX2 = theta, sol.beta, sol.RX2
         center = np.append(random_parameter_values(self.terms, self.slices, theta * self.sigma),
                            self.sigma)
-        diag = np.concatenate([t.tri_rows == t.tri_cols for t in self.terms])
+        diag = np.concatenate([t.theta_is_sd() for t in self.terms])
         lower = np.append(np.where(diag, 0.0, -COR_LIMIT), 0.0)
         upper = np.append(np.where(diag, np.inf, COR_LIMIT), np.inf)
         # a correlation of +-1 just inside; one with a zero SD (undefined: NaN) at 0

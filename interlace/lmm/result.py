@@ -73,7 +73,7 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         sigma2 = obj.sigma2(sol)
         sigma = math.sqrt(sigma2)
         self.theta = theta.copy()
-        self._theta_abs = self.theta * sigma
+        self._theta_abs = ctx.scale_theta(self.theta, sigma)
         self.scale = sigma2
         self.family_params = {"sigma": sigma}
         self._u = sol.u / sigma  # lme4's u ~ N(0, sigma^2 I) on the GLMM core's N(0, I) scale
