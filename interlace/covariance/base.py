@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from interlace.caches import bounded_cache
-from interlace.errors import FormulaError
+from interlace.errors import DataError, FormulaError
 from interlace.registry import declare_kind
 
 
@@ -142,12 +142,13 @@ class CovarianceStructure(ABC):
 
     def check_term(self, label: str, Z: np.ndarray, columns: list[str], nlevels: int) -> None:
         """Raise FormulaError/DataError naming ``label`` when the term cannot take this
-        structure (Z: its raw columns); here: more parameters than the levels can identify."""
-        k = len(columns)
-        if self.ntheta(k, nlevels) > max(nlevels, 1) * k * (k + 1) // 2:
-            raise FormulaError(f"covariance structure {self.name!r} in {label} has "
-                               f"{self.ntheta(k, nlevels)} parameters, more than its {nlevels} "
-                               f"levels of {k} columns can identify")
+        structure (Z: its raw columns); here: more parameters than the grouping factor has
+        levels."""
+        n = self.ntheta(len(columns), nlevels)
+        if n > nlevels:
+            raise DataError(f"covariance structure {self.name!r} in {label} has {n} parameters "
+                            f"but its grouping factor has only {nlevels} levels; expected at "
+                            f"least {n} levels (or a structure with fewer parameters)")
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -186,6 +187,9 @@ class LinearStructure(CovarianceStructure):
 
     def scale_theta(self, theta: np.ndarray, s: float, k: int) -> np.ndarray:
         return np.asarray(theta, float) * s
+
+    def check_term(self, label: str, Z: np.ndarray, columns: list[str], nlevels: int) -> None:
+        """None: lme4's own checks of ``|`` and ``||`` terms apply (model building)."""
 
     def parameter_names(self, group: str, columns: list[str]) -> list[str]:
         """lme4's labels: ``group.col`` on the diagonal, ``group.row.col`` off it."""

@@ -191,7 +191,7 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
 
         def natural(psi: np.ndarray) -> np.ndarray:
             s = math.exp(psi[-1])
-            return np.append(random_parameter_values(terms, slices, psi[:-1] * s), s)
+            return np.append(random_parameter_values(terms, slices, ctx.scale_theta(psi[:-1], s)), s)
 
         kinds = random_parameter_kinds(terms)
         return EstimationScale(np.append(theta, math.log(sigma)), cov, natural,

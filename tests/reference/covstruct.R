@@ -1,0 +1,63 @@
+# Reference values for covariance structures (interlace.covariance: ar1, cs) from glmmTMB:
+# glmmTMB(y ~ ... + ar1(0 + time | id)), cs(0 + time | id), REML = TRUE and FALSE, poisson
+# GLMMs (Laplace), on simulated longitudinal data and on lme4's sleepstudy (cs(1 + Days | Subject)).
+# Run from this directory:  Rscript covstruct.R   -> covstruct.json and data/covstruct_long.csv
+suppressPackageStartupMessages({
+  library(glmmTMB)
+  library(jsonlite)
+})
+RNGkind("Mersenne-Twister", "Inversion", "Rejection")
+set.seed(20261205)
+# 40 subjects x 6 times x 2 replicates; per-subject AR(1) effects over time (sd 1, rho 0.6)
+# for y and count, compound-symmetric ones (SDs 0.5 to 1, rho 0.4) for y2 and count2
+nsub <- 40; nt <- 6; nrep <- 2
+R <- 0.6^abs(outer(1:nt, 1:nt, "-"))
+b <- matrix(rnorm(nsub * nt), nsub) %*% chol(R)
+sds <- seq(0.5, 1, length.out = nt)
+Rc <- matrix(0.4, nt, nt); diag(Rc) <- 1
+b2 <- matrix(rnorm(nsub * nt), nsub) %*% chol(diag(sds) %*% Rc %*% diag(sds))
+long <- data.frame(id = sprintf("s%02d", rep(1:nsub, each = nt * nrep)),
+                   tnum = rep(rep(0:(nt - 1), each = nrep), nsub))
+long$time <- sprintf("t%d", long$tnum)
+long$x <- round(rnorm(nrow(long)), 4)
+cell <- cbind(rep(1:nsub, each = nt * nrep), long$tnum + 1)
+long$y <- round(1 + 0.3 * long$x + 0.1 * long$tnum + b[cell] + rnorm(nrow(long), sd = 0.5), 4)
+long$y2 <- round(1 + 0.3 * long$x + 0.1 * long$tnum + b2[cell] + rnorm(nrow(long), sd = 0.5), 4)
+long$count <- rpois(nrow(long), exp(0.5 + 0.3 * long$x + 0.5 * b[cell]))
+long$count2 <- rpois(nrow(long), exp(0.5 + 0.3 * long$x + b2[cell]))
+dir.create("data", showWarnings = FALSE)
+write.csv(long, file.path("data", "covstruct_long.csv"), row.names = FALSE)
+long <- read.csv(file.path("data", "covstruct_long.csv"))
+long$id <- factor(long$id); long$time <- factor(long$time)
+sleep <- read.csv(file.path("..", "..", "interlace", "datasets", "sleepstudy.csv"))
+sleep$Subject <- factor(sleep$Subject)
+
+summ <- function(m, structure) {
+  vc <- VarCorr(m)$cond[[1]]
+  sd <- unname(attr(vc, "stddev"))
+  cor <- attr(vc, "correlation")
+  rho <- if (ncol(cor) > 1) cor[2, 1] else NA
+  sp <- if (structure == "ar1") c(sd[1], rho) else c(sd, rho)
+  list(loglik = as.numeric(logLik(m)), fixef = as.list(fixef(m)$cond),
+       sigma = if (family(m)$family == "gaussian") sigma(m) else NULL,
+       structure_params = sp, converged = m$fit$convergence == 0)
+}
+t_fit <- function(...) { t0 <- proc.time()[["elapsed"]]; m <- glmmTMB(...); list(m, proc.time()[["elapsed"]] - t0) }
+cases <- list(
+  lmm_ar1_ml = list(y ~ x + tnum + ar1(0 + time | id), long, gaussian(), FALSE, "ar1"),
+  lmm_ar1_reml = list(y ~ x + tnum + ar1(0 + time | id), long, gaussian(), TRUE, "ar1"),
+  lmm_cs_ml = list(y2 ~ x + tnum + cs(0 + time | id), long, gaussian(), FALSE, "cs"),
+  lmm_cs_reml = list(y2 ~ x + tnum + cs(0 + time | id), long, gaussian(), TRUE, "cs"),
+  pois_ar1 = list(count ~ x + ar1(0 + time | id), long, poisson(), FALSE, "ar1"),
+  pois_cs = list(count2 ~ x + cs(0 + time | id), long, poisson(), FALSE, "cs"),
+  sleep_cs_ml = list(Reaction ~ Days + cs(1 + Days | Subject), sleep, gaussian(), FALSE, "cs"),
+  sleep_cs_reml = list(Reaction ~ Days + cs(1 + Days | Subject), sleep, gaussian(), TRUE, "cs")
+)
+out <- list(versions = list(glmmTMB = as.character(packageVersion("glmmTMB")), R = R.version.string))
+for (nm in names(cases)) {
+  cs_ <- cases[[nm]]
+  r <- t_fit(cs_[[1]], data = cs_[[2]], family = cs_[[3]], REML = cs_[[4]])
+  out[[nm]] <- c(summ(r[[1]], cs_[[5]]), list(formula = deparse(cs_[[1]]), REML = cs_[[4]],
+                                              seconds = r[[2]]))
+}
+writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "covstruct.json")
