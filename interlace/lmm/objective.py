@@ -22,6 +22,7 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg import cho_solve, cholesky
 
 from interlace.lmm.dense import DenseLayout, DenseLMM, dense_layout
@@ -228,6 +229,22 @@ class LMMObjective:
             sol.grad_parts = self._gradient_parts(theta, sol)
         return (*sol.grad_parts, sol)
 
+    def _position_gradients(self, t, m_t: np.ndarray, ut: np.ndarray, zl_t: np.ndarray,
+                            wr: np.ndarray, Q: np.ndarray, RX2i: np.ndarray) -> tuple:
+        """(d log|M|, d pwrss, d log|RX'RX|) in Lambda's entries at t's positions, as k x k
+        matrix products (a structured term: all of its lower triangle)."""
+        r, c = t.tri_rows, t.tri_cols
+        dldm = 2.0 * ((t.Z * self.w[:, None]).T @ m_t)[r, c]
+        dpw = -2.0 * ((t.Z * wr[:, None]).T @ ut)[r, c]
+        if not self.reml:
+            return dldm, dpw, None
+        n, k, p = t.Z.shape[0], t.k, Q.shape[1]
+        ind = sparse.csr_matrix((np.ones(n), (t.codes, np.arange(n))), shape=(t.nlevels, n))
+        AkQ = (ind @ (t.Z[:, :, None] * Q[:, None, :]).reshape(n, k * p)).reshape(-1, k, p)
+        AQ = (ind @ (zl_t[:, :, None] * Q[:, None, :]).reshape(n, k * p)).reshape(-1, k, p)
+        G = np.einsum("lrj,jm,lcm->rc", AkQ, RX2i, AQ, optimize=True)
+        return dldm, dpw, -2.0 * G[r, c]
+
     def _gradient_parts(self, theta: np.ndarray, sol: PLSSolution) -> tuple:
         """(d log|M|, d pwrss, d log|RX'RX|) at theta, by the cheapest exact route."""
         ctx, d, system = self.ctx, self.ctx.design, self.ctx.system
@@ -250,6 +267,14 @@ class LMMObjective:
             pos = pos_of[ti]
             ut = sol.u[system.slices[pos]].reshape(-1, t.k)[t.codes]
             zl_t = ZL[pos]
+            if not t.linear:  # every entry of Lambda's lower triangle, in matrix products
+                parts = self._position_gradients(t, m[:, col0[pos]:col0[pos] + t.k], ut, zl_t,
+                                                 wr, Q, RX2i)
+                dldm_all.extend(t.chain(theta[tsl], parts[0]))
+                dpw_all.extend(t.chain(theta[tsl], parts[1]))
+                if self.reml:
+                    dlrx_all.extend(t.chain(theta[tsl], parts[2]))
+                continue
             dldm, dpw, dlrx = [], [], []
             for row, col in zip(t.tri_rows, t.tri_cols):
                 zr = t.Z[:, row]
