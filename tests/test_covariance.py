@@ -3,8 +3,12 @@ laws, parity with glmmTMB, a third-party structure, and bad input.
 
 Reference: tests/reference/covstruct.R -> covstruct.json, glmmTMB 1.1.5:
 ``glmmTMB(y ~ x + tnum + ar1(0 + time | id), data, family, REML = ...)`` and the same with
-``cs(0 + time | id)``; Poisson GLMMs by Laplace; sleepstudy with ``cs(1 + Days | Subject)``.
-The simulated data are written by the script to tests/reference/data/covstruct_long.csv.
+``cs(0 + time | id)``; Poisson GLMMs by Laplace; spatial Poisson GLMMs
+``exp(pos + 0 | group)`` and ``gau(...)`` with ``pos = numFactor(x, y)`` over 60 points (the
+range from the fitted correlation of the first two points); sleepstudy with
+``cs(1 + Days | Subject)``.
+The simulated data are written by the script to tests/reference/data/covstruct_long.csv and
+covstruct_spatial.csv.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ CASES = {  # name: (formula, fitter, options)
     "lmm_cs_reml": ("y2 ~ x + tnum + cs(0 + time | id)", "fit", {"method": "REML"}),
     "pois_ar1": ("count ~ x + ar1(0 + time | id)", "glmer", {"family": "poisson"}),
     "pois_cs": ("count2 ~ x + cs(0 + time | id)", "glmer", {"family": "poisson"}),
+    "pois_exp": ("count ~ z + exp(0 + pos | group)", "glmer", {"family": "poisson"}),
+    "pois_gau": ("count ~ z + gau(0 + pos | group)", "glmer", {"family": "poisson"}),
     "sleep_cs_ml": ("Reaction ~ Days + cs(1 + Days | Subject)", "fit", {"method": "ML"}),
     "sleep_cs_reml": ("Reaction ~ Days + cs(1 + Days | Subject)", "fit", {"method": "REML"}),
 }
@@ -39,8 +45,16 @@ def long_data() -> pd.DataFrame:
     return d
 
 
+def spatial_data() -> pd.DataFrame:
+    d = pd.read_csv(REF_DIR / "data" / "covstruct_spatial.csv")
+    d["pos"] = interlace.num_factor(d["x"], d["y"])  # glmmTMB's numFactor(x, y)
+    return d
+
+
 def data_for(case: str) -> pd.DataFrame:
-    return interlace.load_dataset("sleepstudy") if case.startswith("sleep") else long_data()
+    if case.startswith("sleep"):
+        return interlace.load_dataset("sleepstudy")
+    return spatial_data() if case in ("pois_exp", "pois_gau") else long_data()
 
 
 def fit_case(case: str):
@@ -54,7 +68,7 @@ def structure_params(res) -> np.ndarray:
     if nat is None:
         from interlace.inference.parameters import natural_parameters
         nat = natural_parameters(res)
-    return nat[[n for n in nat.index if n.startswith(("sd__", "rho__"))]].to_numpy(float)
+    return nat[[n for n in nat.index if n.startswith(("sd__", "rho__", "range__"))]].to_numpy(float)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -266,3 +280,19 @@ def test_third_party_structure_by_name_from_python_and_yaml(tmp_path):
     finally:
         reload_plugins()
     assert "rw1" not in interlace.list_plugins()["covariance"]
+
+
+def test_num_factor_levels_and_bad_coordinates():
+    f = interlace.num_factor([2, 1, 1.5, 1], [0, 3, 1, 3])
+    assert list(f.categories) == ["(1,3)", "(1.5,1)", "(2,0)"]
+    assert list(f) == ["(2,0)", "(1,3)", "(1.5,1)", "(1,3)"]
+    with pytest.raises(interlace.DataError, match="coordinate 2 has 1 missing or infinite"):
+        interlace.num_factor([1.0, 2.0], [0.0, np.nan])
+
+
+def test_spatial_structure_needs_points():
+    d = spatial_data()
+    with pytest.raises(FormulaError, match=r"'exp' in exp\(0 \+ z \| group\) runs over points: "
+                                           r"write 'exp\(0 \+ pos \| group\)' with pos = "
+                                           r"interlace.num_factor"):
+        interlace.glmer("count ~ z + exp(0 + z | group)", d, family="poisson")

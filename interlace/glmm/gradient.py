@@ -74,6 +74,12 @@ def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp:
         sl = system.slices[pos]
         ut = u[sl].reshape(-1, t.k)[t.codes]
         lt = lam[sl].reshape(-1, t.k)[t.codes]
+        if not t.linear:  # a structure: every entry of Lambda's lower triangle, as products
+            Z, mt = t.Z, m[:, col0[pos]:col0[pos] + t.k]
+            G = ((Z * (r - 2.0 * s)[:, None]).T @ ut + 2.0 * (Z * W[:, None]).T @ mt
+                 + (Z * s[:, None]).T @ lt)
+            grads.extend(t.chain(theta[tsl], G[t.tri_rows, t.tri_cols]))
+            continue
         g_pos = []
         for row, col in zip(t.tri_rows, t.tri_cols):
             zr = t.Z[:, row]

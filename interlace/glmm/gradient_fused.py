@@ -52,6 +52,12 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
         sl = system.slices[pos]
         ut = u[sl].reshape(-1, t.k)
         lt = lam[sl].reshape(-1, t.k)
+        if not t.linear:  # a structure: every entry of Lambda's lower triangle, as products
+            Z, mt = t.Z, m[:, col0[pos]:col0[pos] + t.k]
+            G = ((Z * r2s[:, None]).T @ ut[t.codes] + 2.0 * (Z * W[:, None]).T @ mt
+                 + (Z * s[:, None]).T @ lt[t.codes])
+            grads.extend(t.chain(theta[tsl], G[t.tri_rows, t.tri_cols]))
+            continue
         g_pos = []
         for row, col in zip(t.tri_rows, t.tri_cols):
             uc = ut[:, col].take(t.codes)

@@ -54,7 +54,13 @@ def random_parameter_labels(terms) -> list[tuple[str, str]]:
 
 def random_parameter_kinds(terms) -> list[str]:
     """"sd" or "cor" for each entry of theta (a diagonal or an off-diagonal entry)."""
-    return ["sd" if is_sd else "cor" for t in terms for is_sd in t.theta_is_sd()]
+    out: list[str] = []
+    for t in terms:
+        if t.linear:
+            out += ["sd" if is_sd else "cor" for is_sd in t.theta_is_sd()]
+        else:  # a structure's own parameters: correlations, or positive ones as SDs (a range)
+            out += ["cor" if k in ("cor", "rho") else "sd" for k in t.structure.parameter_kinds(t.k)]
+    return out
 
 
 def theta_at_bound(terms, theta: np.ndarray, tol: float = 1e-8) -> np.ndarray:

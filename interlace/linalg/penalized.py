@@ -410,6 +410,8 @@ class PenalizedFactor:
             return ((1.0 / self.L0**2).take(s.tcodes[0]) * ZL[0][:, 0])[:, None]
         P00, P20, P22 = self.inverse_parts()
         codes0, k0 = s.terms[0].codes, s.k0
+        if len(s.terms) == 1 and k0 > 4:  # one structured term's large blocks: one product
+            return np.einsum("nab,nb->na", P00[codes0], ZL[0], optimize=True)
         ridx = [None] + [s.rest_off[i - 1] + t.codes * t.k for i, t in enumerate(s.terms) if i]
         cols = []
         for pt, tt in enumerate(s.terms):

@@ -117,7 +117,8 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
     n = len(data)
     for i, spec in enumerate(parsed.random):
         codes, levels, dtype = _group_codes(data, spec.group)
-        if len(levels) < 2:
+        structure = term_structure(spec)
+        if len(levels) < 2 and (structure.linear or not len(levels)):  # (a spatial field: one)
             shown = f" ({plain_label(levels[0])!r})" if len(levels) else ""
             raise DataError(
                 f"grouping factor {spec.group!r} in {spec} has {len(levels)} level{shown}; a "
@@ -131,7 +132,6 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
                 f"levels x {Z.shape[1]} columns) for term {spec}; the random-effects parameters "
                 f"are unidentifiable (lme4's check.nobs.vs.nRE)"
             )
-        structure = term_structure(spec)
         structure.check_term(str(spec), Z, names, len(levels))
         terms.append(RandomTerm(spec.group, names, codes, levels, Z, spec.correlated, spec.expr,
                                 dtype, structure, spec.structure))

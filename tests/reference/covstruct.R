@@ -1,6 +1,7 @@
 # Reference values for covariance structures (interlace.covariance: ar1, cs) from glmmTMB:
 # glmmTMB(y ~ ... + ar1(0 + time | id)), cs(0 + time | id), REML = TRUE and FALSE, poisson
-# GLMMs (Laplace), on simulated longitudinal data and on lme4's sleepstudy (cs(1 + Days | Subject)).
+# GLMMs (Laplace), exp and gau spatial Poisson GLMMs over numFactor points, on simulated
+# longitudinal and spatial data and on lme4's sleepstudy (cs(1 + Days | Subject)).
 # Run from this directory:  Rscript covstruct.R   -> covstruct.json and data/covstruct_long.csv
 suppressPackageStartupMessages({
   library(glmmTMB)
@@ -29,6 +30,17 @@ dir.create("data", showWarnings = FALSE)
 write.csv(long, file.path("data", "covstruct_long.csv"), row.names = FALSE)
 long <- read.csv(file.path("data", "covstruct_long.csv"))
 long$id <- factor(long$id); long$time <- factor(long$time)
+# 60 sites on a 10 x 6 grid, one exponential spatial field (sd 0.8, range 3), 4 counts a site
+grid <- expand.grid(x = 1:10, y = 1:6)
+D <- as.matrix(dist(grid))
+field <- drop(t(chol(0.64 * exp(-D / 3))) %*% rnorm(nrow(grid)))
+spat <- grid[rep(seq_len(nrow(grid)), each = 4), ]
+spat$z <- round(rnorm(nrow(spat)), 4)
+spat$count <- rpois(nrow(spat), exp(0.5 + 0.4 * spat$z + field[rep(seq_len(nrow(grid)), each = 4)]))
+spat$group <- "all"
+write.csv(spat, file.path("data", "covstruct_spatial.csv"), row.names = FALSE)
+spat <- read.csv(file.path("data", "covstruct_spatial.csv"))
+spat$pos <- numFactor(spat$x, spat$y); spat$group <- factor(spat$group)
 sleep <- read.csv(file.path("..", "..", "interlace", "datasets", "sleepstudy.csv"))
 sleep$Subject <- factor(sleep$Subject)
 
@@ -38,6 +50,11 @@ summ <- function(m, structure) {
   cor <- attr(vc, "correlation")
   rho <- if (ncol(cor) > 1) cor[2, 1] else NA
   sp <- if (structure == "ar1") c(sd[1], rho) else c(sd, rho)
+  if (structure %in% c("exp", "gau")) {  # the range, from the first pair of points
+    xy <- parseNumLevels(rownames(cor)[1:2])
+    d12 <- sqrt(sum((xy[1, ] - xy[2, ])^2))
+    sp <- c(sd[1], if (structure == "exp") -d12 / log(rho) else d12 / sqrt(-log(rho)))
+  }
   list(loglik = as.numeric(logLik(m)), fixef = as.list(fixef(m)$cond),
        sigma = if (family(m)$family == "gaussian") sigma(m) else NULL,
        structure_params = sp, converged = m$fit$convergence == 0)
@@ -50,6 +67,8 @@ cases <- list(
   lmm_cs_reml = list(y2 ~ x + tnum + cs(0 + time | id), long, gaussian(), TRUE, "cs"),
   pois_ar1 = list(count ~ x + ar1(0 + time | id), long, poisson(), FALSE, "ar1"),
   pois_cs = list(count2 ~ x + cs(0 + time | id), long, poisson(), FALSE, "cs"),
+  pois_exp = list(count ~ z + exp(pos + 0 | group), spat, poisson(), FALSE, "exp"),
+  pois_gau = list(count ~ z + gau(pos + 0 | group), spat, poisson(), FALSE, "gau"),
   sleep_cs_ml = list(Reaction ~ Days + cs(1 + Days | Subject), sleep, gaussian(), FALSE, "cs"),
   sleep_cs_reml = list(Reaction ~ Days + cs(1 + Days | Subject), sleep, gaussian(), TRUE, "cs")
 )

@@ -1,0 +1,100 @@
+"""``exp`` and ``gau``: spatial correlation decaying with the distance between points.
+
+``exp(0 + pos | group)`` with ``pos = interlace.num_factor(x, y)`` gives each group one
+effect per point, SD s and correlation exp(-d / range) between points d apart (``gau``:
+exp(-(d / range)^2)), as glmmTMB's structures of these names. The points are read from the
+level labels of the term's columns (``pos[(1,2.5)]``), as glmmTMB reads its numFactor's
+levels. theta = (s, log range): s the relative SD (>= 0), the range on the log scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from interlace.covariance.base import CovarianceStructure
+from interlace.errors import FormulaError
+
+
+def coordinates_of(columns: list[str]) -> np.ndarray | None:
+    """The points of num_factor level labels in column names such as ``pos[(1,2.5)]`` (one
+    row per column), or None when a column is not such a label."""
+    rows = []
+    for c in columns:
+        start, end = c.rfind("("), c.rfind(")")
+        if start < 0 or end < start:
+            return None
+        try:
+            rows.append([float(v) for v in c[start + 1:end].split(",")])
+        except ValueError:
+            return None
+    if not rows or len({len(r) for r in rows}) != 1:
+        return None
+    return np.array(rows)
+
+
+class Exponential(CovarianceStructure):
+    """Exponential spatial correlation exp(-d / range) over num_factor points."""
+
+    name = "exp"
+    description = "spatial: correlation exp(-d / range) between points d apart (num_factor)"
+    power = 1.0
+
+    def __init__(self, *args, **options) -> None:
+        super().__init__(*args, **options)
+        self.distances: np.ndarray | None = None
+
+    def ntheta(self, k: int, nlevels: int = 0) -> int:
+        return 2
+
+    def correlation(self, log_range: float) -> np.ndarray:
+        if self.distances is None:
+            raise FormulaError(f"covariance structure {self.name!r} has no points: its term "
+                               f"was not checked (check_term reads them)")
+        return np.exp(-((self.distances / np.exp(log_range)) ** self.power))
+
+    def factor(self, theta: np.ndarray, k: int) -> np.ndarray:
+        R = self.correlation(float(theta[1]))
+        R[np.diag_indices(k)] += 1e-10  # points far apart: R near singular but still PD
+        return float(theta[0]) * np.linalg.cholesky(R)
+
+    def lower_bounds(self, k: int) -> np.ndarray:
+        return np.array([0.0, -np.inf])
+
+    def start(self, k: int) -> np.ndarray:
+        positive = self.distances[self.distances > 0] if self.distances is not None else []
+        return np.array([1.0, float(np.log(np.median(positive))) if len(positive) else 0.0])
+
+    def parameter_names(self, group: str, columns: list[str]) -> list[str]:
+        return [f"{group}.{self.name}.sd", f"{group}.{self.name}.log_range"]
+
+    def parameter_kinds(self, k: int) -> list[str]:
+        return ["sd", "range"]
+
+    def natural_names(self, group: str, columns: list[str]) -> list[str]:
+        return [f"sd__{self.name}|{group}", f"range__{self.name}|{group}"]
+
+    def natural_values(self, theta: np.ndarray, k: int) -> np.ndarray:
+        return np.array([float(theta[0]), float(np.exp(theta[1]))])
+
+    def check_term(self, label: str, Z: np.ndarray, columns: list[str], nlevels: int) -> None:
+        """Reads the points from the columns' labels (an error naming the term otherwise)."""
+        pts = coordinates_of(columns)
+        if pts is None or len(columns) < 2:
+            raise FormulaError(
+                f"covariance structure {self.name!r} in {label} runs over points: write "
+                f"'{self.name}(0 + pos | group)' with pos = interlace.num_factor(x, y) (at least "
+                f"2 points); got the column(s) {', '.join(columns[:5])}")
+        self.distances = np.sqrt(((pts[:, None, :] - pts[None, :, :]) ** 2).sum(axis=2))
+
+
+class Gaussian(Exponential):
+    """Gaussian spatial correlation exp(-(d / range)^2) over num_factor points."""
+
+    name = "gau"
+    description = "spatial: correlation exp(-(d / range)^2) between points d apart (num_factor)"
+    power = 2.0
+
+    def start(self, k: int) -> np.ndarray:
+        """A short range (the smallest distance): a long one makes R nearly singular."""
+        positive = self.distances[self.distances > 0] if self.distances is not None else []
+        return np.array([1.0, float(np.log(np.min(positive))) if len(positive) else 0.0])
