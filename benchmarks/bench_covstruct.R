@@ -3,11 +3,14 @@
 suppressPackageStartupMessages({library(glmmTMB); library(jsonlite)})
 rd <- function(f) { d <- read.csv(file.path("data", f)); d$id <- factor(d$id); d$time <- factor(d$time); d }
 ar <- rd("covstruct_ar1.csv"); cs_ <- rd("covstruct_cs.csv")
+spat <- read.csv("../tests/reference/data/covstruct_spatial.csv")
+spat$pos <- numFactor(spat$x, spat$y); spat$group <- factor(spat$group)
 cases <- list(
   lmm_ar1 = list(y ~ x + ar1(0 + time | id), ar, gaussian(), TRUE),
   pois_ar1 = list(count ~ x + ar1(0 + time | id), ar, poisson(), FALSE),
   lmm_cs = list(y ~ x + cs(0 + time | id), cs_, gaussian(), TRUE),
-  pois_cs = list(count ~ x + cs(0 + time | id), cs_, poisson(), FALSE))
+  pois_cs = list(count ~ x + cs(0 + time | id), cs_, poisson(), FALSE),
+  pois_exp = list(count ~ z + exp(pos + 0 | group), spat, poisson(), FALSE))
 out <- list()
 for (nm in names(cases)) {
   a <- cases[[nm]]

@@ -4,7 +4,8 @@ usage: python benchmarks/bench_covstruct.py [--skip-r]
 Writes two simulated longitudinal data sets of 960 rows with fixed seeds into benchmarks/data
 (git-ignored): 80 subjects x 12 times with AR(1) subject effects (rho 0.6), and 160 subjects
 x 6 times with compound-symmetric ones (rho 0.4); fits ar1 and cs LMMs (REML) and Poisson
-GLMMs (Laplace) with interlace (a cold fit, then the median of warm fits), then runs
+GLMMs (Laplace), and the exponential spatial Poisson GLMM of tests/reference/covstruct.R
+(60 sites, 240 rows), with interlace (a cold fit, then the median of warm fits), then runs
 bench_covstruct.R (glmmTMB, the same models and files, median of 3 fits) and prints a
 markdown table with the log-likelihoods of both.
 """
@@ -25,6 +26,8 @@ import interlace
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
+#: the 60-site spatial Poisson data of tests/reference/covstruct.R (4 counts a site, one field)
+SPATIAL = HERE.parent / "tests" / "reference" / "data" / "covstruct_spatial.csv"
 CASES = {  # name: (file, formula, fitter, options)
     "lmm_ar1": ("covstruct_ar1.csv", "y ~ x + ar1(0 + time | id)", "fit", {}),
     "pois_ar1": ("covstruct_ar1.csv", "count ~ x + ar1(0 + time | id)", "glmer",
@@ -32,6 +35,7 @@ CASES = {  # name: (file, formula, fitter, options)
     "lmm_cs": ("covstruct_cs.csv", "y ~ x + cs(0 + time | id)", "fit", {}),
     "pois_cs": ("covstruct_cs.csv", "count ~ x + cs(0 + time | id)", "glmer",
                 {"family": "poisson"}),
+    "pois_exp": (SPATIAL, "count ~ z + exp(0 + pos | group)", "glmer", {"family": "poisson"}),
 }
 
 
@@ -60,7 +64,10 @@ def ours(reps: int = 5) -> dict:
     out = {}
     for name, (file, formula, fitter, opts) in CASES.items():
         d = pd.read_csv(DATA / file, dtype={"id": str})
-        d["time"] = d["time"].astype("category")
+        if "time" in d:
+            d["time"] = d["time"].astype("category")
+        else:
+            d["pos"] = interlace.num_factor(d["x"], d["y"])
         fit = getattr(interlace, fitter)
         ts = []
         for _ in range(reps + 1):
@@ -79,7 +86,7 @@ def main() -> None:
     if "--skip-r" not in sys.argv:
         subprocess.run(["Rscript", "bench_covstruct.R"], cwd=HERE, check=True)
         theirs = json.loads((DATA / "covstruct_r.json").read_text())
-    print("| model (960 rows) | interlace cold (s) | interlace warm (s) | glmmTMB (s) | "
+    print("| model (960 rows; the spatial one 240) | interlace cold (s) | interlace warm (s) | glmmTMB (s) | "
           "glmmTMB / interlace cold | logLik interlace - glmmTMB |")
     print("|---|---|---|---|---|---|")
     for name, m in mine.items():
