@@ -3,7 +3,8 @@ laws, parity with glmmTMB, a third-party structure, and bad input.
 
 Reference: tests/reference/covstruct.R -> covstruct.json, glmmTMB 1.1.5:
 ``glmmTMB(y ~ x + tnum + ar1(0 + time | id), data, family, REML = ...)`` and the same with
-``cs(0 + time | id)``; Poisson GLMMs by Laplace; spatial Poisson GLMMs
+``cs(0 + time | id)`` and ``toep(0 + time | id)`` (its lag correlations from the fitted
+correlation matrix); Poisson GLMMs by Laplace; spatial Poisson GLMMs
 ``exp(pos + 0 | group)`` and ``gau(...)`` with ``pos = numFactor(x, y)`` over 60 points (the
 range from the fitted correlation of the first two points); sleepstudy with
 ``cs(1 + Days | Subject)``.
@@ -32,6 +33,7 @@ CASES = {  # name: (formula, fitter, options)
     "lmm_cs_reml": ("y2 ~ x + tnum + cs(0 + time | id)", "fit", {"method": "REML"}),
     "pois_ar1": ("count ~ x + ar1(0 + time | id)", "glmer", {"family": "poisson"}),
     "pois_cs": ("count2 ~ x + cs(0 + time | id)", "glmer", {"family": "poisson"}),
+    "pois_toep": ("count ~ x + toep(0 + time | id)", "glmer", {"family": "poisson"}),
     "pois_exp": ("count ~ z + exp(0 + pos | group)", "glmer", {"family": "poisson"}),
     "pois_gau": ("count ~ z + gau(0 + pos | group)", "glmer", {"family": "poisson"}),
     "sleep_cs_ml": ("Reaction ~ Days + cs(1 + Days | Subject)", "fit", {"method": "ML"}),
@@ -68,7 +70,8 @@ def structure_params(res) -> np.ndarray:
     if nat is None:
         from interlace.inference.parameters import natural_parameters
         nat = natural_parameters(res)
-    return nat[[n for n in nat.index if n.startswith(("sd__", "rho__", "range__"))]].to_numpy(float)
+    own = ("sd__", "rho", "range__")  # SDs, rho / rho1, rho2 ... (toep), range
+    return nat[[n for n in nat.index if n.startswith(own)]].to_numpy(float)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -109,20 +112,22 @@ def test_bars_use_the_registry_defaults():
 
 # -- the contract's laws ----------------------------------------------------------------------
 @settings(max_examples=40, deadline=None)
-@given(name=st.sampled_from(["ar1", "cs"]), k=st.integers(2, 6),
+@given(name=st.sampled_from(["ar1", "cs", "toep"]), k=st.integers(2, 6),
        s=st.floats(0.05, 5.0), c=st.floats(-3.0, 3.0))
 def test_factor_is_the_structure_and_derivatives_match_differences(name, k, s, c):
     """Lambda Lambda' / s^2 is the structure's correlation matrix (unit diagonal; ar1: rho^lag,
-    cs: one rho); factor_derivatives matches central differences of factor."""
+    cs: one rho, toep: rho_lag); factor_derivatives matches central differences of factor."""
     st_ = resolve("covariance", name)
-    theta = np.array([s, c]) if name == "ar1" else np.append(np.full(k, s), c)
+    theta = {"ar1": np.array([s, c]), "cs": np.append(np.full(k, s), c),
+             "toep": np.append(np.full(k, s), np.full(k - 1, c))}[name]
     L = st_.factor(theta, k)
     assert np.allclose(L, np.tril(L))
     R = L @ L.T / s**2
     np.testing.assert_allclose(np.diag(R), 1.0, atol=1e-10)
-    rho = st_.natural_values(theta, k)[-1]
+    nat = st_.natural_values(theta, k)
     lag = np.abs(np.subtract.outer(np.arange(k), np.arange(k)))
-    want = rho**lag if name == "ar1" else np.where(lag == 0, 1.0, rho)
+    want = {"ar1": lambda: nat[-1]**lag, "cs": lambda: np.where(lag == 0, 1.0, nat[-1]),
+            "toep": lambda: np.append(1.0, nat[k:])[lag]}[name]()
     np.testing.assert_allclose(R, want, atol=1e-10)
     D = st_.factor_derivatives(theta, k)
     for j in range(theta.size):

@@ -6,10 +6,11 @@ from interlace.covariance.ar1 import AR1
 from interlace.covariance.compound import CompoundSymmetry
 from interlace.covariance.diagonal import Diagonal
 from interlace.covariance.spatial import Exponential, Gaussian
+from interlace.covariance.toeplitz import Toeplitz
 from interlace.covariance.unstructured import Unstructured
 from interlace.registry.hookspecs import hookimpl
 
 
 @hookimpl
 def interlace_covariances():
-    return [Unstructured, Diagonal, AR1, CompoundSymmetry, Exponential, Gaussian]
+    return [Unstructured, Diagonal, AR1, CompoundSymmetry, Exponential, Gaussian, Toeplitz]
