@@ -301,3 +301,18 @@ def test_spatial_structure_needs_points():
                                            r"write 'exp\(0 \+ pos \| group\)' with pos = "
                                            r"interlace.num_factor"):
         interlace.glmer("count ~ z + exp(0 + z | group)", d, family="poisson")
+
+
+def test_ou_is_the_exponential_structure_in_one_dimension():
+    """ou over times t: correlation exp(-rate |t - s|), the exp structure with range 1/rate."""
+    d = long_data()
+    d["times"] = interlace.num_factor(d["tnum"] * 0.5)
+    ou = interlace.fit("y ~ x + ou(0 + times | id)", d, method="ML")
+    ex = interlace.fit("y ~ x + exp(0 + times | id)", d, method="ML")
+    np.testing.assert_allclose(ou.llf, ex.llf, rtol=0, atol=1e-8)
+    ci_ou = ou.conf_int(method="wald")
+    rate = ci_ou.index.get_loc("rate__ou|id")
+    from interlace.inference.parameters import natural_parameters
+    nat_ou, nat_ex = natural_parameters(ou), natural_parameters(ex)
+    np.testing.assert_allclose(nat_ou["rate__ou|id"] * nat_ex["range__exp|id"], 1.0, rtol=1e-6)
+    assert rate == 1

@@ -1,10 +1,12 @@
-"""``exp`` and ``gau``: spatial correlation decaying with the distance between points.
+"""``exp``, ``gau`` and ``ou``: correlation decaying with the distance between points.
 
 ``exp(0 + pos | group)`` with ``pos = interlace.num_factor(x, y)`` gives each group one
 effect per point, SD s and correlation exp(-d / range) between points d apart (``gau``:
 exp(-(d / range)^2)), as glmmTMB's structures of these names. The points are read from the
 level labels of the term's columns (``pos[(1,2.5)]``), as glmmTMB reads its numFactor's
 levels. theta = (s, log range): s the relative SD (>= 0), the range on the log scale.
+``ou(0 + times | id)`` with ``times = interlace.num_factor(t)`` is ``exp`` in one dimension,
+reported by its rate 1 / range (glmmTMB's continuous-time AR(1)).
 """
 
 from __future__ import annotations
@@ -98,3 +100,17 @@ class Gaussian(Exponential):
         """A short range (the smallest distance): a long one makes R nearly singular."""
         positive = self.distances[self.distances > 0] if self.distances is not None else []
         return np.array([1.0, float(np.log(np.min(positive))) if len(positive) else 0.0])
+
+
+class OrnsteinUhlenbeck(Exponential):
+    """Continuous-time AR(1) over num_factor times: correlation exp(-rate |t - s|) (glmmTMB's
+    ou); the exponential structure in one dimension, reported by its rate (1 / range)."""
+
+    name = "ou"
+    description = "continuous-time AR(1): correlation exp(-rate |t - s|) over num_factor times"
+
+    def natural_names(self, group: str, columns: list[str]) -> list[str]:
+        return [f"sd__ou|{group}", f"rate__ou|{group}"]
+
+    def natural_values(self, theta: np.ndarray, k: int) -> np.ndarray:
+        return np.array([float(theta[0]), float(np.exp(-theta[1]))])
