@@ -5,8 +5,9 @@ Reference: tests/reference/covstruct.R -> covstruct.json, glmmTMB 1.1.5:
 ``glmmTMB(y ~ x + tnum + ar1(0 + time | id), data, family, REML = ...)`` and the same with
 ``cs(0 + time | id)`` and ``toep(0 + time | id)`` (its lag correlations from the fitted
 correlation matrix); Poisson GLMMs by Laplace; spatial Poisson GLMMs
-``exp(pos + 0 | group)`` and ``gau(...)`` with ``pos = numFactor(x, y)`` over 60 points (the
-range from the fitted correlation of the first two points); sleepstudy with
+``exp(pos + 0 | group)``, ``gau(...)`` and ``mat(...)`` with ``pos = numFactor(x, y)`` over
+60 points (the range from the fitted correlation of the first two points; for mat that
+correlation itself); sleepstudy with
 ``cs(1 + Days | Subject)``.
 The simulated data are written by the script to tests/reference/data/covstruct_long.csv and
 covstruct_spatial.csv.
@@ -35,6 +36,7 @@ CASES = {  # name: (formula, fitter, options)
     "pois_cs": ("count2 ~ x + cs(0 + time | id)", "glmer", {"family": "poisson"}),
     "pois_toep": ("count ~ x + toep(0 + time | id)", "glmer", {"family": "poisson"}),
     "pois_exp": ("count ~ z + exp(0 + pos | group)", "glmer", {"family": "poisson"}),
+    "pois_mat": ("count ~ z + mat(0 + pos | group)", "glmer", {"family": "poisson"}),
     "pois_gau": ("count ~ z + gau(0 + pos | group)", "glmer", {"family": "poisson"}),
     "sleep_cs_ml": ("Reaction ~ Days + cs(1 + Days | Subject)", "fit", {"method": "ML"}),
     "sleep_cs_reml": ("Reaction ~ Days + cs(1 + Days | Subject)", "fit", {"method": "REML"}),
@@ -56,7 +58,7 @@ def spatial_data() -> pd.DataFrame:
 def data_for(case: str) -> pd.DataFrame:
     if case.startswith("sleep"):
         return interlace.load_dataset("sleepstudy")
-    return spatial_data() if case in ("pois_exp", "pois_gau") else long_data()
+    return spatial_data() if case in ("pois_exp", "pois_gau", "pois_mat") else long_data()
 
 
 def fit_case(case: str):
@@ -70,7 +72,7 @@ def structure_params(res) -> np.ndarray:
     if nat is None:
         from interlace.inference.parameters import natural_parameters
         nat = natural_parameters(res)
-    own = ("sd__", "rho", "range__")  # SDs, rho / rho1, rho2 ... (toep), range
+    own = ("sd__", "rho", "range__", "smoothness__")  # SDs, rho / rho1 ... (toep), mat
     return nat[[n for n in nat.index if n.startswith(own)]].to_numpy(float)
 
 
@@ -83,8 +85,12 @@ def test_parity_with_glmmtmb(case):
     fe = res.fe_params
     np.testing.assert_allclose(fe[list(ref["fixef"])].to_numpy(), list(ref["fixef"].values()),
                                rtol=2e-3, atol=2e-3)
-    np.testing.assert_allclose(structure_params(res), ref["structure_params"], rtol=2e-3,
-                               atol=2e-3)
+    ours = structure_params(res)
+    if case == "pois_mat":  # R gives the correlation of its first two points, d apart
+        from interlace.covariance.spatial import matern_correlation
+        d12 = ref["structure_params"][2]
+        ours = [ours[0], float(matern_correlation(np.array([d12]), ours[1], ours[2])[0]), d12]
+    np.testing.assert_allclose(ours, ref["structure_params"], rtol=2e-3, atol=2e-3)
     if ref.get("sigma"):
         assert abs(res.family_params["sigma"] - ref["sigma"]) < 2e-3 * ref["sigma"]
 

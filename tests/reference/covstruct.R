@@ -51,6 +51,10 @@ summ <- function(m, structure) {
   rho <- if (ncol(cor) > 1) cor[2, 1] else NA
   sp <- if (structure == "ar1") c(sd[1], rho) else c(sd, rho)
   if (structure == "toep") sp <- c(sd, cor[-1, 1])  # the lag correlations
+  if (structure == "mat") {  # sd, the first two points' correlation and their distance
+    xy <- parseNumLevels(rownames(cor)[1:2])
+    sp <- c(sd[1], rho, sqrt(sum((xy[1, ] - xy[2, ])^2)))
+  }
   if (structure %in% c("exp", "gau")) {  # the range, from the first pair of points
     xy <- parseNumLevels(rownames(cor)[1:2])
     d12 <- sqrt(sum((xy[1, ] - xy[2, ])^2))
@@ -72,6 +76,7 @@ cases <- list(
   # missing values" in its Hessian, so there is no LMM toep reference)
   pois_toep = list(count ~ x + toep(0 + time | id), long, poisson(), FALSE, "toep"),
   pois_exp = list(count ~ z + exp(pos + 0 | group), spat, poisson(), FALSE, "exp"),
+  pois_mat = list(count ~ z + mat(pos + 0 | group), spat, poisson(), FALSE, "mat"),
   pois_gau = list(count ~ z + gau(pos + 0 | group), spat, poisson(), FALSE, "gau"),
   sleep_cs_ml = list(Reaction ~ Days + cs(1 + Days | Subject), sleep, gaussian(), FALSE, "cs"),
   sleep_cs_reml = list(Reaction ~ Days + cs(1 + Days | Subject), sleep, gaussian(), TRUE, "cs")
