@@ -14,15 +14,20 @@ GROUPS = {"fixed": ("fixed",), "beta_": ("fixed",), "random": ("sd", "cor", "sig
           "theta_": ("sd", "cor", "sigma")}
 
 
+def open_unit(name: str, value) -> float:
+    """``value`` as a number strictly between 0 and 1, or an error naming ``name``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InterlaceError(f"{name} must be a number between 0 and 1, got {value!r}") from None
+    if not 0.0 < v < 1.0:
+        raise InterlaceError(f"{name} must be between 0 and 1 (exclusive), got {value!r}")
+    return v
+
+
 def check_level(level: float) -> float:
     """A confidence level strictly between 0 and 1, or an error naming it."""
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise InterlaceError(f"level must be a number between 0 and 1, got {level!r}") from None
-    if not 0.0 < lv < 1.0:
-        raise InterlaceError(f"level must be between 0 and 1 (exclusive), got {level!r}")
-    return lv
+    return open_unit("level", level)
 
 
 def resolve_level(level: float | None, alpha: float | None) -> float:
@@ -33,13 +38,7 @@ def resolve_level(level: float | None, alpha: float | None) -> float:
                              f"both: got level={level!r}, alpha={alpha!r}")
     if alpha is None:
         return check_level(0.95 if level is None else level)
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise InterlaceError(f"alpha must be a number between 0 and 1, got {alpha!r}") from None
-    if not 0.0 < a < 1.0:
-        raise InterlaceError(f"alpha must be between 0 and 1 (exclusive), got {alpha!r}")
-    return 1.0 - a
+    return 1.0 - open_unit("alpha", alpha)
 
 
 def select_parameters(params: pd.Series, parm) -> list[str]:

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import interpolate, stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
-from interlace.inference.intervals import check_level, select_parameters
+from interlace.inference.intervals import check_level, open_unit, select_parameters
 from interlace.inference.profile_walk import Trace, walk
 from interlace.linalg.blas import blas_limit
 from interlace.plotting import plot_profile
@@ -185,13 +185,7 @@ def _undefined(x):
 
 def check_alphamax(alphamax: float) -> float:
     """alphamax strictly between 0 and 1, or an error naming it."""
-    try:
-        a = float(alphamax)
-    except (TypeError, ValueError):
-        raise InterlaceError(f"alphamax must be a number between 0 and 1, got {alphamax!r}") from None
-    if not 0.0 < a < 1.0:
-        raise InterlaceError(f"alphamax must be between 0 and 1 (exclusive), got {alphamax!r}")
-    return a
+    return open_unit("alphamax", alphamax)
 
 
 def profile_likelihood(result, which=None, alphamax: float = 0.01, maxpts: int = 50,
