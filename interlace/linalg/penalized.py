@@ -262,6 +262,23 @@ class PenalizedSystem:
         return PenalizedFactor(self, L0, L0inv, L21, L22)
 
 
+def symmetric_inverse(L: np.ndarray, block: int = 256) -> np.ndarray | None:
+    """(L L')^-1 from a lower Cholesky factor L, in full (both triangles); None if LAPACK fails.
+
+    LAPACK's dpotri needs a third of the flops of solving against the identity; it fills the
+    lower triangle, mirrored here block by block (no q x q temporaries)."""
+    P, info = dpotri(L, lower=1)
+    if info != 0:
+        return None
+    q = P.shape[0]
+    for i in range(0, q, block):
+        j = min(i + block, q)
+        D = P[i:j, i:j]
+        P[i:j, i:j] = np.tril(D) + np.tril(D, -1).T
+        P[i:j, j:] = P[j:, i:j].T
+    return P
+
+
 class PenalizedFactor:
     """Cholesky factor of M: log-determinant and solves."""
 
@@ -319,7 +336,9 @@ class PenalizedFactor:
         if self.L22 is None:
             return P00, None, None
         if issparse(self.L21):  # k0 == 1: P20 = -P22 B with B = L21 L0^-1 sparse
-            P22 = cho_solve((self.L22, True), np.eye(s.q2), check_finite=False)
+            P22 = symmetric_inverse(self.L22)
+            if P22 is None:
+                P22 = cho_solve((self.L22, True), np.eye(s.q2), check_finite=False)
             bdata = self.L21.data / self.L0[s.a21_cols]
             if s.a21_pairs is not None:  # P22 B only on B's own pattern: P20 as a slot vector
                 pa, pb, flat = s.a21_pairs
