@@ -20,9 +20,25 @@ from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.linalg.lapack import dpotri
 from scipy.sparse import csr_matrix, issparse
 
+from interlace.errors import InterlaceError
+from interlace.linalg.iterative import DeferredFactor
+
 _SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
 _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient
 _SMALL_TERM = 64  # trailing terms with at most this many columns meet the cross block densely
+_PCG_ITERS = 60  # conjugate-gradient iterations a solve is budgeted in the cost model
+SOLVERS = ("auto", "cholesky", "pcg")
+
+
+def choose_solver(q2: int, nnz21: int, eligible: bool) -> str:
+    """The cheaper way to do PIRLS's Newton solves: "cholesky" (dense factor of the q2 x q2
+    Schur complement, q2^3 / 3 flops) or "pcg" (conjugate gradients on it with sparse products,
+    about 4 nnz21 + 6 q2 flops an iteration); "pcg" only where it applies (``eligible``)."""
+    if not eligible:
+        return "cholesky"
+    dense = q2 ** 3 / 3.0
+    iterative = _PCG_ITERS * (4.0 * nnz21 + 6.0 * q2)
+    return "pcg" if iterative < dense else "cholesky"
 
 
 def solver_order(qs: list[int]) -> list[int]:
@@ -38,7 +54,7 @@ class PenalizedSystem:
     ``k``, ``nlevels``, ``q``, ``codes``, ``Z``, ``ucols``): the linear algebra does not depend
     on how the model was built."""
 
-    def __init__(self, terms: list) -> None:
+    def __init__(self, terms: list, solver: str = "auto") -> None:
         self.order = solver_order([t.q for t in terms])
         self.terms = [terms[i] for i in self.order]
         offs = np.cumsum([0] + [t.q for t in self.terms])
@@ -58,6 +74,21 @@ class PenalizedSystem:
         self._zl_ref: list | None = None  # the last Z Lambda factored (held, so never reused)
         self._zl0sq: np.ndarray | None = None  # its lead column squared (k0 == 1)
         self._build_indices()
+        self.solver = self._resolve_solver(solver)
+
+    def _resolve_solver(self, solver: str) -> str:
+        """``solver`` checked, and "auto" replaced by the cost model's choice."""
+        if solver not in SOLVERS:
+            raise InterlaceError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        eligible = (len(self.terms) == 2 and self.k0 == 1 and self.terms[1].k == 1)
+        if solver == "pcg" and not eligible:
+            raise InterlaceError(
+                "solver='pcg' needs exactly two random-effect terms with one column each "
+                "(crossed random intercepts); use 'cholesky' or 'auto'")
+        if solver != "auto":
+            return solver
+        n = int(self.tcodes[0].size)
+        return choose_solver(self.q2, min(n, self.q0 * self.q2), eligible)
 
     # -- symbolic ------------------------------------------------------------------------
     def _build_indices(self) -> None:
@@ -189,7 +220,30 @@ class PenalizedSystem:
 
     # -- numeric factorisation -----------------------------------------------------------
     def factor(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor | None:
-        """Factor M for row weights ``w`` and Z Lambda blocks (solver order); None if it fails."""
+        """Factor M for row weights ``w`` and Z Lambda blocks (solver order); None if it fails.
+
+        With the "pcg" solver and positive weights (M is then positive definite) the factor is
+        deferred: solves run by conjugate gradients until anything else is asked of it."""
+        if self.solver == "pcg" and bool(np.all(w > 0)):
+            return self._deferred(ZL, w)
+        return self.factor_exact(ZL, w)
+
+    def _deferred(self, ZL: list[np.ndarray], w: np.ndarray) -> DeferredFactor:
+        """M's blocks for conjugate-gradient solves (two scalar terms: L0 and a22 diagonal)."""
+        zl0, zl1 = ZL[0][:, 0], ZL[1][:, 0]
+        L0 = np.sqrt(np.bincount(self.tcodes[0], w * zl0 * zl0, minlength=self.n0) + 1.0)
+        a22 = np.bincount(self.tcodes[1], w * zl1 * zl1, minlength=self.q2) + 1.0
+        vals = w * zl1 * zl0
+        if self.sparse21:
+            data = np.bincount(self.a21_slot, vals, minlength=self.a21_nnz) / L0[self.a21_cols]
+            L21 = csr_matrix((data, self.a21_cols, self.a21_indptr), shape=(self.q2, self.q0))
+        else:
+            L21 = csr_matrix((vals / L0[self.tcodes[0]], (self.tcodes[1], self.tcodes[0])),
+                             shape=(self.q2, self.q0))
+        return DeferredFactor(L0, L21, a22, lambda: self.factor_exact(ZL, w))
+
+    def factor_exact(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor | None:
+        """The Cholesky factor of M (see :meth:`factor`); None if it fails."""
         k0, n0 = self.k0, self.n0
         zl0 = ZL[0]
         if k0 == 1:
