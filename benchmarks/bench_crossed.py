@@ -47,7 +47,7 @@ df = pd.read_csv(sys.argv[1], dtype={"a": str, "b": str})
 X = np.column_stack([np.ones(len(df)), df["x"].to_numpy()])
 t = time.perf_counter()
 m = gpb.GPModel(group_data=df[["a", "b"]], likelihood="bernoulli_logit",
-                matrix_inversion_method=sys.argv[2], num_threads=1)
+                matrix_inversion_method=sys.argv[2])
 m.fit(y=df["y"].to_numpy(), X=X)
 el = time.perf_counter() - t
 peak = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM")][0]

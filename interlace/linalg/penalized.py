@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
-from scipy.linalg.lapack import dpotri
+from scipy.linalg.lapack import dpotrf, dpotri
 from scipy.sparse import csr_matrix, issparse
 
 from interlace.errors import InterlaceError
@@ -69,6 +69,8 @@ class PenalizedSystem:
         self.tq = [t.q for t in self.terms]
         self.tcodes = [t.codes for t in self.terms]
         self.single1 = len(self.terms) == 1 and self.k0 == 1  # one scalar term: M is diagonal
+        # two scalar terms: the trailing block A22 is diagonal (crossed random intercepts)
+        self.two_scalar = len(self.terms) == 2 and self.k0 == 1 and self.terms[1].k == 1
         self.col0 = np.cumsum([0] + self.tk)  # first column of each term in minv_rows' output
         self.pos_of = {ti: pos for pos, ti in enumerate(self.order)}  # design term -> solver
         self._zl_ref: list | None = None  # the last Z Lambda factored (held, so never reused)
@@ -276,6 +278,10 @@ class PenalizedSystem:
         else:
             A21 = np.bincount(self.a21_idx, vals21, minlength=self.q2 * self.q0).reshape(
                 self.q2, self.q0)
+        if (self.two_scalar and self.sparse21 and self.schur_pairs is not None
+                and self.a21_nbig == self.q2):
+            L22 = self._crossed_schur_factor(data, ZL[1][:, 0], w)
+            return None if L22 is None else PenalizedFactor(self, L0, L0inv, L21, L22)
         vals22 = np.concatenate([w * ZL[s][:, ca] * ZL[t][:, cb]
                                  for s, ca, t, cb, _ in self.a22_diag_spec])
         A22 = np.bincount(self.a22d_idx, vals22, minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
@@ -314,6 +320,22 @@ class PenalizedSystem:
         except np.linalg.LinAlgError:
             return None  # numerically indefinite: the caller treats the point as infeasible
         return PenalizedFactor(self, L0, L0inv, L21, L22)
+
+    def _crossed_schur_factor(self, data: np.ndarray, zl1: np.ndarray,
+                              w: np.ndarray) -> np.ndarray | None:
+        """L22 for two scalar terms, in one q2 x q2 array: S = diag(a22) - L21 L21' on the lower
+        triangle (pairs of cross-block non-zeros sharing a lead level), factored in place
+        (LAPACK reads the C-ordered lower triangle as the upper one of S' = S)."""
+        q2 = self.q2
+        pa, pb, flat = self.schur_pairs
+        S = np.bincount(flat, data[pa] * data[pb], minlength=q2 * q2).astype(float, copy=False)
+        S = S.reshape(q2, q2)
+        np.negative(S, out=S)
+        S.flat[:: q2 + 1] += np.bincount(self.tcodes[1], w * zl1 * zl1, minlength=q2) + 1.0
+        U, info = dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            return None  # numerically indefinite: the caller treats the point as infeasible
+        return U.T
 
 
 def symmetric_inverse(L: np.ndarray, block: int = 256) -> np.ndarray | None:
