@@ -338,6 +338,17 @@ class PenalizedSystem:
         return U.T
 
 
+def _pairs_product(pairs: tuple, P: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(P B) on B's own pattern (B's non-zeros ``b`` in rows ``rows``, P symmetric, read on its
+    lower triangle), from the pairs (x, y, flat) of non-zeros sharing a column with
+    row(x) >= row(y), each pair once (x == y included): every pair counts both ways."""
+    pa, pb, flat = pairs
+    v = np.take(P, flat)
+    n = b.size
+    out = np.bincount(pa, v * b[pb], minlength=n) + np.bincount(pb, v * b[pa], minlength=n)
+    return out - np.diagonal(P)[rows] * b
+
+
 def symmetric_inverse(L: np.ndarray, block: int = 256) -> np.ndarray | None:
     """(L L')^-1 from a lower Cholesky factor L, in full (both triangles); None if LAPACK fails.
 
@@ -416,6 +427,10 @@ class PenalizedFactor:
             if P22 is None:
                 P22 = cho_solve((self.L22, True), np.eye(s.q2), check_finite=False)
             bdata = self.L21.data / self.L0[s.a21_cols]
+            if s.schur_pairs is not None and s.a21_nbig == s.q2:  # the lower pairs suffice
+                pbn = _pairs_product(s.schur_pairs, P22, bdata, s.a21_rows)
+                extra = np.bincount(s.a21_cols, bdata * pbn, minlength=n0)
+                return P00 + extra.reshape(n0, 1, 1), -pbn, P22
             if s.a21_pairs is not None:  # P22 B only on B's own pattern: P20 as a slot vector
                 pa, pb, flat = s.a21_pairs
                 pbn = np.bincount(pa, np.take(P22, flat) * np.take(bdata, pb), minlength=s.a21_nnz)
