@@ -82,3 +82,21 @@ def test_forcing_a_solver_is_checked():
         interlace.glmer("y ~ x + (1 | a) + (1 | b)", data=df, family="binomial", solver="lu")
     three_auto = build_glmm("y ~ x + (1 | a) + (1 | b) + (1 | c)", df, "binomial")
     assert three_auto.system.solver == "cholesky"
+
+
+def test_deferred_factor_matches_the_exact_one():
+    """The deferred factor's solves (conjugate gradients) equal the Cholesky factor's, and a
+    factor that turns out indefinite gives an infinite log-determinant (deviance), not an error."""
+    ctx = build_glmm("y ~ x + (1 | a) + (1 | b)", crossed(8000, 2000, 600), "binomial",
+                     solver="pcg")
+    system = ctx.system
+    rng = np.random.default_rng(3)
+    ZL = ctx.zl(np.array([0.9, 0.6]))  # solver order
+    w = rng.uniform(0.05, 0.25, ctx.design.n)
+    F, E = system.factor(ZL, w), system.factor_exact(ZL, w)
+    assert type(F).__name__ == "DeferredFactor"
+    R = rng.normal(size=(system.q, 2))
+    np.testing.assert_allclose(F.solve(R), E.solve(R), rtol=1e-9, atol=1e-11)
+    assert F.logdet() == pytest.approx(E.logdet(), rel=1e-12)
+    bad = type(F)(F.L0, F.L21, np.ones(system.q2), lambda: None)
+    assert bad.logdet() == np.inf

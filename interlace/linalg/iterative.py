@@ -67,9 +67,10 @@ class DeferredFactor:
     def exact(self) -> Any:
         """The exact (Cholesky) factor of M, computed once."""
         if self._exact is None:
-            self._exact = self._exact_fn()
-            if self._exact is None:  # numerically indefinite after all
+            exact = self._exact_fn()
+            if exact is None:  # numerically indefinite after all
                 raise np.linalg.LinAlgError("penalised system is not positive definite")
+            self._exact = exact
         return self._exact
 
     def _schur_mv(self, v: np.ndarray) -> np.ndarray:
@@ -93,8 +94,12 @@ class DeferredFactor:
         return np.column_stack([self._solve1(r[:, j]) for j in range(r.shape[1])])
 
     def logdet(self) -> float:
-        """log |M|, from the exact factor."""
-        return self.exact().logdet()
+        """log |M|, from the exact factor; +inf if M is numerically indefinite (the deviance is
+        then infinite, as for a failed factor on the Cholesky path)."""
+        try:
+            return self.exact().logdet()
+        except np.linalg.LinAlgError:
+            return np.inf
 
     def inverse_parts(self) -> tuple:
         """See ``PenalizedFactor.inverse_parts``."""
