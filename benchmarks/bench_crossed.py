@@ -94,7 +94,9 @@ def main() -> None:
                     res[f"gpboost_{meth}"] = run(args.gpb, GPBOOST, path, meth)
                     print(name, meth, res[f"gpboost_{meth}"], flush=True)
             out[name] = res
-    (HERE / "results_crossed.json").write_text(json.dumps(out, indent=1))
+    path = HERE / "results_crossed.json"  # cases not run this time are kept
+    old = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**old, **out}, indent=1))
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ class PenalizedSystem:
 
     def _lower_pairs(self) -> tuple:
         """Pairs (x, y) of cross-block non-zeros in one lead level with row(x) >= row(y), as
-        (x, y, flat index into the q2 x q2 lower triangle)."""
+        (x, y, flat index into the q2 x q2 lower triangle), sorted by the flat index."""
         order = self._order
         if self.a21_nbig < self.q2:  # only the rows of the big trailing terms
             order = order[self.a21_rows[order] < self.a21_nbig]
@@ -164,7 +164,9 @@ class PenalizedSystem:
         within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
         pb = order[first + within]
         rows = self.a21_rows
-        return pa, pb, rows[pa] * self.q2 + rows[pb]
+        flat = rows[pa].astype(np.int64) * self.q2 + rows[pb]
+        srt = np.argsort(flat, kind="stable")  # sorted targets: the q2 x q2 gathers and
+        return pa[srt], pb[srt], flat[srt]      # scatters then walk memory in order
 
     @property
     def a21_pairs(self) -> tuple | None:
