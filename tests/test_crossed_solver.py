@@ -51,6 +51,8 @@ def test_lmm_pcg_equals_cholesky():
     objs = {s: LMMObjective(build_lmm("y ~ x + (1 | a) + (1 | b)", df, solver=s), reml=True)
             for s in ("cholesky", "pcg")}
     assert objs["pcg"].ctx.system.solver == "pcg"
+    auto = build_lmm("y ~ x + (1 | a) + (1 | b)", df)
+    assert auto.system.solver == "cholesky"  # the LMM needs the factor at every evaluation
     for theta in ([0.7, 0.4], [1.3, 0.1], [0.05, 2.0]):
         sols = {s: o.solve(np.array(theta)) for s, o in objs.items()}
         devs = {s: objs[s].deviance_from(sols[s]) for s in objs}

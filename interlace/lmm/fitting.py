@@ -40,7 +40,8 @@ def fit(
 
     Returns an :class:`~interlace.lmm.result.LMMResult` with lmer's estimates, residual
     variance ``scale``, the REML criterion and Satterthwaite degrees of freedom (lmerTest).
-    ``solver`` is the penalised system's (see :func:`interlace.glmer`).
+    ``solver`` is the penalised system's (see :func:`interlace.glmer`); "auto" is "cholesky" for
+    an LMM, whose every evaluation needs the factor.
     """
     reml = check_method(method)
     opt = resolve_optimizer(optimizer)
