@@ -18,12 +18,13 @@ class ModelContext:
 
     design: Design
     family: object
+    solver: str = "auto"  # the penalised system's solver (PenalizedSystem's ``solver``)
 
     @classmethod
-    def build(cls, design: Design, family) -> ModelContext:
+    def build(cls, design: Design, family, solver: str = "auto") -> ModelContext:
         """The context of one fit; the family's per-row outputs are checked here, once."""
         check_family_outputs(family, design.y, design.weights, family.parameter_values())
-        return cls(design, family)
+        return cls(design, family, solver)
 
     def with_response(self, y: np.ndarray) -> ModelContext:
         """The same model on another response ``y`` (one value per row, on the design's scale:
@@ -31,7 +32,8 @@ class ModelContext:
         the design with y replaced and the penalised system's structure shared (the family's
         outputs were checked when the model was built, and their shapes do not depend on y).
         ``y`` is not validated here (see :mod:`interlace.inference.refit`)."""
-        ctx = ModelContext(replace(self.design, y=np.asarray(y, dtype=float)), self.family)
+        ctx = ModelContext(replace(self.design, y=np.asarray(y, dtype=float)), self.family,
+                           self.solver)
         if "system" in self.__dict__:
             ctx.__dict__["system"] = self.system
         return ctx
@@ -40,7 +42,7 @@ class ModelContext:
     def system(self) -> PenalizedSystem:
         """The blocked penalised system of the design's terms, built on first use (the LMM's
         dense path for small models never needs it, and there it costs a whole evaluation)."""
-        return PenalizedSystem(self.design.terms)
+        return PenalizedSystem(self.design.terms, self.solver)
 
     def loglik_constant(self, fp: dict) -> float:
         """The family's data-only log-density term, computed once per parameter value (the
