@@ -224,11 +224,14 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
 
     def _threshold_lines(self) -> list[str]:
         """ordinal's "Threshold coefficients:" table (its alpha: the thresholds themselves when
-        flexible)."""
-        cols = wald_columns(self.threshold_coefs, self.threshold_coef_bse,
-                            self.threshold_coef_zvalues, [], est_fmt=".4f")[:3]
+        flexible), with R's digits: estimates and SEs to the decimals that give the smallest of
+        them 4 significant digits, z values likewise (printCoefmat)."""
+        est, se, z = self.threshold_coefs, self.threshold_coef_bse, self.threshold_coef_zvalues
+        d, dz = r_decimals(np.r_[est.to_numpy(), se.to_numpy()]), r_decimals(z.to_numpy())
+        cols = [("Estimate", 10, est, f".{d}f"), ("Std. Error", 12, se, f".{d}f"),
+                ("z value", 9, z, f".{dz}f")]
         return ["Threshold coefficients:",
-                *coefficient_lines(list(self.threshold_coefs.index), cols, min_width=8)]
+                *coefficient_lines(list(est.index), cols, min_width=8)]
 
     def _summary_lines(self) -> list[str]:
         groups = ",  ".join(f"{k} {v}" for k, v in self.ngroups.items())
@@ -241,3 +244,16 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
     def __repr__(self) -> str:
         return (f"<CLMMResult ordinal({self.link.name}) K={len(self.levels)} nobs={self.nobs} "
                 f"llf={self.llf:.4f} converged={self.converged}>")
+
+
+def r_decimals(values: np.ndarray, digits: int = 4) -> int:
+    """The decimals R's ``format(x, digits = 4)`` gives a column: enough for every entry to
+    show ``digits`` significant digits, trailing zeros dropped (at least 0, at most 10)."""
+    out = 0
+    for v in np.abs(np.asarray(values, float)):
+        if not np.isfinite(v) or v == 0:
+            continue
+        d = min(max(digits - 1 - int(np.floor(np.log10(v))), 0), 10)
+        text = f"{v:.{d}f}".rstrip("0")
+        out = max(out, len(text.split(".")[1]) if "." in text else 0)
+    return out
