@@ -13,7 +13,8 @@ _DTYPES = {
     "sleepstudy": {"Subject": str},
     "seed_counts": {"site": str, "year": str},
     "Penicillin": {"plate": str, "sample": str},
-    "wine": {"judge": str, "bottle": str},  # ordinal's wine; rating is an integer 1..5
+    # ordinal's wine; rating (the ordered response 1..5) is an integer
+    "wine": {"temp": str, "contact": str, "bottle": str, "judge": str},
     "Salamanders": {"site": str, "mined": str, "spp": str},  # glmmTMB's
     "Owls": {"Nest": str, "FoodTreatment": str, "SexParent": str},  # glmmTMB's
     # ordinal's soup; SURENESS (the ordered response 1..6) is an integer, as wine's rating

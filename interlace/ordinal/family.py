@@ -38,6 +38,7 @@ import numpy as np
 
 from interlace.errors import DataError, InterlaceError, PluginError
 from interlace.families.base import Family, FamilyParameter, RowKernel
+from interlace.ordinal.clm import clm_fit
 from interlace.ordinal.kernel import OrdinalKernel
 from interlace.ordinal.links import CUMULATIVE_LINKS, CumulativeLink, cumulative_link
 from interlace.ordinal.rows import cuts_for, information, row_state
@@ -210,44 +211,14 @@ class OrdinalFamily(Family):
         tau = np.maximum.accumulate(self.cumulative.ppf(cum))
         return tau + np.arange(K - 1) * 1e-3  # strictly increasing even for tiny categories
 
-    def fit_fixed(self, y, weights, X, offset, tau0=None, maxiter: int = 200):
+    def fit_fixed(self, y, weights, X, offset, tau0=None, maxiter: int = 100):
         """Maximum likelihood (thresholds, beta) of the model without random effects (R's
-        ``clm``), by L-BFGS on the unconstrained threshold parameters with the analytic
-        gradient. Returns (tau, beta); used for starting values."""
-        from scipy.optimize import minimize
-
+        ``clm``), by Newton's method with the analytic Hessian (:mod:`interlace.ordinal.clm`).
+        Returns (tau, beta); used for starting values."""
         y = np.asarray(y, float)
-        yi = y.astype(np.intp)
-        w = np.asarray(weights, float)
-        X = np.asarray(X, float).reshape(len(y), -1)
-        K1, p = self._need_ncat() - 1, X.shape[1]
-        spec, names = self.parameters, list(self.parameters)
-        nz = len(names)
-        tau = self.marginal_thresholds(y, w) if tau0 is None else np.asarray(tau0, float)
-        z0 = np.array([spec[n].to_unconstrained(v) for n, v in self.threshold_params(tau).items()])
-
-        def unpack(v):
-            return {n: spec[n].from_unconstrained(float(np.clip(zz, -30, 30)))
-                    for n, zz in zip(names, v[:nz])}, v[nz:]
-
-        def f(v):
-            fp, beta = unpack(v)
-            st = self._state(y, offset + X @ beta, fp, True)
-            ll = float(w @ st["lp"])
-            if not np.isfinite(ll):
-                return 1e100, np.zeros_like(v)
-            g_tau = (np.bincount(yi, weights=w * st["ra"], minlength=K1 + 1)[:K1]
-                     - np.bincount(yi, weights=w * st["rb"], minlength=K1 + 1)[1:])
-            g_beta = X.T @ (w * (st["rb"] - st["ra"]))
-            g_z = self.threshold_jacobian(fp).T @ g_tau
-            return -ll, -np.concatenate([g_z, g_beta])
-
-        res = minimize(f, np.concatenate([z0, np.zeros(p)]), jac=True, method="L-BFGS-B",
-                       bounds=[(-30.0, 30.0)] * nz + [(None, None)] * p,
-                       options={"maxiter": maxiter, "gtol": 1e-8, "ftol": 1e-12})
-        fp, beta = unpack(res.x)
-        self._cache = None
-        return self.thresholds(fp), np.asarray(beta, float)
+        tau = self.marginal_thresholds(y, weights) if tau0 is None else np.asarray(tau0, float)
+        tau, beta, _ = clm_fit(self, y, weights, X, offset, tau, maxiter=maxiter)
+        return tau, beta
 
     def start_parameters(self, design, beta0) -> dict[str, float]:
         """Thresholds given the starting coefficients (the framework's hook, called after the

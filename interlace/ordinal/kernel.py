@@ -24,12 +24,13 @@ class OrdinalKernel(RowKernel):
     def __init__(self, family, y: np.ndarray, weights: np.ndarray) -> None:
         super().__init__(family, y, weights)
         self.yi = self.y.astype(np.intp)
-        self.names = tuple(family.parameters)
         self._cuts: tuple | None = None  # (threshold key, Cuts)
         self._last: tuple | None = None  # (eta, threshold key, fp, state)
 
-    def _key(self, fp: dict) -> tuple:
-        return tuple([float(fp[n]) for n in self.names])
+    @staticmethod
+    def _key(fp: dict) -> tuple:
+        """The thresholds' parameter values, with their names (the order may differ)."""
+        return tuple(fp.items())
 
     def state(self, eta: np.ndarray, fp: dict) -> dict:
         """log P and the ratios at eta (the last state when eta is the same array)."""

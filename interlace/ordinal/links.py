@@ -78,6 +78,19 @@ class _Logistic(CumulativeLink):
     name = "logit"
 
     def evaluate(self, a, b, top, bottom, ratios):
+        Fa, Sb = special.expit(a), special.expit(-b)
+        P = Fa * Sb * -np.expm1(b - a)  # each factor to full relative precision
+        if P.min() > 1e-290:  # every row away from the far tails: the direct form
+            lp = np.log(P)
+            if not ratios:
+                return lp, None, None, None, None
+            Sa, Fb = special.expit(-a), special.expit(b)
+            ra, rb = Fa * Sa / P, Fb * Sb / P
+            return lp, ra, rb, (Sa - Fa) * ra, (Sb - Fb) * rb
+        return self._evaluate_logs(a, b, ratios)
+
+    def _evaluate_logs(self, a, b, ratios):
+        """The same in logs, for rows so far out that P underflows."""
         spa = np.logaddexp(0.0, -a)  # -log F(a)
         spb = np.logaddexp(0.0, b)  # -log S(b)
         lp = log1mexp(b - a) - spa - spb

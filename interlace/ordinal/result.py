@@ -63,6 +63,12 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         self.fittedvalues = pd.Series(np.exp(ll), name="fitted")
         return self
 
+    def _set_family_coefs(self, ctx, layout, x: np.ndarray, H: np.ndarray) -> None:
+        """None: the thresholds' parameters are reported as ordinal's threshold coefficients
+        with standard errors on their natural scale (``threshold_coefs``), not as tables on
+        the optimizer's scale (a GLMM's family parameters)."""
+        self.family_coefs, self.family_params_bse = {}, {}
+
     def _fold_intercept(self, ctx, location: str, c: float) -> None:
         """Shift mode: the intercept c moves into the thresholds' location; no fixed effects
         remain."""

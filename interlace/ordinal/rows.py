@@ -65,14 +65,19 @@ def information(st: dict, log_concave: bool) -> np.ndarray:
     return np.maximum(W, 0.0) if log_concave else W
 
 
+def second_derivatives(st: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """l_aa, l_ab, l_bb per row (unweighted), from a :func:`row_state` with ratios."""
+    al, be = st["ra"], st["rb"]
+    return st["gra"] - al * al, al * be, -st["grb"] - be * be
+
+
 def cut_derivatives(link: CumulativeLink, cuts: Cuts, st: dict) -> dict:
     """l_a, l_b, s_a, s_b, W_a, W_b per row (unweighted; see the module docstring), from a
     :func:`row_state` with ratios."""
     al, be, ga, gb = st["ra"], st["rb"], st["gra"], st["grb"]
     with np.errstate(all="ignore"):
         ka, kb = link.curvature(st["a"], st["b"], al, be, cuts.top, cuts.bottom)
-    ab = al * be
-    l_aa, l_bb = ga - al * al, -gb - be * be
+    l_aa, ab, l_bb = second_derivatives(st)
     l_aaa = ka - 3.0 * al * ga + 2.0 * al * al * al
     l_aab = be * ga - 2.0 * al * ab
     l_abb = al * gb + 2.0 * ab * be
