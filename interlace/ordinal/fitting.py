@@ -132,16 +132,15 @@ def clmm(
 
     Returns a :class:`CLMMResult` (thresholds named as ordinal names them, ``"1|2"``...; the
     threshold coefficients of a symmetric or equidistant structure as ordinal names them).
-    The stages are public: :func:`build_clmm` gives the model, and
-    :func:`~interlace.glmm.optimize_glmm` and :func:`~interlace.glmm.glmm_result` (with
-    ``result_cls=CLMMResult``) fit it, as for a GLMM.
+    The stages are public: :func:`build_clmm` gives the model, :func:`clmm_integrator` the
+    integrator, and :func:`~interlace.glmm.optimize_glmm` and
+    :func:`~interlace.glmm.glmm_result` (with ``result_cls=CLMMResult``) fit it, as for a GLMM.
     """
     nAGQ = check_nagq(nAGQ)
     cumulative_link(link)  # an unknown link or threshold is an error before any work
     check_threshold(threshold)
     opt = resolve_optimizer(optimizer)
-    integ = (OrdinalLaplace() if integrator is None and nAGQ == 1
-             else resolve_integrator(integrator, nAGQ))
+    integ = clmm_integrator(integrator, nAGQ)
     ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
                      offset=offset, threshold=threshold)
     with blas_limit(ctx):
@@ -149,6 +148,16 @@ def clmm(
                           CLMMResult)
     res.response = response_column(ctx.design.parsed)
     return res
+
+
+def clmm_integrator(integrator: Any = None, nAGQ: int = 1):
+    """The integrator a :func:`clmm` call uses: the Laplace approximation with the exact
+    gradient (:class:`~interlace.ordinal.laplace.OrdinalLaplace`) for ``integrator=None`` and
+    ``nAGQ=1``; otherwise the named plugin (adaptive quadrature for ``nAGQ > 1``)."""
+    nAGQ = check_nagq(nAGQ)
+    if integrator is None and nAGQ == 1:
+        return OrdinalLaplace()
+    return resolve_integrator(integrator, nAGQ)
 
 
 def build_clmm(
