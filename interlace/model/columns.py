@@ -29,7 +29,6 @@ from interlace.model.response import (
     plain_label,
 )
 
-
 _BACKTICKED = re.compile(r"`([^`]+)`")
 
 
