@@ -18,6 +18,7 @@ the marginal thresholds reach the optimum to rounding.
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import solve_triangular
 
 from interlace.ordinal.rows import cuts_for, row_state, second_derivatives
 
@@ -31,12 +32,10 @@ class _ClmProblem:
         self.w = np.asarray(weights, float)
         self.X = np.asarray(X, float).reshape(len(self.yi), -1)
         self.offset = np.asarray(offset, float)
-        K1 = family.ncat - 1
-        self.K1, self.nz, self.p = K1, len(self.s.names), self.X.shape[1]
+        self.K1, self.nz, self.p = family.ncat - 1, len(self.s.names), self.X.shape[1]
         self.log = np.array([t == "log" for t in self.s.transforms])
-        # one-hot of the threshold each row's upper (a) and lower (b) cut point is
-        self.Ia = (self.yi[:, None] == np.arange(K1)[None, :]).astype(float)
-        self.Ib = (self.yi[:, None] - 1 == np.arange(K1)[None, :]).astype(float)
+        # one-hot of each row's category: its upper cut point is tau[y], its lower tau[y - 1]
+        self.onehot = (self.yi[:, None] == np.arange(self.K1 + 1)[None, :]).astype(float)
 
     def psi(self, z: np.ndarray) -> np.ndarray:
         return np.where(self.log, np.exp(np.clip(z, -30.0, 30.0)), z)
@@ -45,44 +44,58 @@ class _ClmProblem:
         tau = self.s.L @ self.psi(v[: self.nz])
         if np.any(np.diff(tau) <= 0) or not np.all(np.isfinite(tau)):
             return -np.inf, None
-        eta = self.offset + self.X @ v[self.nz:]
+        eta = self.offset + self.X @ v[self.nz:] if self.p else self.offset
         st = row_state(self.fam.cumulative, cuts_for(tau, self.yi), eta, True)
         ll = float(self.w @ st["lp"])
         return (ll, st) if np.isfinite(ll) else (-np.inf, None)
 
+    def _by_category(self, v: np.ndarray) -> np.ndarray:
+        return np.bincount(self.yi, weights=v, minlength=self.K1 + 1)
+
     def derivatives(self, v: np.ndarray, st: dict) -> tuple[np.ndarray, np.ndarray]:
         """Gradient and Hessian of the log-likelihood in v."""
-        w, X, Ia, Ib = self.w, self.X, self.Ia, self.Ib
+        K1, nz, p, w = self.K1, self.nz, self.p, self.w
         la, lb = w * st["ra"], -w * st["rb"]
         laa, lab, lbb = (w * d for d in second_derivatives(st))
-        g_tau = Ia.T @ la + Ib.T @ lb
-        H_tt = (Ia * laa[:, None]).T @ Ia + (Ib * lbb[:, None]).T @ Ib
-        H_tt += (Ia * lab[:, None]).T @ Ib + (Ib * lab[:, None]).T @ Ia
-        sa, sb = -(laa + lab), -(lab + lbb)
-        H_tb = (Ia * sa[:, None]).T @ X + (Ib * sb[:, None]).T @ X
-        H_bb = -(X * (sa + sb)[:, None]).T @ X  # sa + sb = W
-        g_beta = X.T @ (-(la + lb))
-        dpsi = np.where(self.log, self.psi(v[: self.nz]), 1.0)
+        cat = self._by_category
+        g_tau = cat(la)[:K1] + cat(lb)[1:]
+        H_tt = np.diag(cat(laa)[:K1] + cat(lbb)[1:])
+        off = cat(lab)[1:K1]  # rows in category c hold tau[c - 1] (b) and tau[c] (a)
+        idx = np.arange(K1 - 1)
+        H_tt[idx, idx + 1] = H_tt[idx + 1, idx] = off
+        dpsi = np.where(self.log, self.psi(v[:nz]), 1.0)
         J = self.s.L * dpsi[None, :]
         g_z = J.T @ g_tau
-        H_zz = J.T @ H_tt @ J + np.diag(np.where(self.log, g_z, 0.0))  # d2 exp(z) = exp(z)
-        H_zb = J.T @ H_tb
-        g = np.concatenate([g_z, g_beta])
-        H = np.block([[H_zz, H_zb], [H_zb.T, H_bb]])
+        H = np.empty((nz + p, nz + p))
+        H[:nz, :nz] = J.T @ H_tt @ J + np.diag(np.where(self.log, g_z, 0.0))  # d2 exp = exp
+        g = np.empty(nz + p)
+        g[:nz] = g_z
+        if p:
+            X = self.X
+            sa, sb = -(laa + lab), -(lab + lbb)
+            SX = self.onehot.T @ (np.column_stack([sa, sb])[:, :, None] * X[:, None, :]
+                                  ).reshape(len(w), 2 * p)
+            H_tb = SX[:K1, :p] + SX[1:, p:]  # d2l / dtau dbeta: a-rows' s_a x, b-rows' s_b x
+            H[:nz, nz:] = J.T @ H_tb
+            H[nz:, :nz] = H[:nz, nz:].T
+            H[nz:, nz:] = -(X * (sa + sb)[:, None]).T @ X  # sa + sb = W
+            g[nz:] = X.T @ (-(la + lb))
         return g, H
 
 
 def _newton_step(g: np.ndarray, H: np.ndarray) -> np.ndarray:
     """The ascent step -H^-1 g, with H shifted down until it is negative definite."""
     A = -0.5 * (H + H.T)
-    shift = 0.0
     scale = max(float(np.max(np.abs(np.diag(A)))), 1e-8)
+    shift = 0.0
     for _ in range(30):
         try:
-            c = np.linalg.cholesky(A + shift * np.eye(A.shape[0]))
-            return np.linalg.solve(c.T, np.linalg.solve(c, g))
+            c = np.linalg.cholesky(A + shift * np.eye(A.shape[0]) if shift else A)
         except np.linalg.LinAlgError:
             shift = max(2.0 * shift, 1e-6 * scale)
+            continue
+        y = solve_triangular(c, g, lower=True, check_finite=False)
+        return solve_triangular(c.T, y, lower=False, check_finite=False)
     return g / scale
 
 

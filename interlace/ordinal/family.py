@@ -226,7 +226,7 @@ class OrdinalFamily(Family):
         eta0 = design.offset + design.X @ beta0
         w = design.weights
         tau0 = self.marginal_thresholds(design.y, w) + float(np.average(eta0, weights=w))
-        tau, _ = self.fit_fixed(design.y, w, np.zeros((design.n, 0)), eta0, tau0=tau0)
+        tau, _, _ = clm_fit(self, design.y, w, np.zeros((design.n, 0)), eta0, tau0, tol=1e-8)
         return {k: v for k, v in self.threshold_params(tau).items()
                 if not self.parameters[k].fixed}
 

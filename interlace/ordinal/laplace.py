@@ -33,9 +33,23 @@ class OrdinalLaplace(Integrator):
 
     name = "laplace"
 
+    def __init__(self, nAGQ: int = 1, **options) -> None:
+        super().__init__(nAGQ=nAGQ, **options)
+        self._last: tuple | None = None  # (ctx, theta, beta, parameters, result)
+
     def integrate(self, ctx, theta, beta, fparams, u0):
+        """The Laplace approximation at the modes. Asked again at the same parameters from the
+        modes it returned (the fit's re-convergence before differences of the gradient), the
+        same result: penalised IRLS had converged there, its last Newton step taken."""
+        last = self._last
+        if (last is not None and last[4].modes.converged and u0 is last[4].modes.u
+                and last[0] is ctx and np.array_equal(last[1], theta)
+                and np.array_equal(last[2], beta) and last[3] == tuple(fparams.items())):
+            return last[4]
         res = pirls(ctx, theta, beta, fparams, u0)
-        return IntegrationResult(-0.5 * res.laplace_deviance, res)
+        out = IntegrationResult(-0.5 * res.laplace_deviance, res)
+        self._last = (ctx, theta.copy(), beta.copy(), tuple(fparams.items()), out)
+        return out
 
     def exact_canonical(self, ctx, fam_names):
         """The gradient is closed-form to rounding (see the module docstring)."""
