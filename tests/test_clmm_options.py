@@ -50,9 +50,10 @@ def fitted(key: str):
     return clmm(R["formula"], data(R["data"]), link=R["link"], threshold=R["threshold"])
 
 
-def rel(a, b) -> float:
+def rel(a, b, floor: float = 0.0) -> float:
+    """Largest relative difference, relative to max(|b|, floor)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
-    return float(np.max(np.abs(a - b) / np.abs(b)))
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), floor)))
 
 
 @pytest.mark.parametrize("key", sorted(FIX))
@@ -62,12 +63,15 @@ def test_estimates_and_loglik_match_ordinal(key):
     assert r.converged, r.messages
     assert r.threshold == R["threshold"] and r.ordinal_link == R["link"]
     assert list(r.threshold_coefs.index) == list(tight["alpha"])  # ordinal's names
-    assert rel(r.threshold_coefs, list(tight["alpha"].values())) < EST_TOL
+    # relative to max(|value|, 1): soup's thresholds near 0 (3|4 = -0.12) move by 2e-5 along
+    # a flat direction between ordinal's tight fit and interlace's (whose log-likelihood is
+    # 9e-8 higher); strictly relative the largest difference is 9.6e-5 there, 1.4e-5 elsewhere
+    assert rel(r.threshold_coefs, list(tight["alpha"].values()), 1.0) < EST_TOL
     beta = tight["beta"] or {}  # R writes an empty named list as []
     if beta:
-        assert rel(r.fe_params[[BETA[k] for k in beta]], list(beta.values())) < EST_TOL
+        assert rel(r.fe_params[[BETA[k] for k in beta]], list(beta.values()), 1.0) < EST_TOL
     assert list(r.thresholds.index) == list(tight["Theta"])
-    assert rel(r.thresholds, list(tight["Theta"].values())) < EST_TOL
+    assert rel(r.thresholds, list(tight["Theta"].values()), 1.0) < EST_TOL
     np.testing.assert_allclose(r.family.structure.T, np.asarray(tight["tJac"], float))
     for grp, rec in tight["varcorr"].items():
         assert rel(np.diag(r.variance_components[grp].to_numpy()), np.diag(rec["cov"])) < 1e-3
