@@ -50,7 +50,7 @@ class OrdinalKernel(RowKernel):
 
     def evaluate(self, eta: np.ndarray, fp: dict) -> tuple[np.ndarray, float]:
         lp = self.state(eta, fp)["lp"]
-        return eta, float(np.sum(lp) if self.unit else self.w @ lp)
+        return eta, float(lp.sum() if self.unit else self.w @ lp)
 
     def score_weights(self, eta, mu, fp):
         st = self.state(eta, fp)

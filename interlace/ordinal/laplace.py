@@ -84,5 +84,7 @@ def threshold_gradient(ctx, kern, theta: np.ndarray, fp: dict, res,
     g_tau = (np.bincount(yi, weights=ra, minlength=K)[: K - 1]
              + np.bincount(yi, weights=rb, minlength=K)[1:])
     J = fam.threshold_jacobian(fp)
+    if len(fam_names) == J.shape[1]:  # every threshold parameter estimated (in their order)
+        return J.T @ g_tau
     cols = [list(fam.parameters).index(n) for n in fam_names]
     return J[:, cols].T @ g_tau
