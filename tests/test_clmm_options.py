@@ -191,3 +191,22 @@ def test_default_integrator_is_the_exact_laplace():
     assert abs(a.llf - b.llf) < 1e-8
     np.testing.assert_allclose(a.coef, b.coef, rtol=1e-5)
     assert a.evaluations < b.evaluations
+
+
+def test_cli_runs_a_config_with_a_threshold_structure(tmp_path, capsys):
+    """`interlace run` on a config with `threshold: equidistant` prints ordinal's summary of
+    that structure and writes its threshold coefficients."""
+    from interlace.cli import main
+
+    cfg = tmp_path / "wine_eq.yaml"
+    cfg.write_text("model: clmm\nthreshold: equidistant\ndata: {dataset: wine}\n"
+                   "formula: rating ~ temp + contact + (1 | judge)\n")
+    out = tmp_path / "out.json"
+    assert main(["run", str(cfg), "--output", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "equidistant" in text and "threshold.1" in text and "spacing" in text
+    res = json.loads(out.read_text())["result"]
+    r = fitted("wine_equidistant")
+    assert res["threshold"] == "equidistant"
+    assert [v["estimate"] for v in res["threshold_coefficients"].values()] == list(
+        r.threshold_coefs)
