@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         groups="herd",
         weights=df["size"].values,
     )
-    result.summary()
+    print(result.summary())
     new = pd.DataFrame({"period": ["1", "2", "3", "4"], "herd": ["new"] * 4})
     probs = result.predict(newdata=new, include_re=False)
     print("\nPredicted incidence for an average herd, by period:")

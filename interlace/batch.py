@@ -16,22 +16,18 @@ by SIGKILL (it watches for that itself).
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
-import signal
 import sys
-import threading
 import time
-import uuid
 import warnings
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
-from multiprocessing.connection import wait
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import pandas as pd
 
+from interlace import parallel
 from interlace.config.loader import (
     ConfigError,
     ConfigIssue,
@@ -42,7 +38,7 @@ from interlace.config.loader import (
 )
 from interlace.config.runner import TABLE_FIRST, failure_record, flatten, invalid_record, run_fit
 
-MAX_ATTEMPTS = 2  # a fit whose worker dies is retried once
+MAX_ATTEMPTS = parallel.MAX_ATTEMPTS  # a fit whose worker dies is retried once
 
 
 # -- where results go ---------------------------------------------------------------------
@@ -234,124 +230,17 @@ class Progress:
             self.stream.flush()
 
 
-# -- local worker processes ---------------------------------------------------------------
-ORPHAN_EXIT_CODE = 75  # a worker that outlived the batch's main process exits with it
-PARENT_CHECK_S = 0.5  # how often a worker checks that the batch's main process is alive
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: the pid was reused, ours is gone
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rsplit(b")", 1)[1].split()[0]
-    except (OSError, IndexError):  # no /proc (macOS): kill(pid, 0) is all we know
-        return True
-    return state not in (b"Z", b"X")
-
-
-def _watch_parent(main_pid: int, interval: float = PARENT_CHECK_S) -> threading.Thread:
-    """Start a daemon thread that ends this worker (``os._exit``) within ``interval`` seconds
-    of the batch's main process dying, however it dies (SIGKILL included, which no handler
-    in the main process can catch): the worker is reparented, so its parent pid changes, or
-    ``main_pid`` no longer runs (the worker's parent is a fork server). Without it a worker
-    busy with a long fit, or blocked reading a pipe whose other end it inherited, would
-    outlive the batch for good."""
-    ppid = os.getppid()
-
-    def watch() -> None:
-        while True:
-            time.sleep(interval)
-            if os.getppid() != ppid or not _pid_alive(main_pid):
-                os._exit(ORPHAN_EXIT_CODE)
-
-    t = threading.Thread(target=watch, name="interlace-parent-watch", daemon=True)
-    t.start()
-    return t
-
-
-def _worker_main(conn, fit_fn, main_pid: int | None = None) -> None:
-    """A worker: say it is ready, then fit what arrives on ``conn`` until told to stop or the
-    batch's main process ``main_pid`` is gone (see :func:`_watch_parent`)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's business
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if main_pid is not None:
-        _watch_parent(main_pid)
-    try:
-        conn.send(("ready", os.getpid()))
-    except (BrokenPipeError, OSError):
-        return
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        tid, spec = msg
-        try:
-            rec = fit_fn(spec)
-        except Exception as exc:  # noqa: BLE001 - a custom fit_fn that raises
-            rec = failure_record(spec, f"{type(exc).__name__}: {exc}", type(exc).__name__, 1)
-        try:
-            conn.send(("done", tid, rec))
-        except (BrokenPipeError, OSError):
-            return
+# -- local worker processes and Dask (interlace.parallel) ----------------------------------
+ORPHAN_EXIT_CODE = parallel.ORPHAN_EXIT_CODE
+PARENT_CHECK_S = parallel.PARENT_CHECK_S
+WorkerStartError = parallel.WorkerStartError
+_worker_main = parallel.worker_main  # the worker processes' main function (tests replace it)
 
 
 def _mp_context():
-    """fork while this process has no other threads (fast, and no re-import of a script's
-    main module); otherwise forkserver, which is safe with threads."""
-    methods = mp.get_all_start_methods()
-    if "fork" in methods and threading.active_count() == 1:
-        return mp.get_context("fork")
-    if "forkserver" in methods:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["interlace", "interlace.config", "interlace.batch"])
-        return ctx
-    return mp.get_context("spawn")
-
-
-class WorkerStartError(RuntimeError):
-    """Local worker processes die before they can take a fit."""
-
-
-class _Slot:
-    def __init__(self, ctx, fit_fn) -> None:
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.proc = ctx.Process(target=_worker_main, args=(child, fit_fn, os.getpid()),
-                                daemon=True, name="interlace-fit-worker")
-        self.proc.start()
-        child.close()
-        self.ready = False
-        self.task: tuple[FitSpec, int, float] | None = None
-
-    def stop(self, grace: float = 2.0) -> None:
-        try:
-            self.conn.send(None)
-        except (BrokenPipeError, OSError):
-            pass
-        self.proc.join(grace)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(grace)
-        self.conn.close()
-
-
-def _exit_text(code: int | None) -> str:
-    if code is None:
-        return "unknown exit"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exit code {code}"
+    """fork while this process has no other threads; otherwise a fork server that has
+    imported interlace and its batch machinery (:func:`interlace.parallel.mp_context`)."""
+    return parallel.mp_context(["interlace", "interlace.config", "interlace.batch"])
 
 
 def run_local(todo: list[FitSpec], workers: int, emit, fit_fn=run_fit,
@@ -361,83 +250,11 @@ def run_local(todo: list[FitSpec], workers: int, emit, fit_fn=run_fit,
     A worker that dies while fitting costs that fit one attempt (it is retried once, then
     recorded as ``WorkerDied``); a worker that dies before it is ready costs nothing, but if
     workers keep dying at start the batch stops with :class:`WorkerStartError`."""
-    log = log or (lambda s: None)
-    if workers <= 0:  # in this process: no isolation, for debugging
-        for spec in todo:
-            emit(fit_fn(spec))
-        return
-    ctx = _mp_context()
-    queue: deque[tuple[FitSpec, int]] = deque((s, 1) for s in todo)
-    slots = [_Slot(ctx, fit_fn) for _ in range(min(workers, len(todo)))]
-    tid = 0
-    start_failures = 0
-    try:
-        while queue or any(s.task for s in slots):
-            for s in slots:
-                if s.ready and s.task is None and queue:
-                    spec, att = queue.popleft()
-                    tid += 1
-                    try:
-                        s.conn.send((tid, spec))
-                    except (BrokenPipeError, OSError):  # it died idle: the sentinel tells
-                        queue.appendleft((spec, att))
-                        continue
-                    s.task = (spec, att, time.monotonic())
-            timeout = 0.25 if fit_timeout else None
-            ready = wait([s.conn for s in slots] + [s.proc.sentinel for s in slots], timeout)
-            for i, s in enumerate(slots):
-                died = False
-                if s.conn in ready or s.proc.sentinel in ready:
-                    try:
-                        while s.conn.poll():
-                            msg = s.conn.recv()
-                            if msg[0] == "ready":
-                                s.ready, start_failures = True, 0
-                            elif s.task is not None:
-                                rec, (spec, att, _) = msg[2], s.task
-                                rec["attempts"] = att
-                                s.task = None
-                                emit(rec)
-                    except (EOFError, OSError):
-                        died = True
-                    died = died or (s.proc.sentinel in ready and not s.proc.is_alive())
-                if died:
-                    s.proc.join(5)
-                    why = _exit_text(s.proc.exitcode)
-                    s.conn.close()
-                    if not s.ready:
-                        start_failures += 1
-                        if start_failures >= 3:
-                            raise WorkerStartError(
-                                f"local worker processes die as they start ({why}); when "
-                                f"run_batch is called from a script, put the call under "
-                                f"if __name__ == '__main__':")
-                    slots[i] = _Slot(ctx, fit_fn)
-                    if s.task is not None:
-                        spec, att, _ = s.task
-                        if not s.ready:
-                            queue.appendleft((spec, att))
-                        elif att < MAX_ATTEMPTS:
-                            log(f"worker died during fit {spec.name} ({why}); retrying it once")
-                            queue.appendleft((spec, att + 1))
-                        else:
-                            emit(failure_record(spec, f"worker process died during the fit "
-                                                      f"({why}) on all {att} attempts",
-                                                "WorkerDied", att))
-                elif s.task is not None and fit_timeout and time.monotonic() - s.task[2] > fit_timeout:
-                    spec, att, _ = s.task
-                    s.proc.kill()
-                    s.proc.join(5)
-                    s.conn.close()
-                    slots[i] = _Slot(ctx, fit_fn)
-                    emit(failure_record(spec, f"the fit took longer than {fit_timeout:g} s and "
-                                              f"was stopped", "TimeoutError", att))
-    finally:
-        for s in slots:
-            s.stop()
+    context = _mp_context() if workers > 0 else None
+    parallel.run_local(todo, workers, emit, fit_fn, failure_record, fit_timeout, log,
+                       context=context, worker=_worker_main, what="fit")
 
 
-# -- Dask ---------------------------------------------------------------------------------
 def run_dask(todo: list[FitSpec], scheduler: str, emit, fit_fn=run_fit, log=None,
              connect_timeout: float = 30.0) -> None:
     """Fit ``todo`` on the Dask cluster at ``scheduler`` (``tcp://host:port``).
@@ -445,63 +262,8 @@ def run_dask(todo: list[FitSpec], scheduler: str, emit, fit_fn=run_fit, log=None
     No more fits are in flight than the cluster has worker threads, so a worker that dies
     holds only the fit it was running (Dask would otherwise queue several on each worker, and
     they all count as lost with it)."""
-    try:
-        from distributed import Client, as_completed
-    except ImportError:
-        raise RuntimeError("--scheduler needs Dask: pip install 'interlace[dask]'") from None
-    log = log or (lambda s: None)
-    run_id = uuid.uuid4().hex[:8]
-    with Client(scheduler, timeout=f"{connect_timeout}s") as client:
-        info = client.scheduler_info()
-        log(f"Dask scheduler {scheduler}: {len(info.get('workers', {}))} worker(s)")
-        meta: dict[Any, tuple[FitSpec, int]] = {}
-        pending: deque[tuple[FitSpec, int]] = deque((s, 1) for s in todo)
-        ac = as_completed(with_results=True, raise_errors=False)  # results come with it
-        inflight = 0
-        cap = {"n": 0, "asked": -1e9}
-
-        def capacity(fresh: bool = False) -> int:
-            """Live worker threads, asked of the scheduler every few seconds and at once after
-            a fit failed on the cluster (a worker may be gone)."""
-            now = time.monotonic()
-            if fresh or now - cap["asked"] > 3.0:
-                cap["n"], cap["asked"] = max(1, sum(client.nthreads().values())), now
-            return cap["n"]
-
-        def fill() -> None:
-            nonlocal inflight
-            while pending and inflight < capacity():
-                spec, att = pending.popleft()
-                fut = client.submit(fit_fn, spec, pure=False,
-                                    key=f"interlace-fit-{spec.key}-{run_id}-a{att}")
-                meta[fut.key] = (spec, att)
-                ac.add(fut)
-                inflight += 1
-
-        fill()
-        while inflight:
-            fut, rec = next(ac)
-            inflight -= 1
-            spec, att = meta.pop(fut.key)
-            try:
-                if isinstance(rec, BaseException):  # KilledWorker, a lost connection, ...
-                    raise rec
-                rec["attempts"] = att
-            except Exception as exc:  # noqa: BLE001
-                why = f"{type(exc).__name__}: {exc}"
-                capacity(fresh=True)
-                if att < MAX_ATTEMPTS:
-                    log(f"fit {spec.name} failed on the cluster ({why[:200]}); retrying it once")
-                    pending.appendleft((spec, att + 1))
-                    rec = None
-                else:
-                    rec = failure_record(spec, f"the fit failed on the cluster on all {att} "
-                                               f"attempts: {why}", type(exc).__name__, att)
-            finally:
-                fut.release()
-            if rec is not None:
-                emit(rec)
-            fill()
+    parallel.run_dask(todo, scheduler, emit, fit_fn, failure_record, log, connect_timeout,
+                      prefix="interlace-fit", what="fit")
 
 
 # -- the batch ----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ figures. Nothing is shown or saved: call ``fig.savefig(...)`` or ``plt.show()``.
 * :func:`plot_caterpillar`: the modes of each term, sorted, with normal intervals.
 * :func:`plot_fitted`: observed against fitted values, with the identity line.
 * :func:`plot_residuals`: residuals against fitted values and a normal Q-Q plot.
+* :func:`plot_profile`: likelihood profiles, zeta against each parameter (lme4's ``xyplot`` of
+  ``profile(fit)``), from a :class:`~interlace.inference.profile.Profile`.
 """
 
 from __future__ import annotations
@@ -142,5 +144,48 @@ def plot_residuals(result, type: str = "pearson", axes: Any = None):  # noqa: A0
     a1.set_xlabel("theoretical normal quantile")
     a1.set_ylabel(f"{type} residual (ordered)")
     a1.set_title("Normal Q-Q")
+    fig.tight_layout()
+    return fig
+
+
+def plot_profile(profile, parameters: list[str] | None = None,
+                 levels: tuple = (0.5, 0.8, 0.9, 0.95, 0.99), absolute: bool = False,
+                 axes: Any = None):
+    """zeta (or |zeta| with ``absolute``) against each profiled parameter, one panel each
+    (lme4's ``xyplot(profile(fit))``): the spline through the profile's points, the points,
+    and the intervals of ``levels`` as drop lines. ``profile`` is a
+    :class:`~interlace.inference.profile.Profile` (``result.profile()``); ``axes`` may give
+    one axes per parameter. Returns the figure."""
+    plt = _pyplot()
+    names = profile.names if parameters is None else list(parameters)
+    if not names:
+        raise InterlaceError("the profile holds no parameters to plot")
+    if axes is None:
+        ncol = min(3, len(names))
+        nrow = -(-len(names) // ncol)
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.6 * ncol, 3.0 * nrow), squeeze=False)
+        for ax in axes.ravel()[len(names):]:
+            ax.set_visible(False)
+        axes = axes.ravel()
+    else:
+        axes = np.ravel(axes)
+        fig = axes[0].figure
+    levels = [lv for lv in levels if stats.norm.ppf(0.5 + lv / 2) <= profile.cutoff + 1e-9]
+    intervals = {lv: profile.conf_int(lv) for lv in levels}
+    for ax, name in zip(axes, names):
+        x, z = profile.curve(name)
+        table = profile.zeta(name)
+        fz = np.abs if absolute else (lambda v: v)
+        ax.plot(x, fz(z), color="C0", lw=1.5)
+        ax.scatter(table["value"], fz(table["zeta"]), s=10, color="C0", zorder=3)
+        for lv, ci in intervals.items():
+            zq = float(stats.norm.ppf(0.5 + lv / 2))
+            for side, zs in (("lower", -zq), ("upper", zq)):
+                v = float(ci.loc[name, side])
+                if np.isfinite(v):
+                    ax.plot([v, v], [0.0, fz(zs)], color="0.6", lw=0.8, ls=":")
+        ax.axhline(0.0, color="0.3", lw=0.8)
+        ax.set_xlabel(name)
+        ax.set_ylabel("|zeta|" if absolute else "zeta")
     fig.tight_layout()
     return fig

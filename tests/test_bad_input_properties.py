@@ -9,6 +9,9 @@ duplicated column, no rows. The laws, for ``glmer`` (binomial and Poisson), ``fi
 * the call ends in a fit or in an ``interlace.InterlaceError``; never another exception type;
 * a fit that says it converged has finite estimates and a finite log-likelihood;
 * an error about a damaged column names that column.
+
+``predict`` on damaged new data (the same damages, an unseen group, a missing column, a word in
+a numeric column) gives one finite value per row or an ``InterlaceError`` naming the column.
 """
 
 from __future__ import annotations
@@ -131,3 +134,57 @@ def test_undamaged_data_fits(kind):
     """The generator's data are ordinary: every kind fits them."""
     res = _fit(kind, _frame(kind, 60, 6, 1))
     assert np.isfinite(res.llf) and np.all(np.isfinite(res.fe_params.to_numpy()))
+
+
+NEWDATA_DAMAGES = {
+    "none": None, "nan_x": "x", "inf_x": "x", "huge_x": "x", "text_numbers_x": "x",
+    "nan_g": "g", "one_level_g": "g", "duplicated_x": "x", "no_rows": None,
+    "unseen_g": "g", "missing_x": "x", "words_x": "x",
+}
+
+
+def _damage_newdata(df: pd.DataFrame, damage: str, rng: np.random.Generator) -> pd.DataFrame:
+    """New data for predict with one thing broken (the fit's damages and a few of predict's own)."""
+    if damage == "unseen_g":
+        df = df.copy()
+        df.loc[int(rng.integers(0, len(df))), "g"] = "g_new"
+        return df
+    if damage == "missing_x":
+        return df.drop(columns="x")
+    if damage == "words_x":
+        df = df.copy()
+        df["x"] = df["x"].astype(object)
+        df.loc[int(rng.integers(0, len(df))), "x"] = "twelve"
+        return df
+    return _damage(df, damage, rng)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {kind: _fit(kind, _frame(kind, 60, 6, 1)) for kind in KINDS}
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[
+    HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(KINDS), damage=st.sampled_from(sorted(NEWDATA_DAMAGES)),
+       n=st.integers(1, 30), seed=st.integers(0, 2**31 - 1))
+def test_predict_on_bad_newdata_gives_finite_values_or_a_named_error(fitted, kind, damage, n,
+                                                                      seed):
+    """predict on damaged new data: one finite prediction per row, or an InterlaceError naming
+    the damaged column; never another exception type, never a NaN passed off as a prediction."""
+    new = _damage_newdata(_frame(kind, n, 6, seed), damage, np.random.default_rng(seed + 1))
+    res = fitted[kind]
+    try:
+        pred = np.asarray(res.predict(newdata=new), dtype=float)
+    except InterlaceError as exc:
+        column = NEWDATA_DAMAGES[damage]
+        assert str(exc).strip(), (kind, damage)
+        if column is not None:
+            assert repr(column) in str(exc) or column in str(exc), (kind, damage, str(exc))
+        return
+    assert damage not in ("nan_x", "nan_g", "unseen_g", "missing_x", "words_x"), (
+        kind, damage, "predicted without complaint")
+    assert pred.shape[0] == len(new), (kind, damage, pred.shape)
+    assert np.all(np.isfinite(pred)), (kind, damage)

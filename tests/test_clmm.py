@@ -195,22 +195,25 @@ def test_predict_proba_rows_are_probabilities():
     new = pd.DataFrame({"temp": ["cold", "warm", "warm", "cold"],
                         "contact": ["no", "yes", "no", "yes"],
                         "judge": ["1", "9", "unseen", "unseen"]}, index=[10, 11, 12, 13])
+    with pytest.raises(interlace.DataError, match=r"'judge'.*'unseen' not seen when fitting"):
+        r.predict_proba(new)
     for inc in (True, False):
-        P = r.predict_proba(new, include_re=inc)
+        P = r.predict_proba(new, include_re=inc, allow_new_levels=True)
         assert list(P.columns) == [1, 2, 3, 4, 5] and list(P.index) == [10, 11, 12, 13]
         arr = P.to_numpy()
         assert np.all((arr > 0) & (arr < 1))
         np.testing.assert_allclose(arr.sum(axis=1), 1.0, atol=1e-12)
     # an unseen judge gets b = 0, i.e. the population probabilities
     pop = r.predict_proba(new, include_re=False)
-    np.testing.assert_allclose(r.predict_proba(new).loc[[12, 13]], pop.loc[[12, 13]])
-    cum = r.predict(new, type="cumprob")
+    P = r.predict_proba(new, allow_new_levels=True)
+    np.testing.assert_allclose(P.loc[[12, 13]], pop.loc[[12, 13]])
+    cum = r.predict(new, type="cumprob", allow_new_levels=True)
     assert list(cum.columns) == ["1|2", "2|3", "3|4", "4|5"]
     np.testing.assert_allclose(cum.to_numpy(),
-                               np.cumsum(r.predict_proba(new).to_numpy(), axis=1)[:, :-1],
+                               np.cumsum(P.to_numpy(), axis=1)[:, :-1],
                                atol=1e-12)
-    cls = r.predict(new, type="class")
-    assert list(cls) == [r.levels[i] for i in r.predict_proba(new).to_numpy().argmax(1)]
+    cls = r.predict(new, type="class", allow_new_levels=True)
+    assert list(cls) == [r.levels[i] for i in P.to_numpy().argmax(1)]
     eta = r.predict(new, type="link", include_re=False)
     b = r.fe_params
     np.testing.assert_allclose(eta, [0, b.iloc[0] + b.iloc[1], b.iloc[0], b.iloc[1]])

@@ -70,15 +70,18 @@ def test_gradient_matches_finite_differences(formula, dataset, reml):
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-5)
 
 
-def test_stages_accept_an_optimizer_plugin_and_refit_is_passed_in():
+def test_stages_accept_an_optimizer_plugin_and_the_result_stage_attaches_a_refitter():
     data = interlace.load_dataset("sleepstudy")
     obj = lmm_objective(build_lmm(SLEEP, data), True)
     r = lmm_result(obj, optimize_lmm(obj, "lbfgsb"))
     f = interlace.fit(SLEEP, data, optimizer="lbfgsb")
     np.testing.assert_array_equal(r.theta, f.theta)
-    with pytest.raises(ValueError, match="refit"):
-        r.refit("ML")
-    assert f.refit("ML").method == "ML"
+    # results built by hand from the stages refit as well (the design is reused)
+    ml = interlace.fit(SLEEP, data, method="ML", optimizer="lbfgsb")
+    assert r.refit_ml().method == f.refit_method("ML").method == "ML"
+    assert r.refit_ml().llf == pytest.approx(ml.llf, abs=1e-7)
+    with pytest.raises(interlace.DataError, match="refit_ml"):
+        r.refit("ML")  # the old spelling of the method switch points to the new one
 
 
 def test_reml_needs_more_rows_than_fixed_effects():

@@ -58,7 +58,7 @@ def test_offset_in_formula_equals_offset_argument():
 
 def test_predict_unseen_level_uses_zero_effect(cbpp_fit):
     new = pd.DataFrame({"period": ["1", "2"], "herd": ["1", "no-such-herd"]})
-    with_re = cbpp_fit.predict(new, type="link")
+    with_re = cbpp_fit.predict(new, type="link", allow_new_levels=True)
     pop = cbpp_fit.predict(new, type="link", include_re=False)
     assert with_re[1] == pytest.approx(pop[1], abs=1e-12)
     b1 = cbpp_fit.random_effects["herd"].loc["1", "(Intercept)"]

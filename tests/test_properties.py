@@ -223,9 +223,10 @@ def test_prediction_and_information_criteria_laws(model):
                                rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(r.predict(newdata=df, include_re=False), link.inverse(xb),
                                rtol=1e-10, atol=1e-12)
-    # unseen levels get zero random effects
+    # unseen levels get zero random effects (when allowed)
     unseen = df.assign(g="never-seen", h="never-seen")
-    np.testing.assert_allclose(r.predict(newdata=unseen, type="link"), xb, rtol=1e-10,
+    np.testing.assert_allclose(r.predict(newdata=unseen, type="link", allow_new_levels=True),
+                               xb, rtol=1e-10,
                                atol=1e-10)
     # AIC/BIC with k = fixed effects + covariance parameters (no family parameters here)
     k = len(r.fe_params) + len(np.atleast_1d(r.theta))

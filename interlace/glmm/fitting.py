@@ -27,7 +27,7 @@ import pandas as pd
 from interlace.errors import InterlaceError
 from interlace.families.base import Family
 from interlace.glmm.deviance import Deviance
-from interlace.glmm.optimize import Stages, exact_canonical
+from interlace.glmm.optimize import Stages, exact_canonical, warm_newton
 from interlace.glmm.parameters import Parameters
 from interlace.glmm.polish import Polisher
 from interlace.glmm.resolve import (
@@ -37,6 +37,7 @@ from interlace.glmm.resolve import (
     resolve_optimizer,
 )
 from interlace.glmm.result import GLMMResult
+from interlace.inference.refit import Refitter
 from interlace.linalg.blas import blas_limit
 from interlace.lmm.fitting import fit as fit_lmm
 from interlace.model.context import ModelContext
@@ -135,19 +136,22 @@ def build_glmm(
         return ModelContext.build(design, fam)
 
 
-def glmm_objective(ctx: ModelContext, integrator: Any = None, nAGQ: int = 1) -> Deviance:
+def glmm_objective(ctx: ModelContext, integrator: Any = None, nAGQ: int = 1,
+                   start: np.ndarray | None = None) -> Deviance:
     """The deviance of the model as a function of its parameters (lme4's ``devFunOnly``).
 
     ``integrator`` is a plugin name or instance (default: Laplace for ``nAGQ == 1``, adaptive
     quadrature above). The returned :class:`~interlace.glmm.deviance.Deviance` maps the full
     vector [theta, beta, family parameters on their unconstrained scale] to -2 log L, with
     ``.gradient(x)`` (None where the integrator has none), ``.start()``, ``.bounds()`` and
-    ``.names()``. Building it fits the GLM without random effects (beta's start).
+    ``.names()``. Building it fits the GLM without random effects (beta's start), unless
+    ``start`` (such a vector: a refit's warm start) gives every entry's start.
     """
     integ = resolve_integrator(integrator, check_nagq(nAGQ), ctx.family)
     integ.check(ctx)
     with blas_limit():
-        return Deviance(Parameters.start(ctx), integ)
+        params = Parameters.start(ctx) if start is None else Parameters.warm(ctx, start)
+        return Deviance(params, integ)
 
 
 @dataclass
@@ -165,6 +169,7 @@ class Optimum:
     result: OptimizeResult
     evaluations: int
     stage1: OptimizeResult | None
+    options: dict | None = None
 
     @property
     def layout(self):
@@ -172,7 +177,8 @@ class Optimum:
 
 
 def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
-                  options: dict | None = None) -> Optimum:
+                  options: dict | None = None, start: np.ndarray | None = None,
+                  start_hessian: np.ndarray | None = None) -> Optimum:
     """Maximise the likelihood (lme4's ``optimizeGlmer``, both stages, then a Newton polish).
 
     ``integrator`` and ``optimizer`` are plugin instances (or names); ``options`` go to the
@@ -182,24 +188,37 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
     saved the joint one (cbpp 32 -> 27 deviances, VerbAgg's shape 53 -> 43; the moment start:
     100k Poisson rows 31 -> 25). Otherwise (e.g. a sqrt link, where it found a saddle) it
     stays. Options given to the optimizer (e.g. maxiter) keep lme4's start, so that they mean
-    what they mean there.
+    what they mean there. ``start``, a parameter vector (a refit's warm start, e.g. the
+    optimum of a fit of the same model), starts the joint stage directly instead; with
+    ``start_hessian`` (the Hessian there, e.g. that fit's) and the integrator's gradient,
+    quasi-Newton steps from it come first (:func:`~interlace.glmm.optimize.warm_newton`: on
+    cbpp's bootstrap responses 22 deviances a refit instead of L-BFGS-B's 25, and 2.7 ms
+    instead of 3.5), and the optimizer runs only if they do not converge.
     """
     opt = resolve_optimizer(optimizer)
     check_optimizer_options(opt, options)  # before any work (the GLM start is a fit)
-    dev = glmm_objective(ctx, integrator)
+    dev = glmm_objective(ctx, integrator, start=start)
     params = dev.parameters
     with blas_limit():
         stages = Stages(params, opt, options)
         x_start = dev.start()
         exact = opt.uses_gradient and exact_canonical(dev.integrator, ctx, params.est)
-        if exact and not options:
+        if exact and not options and start is None:
             x_start[: params.ntheta] = params.moment_theta()
         use_grad = opt.uses_gradient and dev.gradient(x_start) is not None
         exact = exact and use_grad
         r1 = nfev1 = None
-        if not exact:
+        if not exact and start is None:
             r1, x_start, nfev1 = stages.first_stage(dev, use_grad)
-        x, fx, r2, lower = stages.joint_stage(dev, x_start, exact)
+        warm = None
+        if start is not None and start_hessian is not None and use_grad:
+            warm = warm_newton(dev, x_start, start_hessian, params.lower(dev.layout))
+        if warm is not None and warm[2]:
+            x, fx, lower = warm[0], warm[1], params.lower(dev.layout)
+            r2 = OptimizeResult(x, fx, True, dev.nfev, "quasi-Newton steps from a warm start")
+        else:
+            x_start = x_start if warm is None else warm[0]
+            x, fx, r2, lower = stages.joint_stage(dev, x_start, exact)
         has_grad = exact or dev.gradient(x) is not None  # (exact: the Hessian takes it afresh)
         polisher = Polisher(dev, exact, has_grad, 1.0 / params.scale(dev.layout), lower)
         x, fx, H, g = polisher.polish(x, fx)
@@ -210,7 +229,7 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
             "(complete separation, or too few observations for this model?); simplify the "
             "model or check the response"
         )
-    return Optimum(x, fx, H, g, dev, r2, dev.nfev + (nfev1 or 0), r1)
+    return Optimum(x, fx, H, g, dev, r2, dev.nfev + (nfev1 or 0), r1, options)
 
 
 def glmm_result(ctx: ModelContext, integrator: Any, optimizer: Any, optimum: Optimum,
@@ -218,7 +237,26 @@ def glmm_result(ctx: ModelContext, integrator: Any, optimizer: Any, optimum: Opt
     """The fitted model (lme4's ``mkMerMod``): estimates, standard errors from the Hessian,
     conditional modes, fit statistics and convergence checks, as ``result_cls`` (a
     :class:`~interlace.glmm.result.GLMMResult` or subclass) from the plugin instances and
-    :func:`optimize_glmm`'s optimum."""
+    :func:`optimize_glmm`'s optimum. Its ``refitter`` fits the model again (on a new
+    response: ``result.refit(y)``) with the same settings, from this optimum."""
     o = optimum
-    return result_cls.from_fit(ctx, integrator, optimizer, o.x, o.deviance, o.H, o.g, o.layout,
-                               o.objective, o.result, o.evaluations, o.stage1)
+    res = result_cls.from_fit(ctx, integrator, optimizer, o.x, o.deviance, o.H, o.g, o.layout,
+                              o.objective, o.result, o.evaluations, o.stage1)
+    res.refitter = Refitter(ctx, np.array(o.x, dtype=float), refit_glmm,
+                            {"integrator": integrator, "optimizer": optimizer,
+                             "options": o.options, "result_cls": result_cls,
+                             "hessian": np.array(o.H, dtype=float)})
+    return res
+
+
+def refit_glmm(ctx: ModelContext, start: np.ndarray | None, integrator: Any, optimizer: Any,
+               options: dict | None = None, result_cls: type = GLMMResult,
+               hessian: np.ndarray | None = None):
+    """The optimise and result stages from ``start`` (a :class:`Refitter`'s stages; None: the
+    fit's own start) with ``hessian`` there, after the result kind's own check of the
+    response (``result_cls.check_refit_response``)."""
+    result_cls.check_refit_response(ctx)
+    with blas_limit(ctx):
+        optimum = optimize_glmm(ctx, integrator, optimizer, options, start=start,
+                                start_hessian=None if start is None else hessian)
+        return glmm_result(ctx, integrator, optimizer, optimum, result_cls)

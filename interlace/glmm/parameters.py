@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interlace.errors import InterlaceError
 from interlace.glmm.objective import Layout
 from interlace.glmm.rowkernel import fixed_effects_for, kernel_for
 from interlace.glmm.start import glm_start, theta_moments
@@ -43,9 +44,8 @@ class Parameters:
         fp0 = fam.parameter_values()
         beta0 = glm_start(design, fam, fp0, kern=kernel_for(ctx), fe=fixed_effects_for(ctx))
         fp0.update(fam.start_parameters(design, beta0))
-        est = [k for k, p in fam.parameters.items() if not p.fixed]
+        est, fam_sizes = estimated_parameters(ctx)
         pdes = design.param_designs
-        fam_sizes = {k: pdes[k].k for k in est if k in pdes}
         z0 = np.concatenate([coef_start(fam.parameters[k].to_unconstrained(fp0[k]), pdes.get(k))
                              for k in est]) if est else np.zeros(0)
         theta0 = np.concatenate([t.theta_start() for t in design.terms])
@@ -58,6 +58,23 @@ class Parameters:
         # covariate in the hundreds otherwise draws a first step that overflows the linear
         # predictor).
         return cls(ctx, theta0, beta0, z0, fp0, est, fam_sizes, tlow, column_scale(design.X))
+
+    @classmethod
+    def warm(cls, ctx: ModelContext, x: np.ndarray) -> Parameters:
+        """The start of a refit: every entry from ``x``, a parameter vector of the joint
+        layout (a fit's optimum), without the GLM fit (``fp0`` holds the family's fixed
+        values and starts only)."""
+        design = ctx.design
+        est, fam_sizes = estimated_parameters(ctx)
+        nt, p = ctx.ntheta, design.p
+        size = nt + p + sum(fam_sizes.get(k, 1) for k in est)
+        x = np.asarray(x, dtype=float)
+        if x.shape != (size,):
+            raise InterlaceError(f"a warm start needs {size} values ([theta, beta, family "
+                                 f"parameters]), got an array of shape {x.shape}")
+        tlow = np.concatenate([t.theta_lower_bounds() for t in design.terms])
+        return cls(ctx, x[:nt].copy(), x[nt:nt + p].copy(), x[nt + p:].copy(),
+                   ctx.family.parameter_values(), est, fam_sizes, tlow, column_scale(design.X))
 
     @property
     def ntheta(self) -> int:
@@ -129,6 +146,14 @@ class Parameters:
             names += ([f"{n}~{c}" for c in pdes[n].columns] if n in pdes
                       else [f"{n} (unconstrained)"])
         return names
+
+
+def estimated_parameters(ctx: ModelContext) -> tuple[list[str], dict[str, int]]:
+    """The family parameters the fit estimates, and the number of coefficients of those with
+    a formula."""
+    fam, pdes = ctx.family, ctx.design.param_designs
+    est = [k for k, p in fam.parameters.items() if not p.fixed]
+    return est, {k: pdes[k].k for k in est if k in pdes}
 
 
 def column_scale(X: np.ndarray) -> np.ndarray:

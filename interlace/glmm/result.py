@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import InterlaceWarning
+from interlace.glmm.mode_sensitivity import glmm_sensitivity
 from interlace.glmm.result_core import CoreFitMixin, boundary_identified, boundary_message
 from interlace.results.base import MixedModelResult
 from interlace.results.response import ResponseResultMixin
@@ -64,6 +65,11 @@ class GLMMResult(CoreFitMixin, ResponseResultMixin, MixedModelResult):
         """E[y] per row at the conditional modes."""
         return pd.Series(self._fitted, name="fitted")
 
+    def _prediction_sensitivity(self):
+        """How predictions move with the estimates (their standard errors with random
+        effects, :mod:`interlace.glmm.mode_sensitivity`)."""
+        return glmm_sensitivity(self)
+
     # -- printing ------------------------------------------------------------------------
     def _header_lines(self) -> list[str]:
         """lme4's title, family (and its scalar parameters) and formula."""
@@ -102,6 +108,23 @@ class GLMMResult(CoreFitMixin, ResponseResultMixin, MixedModelResult):
             out += coefficient_lines(list(table.index), wald_columns(
                 table["Estimate"], table["Std. Error"], table["z value"], table["Pr(>|z|)"]))
         return out
+
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The shared parts, and glmmTMB's tables of parameters with a formula
+        (``family_coefficients``, indexed by parameter and term, on the link scale) and the
+        scalar family parameters (``family_parameters``, natural scale, delta-method SE)."""
+        tables = super().summary_tables()
+        pdes = self._ctx.design.param_designs
+        coefs = {n: t for n, t in getattr(self, "family_coefs", {}).items() if n in pdes}
+        if coefs:
+            tables["family_coefficients"] = pd.concat(coefs, names=["parameter", "term"])
+        scalars = {k: float(np.ravel(v)[0]) for k, v in self.family_params.items()
+                   if k not in pdes and np.ndim(v) == 0}
+        if scalars:
+            bse = getattr(self, "family_params_bse", {})
+            tables["family_parameters"] = pd.DataFrame(
+                {"Estimate": scalars, "Std. Error": {k: bse.get(k, np.nan) for k in scalars}})
+        return tables
 
     def _summary_lines(self) -> list[str]:
         return [*self._header_lines(), "",

@@ -13,6 +13,19 @@ from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
 from interlace.glmm.pirls import pirls
+from interlace.glmm.profiling import CoreProfileProblem
+from interlace.inference.parameters import (
+    random_parameter_kinds,
+    random_parameter_values,
+    theta_at_bound,
+)
+from interlace.inference.wald import (
+    IDENTITY,
+    EstimationScale,
+    covariance_from_hessian,
+    kind_scale,
+    parameter_scale,
+)
 from interlace.results.base import SINGULAR_TOL, limit_problem
 
 
@@ -28,6 +41,10 @@ class CoreFitMixin:
             raise InterlaceError("the penalised system could not be factored at the modes")
         return modes.factor
 
+    def profile_problem(self) -> CoreProfileProblem:
+        """The fit's deviance in SD/correlation coordinates, for ``profile()``."""
+        return CoreProfileProblem(self, self._integrator)
+
     def _set_core_fit(self, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev) -> None:
         """Everything a GLMM-core result holds at the optimum ``x`` (deviance ``fx``, Hessian
         ``H``, gradient ``g``) of ``obj`` (its ``last`` modes are the optimum's)."""
@@ -40,6 +57,8 @@ class CoreFitMixin:
         self._u = modes.u.copy()
         self._set_fit_statistics(fx, layout.size)
         self._H, self._g, self._names = H, g, self._param_names(ctx, layout)
+        self._x = np.asarray(x, float).copy()
+        self._fam_layout = [(n, layout.fam_size(n)) for n in layout.fam_names]
         self._beta, self._fe_names = beta, list(ctx.design.fe_names)
         self._vcov = self._beta_covariance(ctx, layout, H, theta, beta, fp, modes.u)
         self._set_family_coefs(ctx, layout, x, H)
@@ -112,6 +131,35 @@ class CoreFitMixin:
         out = pd.Series(values, index=names, dtype=float)
         out.attrs["kinds"] = kinds
         return out
+
+    def estimation_scale(self) -> EstimationScale:
+        """theta (absolute) and the family parameters on the optimizer's scale, their
+        covariance from the full Hessian (2 H^-1 over theta, beta and the family parameters,
+        beta's block dropped: glmmTMB's sdreport), and the map to SDs, correlations and the
+        family parameters' natural values."""
+        ctx, nt, p = self._ctx, self._ctx.ntheta, len(self._fe_names)
+        idx = np.r_[np.arange(nt), np.arange(nt + p, self._x.size)]
+        terms, slices, fam = ctx.design.terms, ctx.theta_slices(), ctx.family
+        held = np.zeros(self._x.size, bool)
+        held[:nt] = theta_at_bound(terms, self._x[:nt])
+        cov, flat = covariance_from_hessian(self._H, held)
+        pdes = ctx.design.param_designs
+
+        def natural(psi: np.ndarray) -> np.ndarray:
+            parts, i = [random_parameter_values(terms, slices, psi[:nt])], nt
+            for name, k in self._fam_layout:
+                z = psi[i:i + k]
+                parts.append(z if name in pdes else
+                             np.atleast_1d(fam.parameters[name].from_unconstrained(z[0])))
+                i += k
+            return np.concatenate(parts)
+
+        kinds = random_parameter_kinds(terms)
+        scales = [kind_scale(k) for k in kinds]
+        for name, k in self._fam_layout:
+            scales += [IDENTITY] * k if name in pdes else [parameter_scale(fam.parameters[name])]
+        return EstimationScale(self._x[idx], cov[np.ix_(idx, idx)], natural, scales, held[idx],
+                               flat[idx])
 
     @staticmethod
     def _param_names(ctx, layout) -> list[str]:

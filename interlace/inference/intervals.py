@@ -14,15 +14,31 @@ GROUPS = {"fixed": ("fixed",), "beta_": ("fixed",), "random": ("sd", "cor", "sig
           "theta_": ("sd", "cor", "sigma")}
 
 
+def open_unit(name: str, value) -> float:
+    """``value`` as a number strictly between 0 and 1, or an error naming ``name``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InterlaceError(f"{name} must be a number between 0 and 1, got {value!r}") from None
+    if not 0.0 < v < 1.0:
+        raise InterlaceError(f"{name} must be between 0 and 1 (exclusive), got {value!r}")
+    return v
+
+
 def check_level(level: float) -> float:
     """A confidence level strictly between 0 and 1, or an error naming it."""
-    try:
-        lv = float(level)
-    except (TypeError, ValueError):
-        raise InterlaceError(f"level must be a number between 0 and 1, got {level!r}") from None
-    if not 0.0 < lv < 1.0:
-        raise InterlaceError(f"level must be between 0 and 1 (exclusive), got {level!r}")
-    return lv
+    return open_unit("level", level)
+
+
+def resolve_level(level: float | None, alpha: float | None) -> float:
+    """The confidence level from R's ``level`` or statsmodels' ``alpha`` (level = 1 - alpha);
+    0.95 when neither is given, an error when both are."""
+    if level is not None and alpha is not None:
+        raise InterlaceError(f"give level or alpha (statsmodels' name, level = 1 - alpha), not "
+                             f"both: got level={level!r}, alpha={alpha!r}")
+    if alpha is None:
+        return check_level(0.95 if level is None else level)
+    return 1.0 - open_unit("alpha", alpha)
 
 
 def select_parameters(params: pd.Series, parm) -> list[str]:
@@ -57,7 +73,9 @@ def confidence_intervals(result, level: float = 0.95, method: str = "wald", parm
         if options:
             raise InterlaceError(f"method='wald' takes no options, got {sorted(options)}")
         table = wald_intervals(result, lv)
-    elif method == "profile":
+    elif method == "profile":  # profile only the chosen parameters, far enough for the level
+        options.setdefault("which", chosen)
+        options.setdefault("alphamax", min(0.01, 1.0 - lv))
         table = result.profile(**options).conf_int(level=lv)
     else:
         kind = options.pop("kind", "percentile")

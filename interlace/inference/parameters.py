@@ -30,6 +30,33 @@ def random_parameter_names(terms) -> list[str]:
     return names
 
 
+def random_parameter_labels(terms) -> list[tuple[str, str]]:
+    """broom.mixed's (group, term) of each entry of theta: the grouping factor (``g.1`` for a
+    second term on the same factor, as the ``random_effects`` keys) and ``sd__(Intercept)`` /
+    ``cor__(Intercept).Days``."""
+    out: list[tuple[str, str]] = []
+    keys: set[str] = set()
+    for t in terms:
+        key = t.group
+        while key in keys:
+            key += ".1"
+        keys.add(key)
+        out += [(key, f"sd__{t.columns[r]}" if r == c else f"cor__{t.columns[c]}.{t.columns[r]}")
+                for r, c in zip(t.tri_rows, t.tri_cols)]
+    return out
+
+
+def random_parameter_kinds(terms) -> list[str]:
+    """"sd" or "cor" for each entry of theta (a diagonal or an off-diagonal entry)."""
+    return ["sd" if r == c else "cor" for t in terms for r, c in zip(t.tri_rows, t.tri_cols)]
+
+
+def theta_at_bound(terms, theta: np.ndarray, tol: float = 1e-8) -> np.ndarray:
+    """Which entries of theta sit on their lower bound of 0 (an SD estimated as 0)."""
+    lower = np.concatenate([t.theta_lower_bounds() for t in terms]) if terms else np.zeros(0)
+    return (lower == 0) & (np.asarray(theta, float) <= tol)
+
+
 def random_parameter_values(terms, slices, theta_absolute: np.ndarray) -> np.ndarray:
     """SDs and correlations from theta on the absolute scale (b = Lambda u, u ~ N(0, I)),
     entry by entry in theta's order; a correlation with a zero SD is NaN."""
@@ -51,7 +78,7 @@ def natural_parameters(result) -> pd.Series:
     terms = ctx.design.terms
     names = random_parameter_names(terms)
     values = list(random_parameter_values(terms, ctx.theta_slices(), result.theta_absolute))
-    kinds = ["sd" if r == c else "cor" for t in terms for r, c in zip(t.tri_rows, t.tri_cols)]
+    kinds = random_parameter_kinds(terms)
     fam = result.family_parameter_estimates()
     names += list(fam.index)
     values += list(fam.to_numpy(float))

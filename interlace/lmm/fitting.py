@@ -10,7 +10,6 @@ estimates of theta; an optimizer plugin named in ``optimizer=`` is used instead 
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -43,11 +42,8 @@ def fit(
     """
     reml = check_method(method)
     opt = resolve_optimizer(optimizer)
-    refit = partial(fit, formula=formula, data=data, groups=groups, random=random,
-                    weights=weights, offset=offset, optimizer=optimizer,
-                    optimizer_options=optimizer_options)
     with blas_limit():  # the design's rank check (a QR) too
         ctx = build_lmm(formula, data, groups, random, weights, offset)
         obj = lmm_objective(ctx, reml)
         optimum = optimize_lmm(obj, opt, optimizer_options)
-        return lmm_result(obj, optimum, refit)
+        return lmm_result(obj, optimum)

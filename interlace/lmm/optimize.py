@@ -49,6 +49,7 @@ class LMMOptimum:
     message: str
     optimizer: Any
     limit_reached: bool = False  # the optimizer stopped at its evaluation or iteration limit
+    options: dict | None = None  # the options the optimizer was given
 
 
 def resolve_optimizer(optimizer: Any):
@@ -191,24 +192,39 @@ def _newton_polish(obj: LMMObjective, x: np.ndarray, fx: float, H: np.ndarray, g
 
 
 def optimize_lmm(obj: LMMObjective, optimizer: Any = None,
-                 optimizer_options: dict | None = None) -> LMMOptimum:
+                 optimizer_options: dict | None = None, start: np.ndarray | None = None
+                 ) -> LMMOptimum:
     """Minimise the profiled deviance ``obj`` (see :func:`~interlace.lmm.stages.lmm_objective`)
     over theta. ``optimizer`` None (the built-in trust-region Newton method from moment
     estimates) or an optimizer plugin's name or instance; ``optimizer_options`` its options
-    (the built-in one takes only ``maxiter``). Parameters held at theta's zero bound are
-    probed off it; a plugin's optimum gets a Newton polish."""
+    (the built-in one takes only ``maxiter``); ``start`` a theta to start from instead (a
+    refit's warm start). Parameters held at theta's zero bound are probed off it; a plugin's
+    optimum gets a Newton polish."""
     resolved = optimizer is BUILTIN or hasattr(optimizer, "minimize")
     opt = optimizer if resolved else resolve_optimizer(optimizer)
     builtin = opt is BUILTIN
     if not builtin:  # (the built-in optimizer's options are checked by builtin_options)
         check_optimizer_options(opt, optimizer_options)
     run = _runner(obj, opt, optimizer_options)
-    x0 = moment_start(obj.ctx, obj.dense) if builtin else None
-    start = np.concatenate([t.theta_start() for t in obj.ctx.design.terms]) if x0 is None else x0
+    if start is None:
+        x0 = moment_start(obj.ctx, obj.dense) if builtin else None
+        start = np.concatenate([t.theta_start() for t in obj.ctx.design.terms]) if x0 is None else x0
+    else:
+        start = check_start(obj, start)
     x, r = _probe_zero_bounds(obj, run(start), run)
     fx = obj(x)
     H, g = _derivatives_at(obj, x, builtin)
     if not builtin:  # the built-in optimizer is Newton's method already
         x, g = _newton_polish(obj, x, fx, H, g)
         fx = obj(x)
-    return LMMOptimum(x, fx, H, g, obj.nfev, r.message, opt, bool(r.limit_reached))
+    return LMMOptimum(x, fx, H, g, obj.nfev, r.message, opt, bool(r.limit_reached),
+                      optimizer_options)
+
+
+def check_start(obj: LMMObjective, start: np.ndarray) -> np.ndarray:
+    """A start of theta's size, moved onto its bounds (a copy); InterlaceError otherwise."""
+    x = np.asarray(start, dtype=float)
+    if x.shape != obj.lower.shape or not np.all(np.isfinite(x)):
+        raise InterlaceError(f"a start of theta needs {obj.lower.size} finite values, got "
+                             f"{x.size} of shape {x.shape}")
+    return np.maximum(x, obj.lower)

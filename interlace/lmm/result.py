@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from functools import cached_property
 
 import numpy as np
@@ -11,8 +10,16 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError
+from interlace.inference.parameters import (
+    random_parameter_kinds,
+    random_parameter_values,
+    theta_at_bound,
+)
+from interlace.inference.wald import LOG, EstimationScale, covariance_from_hessian, kind_scale
 from interlace.linalg.differences import hessian_from_gradient
+from interlace.lmm.mode_sensitivity import lmm_sensitivity
 from interlace.lmm.objective import LMMObjective
+from interlace.lmm.profiling import LMMProfileProblem
 from interlace.lmm.satterthwaite import satterthwaite_df
 from interlace.lmm.solution import PLSSolution
 from interlace.results.base import SINGULAR_TOL, MixedModelResult, limit_problem
@@ -24,6 +31,7 @@ from interlace.results.summary import (
     note_lines,
     random_effects_lines,
 )
+from interlace.results.summary_object import wald_coefficient_table
 
 __all__ = ["LMMResult", "satterthwaite_df"]
 
@@ -36,18 +44,16 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
     @classmethod
     def from_lmm(cls, ctx, obj: LMMObjective, theta: np.ndarray, dev: float, H: np.ndarray,
                  g: np.ndarray, nfev: int, message: str, opt,
-                 refit: Callable[..., LMMResult] | None = None,
                  limit_reached: bool = False) -> LMMResult:
         """The result at the optimum ``theta`` (profiled deviance ``dev``, its Hessian ``H`` and
-        gradient ``g``) of ``obj``; ``refit(method=...)`` fits the same model by another
-        method (the orchestrator passes it: see :meth:`refit`); ``limit_reached``: the
-        optimizer stopped at its evaluation or iteration limit (the fit is then unconverged)."""
+        gradient ``g``) of ``obj``; ``limit_reached``: the optimizer stopped at its evaluation
+        or iteration limit (the fit is then unconverged). The result stage
+        (:func:`~interlace.lmm.stages.lmm_result`) attaches its ``refitter``."""
         self = cls()
         sol = obj.solution(theta)
         obj.clear_cache()  # the result holds the objective: keep no factors alive with it
         self._set_model(ctx, opt.name, "exact (linear model)", 1)
         self.method = "REML" if obj.reml else "ML"
-        self._refit = refit
         self._set_lmm_estimates(ctx, obj, np.asarray(theta, float), sol)
         self._set_lmm_statistics(ctx, obj, dev)
         self._g, self._H = g, H
@@ -125,11 +131,76 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         return pd.Series(2 * stats.t.sf(np.abs(self.fe_tvalues), self.fe_df),
                          index=self.fe_params.index, name="Pr(>|t|)")
 
+    def coefficient_table(self) -> pd.DataFrame:
+        """lmerTest's table: Estimate, Std. Error, df (Satterthwaite), t value, Pr(>|t|)."""
+        return wald_coefficient_table(self.fe_params, self.fe_bse, "t", self.fe_df)
+
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The shared parts, with the REML criterion among the fit statistics of a REML fit."""
+        tables = super().summary_tables()
+        if self.reml_criterion is not None:
+            tables["fit_statistics"]["REML criterion"] = self.reml_criterion
+        return tables
+
+    @property
+    def tvalues(self) -> pd.Series:
+        """t statistics of the fixed effects (``fe_tvalues``; statsmodels' name)."""
+        return self.fe_tvalues
+
     def family_parameter_estimates(self) -> pd.Series:
         """The residual standard deviation ``sigma``."""
         out = pd.Series([float(self.family_params["sigma"])], index=["sigma"], dtype=float)
         out.attrs["kinds"] = ["sigma"]
         return out
+
+    def joint_hessian(self) -> pd.DataFrame:
+        """Hessian of the deviance (REML criterion for REML fits) in (theta, log sigma) with
+        beta profiled out but sigma free, at the estimate.
+
+        Derived analytically from lme4's profiled deviance D(theta) (sigma profiled out too,
+        :attr:`hessian`): with n' = n (ML) or n - p (REML), pwrss(theta) the penalised residual
+        sum of squares and d(theta, s) = D-terms + n' (log 2 pi + 2 s) + pwrss e^{-2s}, at the
+        optimum (e^{2s} = pwrss / n') the blocks are H_tt = D'' + n' g g', H_ts = -2 n' g,
+        H_ss = 4 n', with g = d log pwrss / d theta (exact, from the PLS gradient parts). The
+        Schur complement of H_ss gives D'' back."""
+        obj, theta, _ = self._satt
+        d = self._ctx.design
+        nr = d.n - d.p if obj.reml else d.n
+        parts = obj.gradient_parts(theta)
+        if parts is None:
+            raise InterlaceError("the penalised system could not be solved at the estimates")
+        g = np.asarray(parts[1], float) / parts[3].pwrss
+        D = self.hessian.to_numpy()
+        m = theta.size
+        H = np.empty((m + 1, m + 1))
+        H[:m, :m] = D + nr * np.outer(g, g)
+        H[:m, m] = H[m, :m] = -2.0 * nr * g
+        H[m, m] = 4.0 * nr
+        names = [*self._names, "log(sigma)"]
+        return pd.DataFrame(H, index=names, columns=names)
+
+    def estimation_scale(self) -> EstimationScale:
+        """(theta, log sigma) with covariance 2 H^-1 of :meth:`joint_hessian` (beta profiled
+        out: the same as the (theta, sigma) block of the full observed information's inverse,
+        glmmTMB's sdreport for REML = TRUE / FALSE), and the map to SDs, correlations, sigma."""
+        theta, sigma = self.theta, float(self.family_params["sigma"])
+        ctx = self._ctx
+        terms, slices = ctx.design.terms, ctx.theta_slices()
+        held = np.append(theta_at_bound(terms, theta), False)
+        cov, flat = covariance_from_hessian(self.joint_hessian().to_numpy(), held)
+
+        def natural(psi: np.ndarray) -> np.ndarray:
+            s = math.exp(psi[-1])
+            return np.append(random_parameter_values(terms, slices, psi[:-1] * s), s)
+
+        kinds = random_parameter_kinds(terms)
+        return EstimationScale(np.append(theta, math.log(sigma)), cov, natural,
+                               [*(kind_scale(k) for k in kinds), LOG], held, flat)
+
+    def profile_problem(self) -> LMMProfileProblem:
+        """The model's ML deviance in SD/correlation/sigma coordinates, for ``profile()``
+        (lme4 profiles a REML fit on the ML deviance too)."""
+        return LMMProfileProblem(self)
 
     def _modes_factor(self):
         """M = Lambda'Z'WZ Lambda + I at the estimates, with the absolute-scale Lambda and the
@@ -140,12 +211,23 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
             raise InterlaceError("the penalised system could not be factored at the estimates")
         return factor
 
-    def refit(self, method: str) -> LMMResult:
-        """The same model fitted by ``method`` ("REML" or "ML")."""
-        if self._refit is None:
-            raise ValueError("this result was built without a refit function "
-                             "(lmm_result(..., refit=...)); fit the model again with fit()")
-        return self._refit(method=method)
+    def _prediction_sensitivity(self):
+        """How predictions move with the estimates (their standard errors with random
+        effects, :mod:`interlace.lmm.mode_sensitivity`)."""
+        return lmm_sensitivity(self, self._satt[0])
+
+    def refit_method(self, method: str) -> LMMResult:
+        """The same model on the same data fitted by ``method`` ("REML" or "ML"), from this
+        fit's theta (the design is reused)."""
+        if self.refitter is None:
+            raise InterlaceError("this result has no refitter (it was not built by "
+                                 "lmm_result); fit the model again with fit(..., method=...)")
+        return self.refitter.fit(method=method)
+
+    def refit_ml(self) -> LMMResult:
+        """The same model fitted by maximum likelihood (lme4's ``refitML``); an ML fit is
+        returned as it is."""
+        return self if self.method == "ML" else self.refit_method("ML")
 
     # -- printing ------------------------------------------------------------------------
     def _header_lines(self) -> list[str]:

@@ -11,22 +11,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from interlace.errors import DataError, InterlaceError
+from interlace.inference.refit import Refitter
+from interlace.linalg.blas import blas_limit
 from interlace.lmm.objective import LMMObjective
-from interlace.lmm.optimize import LMMOptimum, optimize_lmm
+from interlace.lmm.optimize import BUILTIN, LMMOptimum, optimize_lmm
 from interlace.lmm.response import NormalResponse
 from interlace.lmm.result import LMMResult
 from interlace.model.context import ModelContext
 from interlace.model.design import SCALE_LIMITS, build_design, magnitude_error
 from interlace.model.formula import parse_formula
 
-__all__ = ["build_lmm", "check_lmm_response", "check_method", "lmm_objective", "lmm_result", "optimize_lmm"]
+__all__ = ["build_lmm", "check_lmm_response", "check_method", "lmm_objective", "lmm_result",
+           "optimize_lmm", "refit_lmm"]
 
 
 def check_method(method: str) -> bool:
@@ -79,11 +81,27 @@ def lmm_objective(ctx: ModelContext, reml: bool = True) -> LMMObjective:
     return LMMObjective(ctx, reml)
 
 
-def lmm_result(obj: LMMObjective, optimum: LMMOptimum,
-               refit: Callable[..., LMMResult] | None = None) -> LMMResult:
-    """The fitted model at ``optimum`` (from :func:`optimize_lmm`) of ``obj``; ``refit`` (a
-    callable taking ``method=``) serves :meth:`LMMResult.refit` and :func:`interlace.anova`'s
-    refit of REML fits by ML."""
-    return LMMResult.from_lmm(obj.ctx, obj, np.asarray(optimum.theta, float), optimum.deviance,
-                              optimum.hessian, optimum.gradient, optimum.nfev, optimum.message,
-                              optimum.optimizer, refit, optimum.limit_reached)
+def lmm_result(obj: LMMObjective, optimum: LMMOptimum) -> LMMResult:
+    """The fitted model at ``optimum`` (from :func:`optimize_lmm`) of ``obj``. Its
+    ``refitter`` fits the same model again from this optimum: on a new response
+    (``result.refit(y)``) or by the other method (``result.refit_ml()``, and
+    :func:`interlace.anova`'s refit of REML fits by ML)."""
+    res = LMMResult.from_lmm(obj.ctx, obj, np.asarray(optimum.theta, float), optimum.deviance,
+                             optimum.hessian, optimum.gradient, optimum.nfev, optimum.message,
+                             optimum.optimizer, optimum.limit_reached)
+    opt = None if optimum.optimizer is BUILTIN else optimum.optimizer  # (None pickles as itself)
+    res.refitter = Refitter(obj.ctx, np.array(optimum.theta, dtype=float), refit_lmm,
+                            {"method": res.method, "optimizer": opt, "options": optimum.options})
+    return res
+
+
+def refit_lmm(ctx: ModelContext, start: np.ndarray, method: str = "REML", optimizer: Any = None,
+              options: dict | None = None) -> LMMResult:
+    """The objective, optimise and result stages from theta ``start`` (a
+    :class:`~interlace.inference.refit.Refitter`'s stages), the response checked first."""
+    reml = check_method(method)
+    d = ctx.design
+    check_lmm_response(d.y, d.offset, d.response_label)
+    with blas_limit():
+        obj = lmm_objective(ctx, reml)
+        return lmm_result(obj, optimize_lmm(obj, optimizer, options, start=start))

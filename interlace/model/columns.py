@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,39 @@ def used_columns(parsed: ParsedFormula) -> tuple[dict[str, str], set[str]]:
         add(_required_columns(rhs, f"formula of family parameter {name!r}"),
             f"formula '~ {rhs}' of family parameter {name!r}")
     return used, valued
+
+
+@dataclass(frozen=True)
+class PartColumns:
+    """The columns each part of a formula's right-hand side reads: ``fixed`` (the fixed
+    effects and offsets), ``params`` (family-parameter formulas) and, per random term in the
+    formula's order, the columns of its expression and its grouping columns (a prediction
+    reads a term's columns only when it includes the term)."""
+
+    fixed: frozenset[str]
+    params: frozenset[str]
+    terms: tuple[tuple[frozenset[str], tuple[str, ...]], ...]
+
+    def columns(self, terms: list[int] | None = None) -> list[str]:
+        """The columns a prediction with the random ``terms`` (indices; all if None) reads."""
+        idx = range(len(self.terms)) if terms is None else terms
+        out = set(self.fixed) | set(self.params)
+        for i in idx:
+            out |= self.terms[i][0] | set(self.terms[i][1])
+        return sorted(out)
+
+
+def part_columns(parsed: ParsedFormula) -> PartColumns:
+    """The columns of each right-hand-side part of ``parsed`` (see :class:`PartColumns`)."""
+    fixed = set(_required_columns(parsed.fixed, "fixed-effects part"))
+    for off in parsed.offsets:
+        fixed |= _required_columns(f"I({off})", "offset")
+    params: set[str] = set()
+    for name, rhs in parsed.params.items():
+        params |= _required_columns(rhs, f"formula of family parameter {name!r}")
+    terms = tuple((frozenset(_required_columns(spec.expr, "random-effect term")),
+                   tuple(spec.group_vars)) for spec in parsed.random)
+    return PartColumns(frozenset(fixed), frozenset(params), terms)
 
 
 def check_columns(data: Columns, used: dict[str, str], valued: set[str]) -> None:

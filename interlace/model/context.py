@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -24,6 +24,17 @@ class ModelContext:
         """The context of one fit; the family's per-row outputs are checked here, once."""
         check_family_outputs(family, design.y, design.weights, family.parameter_values())
         return cls(design, family)
+
+    def with_response(self, y: np.ndarray) -> ModelContext:
+        """The same model on another response ``y`` (one value per row, on the design's scale:
+        proportions for ``s / n``, category codes for an ordinal response), as a refit needs it:
+        the design with y replaced and the penalised system's structure shared (the family's
+        outputs were checked when the model was built, and their shapes do not depend on y).
+        ``y`` is not validated here (see :mod:`interlace.inference.refit`)."""
+        ctx = ModelContext(replace(self.design, y=np.asarray(y, dtype=float)), self.family)
+        if "system" in self.__dict__:
+            ctx.__dict__["system"] = self.system
+        return ctx
 
     @cached_property
     def system(self) -> PenalizedSystem:

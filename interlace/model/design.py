@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from interlace.errors import DataError, FormulaError, InterlaceWarning
+from interlace.model.column_types import ColumnType, record_columns
 from interlace.model.columns import (
     as_vector,
     check_columns,
@@ -66,6 +67,8 @@ class Design:
     dropped_columns: list[str] = field(default_factory=list)
     response_levels: list[Any] | None = None  # two-level text response: [level 0, level 1]
     param_designs: dict[str, ParamDesign] = field(default_factory=dict)  # ziformula etc.
+    # each predictor and grouping column's kind, dtype and levels as fitted (for new data)
+    column_types: dict[str, ColumnType] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -106,7 +109,9 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     return Design(y=y, weights=wts, offset=off, X=X, fe_names=fe_names, terms=terms,
                   response_label=parsed.response.text, fixed_spec=mm.model_spec,
                   kept_columns=keep, parsed=parsed, nobs_dropped=ndrop,
-                  dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns)
+                  dropped_columns=dropped, response_levels=levels01, param_designs=pdesigns,
+                  column_types=record_columns(data, parsed, terms,
+                                              getattr(mm, "text_levels", None)))
 
 
 SCALE_LIMITS = (1e-100, 1e100)

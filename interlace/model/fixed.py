@@ -145,6 +145,11 @@ class SimpleModelMatrix:
     def model_spec(self) -> Any:
         return _simple_spec(*self._key)
 
+    @property
+    def text_levels(self) -> dict[str, tuple]:
+        """The sorted levels of each text column, as coded (recorded for predictions)."""
+        return {c: lv for c, _, lv in self._key[1] if lv is not None}
+
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
         return self.values if dtype is None else self.values.astype(dtype, copy=bool(copy))
 

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from interlace.errors import UnsupportedModelError
+from interlace.errors import DataError, UnsupportedModelError
 from interlace.glmm.result_core import CoreFitMixin
+from interlace.inference.parameters import random_parameter_kinds, random_parameter_values
+from interlace.inference.wald import IDENTITY, EstimationScale, kind_scale
+from interlace.ordinal.profiling import OrdinalProfileProblem
 from interlace.results.base import MixedModelResult
+from interlace.results.prediction import prediction_eta, prediction_rows
+from interlace.results.re_form import included_terms
 from interlace.results.summary import coefficient_lines, note_lines, random_effects_lines, wald_columns
+from interlace.results.summary_object import wald_coefficient_table
 
 
 class CLMMResult(CoreFitMixin, MixedModelResult):
@@ -71,14 +78,16 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
 
     def _fold_intercept(self, ctx, location: str, c: float) -> None:
         """Shift mode: the intercept c moves into the thresholds' location; no fixed effects
-        remain."""
-        fam = ctx.family
+        remain. The result's family is a copy with the location estimated (the fitted
+        model's, which its refits use, keeps it fixed at 0)."""
+        fam = copy.deepcopy(ctx.family)
         fam.parameters[location].value = None
+        self.family = fam
         self.family_params = dict(self.family_params)
         self.family_params[location] = self.family_params[location] - c
         d = ctx.design
         d = dataclasses.replace(d, X=d.X[:, :0], fe_names=[], kept_columns=[])
-        self._ctx = dataclasses.replace(ctx, design=d)
+        self._ctx = dataclasses.replace(ctx, design=d, family=fam)
         self._eta = self._eta - c
         # no coefficients (a default empty index, as the fixed-effect tables of earlier versions)
         self._beta, self._fe_names, self._vcov = np.zeros(0), pd.RangeIndex(0), np.zeros((0, 0))
@@ -138,6 +147,10 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         self.threshold_zvalues = self.thresholds / self.threshold_bse
 
     # -- parameters ----------------------------------------------------------------------
+    def profile_problem(self) -> OrdinalProfileProblem:
+        """The fit's deviance for ``profile()``, with the thresholds as parameters."""
+        return OrdinalProfileProblem(self, self._integrator)
+
     @property
     def coef(self) -> pd.Series:
         """Threshold coefficients then coefficients, in ordinal's ``coef()`` order."""
@@ -150,52 +163,98 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         out.attrs["kinds"] = ["threshold"] * len(out)
         return out
 
+    def estimation_scale(self) -> EstimationScale:
+        """theta (absolute) and the threshold coefficients with their covariance from
+        ``vcov_all`` (the Hessian mapped to them, coefficients and theta; ordinal's ``vcov``),
+        and the map to SDs, correlations and the threshold coefficients themselves."""
+        ctx = self._ctx
+        terms, slices, nt = ctx.design.terms, ctx.theta_slices(), ctx.ntheta
+        K1 = len(self.threshold_coefs)  # ordinal's threshold coefficients, as vcov_all
+        n_all = K1 + len(self._fe_names) + nt
+        idx = np.r_[np.arange(n_all - nt, n_all), np.arange(K1)]
+        V = (np.full((n_all, n_all), np.nan) if self.vcov_all is None
+             else self.vcov_all.to_numpy())
+        psi = np.r_[self._theta_abs, self.threshold_coefs.to_numpy(float)]
+
+        def natural(p: np.ndarray) -> np.ndarray:
+            return np.r_[random_parameter_values(terms, slices, p[:nt]), p[nt:]]
+
+        kinds = random_parameter_kinds(terms)
+        return EstimationScale(psi, V[np.ix_(idx, idx)], natural,
+                               [*(kind_scale(k) for k in kinds), *[IDENTITY] * K1])
+
     @property
     def ordinal_link(self) -> str:
         """The cumulative link's name."""
         return self.link.name
 
     # -- prediction ----------------------------------------------------------------------
+    def _predicted_eta(self, newdata: pd.DataFrame | None, include_re: bool, re_form: Any,
+                       allow_new_levels: bool, offset: Any) -> np.ndarray:
+        """x'beta + z'b for the fitted rows or newdata (converted and checked as for GLMMs:
+        see :meth:`predict`)."""
+        d = self._ctx.design
+        terms = included_terms(d.parsed.random, re_form, include_re)
+        rows = prediction_rows(d, newdata, terms, allow_new_levels, offset)
+        return prediction_eta(d, rows, np.asarray(self._beta, float),
+                              lambda: [b.to_numpy() for b in self.random_effects.values()],
+                              self._eta)
+
     def predict_proba(self, newdata: pd.DataFrame | None = None, include_re: bool = True,
+                      re_form: Any = None, allow_new_levels: bool = False,
                       offset: Any = None) -> pd.DataFrame:
         """Category probabilities P(Y = level | x, b) (rows sum to 1), one column per level.
 
-        Without ``newdata``, for the fitted rows; ``include_re=False`` sets b = 0 (the
-        population-level probabilities); group levels not seen in the fit get b = 0.
+        Without ``newdata``, for the fitted rows; ``include_re=False`` (``re_form="~0"``)
+        sets b = 0 (the population-level probabilities); ``re_form`` and
+        ``allow_new_levels`` as in :meth:`predict`.
         """
-        eta = self._linear_predictor(newdata, include_re, offset)
+        eta = self._predicted_eta(newdata, include_re, re_form, allow_new_levels, offset)
         P = self.family.probabilities(eta, self.family_params)
         index = newdata.index if newdata is not None else None
         return pd.DataFrame(P, columns=list(self.levels), index=index)
 
     def predict(self, newdata: pd.DataFrame | None = None, type: str = "prob",  # noqa: A002
-                include_re: bool = True, offset: Any = None):
+                include_re: bool = True, re_form: Any = None, allow_new_levels: bool = False,
+                offset: Any = None):
         """``type``: "prob" (DataFrame of category probabilities, also "response"), "class"
         (the most probable level), "cumprob" (P(Y <= j), one column per threshold) or "link"
-        (the linear predictor x'beta + z'b, without thresholds)."""
+        (the linear predictor x'beta + z'b, without thresholds).
+
+        ``re_form`` picks the random terms included (lme4's ``re.form``: None all, ``"~0"``
+        none, or a formula naming some); ``include_re=False`` is ``re_form="~0"``. newdata's
+        columns are converted to the kind and levels they had when fitting; a missing value
+        or an unseen level of a predictor raises a DataError naming the column and value, and
+        so does a group not seen when fitting unless ``allow_new_levels`` (its b is then 0).
+        """
         kinds = ("prob", "response", "class", "cumprob", "link")
         if type not in kinds:
             raise ValueError(f"type must be one of {', '.join(kinds)}, got {type!r}")
+        args = (include_re, re_form, allow_new_levels, offset)
         if type == "link":
-            return self._linear_predictor(newdata, include_re, offset)
+            return self._predicted_eta(newdata, *args)
         if type == "cumprob":
-            eta = self._linear_predictor(newdata, include_re, offset)
+            eta = self._predicted_eta(newdata, *args)
             C = self.family.cumulative_probabilities(eta, self.family_params)
             index = newdata.index if newdata is not None else None
             return pd.DataFrame(C, columns=list(self.thresholds.index), index=index)
-        P = self.predict_proba(newdata, include_re=include_re, offset=offset)
+        P = self.predict_proba(newdata, *args)
         if type == "class":
             return pd.Series(np.asarray(self.levels, dtype=object)[np.argmax(P.to_numpy(), 1)],
                              index=P.index, name="class")
         return P
 
-    def simulate(self, nsim: int = 1, seed: int | None = None) -> np.ndarray:
-        """Responses (level labels, nsim x n) drawn at the conditional modes."""
-        rng = np.random.default_rng(seed)
-        w = np.ones(self.nobs)
-        lv = np.asarray(self.levels)
-        return np.vstack([lv[self.family.simulate(self._eta, w, self.family_params, rng)
-                             .astype(np.intp)] for _ in range(nsim)])
+    @staticmethod
+    def check_refit_response(ctx) -> None:
+        """Every category observed: a refit keeps the model's K - 1 thresholds, and a threshold
+        next to an empty category has no finite estimate."""
+        K = ctx.family.ncat
+        counts = np.bincount(ctx.design.y.astype(np.intp), minlength=K)
+        if np.any(counts == 0):
+            empty = [ctx.design.response_levels[k] for k in np.flatnonzero(counts == 0)]
+            raise DataError(f"the new response has no observations in level(s) {empty} of "
+                            f"{ctx.design.response_label!r}: a refit keeps the model's {K - 1} "
+                            f"thresholds, which need every level observed")
 
     def residuals(self, type: str = "deviance"):  # noqa: A002 - R's argument name
         """Not defined for an ordinal response (the base class has no residuals; this says why
@@ -238,6 +297,19 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
                 ("z value", 9, z, f".{dz}f")]
         return ["Threshold coefficients:",
                 *coefficient_lines(list(est.index), cols, min_width=8)]
+
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The shared parts (``coefficients`` without thresholds, as ordinal's
+        "Coefficients:"), ``thresholds`` (the threshold coefficients as printed: Estimate, Std.
+        Error, z value) and ordinal's niter,
+        max.grad and cond.H among the fit statistics."""
+        tables = super().summary_tables()
+        tables["thresholds"] = wald_coefficient_table(
+            self.threshold_coefs, self.threshold_coef_bse).iloc[:, :3]
+        fs = tables["fit_statistics"]
+        fs["niter"], fs["max.grad"], fs["cond.H"] = (self.evaluations, self.max_grad_natural,
+                                                     self.cond_H)
+        return tables
 
     def _summary_lines(self) -> list[str]:
         groups = ",  ".join(f"{k} {v}" for k, v in self.ngroups.items())

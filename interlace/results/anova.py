@@ -9,16 +9,34 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
+from interlace.inference.pbtest import pb_test
+
+METHODS = ("lrt", "bootstrap")
+BOOTSTRAP_OPTIONS = {"nsim", "seed", "workers", "scheduler"}
 
 
-def anova(*models) -> pd.DataFrame:
+def anova(*models, method: str = "lrt", **options) -> pd.DataFrame:
     """Compare nested models by likelihood ratio, smallest first.
 
     REML fits are refitted by ML first (their likelihoods are not comparable across fixed
     effects), as lme4 does. Returns npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq).
+    ``method="bootstrap"`` (two models) adds ``Pr(boot)``, the parametric-bootstrap p-value of
+    pbkrtest's ``PBmodcomp`` (:mod:`interlace.inference.pbtest`; ``options``: ``nsim``
+    (default 1000), ``seed``, ``workers``, ``scheduler``), and the test itself as
+    ``table.attrs["pbtest"]`` (its reference draws, failures and both p-values).
     """
+    if method not in METHODS:
+        raise InterlaceError(f"method must be one of {METHODS}, got {method!r}")
+    unknown = set(options) - (BOOTSTRAP_OPTIONS if method == "bootstrap" else set())
+    if unknown:
+        raise InterlaceError(f"anova(method={method!r}) takes no option(s) {sorted(unknown)}"
+                             + (f"; its options: {sorted(BOOTSTRAP_OPTIONS)}"
+                                if method == "bootstrap" else ""))
     if len(models) < 2:
         raise InterlaceError("anova() needs at least two fitted models")
+    if method == "bootstrap" and len(models) != 2:
+        raise InterlaceError(f"anova(method='bootstrap') tests one model against another nested "
+                             f"in it: give two models, got {len(models)}")
     nobs = {m.nobs for m in models}
     if len(nobs) > 1:
         raise InterlaceError(f"models were fitted to different numbers of rows: {sorted(nobs)}")
@@ -28,7 +46,7 @@ def anova(*models) -> pd.DataFrame:
     fits = list(models)
     if any(getattr(m, "method", "ML") == "REML" for m in fits):
         warnings.warn("refitting model(s) with ML (instead of REML)", InterlaceWarning, stacklevel=2)
-        fits = [m.refit("ML") if getattr(m, "method", "ML") == "REML" else m for m in fits]
+        fits = [m.refit_ml() if getattr(m, "method", "ML") == "REML" else m for m in fits]
     fits.sort(key=lambda m: m.df_modelwc)
     labels = _labels(fits)
     rows = []
@@ -43,7 +61,12 @@ def anova(*models) -> pd.DataFrame:
             row.update({"Chisq": chisq, "Df": df,
                         "Pr(>Chisq)": float(stats.chi2.sf(chisq, df)) if df > 0 else np.nan})
         rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
+    table = pd.DataFrame(rows).set_index("model")
+    if method == "bootstrap":
+        test = pb_test(fits[0], fits[1], **options)
+        table["Pr(boot)"] = [np.nan, test.p_value]
+        table.attrs["pbtest"] = test
+    return table
 
 
 def _labels(fits) -> list[str]:

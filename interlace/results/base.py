@@ -17,15 +17,29 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from interlace.inference.intervals import confidence_intervals
+from interlace.errors import DataError, InterlaceError
+from interlace.inference.bootstrap import Bootstrap, parametric_bootstrap
+from interlace.inference.intervals import confidence_intervals, resolve_level
 from interlace.inference.parameters import natural_parameters
+from interlace.inference.profile import Profile, profile_likelihood
+from interlace.inference.refit import Refitter, refit
+from interlace.inference.simulate import simulate
+from interlace.inference.tidy import tidy
+from interlace.inference.wald import EstimationScale
 from interlace.model.context import ModelContext
 from interlace.model.design import Design
 from interlace.plotting import plot_caterpillar, plot_fitted
 from interlace.results.anova import anova
 from interlace.results.convergence import convergence_check, warn_convergence
 from interlace.results.prediction import new_data_eta
-from interlace.results.random_effects import conditional_variances, random_effect_tables
+from interlace.results.random_effects import (
+    conditional_covariances,
+    conditional_variances,
+    random_effect_tables,
+    ranef_table,
+)
+from interlace.results.statsmodels_names import StatsmodelsNamesMixin
+from interlace.results.summary_object import Summary, fit_statistics_table, wald_coefficient_table
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
 _RANDOM_PARTS = ("variance_components", "random_effects", "ngroups", "varcorr")
@@ -38,7 +52,7 @@ def limit_problem(message: str) -> str:
             f"optimizer_options")
 
 
-class MixedModelResult:
+class MixedModelResult(StatsmodelsNamesMixin):
     """The shared part of a fitted mixed model's result.
 
     Subclasses' constructors set the state it reads: ``_ctx`` (the model context), ``_beta``
@@ -57,6 +71,9 @@ class MixedModelResult:
     _g: np.ndarray
     _H: np.ndarray
     _names: list[str]
+    #: How the model is fitted again (:meth:`refit`, :meth:`bootstrap`); set by the result stage
+    #: (:func:`~interlace.glmm.glmm_result`, :func:`~interlace.lmm.lmm_result`).
+    refitter: Refitter | None = None
 
     # -- construction steps -------------------------------------------------------------
     def _set_model(self, ctx: ModelContext, optimizer: str, integrator: str, nAGQ: int) -> None:
@@ -183,18 +200,108 @@ class MixedModelResult:
         out.attrs["kinds"] = []
         return out
 
+    def estimation_scale(self) -> EstimationScale:
+        """The parameters other than the fixed effects as the fit estimated them, with their
+        covariance and the map to :attr:`natural_params` (the delta method's input for Wald
+        intervals, :mod:`interlace.inference.wald`); each kind gives its own."""
+        raise NotImplementedError
+
     @property
     def natural_params(self) -> pd.Series:
         """Every parameter on its natural scale in lme4's ``confint`` order: random-effect SDs
         and correlations, residual SD / family parameters, fixed effects."""
         return natural_parameters(self)
 
-    def conf_int(self, level: float = 0.95, method: str = "wald", parm=None,
-                 **options) -> pd.DataFrame:
+    def conf_int(self, level: float | None = None, method: str = "wald", parm=None, *,
+                 alpha: float | None = None, **options) -> pd.DataFrame:
         """Confidence intervals (columns ``lower``, ``upper``) of :attr:`natural_params` by
         ``method`` "wald", "profile" or "boot"; ``parm`` selects parameters by name or kind
-        ("fixed", "random", "sd", "cor", ...); ``options`` go to the method (e.g. ``nsim``)."""
-        return confidence_intervals(self, level, method, parm, **options)
+        ("fixed", "random", "sd", "cor", ...); ``options`` go to the method (e.g. ``nsim``).
+        ``level`` defaults to 0.95; statsmodels' ``alpha`` (level = 1 - alpha) is accepted
+        instead of it."""
+        return confidence_intervals(self, resolve_level(level, alpha), method, parm, **options)
+
+    def tidy(self, effects=None, conf_int: bool = False, conf_level: float = 0.95,
+             conf_method: str = "wald", **options) -> pd.DataFrame:
+        """broom.mixed's ``tidy()``: one row per parameter (``effects`` "fixed", "ran_pars",
+        and "ran_vals" for the conditional modes), columns effect, component, group, term,
+        estimate, std_error, statistic, p_value (and conf_low, conf_high with ``conf_int``);
+        see :mod:`interlace.inference.tidy`."""
+        return tidy(self, effects, conf_int, conf_level, conf_method, **options)
+
+    def profile(self, which=None, alphamax: float = 0.01, **options) -> Profile:
+        """Likelihood profiles of :attr:`natural_params` (lme4's ``profile``; an LMM on its ML
+        deviance): zeta tables, intervals (``.conf_int(level)``) and plots; ``which`` selects
+        parameters as ``conf_int``'s ``parm``; see :func:`interlace.inference.profile.profile_likelihood`."""
+        return profile_likelihood(self, which, alphamax, **options)
+
+    def profile_problem(self):
+        """The model kind's profiling problem (see :mod:`interlace.inference.profile`)."""
+        raise InterlaceError(f"{type(self).__name__} has no likelihood profile")
+
+    # -- simulation, refits, the parametric bootstrap (interlace.inference) ----------------
+    def simulate(self, nsim: int = 1, seed: Any = None, conditional: bool = False,
+                 newdata: pd.DataFrame | None = None, weights: Any = None) -> np.ndarray:
+        """``nsim`` responses drawn from the fitted model, an nsim x n array (lme4's
+        ``simulate``): new random effects from the fitted covariance unless ``conditional``
+        (then the conditional modes); on the response's scale as written (proportions for
+        ``s / n``, level labels for ordinal and two-level text responses); ``newdata``: draw
+        for its rows (``weights``: theirs, trials included). Draw i is replicate i of
+        ``seed`` (:mod:`interlace.inference.simulate`)."""
+        return simulate(self, nsim, seed, conditional, newdata, weights)
+
+    def refit(self, y: Any) -> MixedModelResult:
+        """The same model fitted to the new response ``y`` (lme4's ``refit(newresp)``): one
+        value per row of the fit, as :meth:`simulate` returns them; the design is reused and
+        the fit starts at this one's estimates (:mod:`interlace.inference.refit`)."""
+        return refit(self, y)
+
+    def bootstrap(self, nsim: int = 1000, seed: Any = None, workers: Any = None,
+                  scheduler: Any = None, conditional: bool = False,
+                  statistic: Any = None) -> Bootstrap:
+        """The parametric bootstrap (lme4's ``bootMer``): ``nsim`` responses simulated and
+        refitted on ``workers`` local processes (None: one per core; 0: this process) or the
+        Dask cluster ``scheduler``; ``statistic(fit)`` defaults to :attr:`natural_params`
+        (:mod:`interlace.inference.bootstrap`)."""
+        return parametric_bootstrap(self, nsim, seed, workers, scheduler, conditional, statistic)
+
+    def response_from_design(self, values: np.ndarray) -> np.ndarray:
+        """Responses on the design's scale (0/1 or category codes) as the data wrote them:
+        the level labels of an ordinal or two-level text response; numbers as they are."""
+        levels = self._ctx.design.response_levels
+        if levels is None:
+            return values
+        return np.asarray(levels)[np.asarray(values).astype(np.intp)]
+
+    def response_to_design(self, y: Any) -> Any:
+        """A new response (:meth:`refit`) on the design's scale: level labels to their codes
+        (numeric codes are taken as they are when the levels are text); numbers as they are."""
+        if isinstance(y, str):
+            raise DataError("refit() takes a new response, one value per row of the fit; to "
+                            "fit a linear mixed model by the other method use refit_ml() or "
+                            "refit_method(method)")
+        levels = self._ctx.design.response_levels
+        if levels is None:
+            return y
+        arr = np.asarray(y)
+        if arr.ndim != 1:
+            return arr  # (check_response names the shape)
+        idx = pd.Index(levels).get_indexer(arr)
+        if np.all(idx >= 0):
+            return idx.astype(float)
+        text_levels = not all(isinstance(v, (int, float, np.number)) for v in levels)
+        if text_levels and pd.api.types.is_numeric_dtype(arr):
+            return arr
+        bad = arr[idx < 0][0]
+        bad = bad.item() if isinstance(bad, np.generic) else bad
+        raise DataError(f"y has {int(np.sum(idx < 0))} value(s) that are not levels of the "
+                        f"response {self.response_label!r} (the first: {bad!r}); its levels: "
+                        f"{list(levels)}")
+
+    @staticmethod
+    def check_refit_response(ctx: ModelContext) -> None:
+        """A kind's own conditions on a refit's response, beyond the family's support
+        (checked by its refit stage before optimising); none by default."""
 
     # -- family parameters' coefficients (glmmTMB's fixef(m)$zi / $disp) -------------------
     def _coef_series(self, attr: str, column: str) -> pd.Series | None:
@@ -253,13 +360,27 @@ class MixedModelResult:
         """lme4's VarCorr table."""
         return self._random_parts("varcorr")
 
-    def conditional_variances(self) -> dict[str, pd.DataFrame]:
+    def conditional_variances(self, full: bool = False) -> dict[str, pd.DataFrame] | dict[
+            str, np.ndarray]:
         """Conditional (posterior) variances of the random effects at the modes, per term:
         DataFrames shaped like ``random_effects``' tables holding Var(b | y) (lme4's
         ``ranef(fit, condVar = TRUE)``; exact given the estimates for an LMM, the Laplace
-        approximation's for a GLMM)."""
-        return conditional_variances(self._ctx, self._theta_abs, self._modes_factor(),
-                                     self.random_effects)
+        approximation's for a GLMM). ``full=True``: arrays (levels, k, k) of Cov(b_l | y),
+        lme4's ``postVar`` with the level first."""
+        args = (self._ctx, self._theta_abs, self._modes_factor(), self.random_effects)
+        return conditional_covariances(*args) if full else conditional_variances(*args)
+
+    @cached_property
+    def random_effects_se(self) -> dict[str, pd.DataFrame]:
+        """Conditional SDs of the random effects, sqrt(Var(b | y)), shaped like
+        ``random_effects`` (the intervals of the caterpillar plot)."""
+        return {k: np.sqrt(v) for k, v in self.conditional_variances().items()}
+
+    def ranef(self, condvar: bool = False) -> pd.DataFrame:
+        """The conditional modes as one long table (lme4's ``as.data.frame(ranef(fit))``:
+        grpvar, term, grp, condval), with their conditional SDs (``condsd``) when
+        ``condvar`` (``ranef(fit, condVar = TRUE)``)."""
+        return ranef_table(self.random_effects, self.random_effects_se if condvar else None)
 
     def _modes_factor(self):
         """The factor of the penalised system M at the conditional modes (each kind's own)."""
@@ -278,15 +399,26 @@ class MixedModelResult:
                             include_re, offset)
 
     # -- comparison, printing, plots ----------------------------------------------------
-    def anova(self, *others) -> pd.DataFrame:
-        """Likelihood-ratio test against other fits of the same data (see interlace.anova)."""
-        return anova(self, *others)
+    def anova(self, *others, **options) -> pd.DataFrame:
+        """Likelihood-ratio test against other fits of the same data (see interlace.anova;
+        ``method="bootstrap"`` for the parametric-bootstrap test, with its options)."""
+        return anova(self, *others, **options)
 
-    def summary(self) -> str:
-        """The summary text in the layout of the kind's R counterpart (also printed)."""
-        text = self.summary_text()
-        print(text)
-        return text
+    def summary(self) -> Summary:
+        """The summary in the layout of the kind's R counterpart: a :class:`Summary`, a string
+        (``print(result.summary())`` shows it; nothing is printed here) whose parts are
+        DataFrames (``coefficients``, ``random_effects``, ``fit_statistics``, ...)."""
+        return Summary(self.summary_text(), self.summary_tables())
+
+    def summary_tables(self) -> dict[str, pd.DataFrame]:
+        """The summary's parts: the fixed effects' coefficient table (R's
+        ``coef(summary(fit))``), the VarCorr table, the fit statistics; kinds add theirs."""
+        return {"coefficients": self.coefficient_table(), "random_effects": self.varcorr.copy(),
+                "fit_statistics": fit_statistics_table(self)}
+
+    def coefficient_table(self) -> pd.DataFrame:
+        """The fixed effects' Estimate, Std. Error, z value and Pr(>|z|) (Wald, normal)."""
+        return wald_coefficient_table(self.fe_params, self.fe_bse)
 
     def summary_text(self) -> str:
         """The summary text of :meth:`summary`, without printing it."""
@@ -303,3 +435,7 @@ class MixedModelResult:
     def plot_fitted(self, **kwargs):
         """Observed response against fitted values."""
         return plot_fitted(self, **kwargs)
+
+    def plot_profile(self, which=None, **kwargs):
+        """zeta against each parameter, one panel each (lme4's ``xyplot(profile(fit))``)."""
+        return self.profile(which).plot(**kwargs)

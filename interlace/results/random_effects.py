@@ -60,20 +60,48 @@ def random_effect_tables(ctx, theta: np.ndarray, u: np.ndarray, cov_scale: float
     return RandomEffectTables(vcs, res, ngroups, varcorr)
 
 
-def conditional_variances(ctx, theta: np.ndarray, factor, random_effects: dict
-                          ) -> dict[str, pd.DataFrame]:
-    """Var(b | y) per term at the modes, lme4's ``condVar``: Lambda M^-1 Lambda' per level from
-    the factor of the penalised system M there (``theta`` on the absolute scale, so that
-    b = Lambda u with u ~ N(0, I)); DataFrames shaped like ``random_effects``' tables."""
+def conditional_covariances(ctx, theta: np.ndarray, factor, random_effects: dict
+                            ) -> dict[str, np.ndarray]:
+    """Cov(b_l | y) per term and level at the modes, lme4's ``postVar``: Lambda M^-1 Lambda'
+    blocks from the factor of the penalised system M there (``theta`` on the absolute scale,
+    so that b = Lambda u with u ~ N(0, I)); arrays (levels, k, k) in ``random_effects``'
+    row order (lme4's postVar is k x k x levels)."""
     q = factor.system.q
     Minv = factor.solve(np.eye(q))
     pos = ctx.u_blocks(np.arange(q, dtype=float))  # each (level, column)'s place in u
-    out: dict[str, pd.DataFrame] = {}
+    out: dict[str, np.ndarray] = {}
     for ti, (t, sl, key) in enumerate(zip(ctx.design.terms, ctx.theta_slices(), random_effects)):
         idx = pos[ti].astype(np.intp)  # (levels, k)
         lam = t.Lambda(theta[sl])
         blocks = Minv[idx[:, :, None], idx[:, None, :]]  # (levels, k, k) blocks of M^-1
-        var = np.einsum("ab,lbc,ac->la", lam, blocks, lam)
+        out[key] = np.einsum("ab,lbc,dc->lad", lam, blocks, lam)
+    return out
+
+
+def conditional_variances(ctx, theta: np.ndarray, factor, random_effects: dict
+                          ) -> dict[str, pd.DataFrame]:
+    """Var(b | y) per term at the modes (the diagonals of :func:`conditional_covariances`);
+    DataFrames shaped like ``random_effects``' tables."""
+    out: dict[str, pd.DataFrame] = {}
+    for key, cov in conditional_covariances(ctx, theta, factor, random_effects).items():
+        var = np.diagonal(cov, axis1=1, axis2=2)
         ref = random_effects[key]
         out[key] = pd.DataFrame(np.maximum(var, 0.0), index=ref.index, columns=ref.columns)
     return out
+
+
+def ranef_table(random_effects: dict[str, pd.DataFrame],
+                sds: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """lme4's ``as.data.frame(ranef(fit, condVar = TRUE))``: one row per term and level with
+    columns grpvar, term, grp, condval (and condsd, the conditional SDs ``sds`` shaped like
+    ``random_effects``, when given)."""
+    parts = []
+    for key, modes in random_effects.items():
+        long = modes.melt(ignore_index=False, var_name="term", value_name="condval")
+        part = pd.DataFrame({"grpvar": key, "term": long["term"].to_numpy(),
+                             "grp": long.index.astype(str), "condval": long["condval"].to_numpy()})
+        if sds is not None:
+            part["condsd"] = sds[key].melt(ignore_index=False)["value"].to_numpy()
+        parts.append(part)
+    cols = ["grpvar", "term", "grp", "condval"] + (["condsd"] if sds is not None else [])
+    return (pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=cols))
