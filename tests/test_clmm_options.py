@@ -210,3 +210,23 @@ def test_cli_runs_a_config_with_a_threshold_structure(tmp_path, capsys):
     assert res["threshold"] == "equidistant"
     assert [v["estimate"] for v in res["threshold_coefficients"].values()] == list(
         r.threshold_coefs)
+
+
+def test_intervals_name_ordinal_threshold_coefficients():
+    """conf_int() (Wald, the default) gives ordinal's threshold coefficients, estimate -/+ z SE
+    (as ordinal's confint(clmm)); profile intervals of equidistant coefficients contain their
+    estimates; symmetric ones are not profiled (NaN, with a warning)."""
+    from scipy.stats import norm
+
+    sym = fitted("wine_symmetric")
+    ci = sym.conf_int()
+    names = list(sym.threshold_coefs.index)
+    z = norm.ppf(0.975)
+    np.testing.assert_allclose(ci.loc[names, "lower"], sym.threshold_coefs - z * sym.threshold_coef_bse)
+    np.testing.assert_allclose(ci.loc[names, "upper"], sym.threshold_coefs + z * sym.threshold_coef_bse)
+    eq = fitted("wine_equidistant")
+    prof = eq.conf_int(method="profile", parm="threshold")
+    assert list(prof.index) == ["threshold.1", "spacing"]
+    assert np.all(prof["lower"] < eq.threshold_coefs) and np.all(eq.threshold_coefs < prof["upper"])
+    with pytest.warns(interlace.InterlaceWarning, match="cannot be profiled"):
+        assert sym.conf_int(method="profile", parm="threshold").isna().all().all()

@@ -39,7 +39,11 @@ class OrdinalProfileProblem(CoreProfileProblem):
         return z[0] + np.concatenate([[0.0], np.cumsum(np.exp(z[1:]))])
 
     def family_focal(self, j: int):
-        """tau_1 is a coordinate; tau_j (j >= 2) needs the chart anchored at it."""
+        """tau_1 is a coordinate; tau_j (j >= 2) needs the chart anchored at it. Equidistant
+        thresholds' coefficients (threshold.1, spacing) are coordinates (on their scales)."""
+        s = self.ctx.family.structure
+        if s.kind != "flexible" and np.array_equal(s.C, np.eye(s.C.shape[0])):
+            return super().family_focal(j)
         if not self.thresholds_free():
             return None
         i0 = self.zsl.start
