@@ -80,7 +80,7 @@ class _Logistic(CumulativeLink):
     def evaluate(self, a, b, top, bottom, ratios):
         Fa, Sb = special.expit(a), special.expit(-b)
         P = Fa * Sb * -np.expm1(b - a)  # each factor to full relative precision
-        if P.min() > 1e-290:  # every row away from the far tails: the direct form
+        if not P.size or P.min() > 1e-290:  # every row away from the far tails: the direct form
             lp = np.log(P)
             if not ratios:
                 return lp, None, None, None, None
