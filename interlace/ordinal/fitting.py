@@ -141,9 +141,9 @@ def clmm(
     check_threshold(threshold)
     opt = resolve_optimizer(optimizer)
     integ = clmm_integrator(integrator, nAGQ)
-    ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
-                     offset=offset, threshold=threshold)
-    with blas_limit(ctx):
+    with blas_limit():  # the design's rank checks too
+        ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
+                         offset=offset, threshold=threshold)
         res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt, optimizer_options),
                           CLMMResult)
     res.response = response_column(ctx.design.parsed)
