@@ -38,6 +38,7 @@ from interlace.glmm.fitting import (
     optimize_glmm,
 )
 from interlace.glmm.result import GLMMResult
+from interlace.inference.emmeans import emmeans
 from interlace.lmm.fitting import fit
 from interlace.lmm.result import LMMResult
 from interlace.ordinal.family import OrdinalFamily
@@ -50,7 +51,7 @@ from interlace.results.anova import anova
 __version__ = "0.1.0"
 
 __all__ = [
-    "glmer", "fit", "clmm", "anova", "build_glmm", "glmm_objective", "optimize_glmm",
+    "glmer", "fit", "clmm", "anova", "emmeans", "build_glmm", "glmm_objective", "optimize_glmm",
     "glmm_result", "Deviance", "Optimum", "build_clmm", "GLMMResult", "LMMResult", "CLMMResult",
     "OrdinalFamily",
     "list_plugins", "plugin_errors", "reload_plugins", "hookimpl",

@@ -189,3 +189,28 @@ def plot_profile(profile, parameters: list[str] | None = None,
         ax.set_ylabel("|zeta|" if absolute else "zeta")
     fig.tight_layout()
     return fig
+
+
+def plot_simulated_residuals(sim: Any, ax: Any = None):
+    """DHARMa's residual plot of a :class:`~interlace.checks.residuals.SimulatedResiduals`:
+    a QQ plot of the scaled residuals against U(0, 1) (with the KS p-value) and the residuals
+    against the rank of the fitted values, with lines at 0.25, 0.5 and 0.75."""
+    plt = _pyplot()
+    if ax is None:
+        fig, ax = plt.subplots(1, 2, figsize=(10, 4.5))
+    else:
+        fig = ax[0].figure
+    r = np.sort(sim.residuals)
+    n = r.shape[0]
+    expected = (np.arange(1, n + 1) - 0.5) / n
+    ks = sim.test_uniformity()
+    ax[0].plot(expected, r, ".", markersize=3)
+    ax[0].plot([0, 1], [0, 1], color="red", linewidth=1)
+    ax[0].set(xlabel="expected", ylabel="observed", title=f"QQ plot, KS p = {ks.p_value:.3g}")
+    rank = stats.rankdata(sim.fitted) / n
+    ax[1].plot(rank, sim.residuals, ".", markersize=3)
+    for q in (0.25, 0.5, 0.75):
+        ax[1].axhline(q, color="grey", linestyle="--", linewidth=1)
+    ax[1].set(xlabel="model predictions (rank transformed)", ylabel="scaled residual",
+              ylim=(0, 1), title="Residuals against predicted")
+    return fig

@@ -19,6 +19,8 @@ What the framework needs, and what it computes for you:
 * ``simulate(mu, weights, params, rng)``: draws of y, for ``result.simulate``.
 * ``mean(mu, params)`` and ``variance(mu, params)``: E[y] and Var(y) given the linked mean
   ``mu``, for fitted values, predictions and Pearson residuals.
+* ``latent_variance(mean, params)``: the distribution-specific variance on the link scale,
+  for ``result.icc()`` and ``result.r2()`` (None by default: not defined, and they raise).
 
 Extra parameters are :class:`FamilyParameter` objects: a value given by the user is held
 fixed; ``None`` means "estimate", starting from ``start`` on the ``transform`` scale. Name the
@@ -44,6 +46,7 @@ when each is called):
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,6 +180,13 @@ class Family(ABC):
         the only extra parameter, estimated: the model is then a linear mixed model, which
         ``glmer`` fits by the exact LMM path as lme4 and MixedModels.jl do. False by default."""
         return False
+
+    def latent_variance(self, mean: Callable[[], float], params: dict[str, float]
+                        ) -> float | None:
+        """The distribution-specific variance on the link scale (the residual variance of
+        Nakagawa's R² and the ICC, as ``insight::get_variance``); ``mean()`` gives the null
+        model's mean (a refit, so called only when needed). None: not defined (the default)."""
+        return None
 
     # -- hooks the fitting code calls -------------------------------------------------------
     def decode_response(self, response: Response) -> DecodedResponse:
@@ -341,3 +351,14 @@ def require_finite(y: np.ndarray, label: str) -> None:
     """Shared check: finite numeric response."""
     if not np.all(np.isfinite(y)):
         raise DataError(f"response {label!r} has non-finite values")
+
+
+def lognormal_latent_variance(family: Family, mean: Callable[[], float],
+                              params: dict[str, float]) -> float | None:
+    """The lognormal approximation of a log-link count family's latent variance,
+    log(1 + Var(y) / mu^2) at the null model's mean mu (insight 0.19's ``get_variance``:
+    log(1 + 1/mu) for the Poisson, log(1 + 1/mu + 1/theta) for NB2); None for other links."""
+    if family.link.name != "log":
+        return None
+    mu = float(mean())
+    return float(np.log1p(family.variance(np.array([mu]), params)[0] / mu ** 2))

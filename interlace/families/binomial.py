@@ -66,6 +66,10 @@ class BinomialFamily(ExponentialFamily):
     trials_response = True  # s / n and cbind(s, f): successes over trials
     two_level_response = True  # a two-level text response is 0/1
 
+    def latent_variance(self, mean, params):
+        """The link's latent residual variance (pi²/3 for the logit), None if it has none."""
+        return self.link.latent_variance
+
     def unit_variance(self, mu, params):
         return np.maximum(mu * (1.0 - mu), _TINY)  # a mean of exactly 0 or 1 (separation)
 

@@ -28,6 +28,10 @@ class GaussianFamily(ExponentialFamily):
     def is_normal_linear(self) -> bool:
         return self.link.name == "identity" and not self.parameters["sigma"].fixed
 
+    def latent_variance(self, mean, params):
+        """sigma² with the identity link (the LMM's residual variance)."""
+        return params["sigma"] ** 2 if self.link.name == "identity" else None
+
     def dispersion(self, params):
         return params["sigma"] ** 2
 

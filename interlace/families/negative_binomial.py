@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln, xlogy
 
-from interlace.families.base import ExponentialFamily, FamilyParameter
+from interlace.families.base import ExponentialFamily, FamilyParameter, lognormal_latent_variance
 from interlace.families.poisson import PoissonFamily
 
 
@@ -24,6 +24,10 @@ class NegativeBinomial2Family(ExponentialFamily):
     def default_parameters(self):
         return [FamilyParameter("theta", None, start=1.0, transform="log",
                                 description="NB2 shape; smaller = more overdispersion")]
+
+    def latent_variance(self, mean, params):
+        """The lognormal approximation log(1 + Var(y) / mu²) at the null model's mean."""
+        return lognormal_latent_variance(self, mean, params)
 
     def unit_variance(self, mu, params):
         return mu + mu * mu / params["theta"]

@@ -8,7 +8,12 @@ import numpy as np
 from scipy.special import gammaln, xlogy
 
 from interlace.errors import DataError
-from interlace.families.base import ExponentialFamily, RowKernel, require_finite
+from interlace.families.base import (
+    ExponentialFamily,
+    RowKernel,
+    lognormal_latent_variance,
+    require_finite,
+)
 
 _TINY = np.finfo(float).tiny
 _ETA_SAFE = 700.0  # |eta| below this: exp neither overflows nor hits the log link's clip
@@ -59,6 +64,10 @@ class PoissonFamily(ExponentialFamily):
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     canonical_link = "log"
     links = ("log", "sqrt", "identity")
+
+    def latent_variance(self, mean, params):
+        """The lognormal approximation log(1 + Var(y) / mu²) at the null model's mean."""
+        return lognormal_latent_variance(self, mean, params)
 
     def unit_variance(self, mu, params):
         return mu

@@ -22,6 +22,10 @@ class Link(ABC):
 
     name: str = ""
     aliases: tuple[str, ...] = ()
+    #: The variance of the latent error whose threshold gives a binary response under this
+    #: link (the standard logistic's pi²/3 for the logit, 1 for the probit, pi²/6 for the
+    #: cloglog): the distribution-specific variance of Nakagawa's R²; None if it has none.
+    latent_variance: float | None = None
 
     @abstractmethod
     def link(self, mu: np.ndarray) -> np.ndarray:

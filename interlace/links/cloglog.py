@@ -9,6 +9,7 @@ from interlace.links.base import Link
 
 class CloglogLink(Link):
     name = "cloglog"
+    latent_variance = float(np.pi ** 2 / 6)
 
     def link(self, mu):
         return np.log(-np.log1p(-mu))

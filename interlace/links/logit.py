@@ -10,6 +10,7 @@ from interlace.links.base import Link
 
 class LogitLink(Link):
     name = "logit"
+    latent_variance = float(np.pi ** 2 / 3)
 
     def link(self, mu):
         return logit(mu)

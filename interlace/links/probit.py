@@ -12,6 +12,7 @@ _SQRT2PI = np.sqrt(2.0 * np.pi)
 
 class ProbitLink(Link):
     name = "probit"
+    latent_variance = 1.0
 
     def link(self, mu):
         return ndtri(mu)

@@ -77,6 +77,10 @@ class NormalResponse(Family):
         """Always: the model is a linear mixed model."""
         return True
 
+    def latent_variance(self, mean, params) -> float:
+        """sigma²: the residual variance of Nakagawa's R² and the ICC."""
+        return float(params["sigma"]) ** 2
+
     # -- the design's checks ----------------------------------------------------------------
     def decode_response(self, response: Response) -> DecodedResponse:
         """The response as one number per row (the design's response-decoding hook)."""

@@ -10,6 +10,8 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError
+from interlace.inference.ftests import check_ddf, satterthwaite_contrast_df
+from interlace.inference.kenward_roger import KRAdjustment, adjusted_vcov, kr_ddf_scale
 from interlace.inference.parameters import (
     random_parameter_kinds,
     random_parameter_values,
@@ -17,11 +19,13 @@ from interlace.inference.parameters import (
 )
 from interlace.inference.wald import LOG, EstimationScale, covariance_from_hessian, kind_scale
 from interlace.linalg.differences import hessian_from_gradient
+from interlace.lmm.kr_components import covariance_components
 from interlace.lmm.mode_sensitivity import lmm_sensitivity
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.profiling import LMMProfileProblem
 from interlace.lmm.satterthwaite import satterthwaite_df
 from interlace.lmm.solution import PLSSolution
+from interlace.lmm.vcov_gradient import VcovGradient, vcov_gradient
 from interlace.results.base import SINGULAR_TOL, MixedModelResult, limit_problem
 from interlace.results.response import ResponseResultMixin
 from interlace.results.summary import (
@@ -122,18 +126,49 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
     @cached_property
     def fe_df(self) -> pd.Series:
         """Satterthwaite degrees of freedom per coefficient (computed on first use)."""
+        return self.fixed_effect_df("satterthwaite")
+
+    @cached_property
+    def vcov_gradient(self) -> VcovGradient:
+        """vcov(beta), its Jacobian in (theta, sigma) and their asymptotic covariance: what
+        Satterthwaite's df of any contrast need (lmerTest)."""
         obj, theta, sigma = self._satt
-        return pd.Series(satterthwaite_df(obj, theta, sigma), index=self.fe_params.index,
-                         name="df")
+        return vcov_gradient(obj, theta, sigma)
+
+    @cached_property
+    def kr_adjustment(self) -> KRAdjustment:
+        """pbkrtest's Kenward-Roger adjusted covariance of beta (REML fits; dense n x n)."""
+        if self.method != "REML":
+            raise InterlaceError("Kenward-Roger's adjustment needs a REML fit (pbkrtest's "
+                                 "vcovAdj): refit with method='REML' or use ddf='satterthwaite'")
+        _, theta, sigma = self._satt
+        Gs, gamma = covariance_components(self._ctx.design, theta, sigma)
+        return adjusted_vcov(self._vcov, self._ctx.design.X, Gs, gamma)
+
+    def fixed_effect_df(self, ddf: str = "satterthwaite") -> pd.Series:
+        """Denominator df per coefficient, Satterthwaite's or Kenward-Roger's (lmerTest's
+        ``summary(m, ddf=...)``)."""
+        ddf = check_ddf(ddf)
+        p = self.fe_params.size
+        if ddf == "satterthwaite":
+            vg = self.vcov_gradient
+            df = [satterthwaite_contrast_df(vg, row) for row in np.eye(p)]
+        else:
+            df = [kr_ddf_scale(self.kr_adjustment, row)[0] for row in np.eye(p)]
+        return pd.Series(df, index=self.fe_params.index, name="df")
 
     def fixed_effect_pvalues(self) -> pd.Series:
         """Two-sided t-test p-values with Satterthwaite's degrees of freedom (lmerTest)."""
         return pd.Series(2 * stats.t.sf(np.abs(self.fe_tvalues), self.fe_df),
                          index=self.fe_params.index, name="Pr(>|t|)")
 
-    def coefficient_table(self) -> pd.DataFrame:
-        """lmerTest's table: Estimate, Std. Error, df (Satterthwaite), t value, Pr(>|t|)."""
-        return wald_coefficient_table(self.fe_params, self.fe_bse, "t", self.fe_df)
+    def coefficient_table(self, ddf: str = "satterthwaite") -> pd.DataFrame:
+        """lmerTest's table: Estimate, Std. Error, df, t value, Pr(>|t|); ``ddf``:
+        "satterthwaite" or "kenward-roger" (standard errors from the adjusted covariance)."""
+        if check_ddf(ddf) == "satterthwaite":
+            return wald_coefficient_table(self.fe_params, self.fe_bse, "t", self.fe_df)
+        se = pd.Series(np.sqrt(np.diag(self.kr_adjustment.PhiA)), index=self.fe_params.index)
+        return wald_coefficient_table(self.fe_params, se, "t", self.fixed_effect_df(ddf))
 
     def summary_tables(self) -> dict[str, pd.DataFrame]:
         """The shared parts, with the REML criterion among the fit statistics of a REML fit."""

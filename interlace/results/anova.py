@@ -9,15 +9,23 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
+from interlace.inference.anova_table import lmm_anova
+from interlace.inference.drop1 import drop1
 from interlace.inference.pbtest import pb_test
 
 METHODS = ("lrt", "bootstrap")
 BOOTSTRAP_OPTIONS = {"nsim", "seed", "workers", "scheduler"}
 
 
-def anova(*models, method: str = "lrt", **options) -> pd.DataFrame:
-    """Compare nested models by likelihood ratio, smallest first.
+def anova(*models, method: str = "lrt", type: int | str = 3, ddf: str = "satterthwaite",
+          **options) -> pd.DataFrame:
+    """One model: its terms' tests; several: compare nested models by likelihood ratio.
 
+    One linear mixed model: lmerTest's ``anova(m, type, ddf)``, an F test per fixed term
+    (``type`` 1, 2 or 3; ``ddf`` "satterthwaite" or "kenward-roger"). One GLMM: R's
+    ``drop1(m, test="Chisq")``, a likelihood-ratio test of each term no other term contains.
+
+    Several models, smallest first:
     REML fits are refitted by ML first (their likelihoods are not comparable across fixed
     effects), as lme4 does. Returns npar, AIC, BIC, logLik, deviance, Chisq, Df, Pr(>Chisq).
     ``method="bootstrap"`` (two models) adds ``Pr(boot)``, the parametric-bootstrap p-value of
@@ -32,8 +40,11 @@ def anova(*models, method: str = "lrt", **options) -> pd.DataFrame:
         raise InterlaceError(f"anova(method={method!r}) takes no option(s) {sorted(unknown)}"
                              + (f"; its options: {sorted(BOOTSTRAP_OPTIONS)}"
                                 if method == "bootstrap" else ""))
+    if len(models) == 1 and method == "lrt" and not options:
+        return one_model_anova(models[0], type, ddf)
     if len(models) < 2:
-        raise InterlaceError("anova() needs at least two fitted models")
+        raise InterlaceError("anova() needs at least two fitted models (or one, without "
+                             "method='bootstrap' and its options)")
     if method == "bootstrap" and len(models) != 2:
         raise InterlaceError(f"anova(method='bootstrap') tests one model against another nested "
                              f"in it: give two models, got {len(models)}")
@@ -67,6 +78,15 @@ def anova(*models, method: str = "lrt", **options) -> pd.DataFrame:
         table["Pr(boot)"] = [np.nan, test.p_value]
         table.attrs["pbtest"] = test
     return table
+
+
+def one_model_anova(model, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:
+    """The one-model table: lmerTest's F tests for an LMM, drop1's LRTs otherwise."""
+    if not hasattr(model, "fe_params"):
+        raise InterlaceError(f"anova() needs fitted models, got {type(model).__name__}")
+    if hasattr(model, "vcov_gradient"):
+        return lmm_anova(model, type, ddf)
+    return drop1(model)
 
 
 def _labels(fits) -> list[str]:

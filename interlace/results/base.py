@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from interlace.checks.all_fit import AllFit, all_fit
+from interlace.checks.residuals import SimulatedResiduals, simulated_residuals
+from interlace.checks.variance import Shares, icc, r2
 from interlace.errors import DataError, InterlaceError
 from interlace.inference.bootstrap import Bootstrap, parametric_bootstrap
 from interlace.inference.intervals import confidence_intervals, resolve_level
@@ -264,6 +267,32 @@ class MixedModelResult(StatsmodelsNamesMixin):
         Dask cluster ``scheduler``; ``statistic(fit)`` defaults to :attr:`natural_params`
         (:mod:`interlace.inference.bootstrap`)."""
         return parametric_bootstrap(self, nsim, seed, workers, scheduler, conditional, statistic)
+
+    # -- checking the model (interlace.checks) --------------------------------------------
+    def icc(self) -> Shares:
+        """The intraclass correlation as R's ``performance::icc`` computes it: ``adjusted``
+        (random / (random + residual)) and ``unadjusted`` (with the fixed-effects variance in
+        the denominator), on the latent scale for GLMMs (:mod:`interlace.checks.variance`)."""
+        return icc(self)
+
+    def r2(self) -> Shares:
+        """Nakagawa's ``marginal`` and ``conditional`` R² as ``performance::r2_nakagawa``
+        computes them (:mod:`interlace.checks.variance`)."""
+        return r2(self)
+
+    def simulated_residuals(self, nsim: int = 250, seed: Any = None,
+                            conditional: bool = False) -> SimulatedResiduals:
+        """DHARMa's scaled residuals (``simulateResiduals``): each observation's randomised
+        quantile among ``nsim`` unconditional simulations (:meth:`simulate`), U(0, 1) under the
+        model, with DHARMa's tests and plot (:mod:`interlace.checks.residuals`)."""
+        return simulated_residuals(self, nsim, seed, conditional)
+
+    def all_fit(self, optimizers: list[str] | None = None, workers: Any = None) -> AllFit:
+        """lme4's ``allFit``: the model refitted with every registered optimizer plugin (or
+        ``optimizers``) on ``workers`` processes (0: in this process); compare their
+        log-likelihoods and estimates to tell a false convergence alarm from a real problem
+        (:mod:`interlace.checks.all_fit`)."""
+        return all_fit(self, optimizers, workers)
 
     def response_from_design(self, values: np.ndarray) -> np.ndarray:
         """Responses on the design's scale (0/1 or category codes) as the data wrote them:
