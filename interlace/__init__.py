@@ -41,6 +41,7 @@ from interlace.glmm.result import GLMMResult
 from interlace.inference.emmeans import emmeans
 from interlace.lmm.fitting import fit
 from interlace.lmm.result import LMMResult
+from interlace.model.num_factor import num_factor
 from interlace.ordinal.family import OrdinalFamily
 from interlace.ordinal.fitting import build_clmm, clmm
 from interlace.ordinal.result import CLMMResult
@@ -61,5 +62,5 @@ __all__ = [
     "ConvergenceWarning", "NegativeBinomial1Family", "GammaFamily", "BetaFamily",
     "ZeroInflatedPoissonFamily", "ZeroInflatedNB2Family", "HurdlePoissonFamily", "HurdleNB2Family",
     "ZeroOneInflatedBetaFamily",
-    "cache_info", "clear_caches",
+    "cache_info", "clear_caches", "num_factor",
 ]

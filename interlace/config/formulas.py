@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from interlace.errors import FormulaError
 from interlace.model.formula import parse_formula, split_top_level, top_level, wraps_whole
+from interlace.registry import registry
 
 #: function -> what it does (rendered into docs/configs.md)
 ALLOWED_FUNCTIONS: dict[str, str] = {
@@ -72,6 +73,11 @@ def check_formula(formula: str, groups=None, random=None) -> FormulaCheck:
     for spec in parsed.random:
         _formula_part(spec.expr, f"random-effect term {spec}", out)
         out.columns.update(spec.group_vars)
+        known = registry().classes("covariance")
+        if spec.structure and spec.structure.lower() not in known:
+            out.problems.append(f"random-effect term {spec}: unknown covariance structure "
+                                f"{spec.structure!r}; registered structures: "
+                                f"{', '.join(registry().names('covariance'))}")
     return out
 
 

@@ -122,6 +122,8 @@ def theta_moments(design: Design, kern: RowKernel, fe: FixedEffects, beta: np.nd
         sigma = _excess_covariance(t, s, W)
         if sigma is not None and t.k == 1:
             th = np.array([min(max(np.sqrt(sigma[0, 0]), 0.1), 10.0)])
+        elif sigma is not None and not t.linear:  # a structure's own parameters
+            th = np.asarray(t.structure.start_from_covariance(sigma, t.k), float)
         elif sigma is not None:
             th = _factor_entries(t, sigma)
         out.append(th)

@@ -20,14 +20,21 @@ def random_parameter_names(terms) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for t in terms:
-        for r, c in zip(t.tri_rows, t.tri_cols):
-            name = (f"sd__{t.columns[r]}|{t.group}" if r == c
-                    else f"cor__{t.columns[c]}.{t.columns[r]}|{t.group}")
+        for name in _term_names(t):
             while name in seen:  # the same column and group in two terms
                 name += ".1"
             seen.add(name)
             names.append(name)
     return names
+
+
+def _term_names(t) -> list[str]:
+    """The natural names of one term's theta entries (its structure's, for ar1 and the like)."""
+    if not t.linear:
+        return list(t.structure.natural_names(t.group, t.columns))
+    return [f"sd__{t.columns[r]}|{t.group}" if r == c
+            else f"cor__{t.columns[c]}.{t.columns[r]}|{t.group}"
+            for r, c in zip(t.tri_rows, t.tri_cols)]
 
 
 def random_parameter_labels(terms) -> list[tuple[str, str]]:
@@ -41,14 +48,19 @@ def random_parameter_labels(terms) -> list[tuple[str, str]]:
         while key in keys:
             key += ".1"
         keys.add(key)
-        out += [(key, f"sd__{t.columns[r]}" if r == c else f"cor__{t.columns[c]}.{t.columns[r]}")
-                for r, c in zip(t.tri_rows, t.tri_cols)]
+        out += [(key, name.rsplit("|", 1)[0]) for name in _term_names(t)]
     return out
 
 
 def random_parameter_kinds(terms) -> list[str]:
     """"sd" or "cor" for each entry of theta (a diagonal or an off-diagonal entry)."""
-    return ["sd" if r == c else "cor" for t in terms for r, c in zip(t.tri_rows, t.tri_cols)]
+    out: list[str] = []
+    for t in terms:
+        if t.linear:
+            out += ["sd" if is_sd else "cor" for is_sd in t.theta_is_sd()]
+        else:  # a structure's own parameters: correlations, or positive ones as SDs (a range)
+            out += ["cor" if k in ("cor", "rho") else "sd" for k in t.structure.parameter_kinds(t.k)]
+    return out
 
 
 def theta_at_bound(terms, theta: np.ndarray, tol: float = 1e-8) -> np.ndarray:
@@ -62,6 +74,9 @@ def random_parameter_values(terms, slices, theta_absolute: np.ndarray) -> np.nda
     entry by entry in theta's order; a correlation with a zero SD is NaN."""
     out = np.empty(theta_absolute.size)
     for t, sl in zip(terms, slices):
+        if not t.linear:
+            out[sl] = t.structure.natural_values(theta_absolute[sl], t.k)
+            continue
         cov = t.covariance(theta_absolute[sl])
         sd = np.sqrt(np.diag(cov))
         r, c = t.tri_rows, t.tri_cols

@@ -67,6 +67,9 @@ class PenalizedSystem:
         self.lead_pairs = (a, b)
         # lead diagonal blocks: flat index into (n0, k0, k0) for pair (a, b)
         self.lead_idx = [lead.codes * k0 * k0 + ai * k0 + bi for ai, bi in zip(a, b)]
+        n = len(lead.codes)
+        self.lead_indicator = (csr_matrix((np.ones(n), (lead.codes, np.arange(n))),
+                                          shape=(lead.nlevels, n)) if k0 > 4 else None)
         self.rest_off = np.cumsum([0] + [t.q for t in rest])[:-1] if rest else []
         # A21 (q2 x q0) and A22 (q2 x q2) entries: (term s, col a) x (term t, col b)
         self.a21_spec, self.a22_diag_spec, self.a22_off_spec = [], [], []
@@ -202,11 +205,18 @@ class PenalizedSystem:
             L0 = np.sqrt(d)
             L0inv = None
         else:
-            blocks = np.zeros(n0 * k0 * k0)
-            a, b = self.lead_pairs
-            for ai, bi, idx in zip(a, b, self.lead_idx):
-                blocks += np.bincount(idx, w * zl0[:, ai] * zl0[:, bi], minlength=n0 * k0 * k0)
-            blocks = blocks.reshape(n0, k0, k0)
+            if k0 > 4:  # a structured term's larger blocks: one grouped product, not k0^2 sums
+                zw = zl0 * w[:, None]
+                blocks = np.asarray(self.lead_indicator @ (zw[:, :, None] * zl0[:, None, :])
+                                    .reshape(-1, k0 * k0)).reshape(n0, k0, k0)
+                blocks = np.triu(blocks)  # the upper triangle, as the sums below give it
+            else:
+                blocks = np.zeros(n0 * k0 * k0)
+                a, b = self.lead_pairs
+                for ai, bi, idx in zip(a, b, self.lead_idx):
+                    blocks += np.bincount(idx, w * zl0[:, ai] * zl0[:, bi],
+                                          minlength=n0 * k0 * k0)
+                blocks = blocks.reshape(n0, k0, k0)
             blocks = blocks + np.swapaxes(np.triu(blocks, 1), 1, 2) + np.eye(k0)
             try:
                 L0 = np.linalg.cholesky(blocks)
@@ -400,6 +410,8 @@ class PenalizedFactor:
             return ((1.0 / self.L0**2).take(s.tcodes[0]) * ZL[0][:, 0])[:, None]
         P00, P20, P22 = self.inverse_parts()
         codes0, k0 = s.terms[0].codes, s.k0
+        if len(s.terms) == 1 and k0 > 4:  # one structured term's large blocks: one product
+            return np.einsum("nab,nb->na", P00[codes0], ZL[0], optimize=True)
         ridx = [None] + [s.rest_off[i - 1] + t.codes * t.k for i, t in enumerate(s.terms) if i]
         cols = []
         for pt, tt in enumerate(s.terms):

@@ -75,6 +75,19 @@ class ModelContext:
             i += t.ntheta
         return out
 
+    @property
+    def linear_theta(self) -> bool:
+        """Whether every term's theta is its factor's entries (``|`` and ``||`` terms)."""
+        return all(t.linear for t in self.design.terms)
+
+    def scale_theta(self, theta: np.ndarray, s: float) -> np.ndarray:
+        """theta whose factors are s times theta's (an LMM's relative theta -> absolute)."""
+        theta = np.asarray(theta, float)
+        if self.linear_theta:
+            return theta * s
+        return np.concatenate([t.scale_theta(theta[sl], s) for t, sl
+                               in zip(self.design.terms, self.theta_slices())] or [theta])
+
     def zl(self, theta: np.ndarray) -> list[np.ndarray]:
         """Z Lambda blocks in the solver's order."""
         key = self.__dict__.get("_zl_plan")

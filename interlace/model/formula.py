@@ -51,18 +51,55 @@ def unquote_name(name: str) -> str:
 
 @dataclass(frozen=True)
 class RandomTermSpec:
-    """One bar term ``(expr | group)``; ``correlated`` is False for ``||``."""
+    """One bar term ``(expr | group)``; ``correlated`` is False for ``||``. A term written
+    ``name(expr | group, options)`` names its covariance structure plugin (``structure``) and
+    keeps the call's further arguments as text (``options``)."""
 
     expr: str
     group: str
     correlated: bool = True
+    structure: str = ""
+    options: tuple[str, ...] = ()
 
     @property
     def group_vars(self) -> list[str]:
         return [g.strip() for g in self.group.split(":")]
 
     def __str__(self) -> str:
+        if self.structure:
+            opts = "".join(f", {o}" for o in self.options)
+            return f"{self.structure}({self.expr} | {self.group}{opts})"
         return f"({self.expr} {'|' if self.correlated else '||'} {self.group})"
+
+
+#: ``name(expr | group, options)``: a random-effect term with a named covariance structure.
+_STRUCTURED = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\s*\((.*)\)$", re.S)
+
+
+def structured_call(text: str) -> tuple[str, str] | None:
+    """(name, inside) when ``text`` is ``name(...)`` with a top-level '|' inside, else None."""
+    m = _STRUCTURED.match(text.strip())
+    if m is None or not wraps_whole(text.strip()[len(m.group(1)):].strip()):
+        return None
+    inside = m.group(2)
+    parts = split_top_level(inside, ",")
+    return (m.group(1), inside) if len(split_top_level(parts[0], "|")) > 1 else None
+
+
+def parse_structured(text: str) -> list[RandomTermSpec]:
+    """Parse ``name(expr | group, opt, key = value)`` (glmmTMB's syntax for a structure)."""
+    found = structured_call(text)
+    if found is None:
+        return parse_bar(text)
+    name, inside = found
+    bar, *options = [p.strip() for p in split_top_level(inside, ",")]
+    if any(not o for o in options):
+        raise FormulaError(f"empty argument in random-effect term {text.strip()!r}")
+    if len(split_top_level(bar, "||")) > 1:
+        raise FormulaError(f"random-effect term {text.strip()!r}: a covariance structure is "
+                           f"written with a single bar, as '{name}(expr | group)'")
+    return [dataclasses.replace(spec, structure=name, options=tuple(options))
+            for spec in parse_bar(bar)]
 
 
 @dataclass(frozen=True)
@@ -263,6 +300,11 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
                     f"leave it out of the formula instead"
                 )
             rand.extend(parse_bar(t))
+        elif structured_call(t) is not None:
+            if sign == "-":
+                raise FormulaError(f"random-effect term {t!r} in {formula!r} cannot be removed "
+                                   f"with '-'; leave it out of the formula instead")
+            rand.extend(parse_structured(t))
         elif re.match(r"^offset\s*\(", t):
             if sign == "-" or not t.endswith(")"):
                 raise FormulaError(
@@ -290,7 +332,8 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
             fixed = "1 " + fixed  # '~ -1 + x': remove the intercept formulaic would add
     seen, unique = set(), []
     for spec in rand:
-        key = (spec.expr.replace(" ", ""), spec.group.replace(" ", ""), spec.correlated)
+        key = (spec.expr.replace(" ", ""), spec.group.replace(" ", ""), spec.correlated,
+               spec.structure, spec.options)
         if key not in seen:
             seen.add(key)
             unique.append(spec)
@@ -330,7 +373,8 @@ def random_terms(random) -> list[RandomTermSpec]:
     for r in _listed(random, "random", "a string like '(1 + x | g)' or a list of them"):
         if not isinstance(r, str):
             raise FormulaError(f"random= entries must be strings like '(1 | g)', got {r!r}")
-        for piece in split_top_level(r, "+") if r.strip().startswith("(") else [r]:
+        whole = r.strip().startswith("(") or structured_call(r.strip()) is not None
+        for piece in split_top_level(r, "+") if whole else [r]:
             if piece.strip():
-                out.extend(parse_bar(piece))
+                out.extend(parse_structured(piece))
     return out
