@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from interlace.families.base import check_family_outputs
+from interlace.families.base import Family, check_family_outputs
 from interlace.linalg.penalized import PenalizedSystem
 from interlace.model.design import Design
 
@@ -47,7 +47,10 @@ class ModelContext:
     def loglik_constant(self, fp: dict) -> float:
         """The family's data-only log-density term, computed once per parameter value (the
         last few values are kept: PIRLS asks at one value many times in a row; per-row values
-        of a parameter with a formula are keyed by their bytes, so the cache stays small)."""
+        of a parameter with a formula are keyed by their bytes, so the cache stays small).
+        0 without a lookup for a family that keeps the contract's default (no such term)."""
+        if type(self.family).loglik_constant is Family.loglik_constant:
+            return 0.0
         cache = self.__dict__.setdefault("_const_cache", {})
         key = tuple(sorted((k, v if np.ndim(v) == 0 else np.asarray(v).tobytes())
                            for k, v in fp.items()))

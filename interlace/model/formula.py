@@ -16,6 +16,37 @@ from interlace.caches import bounded_cache
 from interlace.errors import FormulaError
 
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
+_QUOTED_NAME = re.compile(r"^`[^`]+`$")
+_DOTTED = re.compile(r"(?<![\w.`)\]])[A-Za-z_.][A-Za-z0-9_.]*")
+_QUOTES = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"")
+
+
+def quote_dotted_names(text: str) -> str:
+    """R's dotted column names (``total.fruits``) written bare in an expression, quoted with
+    backticks for formulaic, which would otherwise read ``total.fruits`` as the attribute
+    ``fruits`` of a column ``total``: a name with a dot is a column name, as in R. Names
+    followed by ``(`` (functions such as ``np.log``), names with a double-underscore part
+    (Python's internals, never a column), numbers and quoted text are kept."""
+    if "." not in text:
+        return text
+    spans = [m.span() for m in _QUOTES.finditer(text)]
+
+    def quote(m: re.Match) -> str:
+        name, at = m.group(0), m.start()
+        if ("." not in name or not re.search(r"[A-Za-z]", name)
+                or any(part.startswith("__") for part in name.split("."))  # x.__class__
+                or any(a <= at < b for a, b in spans)
+                or text[m.end():].lstrip().startswith("(")):
+            return name
+        return f"`{name}`"
+
+    return _DOTTED.sub(quote, text)
+
+
+def unquote_name(name: str) -> str:
+    """A column name without the backticks that quote it (```total.fruits``` -> ``total.fruits``)."""
+    name = name.strip()
+    return name[1:-1] if _QUOTED_NAME.match(name) else name
 
 
 @dataclass(frozen=True)
@@ -180,17 +211,21 @@ def parse_bar(text: str) -> list[RandomTermSpec]:
         raise FormulaError(f"random-effect term {text.strip()!r} has nothing left of '|'")
     if not group:
         raise FormulaError(f"random-effect term {text.strip()!r} has no grouping factor")
-    nests = [g.strip() for g in split_top_level(group, "/")]
-    for g in nests:
-        for v in g.split(":"):
-            if not _NAME.match(v.strip()):
+    nests = []
+    for g in split_top_level(group, "/"):
+        names = []
+        for v in (v.strip() for v in g.split(":")):
+            name = unquote_name(v)  # a backtick-quoted name may hold any character
+            if not (_NAME.match(v) or (name != v and name)):
                 raise FormulaError(
-                    f"grouping factor {v.strip()!r} in {text.strip()!r} must be a column name "
-                    f"(use 'a:b' for interactions and 'a/b' for nesting; a column whose name "
-                    f"has spaces or symbols must be renamed to serve as a grouping factor)"
+                    f"grouping factor {v!r} in {text.strip()!r} must be a column name "
+                    f"(use 'a:b' for interactions and 'a/b' for nesting; quote a name with "
+                    f"spaces or symbols in backticks, as in R: `my group`)"
                 )
+            names.append(name)
+        nests.append(":".join(names))
     groups = [":".join(nests[: i + 1]) for i in range(len(nests))]
-    return [RandomTermSpec(expr, g, correlated) for g in groups]
+    return [RandomTermSpec(quote_dotted_names(expr), g, correlated) for g in groups]
 
 
 def _parse_response(lhs: str) -> ResponseSpec:
@@ -202,13 +237,13 @@ def _parse_response(lhs: str) -> ResponseSpec:
         parts = [p.strip() for p in split_top_level(m.group(1), ",")]
         if len(parts) != 2 or not all(parts):
             raise FormulaError(f"cbind() response {text!r} needs two columns: successes, failures")
-        return ResponseSpec("cbind", tuple(parts), text)
+        return ResponseSpec("cbind", tuple(quote_dotted_names(p) for p in parts), text)
     ratio = [p.strip() for p in split_top_level(text, "/")]
     if len(ratio) == 2 and all(ratio):
-        return ResponseSpec("ratio", tuple(ratio), text)
+        return ResponseSpec("ratio", tuple(quote_dotted_names(p) for p in ratio), text)
     if len(ratio) > 2:
         raise FormulaError(f"response {text!r}: use 'successes / trials'")
-    return ResponseSpec("simple", (text,), text)
+    return ResponseSpec("simple", (quote_dotted_names(text),), text)
 
 
 def _key(x):
@@ -278,7 +313,7 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
             off = t[t.index("(") + 1 : -1].strip()
             if not off:
                 raise FormulaError(f"offset() in {formula!r} is empty; write offset(expr)")
-            offsets.append(off)
+            offsets.append(quote_dotted_names(off))
         elif "|" in t:
             if "(" in t and "|" in inner and len(split_top_level(inner, "|")) == 1:
                 raise FormulaError(
@@ -287,7 +322,7 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
                 )
             raise FormulaError(f"random-effect term {t!r} must be in parentheses: '({t})'")
         else:
-            fixed_terms.append((sign, t))
+            fixed_terms.append((sign, quote_dotted_names(t)))
     rand.extend(group_terms(groups))
     rand.extend(random_terms(random))
     fixed = "1"
