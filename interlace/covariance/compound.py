@@ -83,3 +83,45 @@ class CompoundSymmetry(CovarianceStructure):
     def check_term(self, label: str, Z: np.ndarray, columns: list[str], nlevels: int) -> None:
         require_columns(self.name, label, columns, 2)
         super().check_term(label, Z, columns, nlevels)
+
+
+class HomogeneousCompoundSymmetry(CompoundSymmetry):
+    """Homogeneous compound symmetry: one SD for every column and one correlation (``homcs``;
+    glmmTMB 1.1.5 has no such structure). theta = (s, c), rho from c as in ``cs``; with
+    rho >= 0 it is the model (1 | g) + (1 | g:column) with variances s^2 rho and s^2 (1 - rho)."""
+
+    name = "homcs"
+    description = "homogeneous compound symmetry: one SD and one correlation for every pair"
+
+    def ntheta(self, k: int, nlevels: int = 0) -> int:
+        return 2
+
+    def factor(self, theta: np.ndarray, k: int) -> np.ndarray:
+        return float(theta[0]) * cs_cholesky(cs_rho(float(theta[1]), k), k)
+
+    def factor_derivatives(self, theta: np.ndarray, k: int) -> np.ndarray:
+        full = super().factor_derivatives(np.append(np.full(k, float(theta[0])), theta[1]), k)
+        return np.stack([full[:k].sum(axis=0), full[k]])
+
+    def lower_bounds(self, k: int) -> np.ndarray:
+        return np.array([0.0, -np.inf])
+
+    def start(self, k: int) -> np.ndarray:
+        return np.array([1.0, self._c_of(0.0, k)])
+
+    def start_from_covariance(self, S: np.ndarray, k: int) -> np.ndarray:
+        """The mean SD of S and its mean correlation (as ``cs`` reads them)."""
+        full = super().start_from_covariance(S, k)
+        return np.array([float(np.mean(full[:k])), full[k]])
+
+    def parameter_names(self, group: str, columns: list[str]) -> list[str]:
+        return [f"{group}.homcs.sd", f"{group}.homcs.rho"]
+
+    def parameter_kinds(self, k: int) -> list[str]:
+        return ["sd", "rho"]
+
+    def natural_names(self, group: str, columns: list[str]) -> list[str]:
+        return [f"sd__homcs|{group}", f"rho__homcs|{group}"]
+
+    def natural_values(self, theta: np.ndarray, k: int) -> np.ndarray:
+        return np.array([float(theta[0]), cs_rho(float(theta[1]), k)])
