@@ -9,6 +9,11 @@ tests/reference/data/covstruct_ou.csv):
 - ``homcs``: glmmTMB has no homogeneous compound symmetry, so the reference is lme4 1.1.31's
   equivalent ``lmer(y ~ x + tnum + (1 | id) + (1 | id:time), REML = FALSE / TRUE)`` on the balanced
   covstruct_long.csv: s^2 = var(id) + var(id:time), rho = var(id) / s^2.
+- ``rr``: glmmTMB 1.1.5 ``glmmTMB(y ~ 0 + trait + rr(0 + trait | id, d = 2), REML = FALSE / TRUE)``,
+  the same with ``d = 1``, and ``glmmTMB(count ~ 0 + trait + rr(0 + trait | id, d = 2),
+  family = poisson)`` on simulated data (4 traits x 120 individuals, long format,
+  tests/reference/data/covstruct_rr.csv). Loadings are identified only up to rotation and sign,
+  so the implied covariance Lambda Lambda' (glmmTMB's VarCorr) is compared, not the loadings.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import interlace
+from interlace.covariance.reduced_rank import ReducedRank
 from interlace.inference.parameters import natural_parameters
 from interlace.registry import resolve
 
@@ -34,13 +40,22 @@ CASES = {  # name: (formula, fitter, options, data)
 }
 
 
+RR_CASES = {  # name: (formula, fitter, options)
+    "lmm_rr_ml": ("y ~ 0 + trait + rr(0 + trait | id, d = 2)", "fit", {"method": "ML"}),
+    "lmm_rr_reml": ("y ~ 0 + trait + rr(0 + trait | id, d = 2)", "fit", {"method": "REML"}),
+    "lmm_rr1_ml": ("y ~ 0 + trait + rr(0 + trait | id, d = 1)", "fit", {"method": "ML"}),
+    "pois_rr": ("count ~ 0 + trait + rr(0 + trait | id, d = 2)", "glmer", {"family": "poisson"}),
+}
+
+
 def load(which: str) -> pd.DataFrame:
     d = pd.read_csv(REF_DIR / "data" / f"covstruct_{which}.csv")
     if which == "ou":
         d["times"] = interlace.num_factor(d["t"])  # glmmTMB's numFactor(t)
         d["group"] = d["id"]
     else:
-        d["time"] = d["time"].astype("category")
+        col = "trait" if which == "rr" else "time"
+        d[col] = d[col].astype("category")
     return d
 
 
@@ -78,3 +93,58 @@ def test_homcs_is_cs_with_equal_sds(k, s, c):
         h[j] = 1e-6
         num = (homcs.factor(theta + h, k) - homcs.factor(theta - h, k)) / 2e-6
         np.testing.assert_allclose(dL[j], num, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", sorted(RR_CASES))
+def test_rr_parity_with_glmmtmb(case):
+    formula, fitter, opts = RR_CASES[case]
+    ref = REF[case]
+    res = getattr(interlace, fitter)(formula, load("rr"), **opts)
+    assert res.converged
+    assert abs(res.llf - ref["loglik"]) < 1e-4, (res.llf, ref["loglik"])
+    fe = res.fe_params.to_numpy()  # trait[tr1] ... in glmmTMB's order traittr1 ...
+    np.testing.assert_allclose(fe, list(ref["fixef"].values()), rtol=2e-3, atol=2e-3)
+    (term,) = res.context.design.terms
+    S = term.covariance(res.theta_absolute[res.context.theta_slices()[0]])
+    np.testing.assert_allclose(S, ref["covariance"], rtol=2e-3, atol=2e-3)
+    assert np.linalg.matrix_rank(S, tol=1e-8) == int(formula.split("d = ")[1][0])
+    if ref.get("sigma"):
+        assert abs(res.family_params["sigma"] - ref["sigma"]) < 2e-3 * ref["sigma"]
+
+
+def test_rr_names_a_loading_each_and_refuses_profile_intervals():
+    """One natural parameter per loading of the lower trapezoid (k d - d (d - 1) / 2 of them);
+    profile intervals name the alternative, Wald."""
+    res = interlace.fit("y ~ 0 + trait + rr(0 + trait | id, d = 2)", load("rr"), method="ML")
+    nat = natural_parameters(res)
+    loads = [n for n in nat.index if n.startswith("loading__")]
+    assert len(loads) == 4 * 2 - 1
+    assert loads[0] == "loading__trait[tr1].1|id" and "loading__trait[tr1].2|id" not in loads
+    with pytest.raises(interlace.InterlaceError, match="use method='wald'"):
+        res.conf_int(method="profile")
+
+
+@settings(max_examples=30, deadline=None)
+@given(k=st.integers(2, 6), d=st.integers(1, 6), seed=st.integers(0, 2**31 - 1))
+def test_rr_factor_is_lower_trapezoidal_of_rank_d(k, d, seed):
+    """rr's k x k factor has its loadings in the lower trapezoid of the first d columns (zero
+    elsewhere), so Lambda Lambda' has rank min(d, k); its start from a covariance S of rank d
+    reproduces S."""
+    rr = ReducedRank(d=d)
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(size=rr.ntheta(k)) + 0.1
+    L = rr.factor(theta, k)
+    assert np.allclose(L, np.tril(L)) and not L[:, min(d, k):].any()
+    assert np.linalg.matrix_rank(L @ L.T) == np.linalg.matrix_rank(L[:, :min(d, k)])
+    F = rng.normal(size=(k, min(d, k)))
+    S = F @ F.T
+    L0 = rr.factor(rr.start_from_covariance(S, k), k)
+    np.testing.assert_allclose(L0 @ L0.T, S, atol=1e-8 * max(1.0, np.abs(S).max()))
+
+
+def test_rr_bad_rank_names_the_term():
+    d = load("rr")
+    with pytest.raises(interlace.errors.FormulaError, match=r"rank d = 5 but only 4 columns"):
+        interlace.fit("y ~ 0 + trait + rr(0 + trait | id, d = 5)", d)
+    with pytest.raises(interlace.errors.FormulaError, match="whole number >= 1"):
+        interlace.fit("y ~ 0 + trait + rr(0 + trait | id, d = 0)", d)

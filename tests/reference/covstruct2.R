@@ -7,7 +7,8 @@
 #   is lme4's equivalent lmer(y ~ x + tnum + (1 | id) + (1 | id:time)) on the balanced
 #   covstruct_long.csv (ML and REML): s^2 = var(id) + var(id:time), rho = var(id) / s^2.
 # - rr: glmmTMB(y ~ 0 + trait + rr(0 + trait | id, d = 2)) on simulated multivariate data
-#   (4 traits, 120 individuals, long format); the implied covariance Lambda Lambda' (relative
+#   (4 traits, 120 individuals, long format; also REML, d = 1, and a Poisson GLMM of count by
+#   Laplace); the implied covariance Lambda Lambda' (relative
 #   to nothing: on the data scale) is reported, the loadings being identified only up to rotation.
 # Run from this directory:  Rscript covstruct2.R  -> covstruct2.json, data/covstruct_ou.csv,
 # data/covstruct_rr.csv
@@ -46,6 +47,7 @@ rr <- data.frame(id = sprintf("i%03d", rep(seq_len(nid), each = ntr)),
                  trait = rep(sprintf("tr%d", seq_len(ntr)), nid))
 mu <- c(1, 0, -0.5, 2)
 rr$y <- round(mu[rep(seq_len(ntr), nid)] + as.vector(t(u)) + rnorm(nrow(rr), sd = 0.4), 4)
+rr$count <- rpois(nrow(rr), exp(0.3 + 0.7 * as.vector(t(u))))
 write.csv(rr, file.path("data", "covstruct_rr.csv"), row.names = FALSE)
 rr <- read.csv(file.path("data", "covstruct_rr.csv"))
 rr$id <- factor(rr$id); rr$trait <- factor(rr$trait)
@@ -77,13 +79,12 @@ homcs_case <- function(REML) {
        structure_params = c(sqrt(s2), vid / s2), formula = deparse(f), REML = REML,
        converged = is.null(m@optinfo$conv$lme4$messages), seconds = r[[2]])
 }
-rr_case <- function(REML) {
-  f <- y ~ 0 + trait + rr(0 + trait | id, d = 2)
-  r <- timed(glmmTMB(f, data = rr, REML = REML))
+rr_case <- function(REML, f = y ~ 0 + trait + rr(0 + trait | id, d = 2), family = gaussian()) {
+  r <- timed(glmmTMB(f, data = rr, REML = REML, family = family))
   m <- r[[1]]
   S <- unclass(VarCorr(m)$cond[[1]])
   attr(S, "stddev") <- NULL; attr(S, "correlation") <- NULL; attr(S, "blockCode") <- NULL
-  list(loglik = as.numeric(logLik(m)), fixef = as.list(fixef(m)$cond), sigma = sigma(m),
+  list(loglik = as.numeric(logLik(m)), fixef = as.list(fixef(m)$cond), sigma = if (family$family == "gaussian") sigma(m) else NULL,
        covariance = unname(S[, ]), formula = deparse(f), REML = REML,
        converged = m$fit$convergence == 0, seconds = r[[2]])
 }
@@ -95,4 +96,9 @@ out$pois_ou <- ou_case(count ~ x + ou(times + 0 | group), poisson(), FALSE)
 out$lmm_homcs_ml <- homcs_case(FALSE)
 out$lmm_homcs_reml <- homcs_case(TRUE)
 out$lmm_rr_ml <- tryCatch(rr_case(FALSE), error = function(e) NULL)
+out$lmm_rr_reml <- tryCatch(rr_case(TRUE), error = function(e) NULL)
+out$lmm_rr1_ml <- tryCatch(rr_case(FALSE, y ~ 0 + trait + rr(0 + trait | id, d = 1)),
+                           error = function(e) NULL)
+out$pois_rr <- tryCatch(rr_case(FALSE, count ~ 0 + trait + rr(0 + trait | id, d = 2), poisson()),
+                        error = function(e) NULL)
 writeLines(toJSON(out, auto_unbox = TRUE, digits = NA, pretty = TRUE), "covstruct2.json")
