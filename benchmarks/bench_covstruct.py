@@ -27,7 +27,8 @@ import interlace
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 #: the 60-site spatial Poisson data of tests/reference/covstruct.R (4 counts a site, one field)
-SPATIAL = HERE.parent / "tests" / "reference" / "data" / "covstruct_spatial.csv"
+REF_DATA = HERE.parent / "tests" / "reference" / "data"
+SPATIAL = REF_DATA / "covstruct_spatial.csv"
 CASES = {  # name: (file, formula, fitter, options)
     "lmm_ar1": ("covstruct_ar1.csv", "y ~ x + ar1(0 + time | id)", "fit", {}),
     "pois_ar1": ("covstruct_ar1.csv", "count ~ x + ar1(0 + time | id)", "glmer",
@@ -36,6 +37,15 @@ CASES = {  # name: (file, formula, fitter, options)
     "pois_cs": ("covstruct_cs.csv", "count ~ x + cs(0 + time | id)", "glmer",
                 {"family": "poisson"}),
     "pois_exp": (SPATIAL, "count ~ z + exp(0 + pos | group)", "glmer", {"family": "poisson"}),
+    # tests/reference/covstruct2.R's data: ou over 8 irregular times (600 rows), rr over 4
+    # traits x 120 individuals (480 rows)
+    "lmm_ou": (REF_DATA / "covstruct_ou.csv", "y ~ x + t + ou(0 + times | id)", "fit", {}),
+    "pois_ou": (REF_DATA / "covstruct_ou.csv", "count ~ x + ou(0 + times | id)", "glmer",
+                {"family": "poisson"}),
+    "lmm_rr": (REF_DATA / "covstruct_rr.csv", "y ~ 0 + trait + rr(0 + trait | id, d = 2)", "fit",
+               {}),
+    "pois_rr": (REF_DATA / "covstruct_rr.csv", "count ~ 0 + trait + rr(0 + trait | id, d = 2)",
+                "glmer", {"family": "poisson"}),
 }
 
 
@@ -66,6 +76,10 @@ def ours(reps: int = 5) -> dict:
         d = pd.read_csv(DATA / file, dtype={"id": str})
         if "time" in d:
             d["time"] = d["time"].astype("category")
+        elif "t" in d:
+            d["times"] = interlace.num_factor(d["t"])
+        elif "trait" in d:
+            d["trait"] = d["trait"].astype("category")
         else:
             d["pos"] = interlace.num_factor(d["x"], d["y"])
         fit = getattr(interlace, fitter)
