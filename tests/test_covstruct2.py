@@ -148,3 +148,33 @@ def test_rr_bad_rank_names_the_term():
         interlace.fit("y ~ 0 + trait + rr(0 + trait | id, d = 5)", d)
     with pytest.raises(interlace.errors.FormulaError, match="whole number >= 1"):
         interlace.fit("y ~ 0 + trait + rr(0 + trait | id, d = 0)", d)
+
+
+def test_rr_loadings_have_wald_intervals_of_either_sign():
+    """Loadings take any sign: their Wald intervals are on the identity scale (a log scale
+    gave NaN for the negative ones), contain the estimate and widen with the level."""
+    r = interlace.fit("y ~ 0 + trait + rr(0 + trait | id, d = 2)", load("rr"), method="ML")
+    est = r.natural_params
+    loadings = [n for n in est.index if n.startswith("loading__")]
+    assert (est[loadings] < 0).any()
+    ci95, ci99 = r.conf_int(parm="loading"), r.conf_int(parm="loading", level=0.99)
+    assert np.all(np.isfinite(ci95.to_numpy()))
+    assert np.all((ci95["lower"] < est[loadings]) & (est[loadings] < ci95["upper"]))
+    assert np.all((ci99["lower"] < ci95["lower"]) & (ci95["upper"] < ci99["upper"]))
+
+
+def test_ou_with_one_observation_per_visit_fits():
+    """ou over irregular times: more random effects (levels x distinct times) than rows, but
+    two parameters; glmmTMB fits it, and lme4's rows-vs-random-effects check is for us/diag."""
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.uniform(0, 10, 8))
+    ids = np.repeat(np.arange(60), 5)
+    t = np.concatenate([np.sort(rng.choice(times, 5, replace=False)) for _ in range(60)])
+    b = rng.normal(scale=0.8, size=60)[ids]
+    df = pd.DataFrame({"y": 1.0 + b + rng.normal(scale=0.5, size=ids.size), "t": t,
+                       "group": [f"s{i}" for i in ids]})
+    df["times"] = interlace.num_factor(df["t"])
+    r = interlace.fit("y ~ 1 + ou(0 + times | group)", df, method="ML")
+    assert len(df) < 60 * 8 and np.isfinite(r.llf) and r.converged
+    with pytest.raises(interlace.DataError, match="number of observations"):
+        interlace.fit("y ~ 1 + (0 + times | group)", df, method="ML")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-KINDS = ("sd", "cor", "sigma", "family", "threshold", "fixed")
+KINDS = ("sd", "cor", "loading", "sigma", "family", "threshold", "fixed")
 
 
 def random_parameter_names(terms) -> list[str]:
@@ -53,14 +53,23 @@ def random_parameter_labels(terms) -> list[tuple[str, str]]:
 
 
 def random_parameter_kinds(terms) -> list[str]:
-    """"sd" or "cor" for each entry of theta (a diagonal or an off-diagonal entry)."""
+    """"sd", "cor" or "loading" for each entry of theta (a diagonal or an off-diagonal entry,
+    or a structure's own parameter)."""
     out: list[str] = []
     for t in terms:
         if t.linear:
             out += ["sd" if is_sd else "cor" for is_sd in t.theta_is_sd()]
         else:  # a structure's own parameters: correlations, or positive ones as SDs (a range)
-            out += ["cor" if k in ("cor", "rho") else "sd" for k in t.structure.parameter_kinds(t.k)]
+            out += [_structure_kind(k) for k in t.structure.parameter_kinds(t.k)]
     return out
+
+
+def _structure_kind(kind: str) -> str:
+    """A structure parameter's kind here: correlations ("cor", "rho"), loadings (any sign, a
+    reduced-rank factor's entries), or positive ones as SDs (a range, a rate)."""
+    if kind in ("cor", "rho"):
+        return "cor"
+    return "loading" if kind == "loading" else "sd"
 
 
 def theta_at_bound(terms, theta: np.ndarray, tol: float = 1e-8) -> np.ndarray:

@@ -126,7 +126,9 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
             )
         Z, names = random_columns(spec, data) if columns is None else columns[i]
         q = len(levels) * Z.shape[1]
-        if q > n:
+        # lme4's check.nobs.vs.nRE, for the terms it knows: a structure with a few parameters
+        # (ou over many distinct times, one visit each) is identified with fewer rows
+        if q > n and structure.linear:
             raise DataError(
                 f"number of observations ({n}) < number of random effects ({q} = {len(levels)} "
                 f"levels x {Z.shape[1]} columns) for term {spec}; the random-effects parameters "
