@@ -99,7 +99,8 @@ class PenalizedSystem:
         a, b = np.triu_indices(k0)
         self.lead_pairs = (a, b)
         # lead diagonal blocks: flat index into (n0, k0, k0) for pair (a, b)
-        self.lead_idx = [lead.codes * k0 * k0 + ai * k0 + bi for ai, bi in zip(a, b)]
+        self.lead_idx = ([lead.codes * k0 * k0 + ai * k0 + bi for ai, bi in zip(a, b)]
+                         if k0 <= 4 else [])  # wider blocks use lead_indicator
         n = len(lead.codes)
         self.lead_indicator = (csr_matrix((np.ones(n), (lead.codes, np.arange(n))),
                                           shape=(lead.nlevels, n)) if k0 > 4 else None)
@@ -199,6 +200,8 @@ class PenalizedSystem:
             ut = u[sl]
             if k == 1:
                 v = zl[:, 0] * ut.take(codes)
+            elif k > 4:  # a structured term's wide blocks: one gather, row sums
+                v = np.einsum("ij,ij->i", zl, ut.reshape(-1, k)[codes])
             else:
                 U = ut.reshape(-1, k)
                 v = zl[:, 0] * U[codes, 0]  # by columns: faster than einsum's row sums
@@ -263,7 +266,9 @@ class PenalizedSystem:
             L0 = np.sqrt(d)
             L0inv = None
         else:
-            if k0 > 4:  # a structured term's larger blocks: one grouped product, not k0^2 sums
+            if k0 > 4 and n0 == 1:  # one level (a spatial field): a single BLAS product
+                blocks = np.triu((zl0 * w[:, None]).T @ zl0)[None]
+            elif k0 > 4:  # a structured term's larger blocks: one grouped product, not k0^2 sums
                 zw = zl0 * w[:, None]
                 blocks = np.asarray(self.lead_indicator @ (zw[:, :, None] * zl0[:, None, :])
                                     .reshape(-1, k0 * k0)).reshape(n0, k0, k0)
