@@ -55,6 +55,7 @@ from interlace.glmm.result import GLMMResult
 from interlace.inference.emmeans import emmeans
 from interlace.lmm.fitting import fit
 from interlace.lmm.result import LMMResult
+from interlace.model.num_factor import num_factor
 from interlace.ordinal.family import OrdinalFamily
 from interlace.ordinal.fitting import build_clmm, clmm
 from interlace.ordinal.result import CLMMResult
@@ -78,5 +79,5 @@ __all__ = [
     "GeneralizedPoissonFamily", "ConwayMaxwellPoissonFamily", "BetaBinomialFamily",
     "TruncatedPoissonFamily", "TruncatedNB1Family", "TruncatedNB2Family", "ZeroInflatedGammaFamily",
     "ZeroInflatedNB1Family", "HurdleNB1Family", "ZeroPartFamily", "ZeroTruncatedFamily",
-    "cache_info", "clear_caches",
+    "cache_info", "clear_caches", "num_factor",
 ]

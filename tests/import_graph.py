@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PLUGIN_FOLDERS = ("families", "links", "optimizers", "integrators")
+PLUGIN_FOLDERS = ("families", "links", "optimizers", "integrators", "covariance")
 
 
 @dataclass(frozen=True)

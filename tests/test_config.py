@@ -543,6 +543,29 @@ def test_clmm_from_yaml_is_the_python_call():
     assert row["model"] == "clmm" and row["th:1|2"] == py.thresholds.iloc[0]
 
 
+def test_clmm_threshold_from_yaml_is_the_python_call():
+    """``threshold:`` reaches interlace.clmm; the record carries the structure, the K-1
+    thresholds and ordinal's threshold coefficients; naming the default hashes the same."""
+    (spec,) = loads(WINE + "model: clmm\nthreshold: equidistant\n")
+    rec = run_fit(spec)
+    py = interlace.clmm("rating ~ temp + contact", load_dataset("wine"), groups="judge",
+                        threshold="equidistant")
+    res = rec["result"]
+    assert rec["status"] == "ok" and res["threshold"] == "equidistant"
+    assert [v["estimate"] for v in res["thresholds"].values()] == list(py.thresholds)
+    coefs = res["threshold_coefficients"]
+    assert list(coefs) == ["threshold.1", "spacing"]
+    assert [v["estimate"] for v in coefs.values()] == list(py.threshold_coefs)
+    assert [v["std_error"] for v in coefs.values()] == list(py.threshold_coef_bse)
+    assert res["fit"]["llf"] == py.llf
+    plain = loads(WINE + "model: clmm\n")[0].key
+    assert loads(WINE + "model: clmm\nthreshold: flexible\n")[0].key == plain != spec.key
+    (msg,) = [str(i) for i in _issues(WINE + "model: clmm\nthreshold: symetric\n")]
+    assert "threshold: got 'symetric'; expected one of flexible, symmetric, equidistant" in msg
+    (msg,) = [str(i) for i in _issues(CBPP + "threshold: symmetric\n")]  # no model: a GLMM
+    assert "key 'threshold' does not apply to model: glmm" in msg and "model: clmm" in msg
+
+
 def test_glmm_is_the_default_kind():
     (spec,) = loads(CBPP)
     assert spec.config.get("model", "glmm") == "glmm"
@@ -554,6 +577,7 @@ def test_glmm_is_the_default_kind():
     ("lmm", "integrator", "laplace"), ("lmm", "link", "identity"), ("lmm", "nAGQ", "5"),
     ("clmm", "family", "binomial"), ("clmm", "ziformula", "'~ 1'"),
     ("clmm", "dispformula", "'~ 1'"), ("clmm", "method", "ML"), ("glmm", "method", "ML"),
+    ("glmm", "threshold", "symmetric"), ("lmm", "threshold", "equidistant"),
 ])
 def test_keys_a_model_kind_does_not_take_are_errors_naming_them(model, key, value):
     base = CBPP if model == "glmm" else SLEEP if model == "lmm" else WINE
@@ -566,8 +590,8 @@ def test_keys_a_model_kind_does_not_take_are_errors_naming_them(model, key, valu
 def test_clmm_links_are_the_cumulative_links():
     msgs = [str(i) for i in _issues(WINE + "model: clmm\nlink: log\n")]
     assert msgs == ["<text>.yaml:5: link: got 'log'; expected a cumulative link for model: clmm, "
-                    "one of logit, probit, cloglog, loglog; did you mean 'logit'?"]
-    for link in ("logit", "probit", "cloglog", "loglog"):
+                    "one of logit, probit, cloglog, loglog, cauchit; did you mean 'logit'?"]
+    for link in ("logit", "probit", "cloglog", "loglog", "cauchit"):
         assert loads(WINE + f"model: clmm\nlink: {link}\n")
     assert [str(i) for i in _issues(SLEEP + "model: lmm\nmethod: reml\n")][0].endswith(
         "got 'reml'; expected one of REML, ML; did you mean 'REML'?")
@@ -580,7 +604,7 @@ def test_family_ordinal_points_to_model_clmm():
     (msg,) = [str(i) for i in _issues(WINE + "family: ordinal\n")]
     assert msg == ("<text>.yaml:4: family: 'ordinal' is not a glmer family: its model is fitted by "
                    "interlace.clmm(); write `model: clmm` (with `link:` one of logit, probit, "
-                   "cloglog, loglog) and no family")
+                   "cloglog, loglog, cauchit) and no family")
 
 
 def _issues(text: str):

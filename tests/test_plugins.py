@@ -26,6 +26,7 @@ BUILTINS = {
     "link": {"logit", "probit", "cloglog", "cauchit", "log", "identity", "sqrt", "inverse"},
     "optimizer": {"lbfgsb", "bobyqa", "nelder-mead"},
     "integrator": {"laplace"},
+    "covariance": {"us", "diag"},
 }
 SEED_FORMULA = "count ~ x1 + x2"
 
@@ -75,8 +76,10 @@ def test_builtins_come_from_entry_points():
     assert eps.get("builtin_links") == "interlace.links.builtin"
     assert eps.get("builtin_optimizers") == "interlace.optimizers.builtin"
     assert eps.get("builtin_integrators") == "interlace.integrators.builtin"
+    assert eps.get("builtin_covariances") == "interlace.covariance.builtin"
     reg = interlace.reload_plugins()
-    for name in ("builtin_families", "builtin_links", "builtin_optimizers", "builtin_integrators"):
+    for name in ("builtin_families", "builtin_links", "builtin_optimizers", "builtin_integrators",
+                 "builtin_covariances"):
         assert reg.pm.get_plugin(name) is not None, name
     assert interlace.plugin_errors() == []
 

@@ -226,7 +226,8 @@ def test_several_failures_of_one_installed_package_before_any_lookup(tmp_path, m
         msgs = sorted(e.error for e in errors)
         assert msgs == sorted([
             "implements interlace_family(), which is not an interlace hook; expected one of "
-            "interlace_families, interlace_links, interlace_optimizers, interlace_integrators",
+            "interlace_families, interlace_links, interlace_optimizers, interlace_integrators, "
+            "interlace_covariances",
             "family class badpkg.NoValidate does not implement validate()",
             "family class badpkg.NoName declares no name of its own",
             "family hook returned 3 (int), not a class",
@@ -414,16 +415,18 @@ def test_registry_imports_no_plugin_folder_and_no_cycle_runs_through_it():
         assert outside <= {"interlace.errors"}, (m, outside)
         assert m not in _reachable(graph, m), m  # no import cycle runs through it
     # the base classes import the registry (to declare their kind), never the reverse
-    for kind in ("families", "links", "optimizers", "integrators"):
+    for kind in ("families", "links", "optimizers", "integrators", "covariance"):
         assert "interlace.registry" in graph[f"interlace.{kind}.base"]
 
 
 def test_every_kind_has_its_base_declared():
+    from interlace.covariance.base import CovarianceStructure
     from interlace.integrators.base import Integrator
     from interlace.optimizers.base import Optimizer
     from interlace.registry import base_class, declare_kind
 
-    assert [base_class(k) for k in interlace.registry.KINDS] == [Family, Link, Optimizer, Integrator]
+    assert [base_class(k) for k in interlace.registry.KINDS] == [Family, Link, Optimizer, Integrator,
+                                                                 CovarianceStructure]
     with pytest.raises(PluginError, match="unknown plugin kind 'widget'"):
         declare_kind("widget", object)
 

@@ -20,6 +20,7 @@ from interlace.glmm import (
 from interlace.glmm.resolve import resolve_integrator, resolve_optimizer
 from interlace.integrators import default_integrator
 from interlace.optimizers import default_optimizer
+from interlace.ordinal.fitting import clmm_integrator
 
 CBPP_F = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 SAL_F = "count ~ mined + (1 | site)"
@@ -157,7 +158,7 @@ def test_clmm_stages_by_hand_are_clmm():
     wine = interlace.load_dataset("wine")
     ref = interlace.clmm(WINE_F, wine)
     ctx = interlace.build_clmm(WINE_F, wine)
-    integ, opt = resolve_integrator(None, 1), resolve_optimizer(None)
+    integ, opt = clmm_integrator(None, 1), resolve_optimizer(None)
     res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt), interlace.CLMMResult)
     assert res.llf == ref.llf and res.evaluations == ref.evaluations
     np.testing.assert_array_equal(res.coef, ref.coef)

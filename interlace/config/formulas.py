@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from interlace.errors import FormulaError
 from interlace.model.formula import parse_formula, split_top_level, top_level, wraps_whole
+from interlace.registry import registry
 
 #: function -> what it does (rendered into docs/configs.md)
 ALLOWED_FUNCTIONS: dict[str, str] = {
@@ -72,6 +73,11 @@ def check_formula(formula: str, groups=None, random=None) -> FormulaCheck:
     for spec in parsed.random:
         _formula_part(spec.expr, f"random-effect term {spec}", out)
         out.columns.update(spec.group_vars)
+        known = registry().classes("covariance")
+        if spec.structure and spec.structure.lower() not in known:
+            out.problems.append(f"random-effect term {spec}: unknown covariance structure "
+                                f"{spec.structure!r}; registered structures: "
+                                f"{', '.join(registry().names('covariance'))}")
     return out
 
 
@@ -161,13 +167,26 @@ def _python_expr(text: str, where: str, out: FormulaCheck, formula_term: bool = 
         out.problems.append(f"{where}: '{{...}}' blocks run Python and are not allowed in "
                             f"config formulas; use the documented transforms")
         return
+    quoted: dict[str, str] = {}
     if "`" in text:
         stripped = text.strip()
         if stripped.startswith("`") and stripped.endswith("`") and stripped.count("`") == 2:
             out.columns.add(stripped[1:-1])
             return
-        out.problems.append(f"{where}: back-quoted names may only stand alone, got {text!r}")
-        return
+        if text.count("`") % 2:
+            out.problems.append(f"{where}: malformed back-quoted name in {text!r}")
+            return
+        # back-quoted column names (R's `total.fruits`) inside calls: each stands in as a plain
+        # name while the expression is checked, and is reported as the column it names
+        text = _hold_quoted(text, quoted)
+    found = FormulaCheck()
+    _python_held(text, where, found, formula_term)
+    out.problems += [_unhold(m, quoted) for m in found.problems]
+    out.columns |= {quoted.get(c, c) for c in found.columns}
+
+
+def _python_held(text: str, where: str, out: FormulaCheck, formula_term: bool) -> None:
+    """The check of a Python expression without back-quoted names."""
     try:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError:
@@ -180,6 +199,23 @@ def _python_expr(text: str, where: str, out: FormulaCheck, formula_term: bool = 
                             f"call like log(x); write arithmetic inside I(...)")
         return
     _walk(body, text.strip(), where, out, top=True)
+
+
+def _hold_quoted(text: str, quoted: dict[str, str]) -> str:
+    """``text`` with each back-quoted name replaced by a placeholder recorded in ``quoted``."""
+    def hold(m: re.Match) -> str:
+        key = f"interlace_quoted_{len(quoted)}"
+        quoted[key] = m.group(1)
+        return key
+
+    return re.sub(r"`([^`]*)`", hold, text)
+
+
+def _unhold(message: str, quoted: dict[str, str]) -> str:
+    """A message about a held expression with its back-quoted names back in place."""
+    for key, name in quoted.items():
+        message = message.replace(key, f"`{name}`")
+    return message
 
 
 def _walk(node: ast.AST, text: str, where: str, out: FormulaCheck, top: bool = False) -> None:

@@ -541,11 +541,15 @@ def canonical(config: dict) -> dict:
 
 
 def _canonical_other_kind(c: dict) -> None:
-    """Defaults of model: lmm (method REML) and model: clmm (link logit) filled in, in place."""
+    """Defaults of model: lmm (method REML) and model: clmm (link logit) filled in, in place;
+    clmm's default ``threshold: flexible`` is left out, so that naming it hashes the same as
+    configs written before the key existed."""
     if c["model"] == "lmm":
         c["method"] = c.get("method") or "REML"
     else:
         c["link"] = str(c.get("link") or "logit").lower()
+        if (c.get("threshold") or "flexible") == "flexible":
+            c.pop("threshold", None)
 
 
 def content_key(config: dict) -> str:

@@ -61,7 +61,8 @@ def fit_kwargs(config: dict, data: pd.DataFrame) -> dict:
 def clmm_kwargs(config: dict, data: pd.DataFrame) -> dict:
     """Keyword arguments of :func:`interlace.clmm` (model: clmm) for a resolved config."""
     kw: dict[str, Any] = {"formula": core_formula(config["formula"]), "data": data,
-                          "link": config.get("link") or "logit"}
+                          "link": config.get("link") or "logit",
+                          "threshold": config.get("threshold") or "flexible"}
     for key in ("groups", "random", "weights", "offset", "integrator", "optimizer_options"):
         if config.get(key) is not None:
             kw[key] = config[key]
@@ -200,10 +201,21 @@ def kind_payload(result) -> dict:
     if kind == "lmm":
         return {"method": result.method}
     if kind == "clmm":
-        th, se, z = result.thresholds, result.threshold_bse, result.threshold_zvalues
-        return {"thresholds": {str(t): {"estimate": th[t], "std_error": se.get(t),
-                                        "z_value": z.get(t)} for t in th.index}}
+        out = {"threshold": result.threshold,
+               "thresholds": _table(result.thresholds, result.threshold_bse,
+                                    result.threshold_zvalues)}
+        if result.threshold != "flexible":  # ordinal's threshold coefficients (alpha)
+            out["threshold_coefficients"] = _table(result.threshold_coefs,
+                                                   result.threshold_coef_bse,
+                                                   result.threshold_coef_zvalues)
+        return out
     return {}
+
+
+def _table(est, se, z) -> dict:
+    """A threshold table as ``fixed_effects`` is written: estimate, SE and z per name."""
+    return {str(t): {"estimate": est[t], "std_error": se.get(t), "z_value": z.get(t)}
+            for t in est.index}
 
 
 def status_of(result) -> tuple[str, str]:

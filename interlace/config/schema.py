@@ -237,9 +237,10 @@ MODELS = {"glmm": "interlace.glmer", "lmm": "interlace.fit", "clmm": "interlace.
 
 #: keys that one model kind does not take: an error naming the key, never quietly ignored
 NOT_FOR_MODEL = {
-    "lmm": ("family", "family_params", "link", "ziformula", "dispformula", "integrator", "nAGQ"),
+    "lmm": ("family", "family_params", "link", "ziformula", "dispformula", "integrator", "nAGQ",
+            "threshold"),
     "clmm": ("family", "family_params", "ziformula", "dispformula", "method"),
-    "glmm": ("method",),
+    "glmm": ("method", "threshold"),
 }
 
 
@@ -260,10 +261,19 @@ def check_model(value, fit, ctx) -> list[Problem]:
                     "family)" if value == "lmm" and key in ("family", "link") else
                     " (the cumulative link model's response is the ordered categories; choose "
                     "its `link`)" if value == "clmm" and key == "family" else
-                    " (method: REML or ML is for model: lmm)" if key == "method" else "")
+                    " (method: REML or ML is for model: lmm)" if key == "method" else
+                    " (threshold is for model: clmm)" if key == "threshold" else "")
             out.append(((key,), f"key {key!r} does not apply to model: {value} "
                                 f"({MODELS[value]}); remove it{hint}"))
     return out
+
+
+def check_threshold(value, fit, ctx) -> list[Problem]:
+    """``threshold`` in a config without ``model:`` (a GLMM) is an error; with ``model:`` given,
+    :func:`check_model` reports it."""
+    if fit.get("model") is not None:
+        return []
+    return [p for p in check_model("glmm", fit, ctx) if p[0] == ("threshold",)]
 
 
 def check_method(value, fit, ctx) -> list[Problem]:
@@ -485,8 +495,12 @@ FIT_FIELDS = [
           "(log scale), e.g. `~ treatment` (fixed effects only)", default_doc="`~1`",
           check=for_models(check_param_formula("dispformula"))),
     Field("link", String(), "a registered link allowed for the family; for model: clmm a "
-          "cumulative link: logit, probit, cloglog, loglog (model: lmm takes none)",
+          "cumulative link: logit, probit, cloglog, loglog, cauchit (model: lmm takes none)",
           default_doc="the family's default; `logit` for clmm", check=check_link),
+    Field("threshold", Choice("flexible", "symmetric", "equidistant"), "model: clmm only: the "
+          "thresholds' structure, as ordinal's `threshold`: K-1 free thresholds, thresholds "
+          "mirrored about a centre, or equally spaced ones (the last two need 3 or more levels)",
+          default_doc="`flexible` for model: clmm", check=check_threshold),
     Field("groups", StringOrList(), "grouping column(s), one random intercept each "
           "(`groups: herd`, `groups: [site, year]`)"),
     Field("random", StringOrList(), "lme4-style random terms (`random: ['(1 | herd)']`)"),

@@ -1,4 +1,5 @@
-"""Data sets shipped with interlace (from R's lme4, ordinal, glmmTMB and a simulated count set)."""
+"""Data sets shipped with interlace (from R's lme4, ordinal, glmmTMB and a simulated count set;
+``export_from_r.R`` beside them writes those copied straight from an R package)."""
 
 from __future__ import annotations
 
@@ -12,9 +13,15 @@ _DTYPES = {
     "sleepstudy": {"Subject": str},
     "seed_counts": {"site": str, "year": str},
     "Penicillin": {"plate": str, "sample": str},
-    "wine": {"judge": str, "bottle": str},  # ordinal's wine; rating is an integer 1..5
+    # ordinal's wine; rating (the ordered response 1..5) is an integer
+    "wine": {"temp": str, "contact": str, "bottle": str, "judge": str},
     "Salamanders": {"site": str, "mined": str, "spp": str},  # glmmTMB's
     "Owls": {"Nest": str, "FoodTreatment": str, "SexParent": str},  # glmmTMB's
+    # ordinal's soup; SURENESS (the ordered response 1..6) is an integer, as wine's rating
+    "soup": {c: str for c in ("RESP", "PROD", "PRODID", "DAY", "SOUPTYPE", "SOUPFREQ", "COLD",
+                              "EASY", "GENDER", "AGEGROUP", "LOCATION")},
+    # lme4's Arabidopsis; gen, rack and nutrient are integers there, documented as factors
+    "Arabidopsis": {c: str for c in ("reg", "popu", "gen", "rack", "nutrient", "amd", "status")},
 }
 
 

@@ -67,6 +67,7 @@ def glmer(
     optimizer_options: dict | None = None,
     ziformula: str | None = None,
     dispformula: str | None = None,
+    solver: str = "auto",
 ):
     """Fit a GLMM by maximum likelihood (Laplace, or adaptive quadrature when nAGQ > 1).
 
@@ -74,6 +75,8 @@ def glmer(
     list, for random intercepts) and ``random=`` (strings like ``"(1 | herd)"``) add terms.
     ``family``, ``link``, ``optimizer`` and ``integrator`` are plugin names or instances;
     ``optimizer=None`` is the model kind's default (L-BFGS-B for a GLMM).
+    ``solver`` ("auto", "cholesky" or "pcg") is how PIRLS solves the penalised system; "auto"
+    picks by a cost model, and ``result.solver`` says which was used.
     ``ziformula`` / ``dispformula`` (glmmTMB's) model the family's zero-part probability
     (logit scale) or dispersion (log scale) by covariates. As in glmmTMB, a ``ziformula`` other
     than ``"~0"`` gives a family without a zero part one (``family="poisson",
@@ -105,7 +108,8 @@ def glmer(
     integ = resolve_integrator(integrator, nAGQ, fam)
     with blas_limit():  # the design's rank check (a QR) too
         ctx = build_glmm(formula, data, fam, groups=groups, random=random, weights=weights,
-                         offset=offset, ziformula=ziformula, dispformula=dispformula)
+                         offset=offset, ziformula=ziformula, dispformula=dispformula,
+                         solver=solver)
         optimum = optimize_glmm(ctx, integ, opt, optimizer_options)
         return glmm_result(ctx, integ, opt, optimum)
 
@@ -130,6 +134,7 @@ def build_glmm(
     link: Any = None,
     ziformula: str | None = None,
     dispformula: str | None = None,
+    solver: str = "auto",
 ) -> ModelContext:
     """The model of a :func:`glmer` call, before any fitting (lme4's ``glFormula``).
 
@@ -144,7 +149,7 @@ def build_glmm(
     parsed.params = param_formulas(fam, ziformula, dispformula)
     with blas_limit():  # the design's rank check (a QR)
         design = build_design(parsed, data, fam, weights=weights, offset=offset)
-        return ModelContext.build(design, fam)
+        return ModelContext.build(design, fam, solver)
 
 
 def glmm_objective(ctx: ModelContext, integrator: Any = None, nAGQ: int = 1,

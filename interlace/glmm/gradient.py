@@ -85,18 +85,25 @@ def laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp:
     grads = []
     # theta, in the design's term order
     col0, pos_of = system.col0, system.pos_of
-    for ti, t in enumerate(d.terms):
+    for ti, (t, tsl) in enumerate(zip(d.terms, ctx.theta_slices())):
         pos = pos_of[ti]
         sl = system.slices[pos]
         ut = u[sl].reshape(-1, t.k)[t.codes]
         lt = lam[sl].reshape(-1, t.k)[t.codes]
+        if not t.linear:  # a structure: every entry of Lambda's lower triangle, as products
+            Z, mt = t.Z, m[:, col0[pos]:col0[pos] + t.k]
+            G = ((Z * (r - 2.0 * s)[:, None]).T @ ut + 2.0 * (Z * W[:, None]).T @ mt
+                 + (Z * s[:, None]).T @ lt)
+            grads.extend(t.chain(theta[tsl], G[t.tri_rows, t.tri_cols]))
+            continue
+        g_pos = []
         for row, col in zip(t.tri_rows, t.tri_cols):
             zr = t.Z[:, row]
             Aku = zr * ut[:, col]
             Akl = zr * lt[:, col]
             mt = m[:, col0[pos] + col]
-            g = -2.0 * (s @ Aku) + 2.0 * np.sum(W * zr * mt) + r @ Aku + s @ Akl
-            grads.append(g)
+            g_pos.append(-2.0 * (s @ Aku) + 2.0 * np.sum(W * zr * mt) + r @ Aku + s @ Akl)
+        grads.extend(t.chain(theta[tsl], g_pos))  # Lambda's entries -> the structure's theta
     grads.extend(-2.0 * (X.T @ s) + X.T @ r)
     grads.extend(_family_gradient(fam, d.param_designs, fp, fam_names, pder, lev, Alam))
     return np.asarray(grads, float)

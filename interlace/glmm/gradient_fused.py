@@ -47,11 +47,18 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
     grads = []
     col0, pos_of = system.col0, system.pos_of
     ones = _unit_columns(ctx)
-    for ti, t in enumerate(d.terms):
+    for ti, (t, tsl) in enumerate(zip(d.terms, ctx.theta_slices())):
         pos = pos_of[ti]
         sl = system.slices[pos]
         ut = u[sl].reshape(-1, t.k)
         lt = lam[sl].reshape(-1, t.k)
+        if not t.linear:  # a structure: every entry of Lambda's lower triangle, as products
+            Z, mt = t.Z, m[:, col0[pos]:col0[pos] + t.k]
+            G = ((Z * r2s[:, None]).T @ ut[t.codes] + 2.0 * (Z * W[:, None]).T @ mt
+                 + (Z * s[:, None]).T @ lt[t.codes])
+            grads.extend(t.chain(theta[tsl], G[t.tri_rows, t.tri_cols]))
+            continue
+        g_pos = []
         for row, col in zip(t.tri_rows, t.tri_cols):
             uc = ut[:, col].take(t.codes)
             lc = lt[:, col].take(t.codes)
@@ -62,7 +69,8 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
                 zr = t.Z[:, row]
                 g = (float(r2s @ (zr * uc)) + 2.0 * float((W * zr) @ mc)
                      + float(s @ (zr * lc)))
-            grads.append(g)
+            g_pos.append(g)
+        grads.extend(t.chain(theta[tsl], g_pos))  # Lambda's entries -> the structure's theta
     grads.extend(fixed_effects_for(ctx).xt_dot(r2s))
     return np.asarray(grads, float)
 

@@ -63,6 +63,7 @@ class Objective:
         self.last_out = None
         self.last_dev = np.inf  # deviance at last_x
         self.last_grad: np.ndarray | None = None  # gradient at last_x, once asked for
+        self.last_parts: tuple | None = None  # (theta, beta, family parameters) of last_x
 
     def unpack(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
         L = self.layout
@@ -86,8 +87,8 @@ class Objective:
                 if kf < k:  # random effects in the formula: their theta follows the coefficients
                     extra.append(x[i + kf : i + k])
                     fp[eta_key(name)] = lin
-            else:
-                z = float(np.clip(x[i], -30.0, 30.0))
+            else:  # a scalar: clipped in Python (np.clip on a scalar costs 5 us)
+                z = min(max(float(x[i]), -30.0), 30.0)
             fp[name] = params[name].from_unconstrained(z)
             i += k
         if extra:  # the integrator reads the zero part's theta after the conditional one's
@@ -114,6 +115,7 @@ class Objective:
             if not self.layout.profiled:
                 self.last_x, self.last_out = x.copy(), out
                 self.last_dev, self.last_grad = float(dev), None
+                self.last_parts = (theta, beta, fp)
             return float(dev)
         return 1e100
 
@@ -130,12 +132,12 @@ class Objective:
         """The state at the last evaluated point, for :meth:`restore` (no copies: states are
         replaced, never modified in place)."""
         return (self.u, self.beta, self.last, self.last_x, self.last_out, self.last_dev,
-                self.last_grad)
+                self.last_grad, self.last_parts)
 
     def restore(self, snap: tuple) -> None:
         """Return to a :meth:`snapshot`'s point without evaluating there again."""
         (self.u, self.beta, self.last, self.last_x, self.last_out, self.last_dev,
-         self.last_grad) = snap
+         self.last_grad, self.last_parts) = snap
 
     def gradient(self, x: np.ndarray) -> np.ndarray | None:
         """The integrator's exact gradient at x (None if it has none, or in the profiled stage)."""
@@ -148,7 +150,7 @@ class Objective:
                 return None
         elif self.last_grad is not None:
             return self.last_grad.copy()
-        theta, beta, fp = self.unpack(x)
+        theta, beta, fp = self.last_parts  # x's, unpacked when it was evaluated
         g = self.integrator.gradient(self.ctx, theta, beta, fp, self.last_out, L.fam_names)
         if g is not None and not L.beta_free:
             g = np.concatenate([g[: L.ntheta], g[L.ntheta + L.p :]])

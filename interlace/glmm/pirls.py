@@ -150,6 +150,11 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
                 patched = patched or (patch and not fit_beta)
         if F is None:  # fused kernels give finite weights by design
             F = system.factor(ZL, J) if kern.fused or np.isfinite(J).all() else None
+        if F is None and not polish and canonical and bool((J < 0).any()):
+            # rows of negative information (a density that is not log-concave: cauchit) can
+            # make Newton's matrix indefinite: their weight is cut at 0 until the steps stall
+            J = np.maximum(J, 0.0)
+            F, patched = system.factor(ZL, J), patched or not fit_beta
         if F is None and polish:  # the exact Hessian is not positive definite: stop here
             converged = True
             break

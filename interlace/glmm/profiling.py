@@ -73,7 +73,7 @@ class CoreProfileProblem:
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """SDs >= 0, correlations within (-1, 1), family parameters within the fit's bounds."""
-        diag = np.concatenate([t.tri_rows == t.tri_cols for t in self.terms]) if self.terms \
+        diag = np.concatenate([t.theta_is_sd() for t in self.terms]) if self.terms \
             else np.zeros(0, bool)
         lower = np.concatenate([np.where(diag, 0.0, -COR_LIMIT), np.full(self.p, -np.inf)])
         upper = np.concatenate([np.where(diag, np.inf, COR_LIMIT), np.full(self.p, np.inf)])

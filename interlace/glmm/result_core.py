@@ -35,6 +35,12 @@ class CoreFitMixin:
     """Construction steps of a GLMM-core fit (the family parameters' coefficient tables
     included)."""
 
+    @property
+    def solver(self) -> str:
+        """How PIRLS solved the penalised system: "cholesky" or "pcg" (``glmer``'s ``solver``,
+        "auto" resolved by the cost model of :func:`interlace.linalg.penalized.choose_solver`)."""
+        return self._ctx.system.solver
+
     def _modes_factor(self):
         """PIRLS run once more at the estimates, warm-started at the fit's modes."""
         beta = np.asarray(self.fe_params, dtype=float)

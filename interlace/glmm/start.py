@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg.lapack import dpotrf, dpotrs
+from scipy.sparse import csr_matrix
 
 from interlace.families.base import RowKernel
 from interlace.glmm.rowkernel import FixedEffects, row_kernel
@@ -122,6 +123,8 @@ def theta_moments(design: Design, kern: RowKernel, fe: FixedEffects, beta: np.nd
         sigma = _excess_covariance(t, s, W)
         if sigma is not None and t.k == 1:
             th = np.array([min(max(np.sqrt(sigma[0, 0]), 0.1), 10.0)])
+        elif sigma is not None and not t.linear:  # a structure's own parameters
+            th = np.asarray(t.structure.start_from_covariance(sigma, t.k), float)
         elif sigma is not None:
             th = _factor_entries(t, sigma)
         out.append(th)
@@ -133,8 +136,14 @@ def _excess_covariance(t, s: np.ndarray, W: np.ndarray) -> np.ndarray | None:
     than two, or if the excess has no positive variance)."""
     k, L = t.k, t.nlevels
     Z = t.Z
-    A = np.stack([np.bincount(t.codes, Z[:, a] * Z[:, b] * W, minlength=L)
-                  for a in range(k) for b in range(k)], axis=1).reshape(L, k, k)
+    if k > 4:  # wide structured blocks: one grouped product, not k^2 sums
+        ind = csr_matrix((np.ones(Z.shape[0]), (t.codes, np.arange(Z.shape[0]))),
+                         shape=(L, Z.shape[0]))
+        A = np.asarray(ind @ ((Z * W[:, None])[:, :, None] * Z[:, None, :]).reshape(-1, k * k)
+                       ).reshape(L, k, k)
+    else:
+        A = np.stack([np.bincount(t.codes, Z[:, a] * Z[:, b] * W, minlength=L)
+                      for a in range(k) for b in range(k)], axis=1).reshape(L, k, k)
     S = np.stack([np.bincount(t.codes, Z[:, a] * s, minlength=L) for a in range(k)], axis=1)
     det = np.linalg.det(A)
     ok = np.isfinite(det) & (det > 1e-12 * np.maximum(np.abs(A).max(axis=(1, 2)) ** k, 1e-300))

@@ -10,8 +10,8 @@ from interlace.inference.parameters import KINDS, natural_parameters
 from interlace.inference.wald import wald_intervals
 
 METHODS = ("wald", "profile", "boot")
-GROUPS = {"fixed": ("fixed",), "beta_": ("fixed",), "random": ("sd", "cor", "sigma"),
-          "theta_": ("sd", "cor", "sigma")}
+GROUPS = {"fixed": ("fixed",), "beta_": ("fixed",), "random": ("sd", "cor", "loading", "sigma"),
+          "theta_": ("sd", "cor", "loading", "sigma")}
 
 
 def open_unit(name: str, value) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-KINDS = ("sd", "cor", "sigma", "family", "threshold", "fixed")
+KINDS = ("sd", "cor", "loading", "sigma", "family", "threshold", "fixed")
 
 
 def random_parameter_names(terms) -> list[str]:
@@ -20,14 +20,21 @@ def random_parameter_names(terms) -> list[str]:
     names: list[str] = []
     seen: set[str] = set()
     for t in terms:
-        for r, c in zip(t.tri_rows, t.tri_cols):
-            name = (f"sd__{t.columns[r]}|{t.group}" if r == c
-                    else f"cor__{t.columns[c]}.{t.columns[r]}|{t.group}")
+        for name in _term_names(t):
             while name in seen:  # the same column and group in two terms
                 name += ".1"
             seen.add(name)
             names.append(name)
     return names
+
+
+def _term_names(t) -> list[str]:
+    """The natural names of one term's theta entries (its structure's, for ar1 and the like)."""
+    if not t.linear:
+        return list(t.structure.natural_names(t.group, t.columns))
+    return [f"sd__{t.columns[r]}|{t.group}" if r == c
+            else f"cor__{t.columns[c]}.{t.columns[r]}|{t.group}"
+            for r, c in zip(t.tri_rows, t.tri_cols)]
 
 
 def random_parameter_labels(terms) -> list[tuple[str, str]]:
@@ -41,14 +48,28 @@ def random_parameter_labels(terms) -> list[tuple[str, str]]:
         while key in keys:
             key += ".1"
         keys.add(key)
-        out += [(key, f"sd__{t.columns[r]}" if r == c else f"cor__{t.columns[c]}.{t.columns[r]}")
-                for r, c in zip(t.tri_rows, t.tri_cols)]
+        out += [(key, name.rsplit("|", 1)[0]) for name in _term_names(t)]
     return out
 
 
 def random_parameter_kinds(terms) -> list[str]:
-    """"sd" or "cor" for each entry of theta (a diagonal or an off-diagonal entry)."""
-    return ["sd" if r == c else "cor" for t in terms for r, c in zip(t.tri_rows, t.tri_cols)]
+    """"sd", "cor" or "loading" for each entry of theta (a diagonal or an off-diagonal entry,
+    or a structure's own parameter)."""
+    out: list[str] = []
+    for t in terms:
+        if t.linear:
+            out += ["sd" if is_sd else "cor" for is_sd in t.theta_is_sd()]
+        else:  # a structure's own parameters: correlations, or positive ones as SDs (a range)
+            out += [_structure_kind(k) for k in t.structure.parameter_kinds(t.k)]
+    return out
+
+
+def _structure_kind(kind: str) -> str:
+    """A structure parameter's kind here: correlations ("cor", "rho"), loadings (any sign, a
+    reduced-rank factor's entries), or positive ones as SDs (a range, a rate)."""
+    if kind in ("cor", "rho"):
+        return "cor"
+    return "loading" if kind == "loading" else "sd"
 
 
 def theta_at_bound(terms, theta: np.ndarray, tol: float = 1e-8) -> np.ndarray:
@@ -62,6 +83,9 @@ def random_parameter_values(terms, slices, theta_absolute: np.ndarray) -> np.nda
     entry by entry in theta's order; a correlation with a zero SD is NaN."""
     out = np.empty(theta_absolute.size)
     for t, sl in zip(terms, slices):
+        if not t.linear:
+            out[sl] = t.structure.natural_values(theta_absolute[sl], t.k)
+            continue
         cov = t.covariance(theta_absolute[sl])
         sd = np.sqrt(np.diag(cov))
         r, c = t.tri_rows, t.tri_cols

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from interlace.errors import InterlaceError
+
 
 def correlation_factor(R: np.ndarray) -> np.ndarray | None:
     """The lower Cholesky factor of a correlation matrix, or None where it is not positive
@@ -91,6 +93,10 @@ class SdcorMap:
 
     def __init__(self, terms, slices) -> None:
         self.terms, self.slices = terms, slices
+        structured = [t.label for t in terms if not t.linear]
+        if structured:
+            raise InterlaceError(f"profile intervals are not available for the covariance "
+                                 f"structure of {', '.join(structured)}; use method='wald'")
         self.mixed = [(t, sl) for t, sl in zip(terms, slices) if t.correlated and t.k > 1]
         self.n = sum(t.ntheta for t in terms)
 

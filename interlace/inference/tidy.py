@@ -65,7 +65,7 @@ def parameter_rows(result) -> pd.DataFrame:
     for name, kind, est in zip(params.index, kinds, params.to_numpy(float)):
         row = {"effect": "fixed", "component": "cond", "group": None, "term": name,
                "estimate": est, "std_error": np.nan, "parameter": name}
-        if kind in ("sd", "cor"):
+        if kind in ("sd", "cor", "loading"):
             group, term = next(labels)
             row.update(effect="ran_pars", group=group, term=term)
         elif kind == "sigma":

@@ -61,7 +61,7 @@ def _log(x):
 LOG = WaldScale("log", _log, np.exp)
 IDENTITY = WaldScale("identity", lambda x: np.asarray(x, float), lambda x: np.asarray(x, float))
 CORRELATION = WaldScale("rho/sqrt(1-rho^2)", _corr_forward, _corr_inverse)
-KIND_SCALES = {"sd": LOG, "sigma": LOG, "cor": CORRELATION, "threshold": IDENTITY,
+KIND_SCALES = {"sd": LOG, "sigma": LOG, "cor": CORRELATION, "loading": IDENTITY, "threshold": IDENTITY,
                "fixed": IDENTITY}
 
 

@@ -17,12 +17,28 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
-from scipy.linalg.lapack import dpotri
+from scipy.linalg.lapack import dpotrf, dpotri
 from scipy.sparse import csr_matrix, issparse
+
+from interlace.errors import InterlaceError
+from interlace.linalg.iterative import DeferredFactor
 
 _SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
 _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient
 _SMALL_TERM = 64  # trailing terms with at most this many columns meet the cross block densely
+_PCG_ITERS = 60  # conjugate-gradient iterations a solve is budgeted in the cost model
+SOLVERS = ("auto", "cholesky", "pcg")
+
+
+def choose_solver(q2: int, nnz21: int, eligible: bool) -> str:
+    """The cheaper way to do PIRLS's Newton solves: "cholesky" (dense factor of the q2 x q2
+    Schur complement, q2^3 / 3 flops) or "pcg" (conjugate gradients on it with sparse products,
+    about 4 nnz21 + 6 q2 flops an iteration); "pcg" only where it applies (``eligible``)."""
+    if not eligible:
+        return "cholesky"
+    dense = q2 ** 3 / 3.0
+    iterative = _PCG_ITERS * (4.0 * nnz21 + 6.0 * q2)
+    return "pcg" if iterative < dense else "cholesky"
 
 
 def solver_order(qs: list[int]) -> list[int]:
@@ -38,7 +54,7 @@ class PenalizedSystem:
     ``k``, ``nlevels``, ``q``, ``codes``, ``Z``, ``ucols``): the linear algebra does not depend
     on how the model was built."""
 
-    def __init__(self, terms: list) -> None:
+    def __init__(self, terms: list, solver: str = "auto") -> None:
         self.order = solver_order([t.q for t in terms])
         self.terms = [terms[i] for i in self.order]
         offs = np.cumsum([0] + [t.q for t in self.terms])
@@ -53,11 +69,28 @@ class PenalizedSystem:
         self.tq = [t.q for t in self.terms]
         self.tcodes = [t.codes for t in self.terms]
         self.single1 = len(self.terms) == 1 and self.k0 == 1  # one scalar term: M is diagonal
+        # two scalar terms: the trailing block A22 is diagonal (crossed random intercepts)
+        self.two_scalar = len(self.terms) == 2 and self.k0 == 1 and self.terms[1].k == 1
         self.col0 = np.cumsum([0] + self.tk)  # first column of each term in minv_rows' output
         self.pos_of = {ti: pos for pos, ti in enumerate(self.order)}  # design term -> solver
         self._zl_ref: list | None = None  # the last Z Lambda factored (held, so never reused)
         self._zl0sq: np.ndarray | None = None  # its lead column squared (k0 == 1)
         self._build_indices()
+        self.solver = self._resolve_solver(solver)
+
+    def _resolve_solver(self, solver: str) -> str:
+        """``solver`` checked, and "auto" replaced by the cost model's choice."""
+        if solver not in SOLVERS:
+            raise InterlaceError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        eligible = (len(self.terms) == 2 and self.k0 == 1 and self.terms[1].k == 1)
+        if solver == "pcg" and not eligible:
+            raise InterlaceError(
+                "solver='pcg' needs exactly two random-effect terms with one column each "
+                "(crossed random intercepts); use 'cholesky' or 'auto'")
+        if solver != "auto":
+            return solver
+        n = int(self.tcodes[0].size)
+        return choose_solver(self.q2, min(n, self.q0 * self.q2), eligible)
 
     # -- symbolic ------------------------------------------------------------------------
     def _build_indices(self) -> None:
@@ -66,7 +99,11 @@ class PenalizedSystem:
         a, b = np.triu_indices(k0)
         self.lead_pairs = (a, b)
         # lead diagonal blocks: flat index into (n0, k0, k0) for pair (a, b)
-        self.lead_idx = [lead.codes * k0 * k0 + ai * k0 + bi for ai, bi in zip(a, b)]
+        self.lead_idx = ([lead.codes * k0 * k0 + ai * k0 + bi for ai, bi in zip(a, b)]
+                         if k0 <= 4 else [])  # wider blocks use lead_indicator
+        n = len(lead.codes)
+        self.lead_indicator = (csr_matrix((np.ones(n), (lead.codes, np.arange(n))),
+                                          shape=(lead.nlevels, n)) if k0 > 4 else None)
         self.rest_off = np.cumsum([0] + [t.q for t in rest])[:-1] if rest else []
         # A21 (q2 x q0) and A22 (q2 x q2) entries: (term s, col a) x (term t, col b)
         self.a21_spec, self.a22_diag_spec, self.a22_off_spec = [], [], []
@@ -117,7 +154,7 @@ class PenalizedSystem:
 
     def _lower_pairs(self) -> tuple:
         """Pairs (x, y) of cross-block non-zeros in one lead level with row(x) >= row(y), as
-        (x, y, flat index into the q2 x q2 lower triangle)."""
+        (x, y, flat index into the q2 x q2 lower triangle), sorted by the flat index."""
         order = self._order
         if self.a21_nbig < self.q2:  # only the rows of the big trailing terms
             order = order[self.a21_rows[order] < self.a21_nbig]
@@ -131,7 +168,9 @@ class PenalizedSystem:
         within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(reps) - reps, reps)
         pb = order[first + within]
         rows = self.a21_rows
-        return pa, pb, rows[pa] * self.q2 + rows[pb]
+        flat = rows[pa].astype(np.int64) * self.q2 + rows[pb]
+        srt = np.argsort(flat, kind="stable")  # sorted targets: the q2 x q2 gathers and
+        return pa[srt], pb[srt], flat[srt]      # scatters then walk memory in order
 
     @property
     def a21_pairs(self) -> tuple | None:
@@ -161,6 +200,8 @@ class PenalizedSystem:
             ut = u[sl]
             if k == 1:
                 v = zl[:, 0] * ut.take(codes)
+            elif k > 4:  # a structured term's wide blocks: one gather, row sums
+                v = np.einsum("ij,ij->i", zl, ut.reshape(-1, k)[codes])
             else:
                 U = ut.reshape(-1, k)
                 v = zl[:, 0] * U[codes, 0]  # by columns: faster than einsum's row sums
@@ -189,7 +230,30 @@ class PenalizedSystem:
 
     # -- numeric factorisation -----------------------------------------------------------
     def factor(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor | None:
-        """Factor M for row weights ``w`` and Z Lambda blocks (solver order); None if it fails."""
+        """Factor M for row weights ``w`` and Z Lambda blocks (solver order); None if it fails.
+
+        With the "pcg" solver and positive weights (M is then positive definite) the factor is
+        deferred: solves run by conjugate gradients until anything else is asked of it."""
+        if self.solver == "pcg" and bool(np.all(w > 0)):
+            return self._deferred(ZL, w)
+        return self.factor_exact(ZL, w)
+
+    def _deferred(self, ZL: list[np.ndarray], w: np.ndarray) -> DeferredFactor:
+        """M's blocks for conjugate-gradient solves (two scalar terms: L0 and a22 diagonal)."""
+        zl0, zl1 = ZL[0][:, 0], ZL[1][:, 0]
+        L0 = np.sqrt(np.bincount(self.tcodes[0], w * zl0 * zl0, minlength=self.n0) + 1.0)
+        a22 = np.bincount(self.tcodes[1], w * zl1 * zl1, minlength=self.q2) + 1.0
+        vals = w * zl1 * zl0
+        if self.sparse21:
+            data = np.bincount(self.a21_slot, vals, minlength=self.a21_nnz) / L0[self.a21_cols]
+            L21 = csr_matrix((data, self.a21_cols, self.a21_indptr), shape=(self.q2, self.q0))
+        else:
+            L21 = csr_matrix((vals / L0[self.tcodes[0]], (self.tcodes[1], self.tcodes[0])),
+                             shape=(self.q2, self.q0))
+        return DeferredFactor(L0, L21, a22, lambda: self.factor_exact(ZL, w))
+
+    def factor_exact(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor | None:
+        """The Cholesky factor of M (see :meth:`factor`); None if it fails."""
         k0, n0 = self.k0, self.n0
         zl0 = ZL[0]
         if k0 == 1:
@@ -202,11 +266,20 @@ class PenalizedSystem:
             L0 = np.sqrt(d)
             L0inv = None
         else:
-            blocks = np.zeros(n0 * k0 * k0)
-            a, b = self.lead_pairs
-            for ai, bi, idx in zip(a, b, self.lead_idx):
-                blocks += np.bincount(idx, w * zl0[:, ai] * zl0[:, bi], minlength=n0 * k0 * k0)
-            blocks = blocks.reshape(n0, k0, k0)
+            if k0 > 4 and n0 == 1:  # one level (a spatial field): a single BLAS product
+                blocks = np.triu((zl0 * w[:, None]).T @ zl0)[None]
+            elif k0 > 4:  # a structured term's larger blocks: one grouped product, not k0^2 sums
+                zw = zl0 * w[:, None]
+                blocks = np.asarray(self.lead_indicator @ (zw[:, :, None] * zl0[:, None, :])
+                                    .reshape(-1, k0 * k0)).reshape(n0, k0, k0)
+                blocks = np.triu(blocks)  # the upper triangle, as the sums below give it
+            else:
+                blocks = np.zeros(n0 * k0 * k0)
+                a, b = self.lead_pairs
+                for ai, bi, idx in zip(a, b, self.lead_idx):
+                    blocks += np.bincount(idx, w * zl0[:, ai] * zl0[:, bi],
+                                          minlength=n0 * k0 * k0)
+                blocks = blocks.reshape(n0, k0, k0)
             blocks = blocks + np.swapaxes(np.triu(blocks, 1), 1, 2) + np.eye(k0)
             try:
                 L0 = np.linalg.cholesky(blocks)
@@ -222,6 +295,10 @@ class PenalizedSystem:
         else:
             A21 = np.bincount(self.a21_idx, vals21, minlength=self.q2 * self.q0).reshape(
                 self.q2, self.q0)
+        if (self.two_scalar and self.sparse21 and self.schur_pairs is not None
+                and self.a21_nbig == self.q2):
+            L22 = self._crossed_schur_factor(data, ZL[1][:, 0], w)
+            return None if L22 is None else PenalizedFactor(self, L0, L0inv, L21, L22)
         vals22 = np.concatenate([w * ZL[s][:, ca] * ZL[t][:, cb]
                                  for s, ca, t, cb, _ in self.a22_diag_spec])
         A22 = np.bincount(self.a22d_idx, vals22, minlength=self.q2 * self.q2).reshape(self.q2, self.q2)
@@ -260,6 +337,50 @@ class PenalizedSystem:
         except np.linalg.LinAlgError:
             return None  # numerically indefinite: the caller treats the point as infeasible
         return PenalizedFactor(self, L0, L0inv, L21, L22)
+
+    def _crossed_schur_factor(self, data: np.ndarray, zl1: np.ndarray,
+                              w: np.ndarray) -> np.ndarray | None:
+        """L22 for two scalar terms, in one q2 x q2 array: S = diag(a22) - L21 L21' on the lower
+        triangle (pairs of cross-block non-zeros sharing a lead level), factored in place
+        (LAPACK reads the C-ordered lower triangle as the upper one of S' = S)."""
+        q2 = self.q2
+        pa, pb, flat = self.schur_pairs
+        S = np.bincount(flat, data[pa] * data[pb], minlength=q2 * q2).astype(float, copy=False)
+        S = S.reshape(q2, q2)
+        np.negative(S, out=S)
+        S.flat[:: q2 + 1] += np.bincount(self.tcodes[1], w * zl1 * zl1, minlength=q2) + 1.0
+        U, info = dpotrf(S.T, lower=0, clean=0, overwrite_a=1)
+        if info != 0:
+            return None  # numerically indefinite: the caller treats the point as infeasible
+        return U.T
+
+
+def _pairs_product(pairs: tuple, P: np.ndarray, b: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """(P B) on B's own pattern (B's non-zeros ``b`` in rows ``rows``, P symmetric, read on its
+    lower triangle), from the pairs (x, y, flat) of non-zeros sharing a column with
+    row(x) >= row(y), each pair once (x == y included): every pair counts both ways."""
+    pa, pb, flat = pairs
+    v = np.take(P, flat)
+    n = b.size
+    out = np.bincount(pa, v * b[pb], minlength=n) + np.bincount(pb, v * b[pa], minlength=n)
+    return out - np.diagonal(P)[rows] * b
+
+
+def symmetric_inverse(L: np.ndarray, block: int = 256) -> np.ndarray | None:
+    """(L L')^-1 from a lower Cholesky factor L, in full (both triangles); None if LAPACK fails.
+
+    LAPACK's dpotri needs a third of the flops of solving against the identity; it fills the
+    lower triangle, mirrored here block by block (no q x q temporaries)."""
+    P, info = dpotri(L, lower=1)
+    if info != 0:
+        return None
+    q = P.shape[0]
+    for i in range(0, q, block):
+        j = min(i + block, q)
+        D = P[i:j, i:j]
+        P[i:j, i:j] = np.tril(D) + np.tril(D, -1).T
+        P[i:j, j:] = P[j:, i:j].T
+    return P
 
 
 class PenalizedFactor:
@@ -319,8 +440,14 @@ class PenalizedFactor:
         if self.L22 is None:
             return P00, None, None
         if issparse(self.L21):  # k0 == 1: P20 = -P22 B with B = L21 L0^-1 sparse
-            P22 = cho_solve((self.L22, True), np.eye(s.q2), check_finite=False)
+            P22 = symmetric_inverse(self.L22)
+            if P22 is None:
+                P22 = cho_solve((self.L22, True), np.eye(s.q2), check_finite=False)
             bdata = self.L21.data / self.L0[s.a21_cols]
+            if s.schur_pairs is not None and s.a21_nbig == s.q2:  # the lower pairs suffice
+                pbn = _pairs_product(s.schur_pairs, P22, bdata, s.a21_rows)
+                extra = np.bincount(s.a21_cols, bdata * pbn, minlength=n0)
+                return P00 + extra.reshape(n0, 1, 1), -pbn, P22
             if s.a21_pairs is not None:  # P22 B only on B's own pattern: P20 as a slot vector
                 pa, pb, flat = s.a21_pairs
                 pbn = np.bincount(pa, np.take(P22, flat) * np.take(bdata, pb), minlength=s.a21_nnz)
@@ -400,6 +527,8 @@ class PenalizedFactor:
             return ((1.0 / self.L0**2).take(s.tcodes[0]) * ZL[0][:, 0])[:, None]
         P00, P20, P22 = self.inverse_parts()
         codes0, k0 = s.terms[0].codes, s.k0
+        if len(s.terms) == 1 and k0 > 4:  # one structured term's large blocks: one product
+            return np.einsum("nab,nb->na", P00[codes0], ZL[0], optimize=True)
         ridx = [None] + [s.rest_off[i - 1] + t.codes * t.k for i, t in enumerate(s.terms) if i]
         cols = []
         for pt, tt in enumerate(s.terms):

@@ -15,7 +15,6 @@ from scipy.linalg.lapack import dpotrf, dpotrs
 from interlace.caches import bounded_cache
 from interlace.linalg.penalized import solver_order
 from interlace.lmm.solution import PLSSolution
-from interlace.model.terms import tri_positions
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,8 @@ _LAYOUT_PAIRS = 65_536  # layouts with more position pairs are not kept (megabyt
 
 
 def _build_layout(shape: tuple, p: int) -> DenseLayout:
-    """The layout of one shape: ``shape`` holds (levels, columns, correlated) per term."""
+    """The layout of one shape: ``shape`` holds (levels, columns, (theta's rows in Lambda,
+    its columns)) per term."""
     qs = [L * k for L, k, _ in shape]
     order = solver_order(qs)
     q = int(sum(qs))
@@ -68,8 +68,8 @@ def _build_layout(shape: tuple, p: int) -> DenseLayout:
         starts[ti] = off
         off += qs[ti]
     r_all, c_all, t_all, lo_all, off = [], [], [], [], 0
-    for ti, (L, k, corr) in enumerate(shape):
-        rows, cols = tri_positions(k, corr)
+    for ti, (L, k, (rows, cols)) in enumerate(shape):
+        rows, cols = np.asarray(rows, np.int64), np.asarray(cols, np.int64)
         base = starts[ti] + np.arange(L)[:, None] * k
         r_all.append((base + rows).ravel())
         c_all.append((base + cols).ravel())
@@ -102,8 +102,9 @@ def _build_layout(shape: tuple, p: int) -> DenseLayout:
 
 def dense_layout(terms: list, p: int) -> DenseLayout:
     """The dense-system layout for these terms and p fixed effects (kept for small shapes)."""
-    shape = tuple((t.nlevels, t.k, bool(t.correlated)) for t in terms)
-    positions = sum(L * (k * (k + 1) // 2 if corr else k) for L, k, corr in shape)  # tidx's size
+    shape = tuple((t.nlevels, t.k, (tuple(t.tri_rows.tolist()), tuple(t.tri_cols.tolist())))
+                  for t in terms)
+    positions = sum(L * len(pos[0]) for L, _, pos in shape)  # tidx's size
     return _kept_layout(shape, p) if positions**2 <= _LAYOUT_PAIRS else _build_layout(shape, p)
 
 

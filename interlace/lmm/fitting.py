@@ -30,6 +30,7 @@ def fit(
     method: str = "REML",
     optimizer: Any = None,
     optimizer_options: dict | None = None,
+    solver: str = "auto",
 ) -> LMMResult:
     """Fit a linear mixed model (lme4's ``lmer``) by ``method="REML"`` (default) or ``"ML"``.
 
@@ -39,11 +40,13 @@ def fit(
 
     Returns an :class:`~interlace.lmm.result.LMMResult` with lmer's estimates, residual
     variance ``scale``, the REML criterion and Satterthwaite degrees of freedom (lmerTest).
+    ``solver`` is the penalised system's (see :func:`interlace.glmer`); "auto" is "cholesky" for
+    an LMM, whose every evaluation needs the factor.
     """
     reml = check_method(method)
     opt = resolve_optimizer(optimizer)
     with blas_limit():  # the design's rank check (a QR) too
-        ctx = build_lmm(formula, data, groups, random, weights, offset)
+        ctx = build_lmm(formula, data, groups, random, weights, offset, solver)
         obj = lmm_objective(ctx, reml)
         optimum = optimize_lmm(obj, opt, optimizer_options)
         return lmm_result(obj, optimum)

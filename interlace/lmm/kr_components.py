@@ -22,10 +22,15 @@ def covariance_components(design: Design, theta: np.ndarray, sigma: float
     if n > MAX_ROWS:
         raise InterlaceError(f"Kenward-Roger needs dense {n} x {n} matrices; use "
                              f"ddf='satterthwaite' for more than {MAX_ROWS} rows")
+    structured = [t.label for t in design.terms if not t.linear]
+    if structured:
+        raise InterlaceError(f"Kenward-Roger is available for (x | g) and (x || g) terms only, "
+                             f"not for the covariance structure of {', '.join(structured)}; "
+                             f"use ddf='satterthwaite'")
     Gs, gam = [], []
     pos = 0
     for t in design.terms:
-        nt = len(t.tri_rows)
+        nt = t.ntheta
         cov = t.covariance(theta[pos:pos + nt], sigma**2)
         pos += nt
         same = (t.codes[:, None] == t.codes[None, :]).astype(float)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from functools import cached_property
 
 import numpy as np
+from scipy import sparse
 from scipy.linalg import cho_solve, cholesky
 
 from interlace.lmm.dense import DenseLayout, DenseLMM, dense_layout
@@ -48,8 +49,9 @@ class LMMObjective:
         self.nfev = 0
         self._cache: dict[bytes, PLSSolution | None] = {}
         q = sum(t.q for t in d.terms)
+        # the dense system's derivatives take theta to be the factors' entries (| and || terms)
         self.dense = (DenseLMM(d, self.w, self.yo, dense_layout(d.terms, d.p))
-                      if q <= _DENSE_Q and d.n * q <= _DENSE_NQ else None)
+                      if q <= _DENSE_Q and d.n * q <= _DENSE_NQ and ctx.linear_theta else None)
         # theta's lower bounds (read-only when shared by the dense layout)
         self.lower = (self.dense.lay.lower if self.dense is not None
                       else np.concatenate([t.theta_lower_bounds() for t in d.terms]))
@@ -227,12 +229,28 @@ class LMMObjective:
             sol.grad_parts = self._gradient_parts(theta, sol)
         return (*sol.grad_parts, sol)
 
+    def _position_gradients(self, t, m_t: np.ndarray, ut: np.ndarray, zl_t: np.ndarray,
+                            wr: np.ndarray, Q: np.ndarray, RX2i: np.ndarray) -> tuple:
+        """(d log|M|, d pwrss, d log|RX'RX|) in Lambda's entries at t's positions, as k x k
+        matrix products (a structured term: all of its lower triangle)."""
+        r, c = t.tri_rows, t.tri_cols
+        dldm = 2.0 * ((t.Z * self.w[:, None]).T @ m_t)[r, c]
+        dpw = -2.0 * ((t.Z * wr[:, None]).T @ ut)[r, c]
+        if not self.reml:
+            return dldm, dpw, None
+        n, k, p = t.Z.shape[0], t.k, Q.shape[1]
+        ind = sparse.csr_matrix((np.ones(n), (t.codes, np.arange(n))), shape=(t.nlevels, n))
+        AkQ = (ind @ (t.Z[:, :, None] * Q[:, None, :]).reshape(n, k * p)).reshape(-1, k, p)
+        AQ = (ind @ (zl_t[:, :, None] * Q[:, None, :]).reshape(n, k * p)).reshape(-1, k, p)
+        G = np.einsum("lrj,jm,lcm->rc", AkQ, RX2i, AQ, optimize=True)
+        return dldm, dpw, -2.0 * G[r, c]
+
     def _gradient_parts(self, theta: np.ndarray, sol: PLSSolution) -> tuple:
         """(d log|M|, d pwrss, d log|RX'RX|) at theta, by the cheapest exact route."""
         ctx, d, system = self.ctx, self.ctx.design, self.ctx.system
         if self.dense is not None:
             return self.dense.gradient_parts(sol, self.reml)
-        if all(t.k == 1 for t in d.terms):
+        if all(t.k == 1 and t.linear for t in d.terms):
             parts = self._scalar_gradient_parts(theta, sol)
             if parts is not None:
                 return parts
@@ -245,19 +263,32 @@ class LMMObjective:
         col0 = np.cumsum([0] + [t.k for t in system.terms])
         pos_of = {ti: pos for pos, ti in enumerate(system.order)}
         dldm_all, dpw_all, dlrx_all = [], [], []
-        for ti, t in enumerate(d.terms):
+        for ti, (t, tsl) in enumerate(zip(d.terms, ctx.theta_slices())):
             pos = pos_of[ti]
             ut = sol.u[system.slices[pos]].reshape(-1, t.k)[t.codes]
             zl_t = ZL[pos]
+            if not t.linear:  # every entry of Lambda's lower triangle, in matrix products
+                parts = self._position_gradients(t, m[:, col0[pos]:col0[pos] + t.k], ut, zl_t,
+                                                 wr, Q, RX2i)
+                dldm_all.extend(t.chain(theta[tsl], parts[0]))
+                dpw_all.extend(t.chain(theta[tsl], parts[1]))
+                if self.reml:
+                    dlrx_all.extend(t.chain(theta[tsl], parts[2]))
+                continue
+            dldm, dpw, dlrx = [], [], []
             for row, col in zip(t.tri_rows, t.tri_cols):
                 zr = t.Z[:, row]
-                dldm_all.append(2.0 * np.sum(self.w * zr * m[:, col0[pos] + col]))
-                dpw_all.append(-2.0 * np.sum(wr * zr * ut[:, col]))
+                dldm.append(2.0 * np.sum(self.w * zr * m[:, col0[pos] + col]))
+                dpw.append(-2.0 * np.sum(wr * zr * ut[:, col]))
                 if self.reml:
                     AkQ = np.stack([np.bincount(t.codes, zr * Q[:, j], minlength=t.nlevels)
                                     for j in range(p)], axis=1)
                     AQ = np.stack([np.bincount(t.codes, zl_t[:, col] * Q[:, j], minlength=t.nlevels)
                                    for j in range(p)], axis=1)
-                    dlrx_all.append(-2.0 * np.sum((AkQ @ RX2i) * AQ))
+                    dlrx.append(-2.0 * np.sum((AkQ @ RX2i) * AQ))
+            dldm_all.extend(t.chain(theta[tsl], dldm))  # Lambda's entries -> theta
+            dpw_all.extend(t.chain(theta[tsl], dpw))
+            if self.reml:
+                dlrx_all.extend(t.chain(theta[tsl], dlrx))
         return (np.asarray(dldm_all), np.asarray(dpw_all),
                 np.asarray(dlrx_all) if self.reml else 0.0)

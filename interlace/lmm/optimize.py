@@ -106,13 +106,17 @@ def _runner(obj: LMMObjective, opt, optimizer_options: dict | None
     options = builtin_options(optimizer_options) if builtin else None
     forward = obj.dense is None  # evaluations are expensive: forward differences
 
+    # a structure's own parameters (ar1's rho, ...) curve the deviance where the Newton
+    # method's start Hessian misleads it: L-BFGS-B with the exact gradient there
+    newton = obj.ctx.linear_theta
+
     def run(x0: np.ndarray) -> OptimizeResult:
         if builtin:
-            r = quasi_newton(obj, x0, lower, forward, **options)
-            if r.converged:
+            r = quasi_newton(obj, x0, lower, forward, **options) if newton else None
+            if r is not None and r.converged:
                 return r
             # insurance: the default optimizer from wherever the Newton iterations stopped
-            x0 = r.x if np.isfinite(r.fun) and r.fun < 1e100 else x0
+            x0 = r.x if r is not None and np.isfinite(r.fun) and r.fun < 1e100 else x0
             fallback = resolve("optimizer", default_optimizer())
             return fallback.minimize(f, x0, plugin_bounds(lower), jac=jac)
         return opt.minimize(f, x0, plugin_bounds(lower), jac=jac if opt.uses_gradient else None,

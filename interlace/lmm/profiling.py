@@ -42,9 +42,10 @@ class LMMProfileProblem:
         n = ctx.design.n
         self.sigma = math.sqrt(sol.pwrss / n)
         self.theta, self.beta, self.RX2 = theta, sol.beta, sol.RX2
-        center = np.append(random_parameter_values(self.terms, self.slices, theta * self.sigma),
+        center = np.append(random_parameter_values(self.terms, self.slices,
+                                                   ctx.scale_theta(theta, self.sigma)),
                            self.sigma)
-        diag = np.concatenate([t.tri_rows == t.tri_cols for t in self.terms])
+        diag = np.concatenate([t.theta_is_sd() for t in self.terms])
         lower = np.append(np.where(diag, 0.0, -COR_LIMIT), 0.0)
         upper = np.append(np.where(diag, np.inf, COR_LIMIT), np.inf)
         # a correlation of +-1 just inside; one with a zero SD (undefined: NaN) at 0
@@ -118,6 +119,6 @@ class FixedEffectFocal:
         if sol is None:
             return HUGE, r.x, np.full(pb.estimates.size, np.nan)
         sigma = math.sqrt(sol.pwrss / d.n)
-        sdcor = random_parameter_values(pb.terms, pb.slices, r.x * sigma)
+        sdcor = random_parameter_values(pb.terms, pb.slices, pb.ctx.scale_theta(r.x, sigma))
         beta = np.insert(sol.beta, self.j, b)
         return float(obj(r.x)), r.x, np.concatenate([sdcor, [sigma], beta])

@@ -77,7 +77,7 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         sigma2 = obj.sigma2(sol)
         sigma = math.sqrt(sigma2)
         self.theta = theta.copy()
-        self._theta_abs = self.theta * sigma
+        self._theta_abs = ctx.scale_theta(self.theta, sigma)
         self.scale = sigma2
         self.family_params = {"sigma": sigma}
         self._u = sol.u / sigma  # lme4's u ~ N(0, sigma^2 I) on the GLMM core's N(0, I) scale
@@ -226,7 +226,7 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
 
         def natural(psi: np.ndarray) -> np.ndarray:
             s = math.exp(psi[-1])
-            return np.append(random_parameter_values(terms, slices, psi[:-1] * s), s)
+            return np.append(random_parameter_values(terms, slices, ctx.scale_theta(psi[:-1], s)), s)
 
         kinds = random_parameter_kinds(terms)
         return EstimationScale(np.append(theta, math.log(sigma)), cov, natural,

@@ -39,15 +39,17 @@ def check_method(method: str) -> bool:
 
 
 def build_lmm(formula: str, data: pd.DataFrame, groups: Any = None, random: Any = None,
-              weights: Any = None, offset: Any = None) -> ModelContext:
+              weights: Any = None, offset: Any = None, solver: str = "auto") -> ModelContext:
     """The model context of a linear mixed model: the parsed formula's design on ``data``
     (response, fixed effects, random terms, weights, offset, all checked) with the LMM's
-    normal response model. Arguments as :func:`interlace.fit`'s."""
+    normal response model. Arguments as :func:`interlace.fit`'s (``solver``: the penalised
+    system's, see :func:`interlace.glmer`; "auto" is "cholesky" here, as every evaluation of
+    the profiled deviance needs the factor, so conjugate-gradient solves would only add work)."""
     parsed = parse_formula(formula, groups=groups, random=random)
     response = NormalResponse()
     design = build_design(parsed, data, response, weights=weights, offset=offset)
     check_lmm_response(design.y, design.offset, design.response_label)
-    return ModelContext(design, response)
+    return ModelContext(design, response, "cholesky" if solver == "auto" else solver)
 
 
 def check_lmm_response(y: np.ndarray, offset: np.ndarray, label: str) -> None:

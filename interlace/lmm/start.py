@@ -132,6 +132,8 @@ def _term_theta(t, S: np.ndarray | None) -> np.ndarray:
     (eigenvalues floored at 1e-4 of the largest); the term's default start when S is None."""
     if S is None:
         return t.theta_start()
+    if not t.linear:  # a structure's own parameters: it knows how to read S
+        return np.asarray(t.structure.start_from_covariance(S, t.k), float)
     if t.k == 1:
         return np.sqrt(np.maximum(S[0], 0.0)) + 0.01
     if not t.correlated:

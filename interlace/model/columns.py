@@ -30,10 +30,23 @@ from interlace.model.response import (
     plain_label,
 )
 
+_BACKTICKED = re.compile(r"`([^`]+)`")
+
 
 @bounded_cache("columns.required_columns", 512, "the columns a term expression reads (formulaic)")
 def _required_cached(expr: str) -> frozenset[str]:
-    return frozenset(Formula(expr).required_variables)
+    """formulaic's required variables, backtick-quoted names whole: formulaic reports
+    ```total.fruits``` as ``total`` (an attribute access), so each quoted name stands in as a
+    plain placeholder while formulaic reads the expression."""
+    quoted: dict[str, str] = {}
+
+    def hold(m: re.Match) -> str:
+        key = f"_interlace_quoted_{len(quoted)}_"
+        quoted[key] = m.group(1)
+        return key
+
+    found = Formula(_BACKTICKED.sub(hold, expr)).required_variables
+    return frozenset(quoted.get(v, v) for v in found)
 
 
 def _required_columns(expr: str, where: str) -> set[str]:

@@ -7,7 +7,7 @@ from functools import cached_property
 
 import numpy as np
 
-from interlace.families.base import check_family_outputs
+from interlace.families.base import Family, check_family_outputs
 from interlace.linalg.penalized import PenalizedSystem
 from interlace.model.design import Design
 
@@ -18,12 +18,13 @@ class ModelContext:
 
     design: Design
     family: object
+    solver: str = "auto"  # the penalised system's solver (PenalizedSystem's ``solver``)
 
     @classmethod
-    def build(cls, design: Design, family) -> ModelContext:
+    def build(cls, design: Design, family, solver: str = "auto") -> ModelContext:
         """The context of one fit; the family's per-row outputs are checked here, once."""
         check_family_outputs(family, design.y, design.weights, family.parameter_values())
-        return cls(design, family)
+        return cls(design, family, solver)
 
     def with_response(self, y: np.ndarray) -> ModelContext:
         """The same model on another response ``y`` (one value per row, on the design's scale:
@@ -31,7 +32,8 @@ class ModelContext:
         the design with y replaced and the penalised system's structure shared (the family's
         outputs were checked when the model was built, and their shapes do not depend on y).
         ``y`` is not validated here (see :mod:`interlace.inference.refit`)."""
-        ctx = ModelContext(replace(self.design, y=np.asarray(y, dtype=float)), self.family)
+        ctx = ModelContext(replace(self.design, y=np.asarray(y, dtype=float)), self.family,
+                           self.solver)
         if "system" in self.__dict__:
             ctx.__dict__["system"] = self.system
         return ctx
@@ -40,12 +42,15 @@ class ModelContext:
     def system(self) -> PenalizedSystem:
         """The blocked penalised system of the design's terms, built on first use (the LMM's
         dense path for small models never needs it, and there it costs a whole evaluation)."""
-        return PenalizedSystem(self.design.terms)
+        return PenalizedSystem(self.design.terms, self.solver)
 
     def loglik_constant(self, fp: dict) -> float:
         """The family's data-only log-density term, computed once per parameter value (the
         last few values are kept: PIRLS asks at one value many times in a row; per-row values
-        of a parameter with a formula are keyed by their bytes, so the cache stays small)."""
+        of a parameter with a formula are keyed by their bytes, so the cache stays small).
+        0 without a lookup for a family that keeps the contract's default (no such term)."""
+        if type(self.family).loglik_constant is Family.loglik_constant:
+            return 0.0
         cache = self.__dict__.setdefault("_const_cache", {})
         key = tuple(sorted((k, v if np.ndim(v) == 0 else np.asarray(v).tobytes())
                            for k, v in fp.items()))
@@ -71,6 +76,19 @@ class ModelContext:
             out.append(slice(i, i + t.ntheta))
             i += t.ntheta
         return out
+
+    @property
+    def linear_theta(self) -> bool:
+        """Whether every term's theta is its factor's entries (``|`` and ``||`` terms)."""
+        return all(t.linear for t in self.design.terms)
+
+    def scale_theta(self, theta: np.ndarray, s: float) -> np.ndarray:
+        """theta whose factors are s times theta's (an LMM's relative theta -> absolute)."""
+        theta = np.asarray(theta, float)
+        if self.linear_theta:
+            return theta * s
+        return np.concatenate([t.scale_theta(theta[sl], s) for t, sl
+                               in zip(self.design.terms, self.theta_slices())] or [theta])
 
     def zl(self, theta: np.ndarray) -> list[np.ndarray]:
         """Z Lambda blocks in the solver's order."""

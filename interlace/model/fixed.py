@@ -25,6 +25,7 @@ from interlace.model.response import float_column, frame_of, one_line
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MINUS_ONE = re.compile(r"\s*-\s*1\s*$")
+_QUOTED = re.compile(r"^`[A-Za-z_.][A-Za-z0-9_.]*`$")
 
 
 @bounded_cache("fixed.simple_terms", 512)
@@ -44,7 +45,9 @@ def _simple_terms(expr: str) -> tuple[bool, tuple[str, ...]] | None:
     for t in tokens:
         if t in ("0", "1"):
             continue
-        if not _IDENT.match(t) or keyword.iskeyword(t):
+        if _QUOTED.match(t):  # a backtick-quoted column name (R's `total.fruits`)
+            t = t[1:-1]
+        elif not _IDENT.match(t) or keyword.iskeyword(t):
             return None
         if t not in names:
             names.append(t)

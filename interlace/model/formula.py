@@ -16,22 +16,90 @@ from interlace.caches import bounded_cache
 from interlace.errors import FormulaError
 
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
+_QUOTED_NAME = re.compile(r"^`[^`]+`$")
+_DOTTED = re.compile(r"(?<![\w.`)\]])[A-Za-z_.][A-Za-z0-9_.]*")
+_QUOTES = re.compile(r"`[^`]*`|'[^']*'|\"[^\"]*\"")
+
+
+def quote_dotted_names(text: str) -> str:
+    """R's dotted column names (``total.fruits``) written bare in an expression, quoted with
+    backticks for formulaic, which would otherwise read ``total.fruits`` as the attribute
+    ``fruits`` of a column ``total``: a name with a dot is a column name, as in R. Names
+    followed by ``(`` (functions such as ``np.log``), names with a double-underscore part
+    (Python's internals, never a column), numbers and quoted text are kept."""
+    if "." not in text:
+        return text
+    spans = [m.span() for m in _QUOTES.finditer(text)]
+
+    def quote(m: re.Match) -> str:
+        name, at = m.group(0), m.start()
+        if ("." not in name or not re.search(r"[A-Za-z]", name)
+                or any(part.startswith("__") for part in name.split("."))  # x.__class__
+                or any(a <= at < b for a, b in spans)
+                or text[m.end():].lstrip().startswith("(")):
+            return name
+        return f"`{name}`"
+
+    return _DOTTED.sub(quote, text)
+
+
+def unquote_name(name: str) -> str:
+    """A column name without the backticks that quote it (```total.fruits``` -> ``total.fruits``)."""
+    name = name.strip()
+    return name[1:-1] if _QUOTED_NAME.match(name) else name
 
 
 @dataclass(frozen=True)
 class RandomTermSpec:
-    """One bar term ``(expr | group)``; ``correlated`` is False for ``||``."""
+    """One bar term ``(expr | group)``; ``correlated`` is False for ``||``. A term written
+    ``name(expr | group, options)`` names its covariance structure plugin (``structure``) and
+    keeps the call's further arguments as text (``options``)."""
 
     expr: str
     group: str
     correlated: bool = True
+    structure: str = ""
+    options: tuple[str, ...] = ()
 
     @property
     def group_vars(self) -> list[str]:
         return [g.strip() for g in self.group.split(":")]
 
     def __str__(self) -> str:
+        if self.structure:
+            opts = "".join(f", {o}" for o in self.options)
+            return f"{self.structure}({self.expr} | {self.group}{opts})"
         return f"({self.expr} {'|' if self.correlated else '||'} {self.group})"
+
+
+#: ``name(expr | group, options)``: a random-effect term with a named covariance structure.
+_STRUCTURED = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\s*\((.*)\)$", re.S)
+
+
+def structured_call(text: str) -> tuple[str, str] | None:
+    """(name, inside) when ``text`` is ``name(...)`` with a top-level '|' inside, else None."""
+    m = _STRUCTURED.match(text.strip())
+    if m is None or not wraps_whole(text.strip()[len(m.group(1)):].strip()):
+        return None
+    inside = m.group(2)
+    parts = split_top_level(inside, ",")
+    return (m.group(1), inside) if len(split_top_level(parts[0], "|")) > 1 else None
+
+
+def parse_structured(text: str) -> list[RandomTermSpec]:
+    """Parse ``name(expr | group, opt, key = value)`` (glmmTMB's syntax for a structure)."""
+    found = structured_call(text)
+    if found is None:
+        return parse_bar(text)
+    name, inside = found
+    bar, *options = [p.strip() for p in split_top_level(inside, ",")]
+    if any(not o for o in options):
+        raise FormulaError(f"empty argument in random-effect term {text.strip()!r}")
+    if len(split_top_level(bar, "||")) > 1:
+        raise FormulaError(f"random-effect term {text.strip()!r}: a covariance structure is "
+                           f"written with a single bar, as '{name}(expr | group)'")
+    return [dataclasses.replace(spec, structure=name, options=tuple(options))
+            for spec in parse_bar(bar)]
 
 
 @dataclass(frozen=True)
@@ -143,17 +211,21 @@ def parse_bar(text: str) -> list[RandomTermSpec]:
         raise FormulaError(f"random-effect term {text.strip()!r} has nothing left of '|'")
     if not group:
         raise FormulaError(f"random-effect term {text.strip()!r} has no grouping factor")
-    nests = [g.strip() for g in split_top_level(group, "/")]
-    for g in nests:
-        for v in g.split(":"):
-            if not _NAME.match(v.strip()):
+    nests = []
+    for g in split_top_level(group, "/"):
+        names = []
+        for v in (v.strip() for v in g.split(":")):
+            name = unquote_name(v)  # a backtick-quoted name may hold any character
+            if not (_NAME.match(v) or (name != v and name)):
                 raise FormulaError(
-                    f"grouping factor {v.strip()!r} in {text.strip()!r} must be a column name "
-                    f"(use 'a:b' for interactions and 'a/b' for nesting; a column whose name "
-                    f"has spaces or symbols must be renamed to serve as a grouping factor)"
+                    f"grouping factor {v!r} in {text.strip()!r} must be a column name "
+                    f"(use 'a:b' for interactions and 'a/b' for nesting; quote a name with "
+                    f"spaces or symbols in backticks, as in R: `my group`)"
                 )
+            names.append(name)
+        nests.append(":".join(names))
     groups = [":".join(nests[: i + 1]) for i in range(len(nests))]
-    return [RandomTermSpec(expr, g, correlated) for g in groups]
+    return [RandomTermSpec(quote_dotted_names(expr), g, correlated) for g in groups]
 
 
 def _parse_response(lhs: str) -> ResponseSpec:
@@ -165,13 +237,13 @@ def _parse_response(lhs: str) -> ResponseSpec:
         parts = [p.strip() for p in split_top_level(m.group(1), ",")]
         if len(parts) != 2 or not all(parts):
             raise FormulaError(f"cbind() response {text!r} needs two columns: successes, failures")
-        return ResponseSpec("cbind", tuple(parts), text)
+        return ResponseSpec("cbind", tuple(quote_dotted_names(p) for p in parts), text)
     ratio = [p.strip() for p in split_top_level(text, "/")]
     if len(ratio) == 2 and all(ratio):
-        return ResponseSpec("ratio", tuple(ratio), text)
+        return ResponseSpec("ratio", tuple(quote_dotted_names(p) for p in ratio), text)
     if len(ratio) > 2:
         raise FormulaError(f"response {text!r}: use 'successes / trials'")
-    return ResponseSpec("simple", (text,), text)
+    return ResponseSpec("simple", (quote_dotted_names(text),), text)
 
 
 def _key(x):
@@ -228,6 +300,11 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
                     f"leave it out of the formula instead"
                 )
             rand.extend(parse_bar(t))
+        elif structured_call(t) is not None:
+            if sign == "-":
+                raise FormulaError(f"random-effect term {t!r} in {formula!r} cannot be removed "
+                                   f"with '-'; leave it out of the formula instead")
+            rand.extend(parse_structured(t))
         elif re.match(r"^offset\s*\(", t):
             if sign == "-" or not t.endswith(")"):
                 raise FormulaError(
@@ -236,7 +313,7 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
             off = t[t.index("(") + 1 : -1].strip()
             if not off:
                 raise FormulaError(f"offset() in {formula!r} is empty; write offset(expr)")
-            offsets.append(off)
+            offsets.append(quote_dotted_names(off))
         elif "|" in t:
             if "(" in t and "|" in inner and len(split_top_level(inner, "|")) == 1:
                 raise FormulaError(
@@ -245,7 +322,7 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
                 )
             raise FormulaError(f"random-effect term {t!r} must be in parentheses: '({t})'")
         else:
-            fixed_terms.append((sign, t))
+            fixed_terms.append((sign, quote_dotted_names(t)))
     rand.extend(group_terms(groups))
     rand.extend(random_terms(random))
     fixed = "1"
@@ -255,7 +332,8 @@ def _parse_formula(formula: str, groups=None, random=None) -> ParsedFormula:
             fixed = "1 " + fixed  # '~ -1 + x': remove the intercept formulaic would add
     seen, unique = set(), []
     for spec in rand:
-        key = (spec.expr.replace(" ", ""), spec.group.replace(" ", ""), spec.correlated)
+        key = (spec.expr.replace(" ", ""), spec.group.replace(" ", ""), spec.correlated,
+               spec.structure, spec.options)
         if key not in seen:
             seen.add(key)
             unique.append(spec)
@@ -295,7 +373,8 @@ def random_terms(random) -> list[RandomTermSpec]:
     for r in _listed(random, "random", "a string like '(1 + x | g)' or a list of them"):
         if not isinstance(r, str):
             raise FormulaError(f"random= entries must be strings like '(1 | g)', got {r!r}")
-        for piece in split_top_level(r, "+") if r.strip().startswith("(") else [r]:
+        whole = r.strip().startswith("(") or structured_call(r.strip()) is not None
+        for piece in split_top_level(r, "+") if whole else [r]:
             if piece.strip():
-                out.extend(parse_bar(piece))
+                out.extend(parse_structured(piece))
     return out

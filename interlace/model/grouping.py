@@ -7,18 +7,53 @@ categories dropped, as lme4 does), each term's raw Z columns, and one
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from formulaic import model_matrix
 
-from interlace.errors import DataError, FormulaError
+from interlace.covariance import CovarianceStructure, default_structure
+from interlace.errors import DataError, FormulaError, PluginError
 from interlace.model.columns import sorted_codes, text_column
 from interlace.model.fixed import simple_matrix
 from interlace.model.formula import ParsedFormula, RandomTermSpec
 from interlace.model.response import Columns, frame_of, one_line, plain_label
 from interlace.model.terms import RandomTerm
+from interlace.registry import registry, resolve
+
+
+def option_value(text: str) -> Any:
+    """A structure option written in a formula: an int, a float, or the text itself."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip().strip("'\"")
+
+
+def term_structure(spec: RandomTermSpec) -> CovarianceStructure:
+    """The covariance structure plugin of a term: the one it names, or the registry's default
+    for ``|`` / ``||``; an unknown name lists the registered ones."""
+    name = spec.structure or default_structure(spec.correlated)
+    args, kwargs = [], {}
+    for opt in spec.options:
+        key, eq, value = opt.partition("=")
+        if eq and re.match(r"^\s*[A-Za-z_]\w*\s*$", key):
+            kwargs[key.strip()] = option_value(value)
+        else:
+            args.append(option_value(opt))
+    try:
+        return resolve("covariance", name, *args, **kwargs)
+    except PluginError:
+        known = ", ".join(registry().names("covariance"))
+        raise FormulaError(f"unknown covariance structure {name!r} in random-effect term "
+                           f"{spec}; registered structures: {known}") from None
+    except TypeError as exc:
+        raise FormulaError(f"covariance structure {name!r} in random-effect term {spec}: bad "
+                           f"options ({exc})") from None
 
 
 def group_codes(data: pd.DataFrame | Columns, group: str) -> tuple[np.ndarray, pd.Index]:
@@ -82,7 +117,8 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
     n = len(data)
     for i, spec in enumerate(parsed.random):
         codes, levels, dtype = _group_codes(data, spec.group)
-        if len(levels) < 2:
+        structure = term_structure(spec)
+        if len(levels) < 2 and (structure.linear or not len(levels)):  # (a spatial field: one)
             shown = f" ({plain_label(levels[0])!r})" if len(levels) else ""
             raise DataError(
                 f"grouping factor {spec.group!r} in {spec} has {len(levels)} level{shown}; a "
@@ -90,12 +126,15 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
             )
         Z, names = random_columns(spec, data) if columns is None else columns[i]
         q = len(levels) * Z.shape[1]
-        if q > n:
+        # lme4's check.nobs.vs.nRE, for the terms it knows: a structure with a few parameters
+        # (ou over many distinct times, one visit each) is identified with fewer rows
+        if q > n and structure.linear:
             raise DataError(
                 f"number of observations ({n}) < number of random effects ({q} = {len(levels)} "
                 f"levels x {Z.shape[1]} columns) for term {spec}; the random-effects parameters "
                 f"are unidentifiable (lme4's check.nobs.vs.nRE)"
             )
+        structure.check_term(str(spec), Z, names, len(levels))
         terms.append(RandomTerm(spec.group, names, codes, levels, Z, spec.correlated, spec.expr,
-                                dtype))
+                                dtype, structure, spec.structure))
     return terms

@@ -17,7 +17,7 @@ import pandas as pd
 from formulaic import model_matrix
 
 from interlace.errors import DataError, FormulaError
-from interlace.model.formula import ResponseSpec
+from interlace.model.formula import ResponseSpec, unquote_name
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|[\u29da\u29db]")
 
@@ -81,7 +81,11 @@ def float_column(s: pd.Series) -> np.ndarray:
 
 
 def eval_numeric(expr: str, data: pd.DataFrame, what: str) -> np.ndarray:
-    """Evaluate a column name or a formulaic expression to one numeric column."""
+    """Evaluate a column name (bare, or quoted in backticks) or a formulaic expression to
+    one numeric column."""
+    name = unquote_name(expr)
+    if name != expr and name in data.columns:
+        expr = name
     if expr in data.columns:
         s = data[expr]
         if isinstance(s, pd.DataFrame):

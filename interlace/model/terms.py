@@ -2,8 +2,9 @@
 
 Each term keeps its grouping codes (one integer per row), its raw model columns (n x k) and
 the map from its slice of theta to the lower-triangular relative covariance factor Lambda_t
-(lme4's parametrisation: b = Lambda u, u ~ N(0, I); theta is Lambda's lower triangle by
-column, only the diagonal for uncorrelated ``||`` terms).
+(lme4's parametrisation: b = Lambda u, u ~ N(0, I)). The map is the term's covariance
+structure, a plugin (:mod:`interlace.covariance.base`): by default the registry's ``|`` and
+``||`` structures, whose theta is Lambda's lower triangle by column, or only its diagonal.
 """
 
 from __future__ import annotations
@@ -15,20 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interlace.caches import bounded_cache
+from interlace.covariance import CovarianceStructure, default_structure
+from interlace.covariance.base import tri_positions
+from interlace.registry import resolve
 
-
-@bounded_cache("terms.tri_positions", 64)
-def tri_positions(k: int, correlated: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, cols) of theta's entries in Lambda: the lower triangle by column (col j, row
-    i >= j), or the diagonal for an uncorrelated term; read-only, shared by all terms of size k."""
-    if correlated:
-        cols, rows = np.triu_indices(k)
-    else:
-        rows = cols = np.arange(k)
-    rows.flags.writeable = False
-    cols.flags.writeable = False
-    return rows, cols
+__all__ = ["RandomTerm", "ZERO_BOUND_PROBES", "tri_positions", "zero_bound_probes"]
 
 
 #: Trial values of a relative SD held at its zero bound (the optimizers probe off the bound,
@@ -61,6 +53,8 @@ class RandomTerm:
     correlated: bool
     expr: str = "1"
     level_dtype: Any = None  # dtype of ``levels`` when level_values is a plain array
+    structure: CovarianceStructure | None = None  # None: the registry's default for the bar
+    structure_name: str = ""  # the name the formula gave (``ar1(...)``), "" for a bare bar
 
     @cached_property
     def levels(self) -> pd.Index:
@@ -72,7 +66,12 @@ class RandomTerm:
 
     def __post_init__(self) -> None:
         k = self.k
-        self.tri_rows, self.tri_cols = tri_positions(k, self.correlated)
+        if self.structure is None:
+            self.structure = resolve("covariance", default_structure(self.correlated))
+        self.linear = bool(self.structure.linear)
+        self.tri_rows, self.tri_cols = self.structure.positions(k)
+        self._ntheta = (len(self.tri_rows) if self.linear
+                        else int(self.structure.ntheta(k, self.nlevels)))
         if k == 1:
             self.ucols = self.codes  # index into u_t
         else:
@@ -92,15 +91,22 @@ class RandomTerm:
 
     @property
     def ntheta(self) -> int:
-        return len(self.tri_rows)
+        return self._ntheta
 
     @property
     def label(self) -> str:
+        if self.structure_name:
+            return f"{self.structure_name}({self.expr} | {self.group})"
         return f"({self.expr} {'|' if self.correlated else '||'} {self.group})"
 
     def theta_lower_bounds(self) -> np.ndarray:
-        """0 on Lambda's diagonal, -inf off it (lme4's bounds)."""
-        return np.where(self.tri_rows == self.tri_cols, 0.0, -np.inf)
+        """The structure's lower bounds (for ``|``/``||``: 0 on Lambda's diagonal, -inf off it,
+        lme4's bounds)."""
+        return np.asarray(self.structure.lower_bounds(self.k), float)
+
+    def theta_upper_bounds(self) -> np.ndarray:
+        """The structure's upper bounds (+inf for ``|``/``||``)."""
+        return np.asarray(self.structure.upper_bounds(self.k), float)
 
     def column_rms(self) -> np.ndarray:
         """The root mean square of each Z column (1 for an intercept): the columns' scales."""
@@ -110,28 +116,50 @@ class RandomTerm:
         """Per entry of theta, the natural unit of its row of Lambda: 1 / its Z column's root
         mean square, so that a unit changes Z b by about as much for every entry."""
         rms = self.column_rms()
-        return (1.0 / np.where(rms > 0, rms, 1.0))[self.tri_rows]
+        unit = 1.0 / np.where(rms > 0, rms, 1.0)
+        return unit[self.tri_rows] if self.linear else np.full(self.ntheta, float(unit.mean()))
 
     def theta_start(self) -> np.ndarray:
-        """lme4's start: identity factor."""
-        return np.where(self.tri_rows == self.tri_cols, 1.0, 0.0)
+        """The structure's start (for ``|``/``||``: lme4's identity factor)."""
+        return np.asarray(self.structure.start(self.k), float)
 
     def theta_names(self) -> list[str]:
-        out = []
-        for r, c in zip(self.tri_rows, self.tri_cols):
-            out.append(f"{self.group}.{self.columns[c]}" if r == c
-                       else f"{self.group}.{self.columns[r]}.{self.columns[c]}")
-        return out
+        """One label per theta entry, from the structure (lme4's for ``|``/``||``)."""
+        return list(self.structure.parameter_names(self.group, self.columns))
 
     def Lambda(self, theta_t: np.ndarray) -> np.ndarray:
         """The k x k lower-triangular factor for this term's slice of theta."""
+        if not self.linear:
+            return np.asarray(self.structure.factor(np.asarray(theta_t, float), self.k), float)
         L = np.zeros((self.k, self.k))
         L[self.tri_rows, self.tri_cols] = theta_t
         return L
 
+    def theta_is_sd(self) -> np.ndarray:
+        """Per theta entry, whether it is an SD (True) rather than a correlation or another of
+        the structure's own parameters."""
+        if self.linear:
+            return self.tri_rows == self.tri_cols
+        return np.array([kind == "sd" for kind in self.structure.parameter_kinds(self.k)])
+
+    def scale_theta(self, theta_t: np.ndarray, s: float) -> np.ndarray:
+        """This term's theta with its factor scaled by s (relative -> absolute scale)."""
+        if self.linear:
+            return np.asarray(theta_t, float) * s
+        return np.asarray(self.structure.scale_theta(theta_t, s, self.k), float)
+
+    def chain(self, theta_t: np.ndarray, g_pos) -> np.ndarray:
+        """A gradient over Lambda's entries at (tri_rows, tri_cols) taken to this term's theta
+        (the identity for a linear structure: theta is those entries)."""
+        g_pos = np.asarray(g_pos, float)
+        if self.linear:
+            return g_pos
+        D = self.structure.factor_derivatives(np.asarray(theta_t, float), self.k)
+        return D[:, self.tri_rows, self.tri_cols] @ g_pos
+
     def ZLambda(self, theta_t: np.ndarray) -> np.ndarray:
         """Rows of Z Lambda_t (n x k)."""
-        if self.k == 1:
+        if self.k == 1 and self.linear:
             return self.Z * float(theta_t[0])
         return self.Z @ self.Lambda(theta_t)
 

@@ -31,7 +31,8 @@ from interlace.model.context import ModelContext
 from interlace.model.design import build_design
 from interlace.model.fixed import drop_rank_deficient
 from interlace.model.formula import parse_formula
-from interlace.ordinal.family import OrdinalFamily, cumulative_link
+from interlace.ordinal.family import OrdinalFamily, check_threshold, cumulative_link
+from interlace.ordinal.laplace import OrdinalLaplace
 from interlace.ordinal.result import CLMMResult
 
 
@@ -110,35 +111,53 @@ def clmm(
     optimizer: Any = None,
     integrator: Any = None,
     optimizer_options: dict | None = None,
+    threshold: str = "flexible",
 ) -> CLMMResult:
     """Fit a cumulative link mixed model (R's ``ordinal::clmm``) by maximum likelihood.
 
     ``formula`` is ``response ~ fixed terms + (expr | group)``; the response is one column
     holding an ordered pandas Categorical (its category order is used) or integers (ordered
     numerically). The intercept is absorbed by the thresholds. ``link`` is the cumulative
-    link: ``"logit"`` (default), ``"probit"``, ``"cloglog"`` or ``"loglog"``. ``groups=`` and
+    link: ``"logit"`` (default), ``"probit"``, ``"cloglog"``, ``"loglog"`` or ``"cauchit"``.
+    ``threshold`` is ordinal's structure of the thresholds: ``"flexible"`` (default, K-1
+    free thresholds), ``"symmetric"`` (mirrored about a centre) or ``"equidistant"`` (equal
+    spacing); the last two need at least three levels. ``groups=`` and
     ``random=`` add random-effect terms as in :func:`interlace.glmer`; ``weights`` are case
     weights and ``offset`` is added to the linear predictor. ``nAGQ=1`` is the Laplace
     approximation; ``nAGQ > 1`` uses adaptive Gauss-Hermite quadrature and needs a single
     scalar random-effect term such as ``(1 | judge)``. ``optimizer=None`` is the default
-    optimizer (L-BFGS-B).
+    optimizer (L-BFGS-B). ``integrator=None`` with ``nAGQ=1`` is the Laplace approximation with
+    its exact gradient in every parameter (:class:`~interlace.ordinal.laplace.OrdinalLaplace`);
+    a named integrator plugin is used as it is.
 
-    Returns a :class:`CLMMResult` (thresholds named as ordinal names them, ``"1|2"``...).
-    The stages are public: :func:`build_clmm` gives the model, and
-    :func:`~interlace.glmm.optimize_glmm` and :func:`~interlace.glmm.glmm_result` (with
-    ``result_cls=CLMMResult``) fit it, as for a GLMM.
+    Returns a :class:`CLMMResult` (thresholds named as ordinal names them, ``"1|2"``...; the
+    threshold coefficients of a symmetric or equidistant structure as ordinal names them).
+    The stages are public: :func:`build_clmm` gives the model, :func:`clmm_integrator` the
+    integrator, and :func:`~interlace.glmm.optimize_glmm` and
+    :func:`~interlace.glmm.glmm_result` (with ``result_cls=CLMMResult``) fit it, as for a GLMM.
     """
     nAGQ = check_nagq(nAGQ)
-    cumulative_link(link)  # an unknown link is a PluginError before any work
+    cumulative_link(link)  # an unknown link or threshold is an error before any work
+    check_threshold(threshold)
     opt = resolve_optimizer(optimizer)
-    integ = resolve_integrator(integrator, nAGQ)
-    ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
-                     offset=offset)
-    with blas_limit(ctx):
+    integ = clmm_integrator(integrator, nAGQ)
+    with blas_limit():  # the design's rank checks too
+        ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
+                         offset=offset, threshold=threshold)
         res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt, optimizer_options),
                           CLMMResult)
     res.response = response_column(ctx.design.parsed)
     return res
+
+
+def clmm_integrator(integrator: Any = None, nAGQ: int = 1):
+    """The integrator a :func:`clmm` call uses: the Laplace approximation with the exact
+    gradient (:class:`~interlace.ordinal.laplace.OrdinalLaplace`) for ``integrator=None`` and
+    ``nAGQ=1``; otherwise the named plugin (adaptive quadrature for ``nAGQ > 1``)."""
+    nAGQ = check_nagq(nAGQ)
+    if integrator is None and nAGQ == 1:
+        return OrdinalLaplace()
+    return resolve_integrator(integrator, nAGQ)
 
 
 def build_clmm(
@@ -149,12 +168,14 @@ def build_clmm(
     random: Any = None,
     weights: Any = None,
     offset: Any = None,
+    threshold: str = "flexible",
 ) -> ModelContext:
     """The model of a :func:`clmm` call, before any fitting (as :func:`interlace.glmm.build_glmm`
     for a GLMM): the ordered response coded 0..K-1 (unobserved levels dropped), the design
     without the intercept (the K-1 thresholds of an :class:`OrdinalFamily` take its place) and
     the thresholds' start. Bad input raises here the error :func:`clmm` raises for it."""
     cumulative_link(link)
+    check_threshold(threshold)
     if not isinstance(data, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}")
     parsed = parse_formula(formula, groups=groups, random=random)
@@ -169,13 +190,14 @@ def build_clmm(
     y, levels = observed_levels(design, col, levels)
     names = list(design.fe_names)
     keep_idx, dropped = threshold_columns(design)
-    fam = OrdinalFamily(link, ncat=len(levels))
+    fam = threshold_family(link, levels, threshold, col)
     if not keep_idx and "(Intercept)" in names:
         # No covariates (e.g. rating ~ 1 + (1 | judge)): the core fits at least one fixed
-        # effect, so keep the intercept c and fix tau_1 = 0 instead, an equivalent model
-        # (thresholds tau_j' - c); CLMMResult maps it back to ordinal's parametrisation.
+        # effect, so keep the intercept c and fix the thresholds' location (their first
+        # parameter, which moves all of them) at 0 instead, an equivalent model (thresholds
+        # tau_j' - c); CLMMResult maps it back to ordinal's parametrisation.
         keep_idx = [names.index("(Intercept)")]
-        fam.parameters["threshold_1"].value = 0.0
+        fam.parameters[fam.structure.names[0]].value = 0.0
     # Starting thresholds from the marginal cumulative proportions; the core's GLM start
     # fits beta given them, then the family's start_parameters hook refits the thresholds
     # given that beta (one step of the fit without random effects, R's clm). A full clm fit
@@ -193,6 +215,15 @@ def build_clmm(
         response_levels=list(levels),
     )
     return ModelContext.build(design, fam)
+
+
+def threshold_family(link: Any, levels: list, threshold: str, col: str) -> OrdinalFamily:
+    """The family for the observed levels; a symmetric or equidistant structure on fewer than
+    three levels is a DataError naming the response."""
+    try:
+        return OrdinalFamily(link, ncat=len(levels), threshold=threshold)
+    except DataError as e:
+        raise DataError(f"response {col!r}: {e}") from None
 
 
 def response_column(parsed) -> str:

@@ -20,19 +20,30 @@ class OrdinalProfileProblem(CoreProfileProblem):
     """A CLMM fit's deviance for profiling: thresholds as parameters (see the module)."""
 
     def thresholds_free(self) -> bool:
-        """Whether every threshold parameter is estimated (then all thresholds can be
-        profiled); the first is named ``threshold_1``, the others ``spacing_j``."""
+        """Whether every threshold parameter of flexible thresholds is estimated (then all
+        thresholds can be profiled); the first is named ``threshold_1``, the others
+        ``spacing_j``."""
         names = self.dev.layout.fam_names
-        return bool(names) and names[0] == "threshold_1" and len(names) == self.zsl.stop - self.zsl.start
+        return (self.ctx.family.threshold == "flexible" and bool(names)
+                and names[0] == "threshold_1" and len(names) == self.zsl.stop - self.zsl.start)
 
     def family_natural(self, z: np.ndarray) -> np.ndarray:
-        """The thresholds tau_1 < ... from tau_1 and the log spacings."""
+        """The thresholds tau_1 < ... from tau_1 and the log spacings; for a symmetric or
+        equidistant structure, ordinal's threshold coefficients (alpha = C psi)."""
+        fam = self.ctx.family
+        if fam.threshold != "flexible":
+            psi = super().family_natural(z)
+            return fam.structure.C @ psi if psi.size == fam.structure.C.shape[1] else psi
         if not self.thresholds_free():
             return super().family_natural(z)
         return z[0] + np.concatenate([[0.0], np.cumsum(np.exp(z[1:]))])
 
     def family_focal(self, j: int):
-        """tau_1 is a coordinate; tau_j (j >= 2) needs the chart anchored at it."""
+        """tau_1 is a coordinate; tau_j (j >= 2) needs the chart anchored at it. Equidistant
+        thresholds' coefficients (threshold.1, spacing) are coordinates (on their scales)."""
+        s = self.ctx.family.structure
+        if s.kind != "flexible" and np.array_equal(s.C, np.eye(s.C.shape[0])):
+            return super().family_focal(j)
         if not self.thresholds_free():
             return None
         i0 = self.zsl.start

@@ -25,9 +25,14 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
     """Result of :func:`clmm`: a mixed model result with thresholds and category probabilities.
 
     Attributes beyond the shared ones (:class:`~interlace.results.base.MixedModelResult`):
-    ``thresholds`` (ordinal's names ``"1|2"``, ...), ``threshold_bse``, ``threshold_zvalues``,
-    ``levels`` (the response's ordered levels), ``coef`` (thresholds then coefficients, as
-    ``coef()`` of ordinal), ``vcov_all`` (covariance of thresholds, coefficients and theta),
+    ``thresholds`` (the K-1 cut points, ordinal's names ``"1|2"``, ...; its ``Theta``),
+    ``threshold_bse``, ``threshold_zvalues``, ``threshold`` (the structure: "flexible",
+    "symmetric" or "equidistant"), ``threshold_coefs`` (ordinal's threshold coefficients alpha,
+    tau = tJac alpha: the thresholds when flexible, else ``threshold.1``, ``spacing`` or
+    ``central``, ``spacing.1``, ... as ordinal names them), ``threshold_coef_bse``,
+    ``threshold_coef_zvalues``, ``levels`` (the response's ordered levels), ``coef``
+    (threshold coefficients then coefficients, as ``coef()`` of ordinal), ``vcov_all``
+    (covariance of threshold coefficients, coefficients and theta),
     ``cond_H`` (condition number of the Hessian of -log L in those parameters, as ordinal's
     summary reports), and ``fittedvalues`` = P(Y_i = y_i | b^), as ordinal's ``fitted()``.
     ``link`` is the cumulative link. An ordinal response has no residuals.
@@ -36,38 +41,50 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
     @classmethod
     def from_fit(cls, ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev, stage1):
         """The result at the optimum ``x`` of the ordinal family's GLMM-core objective ``obj``;
-        without covariates ("shift" mode) the core fitted an intercept c with tau_1 fixed at 0,
-        which is folded back into the thresholds here."""
+        without covariates ("shift" mode) the core fitted an intercept c with the thresholds'
+        location fixed at 0, which is folded back into the thresholds here."""
         self = cls()
         self._set_core_fit(ctx, integ, opt, x, fx, H, g, layout, obj, optres, nfev)
         fam = ctx.family
         self.link = fam.cumulative
+        self.threshold = fam.threshold
         self.levels = list(ctx.design.response_levels)
         self.response = ctx.design.response_label
-        shift = "threshold_1" not in layout.fam_names
-        c = float(self._beta[0]) if shift else 0.0
-        tau = fam.thresholds(self.family_params) - c
-        Jz = fam.threshold_jacobian(self.family_params)
+        location = fam.structure.names[0]
+        shift = location not in layout.fam_names
+        Jz = fam.coefficient_jacobian(self.family_params)
         if shift:
-            self._fold_intercept(ctx, tau, c)
+            self._fold_intercept(ctx, location, float(self._beta[0]))
+        tnames = fam.structure.labels(self.levels)
         lv = [str(v) for v in self.levels]
-        tnames = [f"{a}|{b}" for a, b in zip(lv[:-1], lv[1:])]
-        self.thresholds = pd.Series(tau, index=tnames, name="Estimate")
-        T = self._natural_jacobian(ctx, layout, x.size, tau.size, Jz, shift)
+        self.thresholds = pd.Series(fam.thresholds(self.family_params),
+                                    index=[f"{a}|{b}" for a, b in zip(lv[:-1], lv[1:])],
+                                    name="Estimate")
+        self.threshold_coefs = pd.Series(fam.threshold_coefficients(self.family_params),
+                                         index=tnames, name="Estimate")
+        C0 = fam.structure.C[:, 0]
+        T = self._natural_jacobian(ctx, layout, x.size, Jz, C0 if shift else None)
         self._set_natural_covariance(ctx, H, g, T, tnames)
         d = self._ctx.design
         ll = fam.loglik(d.y, self._eta, np.ones(d.n), self.family_params)
         self.fittedvalues = pd.Series(np.exp(ll), name="fitted")
         return self
 
-    def _fold_intercept(self, ctx, tau: np.ndarray, c: float) -> None:
-        """Shift mode: the intercept c moves into the thresholds; no fixed effects remain. The
-        result's family is a copy with tau_1 estimated (the fitted model's, which its refits
-        use, keeps tau_1 fixed at 0)."""
+    def _set_family_coefs(self, ctx, layout, x: np.ndarray, H: np.ndarray) -> None:
+        """None: the thresholds' parameters are reported as ordinal's threshold coefficients
+        with standard errors on their natural scale (``threshold_coefs``), not as tables on
+        the optimizer's scale (a GLMM's family parameters)."""
+        self.family_coefs, self.family_params_bse = {}, {}
+
+    def _fold_intercept(self, ctx, location: str, c: float) -> None:
+        """Shift mode: the intercept c moves into the thresholds' location; no fixed effects
+        remain. The result's family is a copy with the location estimated (the fitted
+        model's, which its refits use, keeps it fixed at 0)."""
         fam = copy.deepcopy(ctx.family)
-        fam.parameters["threshold_1"].value = None
+        fam.parameters[location].value = None
         self.family = fam
-        self.family_params = fam.threshold_params(tau)
+        self.family_params = dict(self.family_params)
+        self.family_params[location] = self.family_params[location] - c
         d = ctx.design
         d = dataclasses.replace(d, X=d.X[:, :0], fe_names=[], kept_columns=[])
         self._ctx = dataclasses.replace(ctx, design=d, family=fam)
@@ -76,26 +93,30 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         self._beta, self._fe_names, self._vcov = np.zeros(0), pd.RangeIndex(0), np.zeros((0, 0))
 
     @staticmethod
-    def _natural_jacobian(ctx, layout, m: int, K1: int, Jz: np.ndarray, shift: bool) -> np.ndarray:
-        """d(tau, beta, theta) / d(theta, beta, z): natural-scale parameters [tau, beta, theta]
-        from the optimizer's [theta, beta, z] (in shift mode [theta, c, z_2..] with
-        tau_j = -c + tau_j')."""
+    def _natural_jacobian(ctx, layout, m: int, Jz: np.ndarray, shift_col: np.ndarray | None
+                          ) -> np.ndarray:
+        """d(alpha, beta, theta) / d(theta, beta, z): natural-scale parameters [alpha, beta,
+        theta] (alpha: ordinal's threshold coefficients) from the optimizer's [theta, beta, z]
+        (in shift mode [theta, c, z_2..], with alpha = C psi, psi_1 = -c: ``shift_col`` is
+        C's first column)."""
         nt, p = layout.ntheta, layout.p
-        pn = 0 if shift else p
+        na = Jz.shape[0]
+        pn = 0 if shift_col is not None else p
         T = np.zeros((m, m))
         est = [list(ctx.family.parameters).index(n) for n in layout.fam_names]
-        T[:K1, nt + p:] = Jz[:, est]
-        if shift:
-            T[:K1, nt] = -1.0
+        T[:na, nt + p:] = Jz[:, est]
+        if shift_col is not None:
+            T[:na, nt] = -shift_col
         else:
-            T[K1:K1 + p, nt:nt + p] = np.eye(p)
-        T[K1 + pn:, :nt] = np.eye(nt)
+            T[na:na + p, nt:nt + p] = np.eye(p)
+        T[na + pn:, :nt] = np.eye(nt)
         return T
 
     def _set_natural_covariance(self, ctx, H: np.ndarray, g: np.ndarray, T: np.ndarray,
                                 tnames: list[str]) -> None:
-        """``vcov_all``, ``cond_H``, ``max_grad_natural`` and the thresholds' standard errors,
-        from the Hessian mapped to the natural parameters."""
+        """``vcov_all``, ``cond_H``, ``max_grad_natural`` and the standard errors of the
+        threshold coefficients and of the thresholds, from the Hessian mapped to the natural
+        parameters."""
         d = ctx.design
         theta_names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
         nat_names = tnames + list(self._fe_names) + theta_names
@@ -109,16 +130,20 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
             pass
         try:
             Ti = np.linalg.inv(T)
-            Hn = 0.5 * Ti.T @ H @ Ti  # Hessian of -log L in (tau, beta, theta)
+            Hn = 0.5 * Ti.T @ H @ Ti  # Hessian of -log L in (alpha, beta, theta)
             ev = np.linalg.eigvalsh(0.5 * (Hn + Hn.T))
             if ev[0] > 0:
                 self.cond_H = float(ev[-1] / ev[0])
             self.max_grad_natural = float(np.max(np.abs(0.5 * Ti.T @ g)))
         except np.linalg.LinAlgError:
             pass
-        K1 = len(tnames)
-        se = np.sqrt(np.maximum(np.diag(V)[:K1], 0.0)) if V is not None else np.full(K1, np.nan)
-        self.threshold_bse = pd.Series(se, index=tnames, name="Std. Error")
+        na, Tt = len(tnames), ctx.family.structure.T
+        Va = V[:na, :na] if V is not None else np.full((na, na), np.nan)
+        se_a = np.sqrt(np.maximum(np.diag(Va), 0.0))
+        se_t = np.sqrt(np.maximum(np.diag(Tt @ Va @ Tt.T), 0.0))
+        self.threshold_coef_bse = pd.Series(se_a, index=tnames, name="Std. Error")
+        self.threshold_coef_zvalues = self.threshold_coefs / self.threshold_coef_bse
+        self.threshold_bse = pd.Series(se_t, index=self.thresholds.index, name="Std. Error")
         self.threshold_zvalues = self.thresholds / self.threshold_bse
 
     # -- parameters ----------------------------------------------------------------------
@@ -128,27 +153,28 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
 
     @property
     def coef(self) -> pd.Series:
-        """Thresholds then coefficients, in ordinal's ``coef()`` order."""
-        return pd.concat([self.thresholds, self.fe_params]).rename("Estimate")
+        """Threshold coefficients then coefficients, in ordinal's ``coef()`` order."""
+        return pd.concat([self.threshold_coefs, self.fe_params]).rename("Estimate")
 
     def family_parameter_estimates(self) -> pd.Series:
-        """The thresholds (ordinal's names ``1|2``, ...)."""
-        out = self.thresholds.astype(float).rename(None)
+        """The threshold coefficients (ordinal's names: ``1|2``, ... for flexible thresholds,
+        ``threshold.1``, ``spacing`` / ``central``, ``spacing.1``, ... for the others)."""
+        out = self.threshold_coefs.astype(float).rename(None)
         out.attrs["kinds"] = ["threshold"] * len(out)
         return out
 
     def estimation_scale(self) -> EstimationScale:
-        """theta (absolute) and the thresholds with their covariance from ``vcov_all`` (the
-        Hessian mapped to thresholds, coefficients and theta; ordinal's ``vcov``), and the
-        map to SDs, correlations and the thresholds themselves."""
+        """theta (absolute) and the threshold coefficients with their covariance from
+        ``vcov_all`` (the Hessian mapped to them, coefficients and theta; ordinal's ``vcov``),
+        and the map to SDs, correlations and the threshold coefficients themselves."""
         ctx = self._ctx
         terms, slices, nt = ctx.design.terms, ctx.theta_slices(), ctx.ntheta
-        K1 = len(self.thresholds)
+        K1 = len(self.threshold_coefs)  # ordinal's threshold coefficients, as vcov_all
         n_all = K1 + len(self._fe_names) + nt
         idx = np.r_[np.arange(n_all - nt, n_all), np.arange(K1)]
         V = (np.full((n_all, n_all), np.nan) if self.vcov_all is None
              else self.vcov_all.to_numpy())
-        psi = np.r_[self._theta_abs, self.thresholds.to_numpy(float)]
+        psi = np.r_[self._theta_abs, self.threshold_coefs.to_numpy(float)]
 
         def natural(p: np.ndarray) -> np.ndarray:
             return np.r_[random_parameter_values(terms, slices, p[:nt]), p[nt:]]
@@ -248,7 +274,7 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
                 f"formula: {self.formula}", "",
                 f" {'link':<8}{'threshold':<10}{'nobs':>6}{'logLik':>10}{'AIC':>9}"
                 f"{'niter':>7}{'max.grad':>10}{'cond.H':>9}",
-                f" {self.link.name:<8}{'flexible':<10}{self.nobs:>6}{self.llf:>10.2f}"
+                f" {self.link.name:<8}{self.threshold:<10}{self.nobs:>6}{self.llf:>10.2f}"
                 f"{self.aic:>9.2f}{self.evaluations:>7d}{self.max_grad_natural:>10.2e}"
                 f"{self.cond_H:>9.1e}"]
 
@@ -262,19 +288,24 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         return ["Coefficients:", *coefficient_lines(names, cols), ""]
 
     def _threshold_lines(self) -> list[str]:
-        """ordinal's "Threshold coefficients:" table."""
-        cols = wald_columns(self.thresholds, self.threshold_bse, self.threshold_zvalues, [],
-                            est_fmt=".4f")[:3]
+        """ordinal's "Threshold coefficients:" table (its alpha: the thresholds themselves when
+        flexible), with R's digits: estimates and SEs to the decimals that give the smallest of
+        them 4 significant digits, z values likewise (printCoefmat)."""
+        est, se, z = self.threshold_coefs, self.threshold_coef_bse, self.threshold_coef_zvalues
+        d, dz = r_decimals(np.r_[est.to_numpy(), se.to_numpy()]), r_decimals(z.to_numpy())
+        cols = [("Estimate", 10, est, f".{d}f"), ("Std. Error", 12, se, f".{d}f"),
+                ("z value", 9, z, f".{dz}f")]
         return ["Threshold coefficients:",
-                *coefficient_lines(list(self.thresholds.index), cols, min_width=8)]
+                *coefficient_lines(list(est.index), cols, min_width=8)]
 
     def summary_tables(self) -> dict[str, pd.DataFrame]:
         """The shared parts (``coefficients`` without thresholds, as ordinal's
-        "Coefficients:"), ``thresholds`` (Estimate, Std. Error, z value) and ordinal's niter,
+        "Coefficients:"), ``thresholds`` (the threshold coefficients as printed: Estimate, Std.
+        Error, z value) and ordinal's niter,
         max.grad and cond.H among the fit statistics."""
         tables = super().summary_tables()
         tables["thresholds"] = wald_coefficient_table(
-            self.thresholds, self.threshold_bse).iloc[:, :3]
+            self.threshold_coefs, self.threshold_coef_bse).iloc[:, :3]
         fs = tables["fit_statistics"]
         fs["niter"], fs["max.grad"], fs["cond.H"] = (self.evaluations, self.max_grad_natural,
                                                      self.cond_H)
@@ -291,3 +322,16 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
     def __repr__(self) -> str:
         return (f"<CLMMResult ordinal({self.link.name}) K={len(self.levels)} nobs={self.nobs} "
                 f"llf={self.llf:.4f} converged={self.converged}>")
+
+
+def r_decimals(values: np.ndarray, digits: int = 4) -> int:
+    """The decimals R's ``format(x, digits = 4)`` gives a column: enough for every entry to
+    show ``digits`` significant digits, trailing zeros dropped (at least 0, at most 10)."""
+    out = 0
+    for v in np.abs(np.asarray(values, float)):
+        if not np.isfinite(v) or v == 0:
+            continue
+        d = min(max(digits - 1 - int(np.floor(np.log10(v))), 0), 10)
+        text = f"{v:.{d}f}".rstrip("0")
+        out = max(out, len(text.split(".")[1]) if "." in text else 0)
+    return out

@@ -1,4 +1,4 @@
-"""pluggy hook specifications: the four plugin kinds a package can contribute.
+"""pluggy hook specifications: the five plugin kinds a package can contribute.
 
 A plugin package exposes a module (or object) with functions decorated by
 ``interlace.hookimpl`` and registers it under the entry-point group ``interlace``::
@@ -26,6 +26,7 @@ KIND_HOOKS = {
     "link": "interlace_links",
     "optimizer": "interlace_optimizers",
     "integrator": "interlace_integrators",
+    "covariance": "interlace_covariances",
 }
 KINDS = tuple(KIND_HOOKS)
 
@@ -48,3 +49,8 @@ def interlace_optimizers() -> list[type]:
 @hookspec
 def interlace_integrators() -> list[type]:
     """Return Integrator subclasses (see ``interlace.integrators.base``)."""
+
+
+@hookspec
+def interlace_covariances() -> list[type]:
+    """Return CovarianceStructure subclasses (see ``interlace.covariance.base``)."""

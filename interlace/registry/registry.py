@@ -1,4 +1,5 @@
-"""Plugin discovery and lookup by name, for families, links, optimizers and integrators.
+"""Plugin discovery and lookup by name, for families, links, optimizers, integrators and
+covariance structures.
 
 Plugins are found through the entry-point group ``interlace`` (the built-ins too). On load
 the registry checks every class a hook returns against its kind's base class (see
@@ -27,7 +28,7 @@ from interlace.registry.hookspecs import KIND_HOOKS, KINDS
 
 #: interlace's own entry points (pyproject.toml); without them interlace was never installed.
 BUILTIN_ENTRY_POINTS = ("builtin_families", "builtin_links", "builtin_optimizers",
-                        "builtin_integrators")
+                        "builtin_integrators", "builtin_covariances")
 _BASES: dict[str, type] = {}
 _NOT_INSTALLED = ("is interlace installed? From a source tree that was never installed, "
                   "run `pip install -e .` there")
@@ -281,13 +282,13 @@ def reload_plugins() -> Registry:
     return registry()
 
 
-def resolve(kind: str, spec: Any, **kwargs: Any) -> Any:
+def resolve(kind: str, spec: Any, *args: Any, **kwargs: Any) -> Any:
     """An instance of plugin ``kind``: ``spec`` is a registered name or an instance."""
     base = base_class(kind)
     if isinstance(spec, str):
-        return registry().get_class(kind, spec)(**kwargs)
+        return registry().get_class(kind, spec)(*args, **kwargs)
     if isinstance(spec, type) and issubclass(spec, base):
-        return spec(**kwargs)
+        return spec(*args, **kwargs)
     if isinstance(spec, base):
         return spec
     raise PluginError(
