@@ -69,7 +69,7 @@ class CoreFitMixin:
         self._x = np.asarray(x, float).copy()
         self._fam_layout = [(n, layout.fam_size(n)) for n in layout.fam_names]
         self._beta, self._fe_names = beta, list(ctx.design.fe_names)
-        self._vcov = self._beta_covariance(ctx, layout, H, theta, beta, fp, modes.u)
+        self._vcov = self._beta_covariance(ctx, layout, H, theta, beta, fp, self._u)
         self._set_family_coefs(ctx, layout, x, H)
         self._set_scale(ctx, theta, fp, modes)
         self.optimizer_message, self.evaluations = optres.message, nfev

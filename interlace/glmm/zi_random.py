@@ -27,6 +27,7 @@ theta with the zero part's entries appended and the fixed part's linear predicto
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -79,9 +80,8 @@ class ZiSystem:
     @classmethod
     def build(cls, ctx: ModelContext) -> ZiSystem:
         cond, zt = list(ctx.design.terms), zi_terms(ctx)
-        stacked = [RandomTerm(t.group, t.columns, np.concatenate([t.codes, t.codes]),
-                              t.level_values, np.vstack([t.Z, t.Z]), t.correlated, t.expr,
-                              t.level_dtype) for t in cond + zt]
+        stacked = [dataclasses.replace(t, codes=np.concatenate([t.codes, t.codes]),
+                                       Z=np.vstack([t.Z, t.Z])) for t in cond + zt]
         big = PenalizedSystem(stacked)
         sl_big = {ti: big.slices[big.pos_of[ti]] for ti in range(len(stacked))}
         csys = ctx.system
