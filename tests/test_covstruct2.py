@@ -178,3 +178,17 @@ def test_ou_with_one_observation_per_visit_fits():
     assert len(df) < 60 * 8 and np.isfinite(r.llf) and r.converged
     with pytest.raises(interlace.DataError, match="number of observations"):
         interlace.fit("y ~ 1 + (0 + times | group)", df, method="ML")
+
+
+def test_summary_reports_a_structures_own_parameters():
+    """summary() prints each structured term's own parameters (rho, rate, loadings) as
+    conf_int names them; a model with only | and || terms prints no such section."""
+    r = interlace.fit("y ~ x + t + ou(0 + times | group)", load("ou"), method="ML")
+    text = str(r.summary())
+    nat = r.natural_params
+    own = [n for n in nat.index if n.endswith("|group")]
+    assert "Covariance structures:" in text
+    for name in own:
+        assert f"{name} = {nat[name]:.4g}" in text
+    plain = interlace.fit("Reaction ~ Days + (Days | Subject)", interlace.load_dataset("sleepstudy"))
+    assert "Covariance structures" not in str(plain.summary())

@@ -132,7 +132,8 @@ class GLMMResult(CoreFitMixin, ResponseResultMixin, MixedModelResult):
         return [*self._header_lines(), "",
                 *fit_statistics_lines(self.aic, self.bic, self.llf, self.deviance, self.df_resid),
                 "", *self._scaled_residual_lines(),
-                *random_effects_lines(self.varcorr), group_count_line(self.nobs, self.ngroups),
+                *random_effects_lines(self.varcorr), *self._structure_lines(),
+                group_count_line(self.nobs, self.ngroups),
                 "", *self._fixed_effect_lines(), *correlation_lines(self.vcov),
                 *self._family_formula_lines(), *note_lines(self.messages, self.converged)]
 

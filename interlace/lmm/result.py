@@ -284,7 +284,8 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
 
     def _summary_lines(self) -> list[str]:
         return [*self._header_lines(), "", *self._scaled_residual_lines(),
-                *random_effects_lines(self.varcorr), group_count_line(self.nobs, self.ngroups),
+                *random_effects_lines(self.varcorr), *self._structure_lines(),
+                group_count_line(self.nobs, self.ngroups),
                 "", *self._fixed_effect_lines(),
                 *note_lines(self.messages, self.converged, warn_unconverged=False)]
 

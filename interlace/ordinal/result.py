@@ -315,6 +315,7 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         groups = ",  ".join(f"{k} {v}" for k, v in self.ngroups.items())
         return [*self._header_lines(), "",
                 *random_effects_lines(self.varcorr, group_width=10, corr_digits=3),
+                *self._structure_lines(),
                 f"Number of groups:  {groups}", "",
                 *self._coefficient_lines(), *self._threshold_lines(),
                 *note_lines(self.messages, self.converged)]

@@ -42,6 +42,7 @@ from interlace.results.random_effects import (
     ranef_table,
 )
 from interlace.results.statsmodels_names import StatsmodelsNamesMixin
+from interlace.results.summary import structure_lines
 from interlace.results.summary_object import Summary, fit_statistics_table, wald_coefficient_table
 
 SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta
@@ -410,6 +411,15 @@ class MixedModelResult(StatsmodelsNamesMixin):
         grpvar, term, grp, condval), with their conditional SDs (``condsd``) when
         ``condvar`` (``ranef(fit, condVar = TRUE)``)."""
         return ranef_table(self.random_effects, self.random_effects_se if condvar else None)
+
+    def _structure_lines(self) -> list[str]:
+        """The summary's lines on structured terms' own parameters (none without any)."""
+        ctx = self._ctx
+        if all(t.linear for t in ctx.design.terms):
+            return []
+        nat = self.natural_params
+        return structure_lines(ctx.design.terms, ctx.theta_slices(), list(nat.index),
+                               list(nat.to_numpy(float)))
 
     def _modes_factor(self):
         """The factor of the penalised system M at the conditional modes (each kind's own)."""

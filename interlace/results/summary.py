@@ -54,6 +54,19 @@ def random_effects_lines(varcorr: pd.DataFrame, group_width: int = 12,
     return lines
 
 
+def structure_lines(terms, slices, names: Sequence[str], values: Sequence[float]) -> list[str]:
+    """"Covariance structures:" lines: each structured term's own parameters (rho, range,
+    loadings ...), read off the natural parameters (entries in theta's order); none for a
+    model with only ``|`` / ``||`` terms."""
+    lines = []
+    for t, sl in zip(terms, slices):
+        if t.linear:
+            continue
+        shown = ", ".join(f"{n} = {v:.4g}" for n, v in zip(names[sl], values[sl]))
+        lines.append(f" {t.label}: {shown}")
+    return ["Covariance structures:", *lines] if lines else []
+
+
 def group_count_line(nobs: int, ngroups: dict) -> str:
     """lme4's "Number of obs: n, groups:  g, levels" line."""
     groups = ", ".join(f"{k}, {v}" for k, v in ngroups.items())
