@@ -18,7 +18,7 @@ from scipy.special import gammaln
 
 from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives
 from interlace.families.compois_moments import ComPoisState, probabilities, solve, start_rate
-from interlace.families.extended import validate_counts
+from interlace.families.extended import count_dispersion_ratio, validate_counts
 from interlace.families.zero_part import CanHaveZeroPart
 
 _CACHE_SIZE = 6
@@ -141,8 +141,7 @@ class ConwayMaxwellPoissonFamily(CanHaveZeroPart, Family):
         """phi from the Pearson statistic of the GLM start (Var / mu is about phi)."""
         if self.parameters["phi"].fixed:
             return {}
-        mu = self.link.inverse(design.offset + design.X @ beta0)
-        ratio = float(np.mean((design.y - mu) ** 2 / np.maximum(mu, 1e-8)))
+        ratio = count_dispersion_ratio(self.link, design, beta0)
         return {"phi": float(np.clip(ratio, 0.2, 50.0))}
 
     def simulate(self, mu, weights, params, rng):

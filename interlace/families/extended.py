@@ -76,3 +76,10 @@ def validate_counts(family: str, y: np.ndarray, label: str) -> None:
             f"{family} response {label!r} must be non-negative integer counts; row {i} "
             f"has {float(y[i])!r} ({int(bad.sum())} such value(s) in all)"
         )
+
+
+def count_dispersion_ratio(link, design, beta0: np.ndarray) -> float:
+    """Var / mu of a count response at the GLM start (the Pearson statistic over n): the
+    start of a count family's dispersion parameter."""
+    mu = link.inverse(design.offset + design.X @ beta0)
+    return float(np.mean((design.y - mu) ** 2 / np.maximum(mu, 1e-8)))

@@ -17,7 +17,7 @@ from interlace.families.base import (
     FromDerivatives,
     LogDensityDerivatives,
 )
-from interlace.families.extended import validate_counts
+from interlace.families.extended import count_dispersion_ratio, validate_counts
 from interlace.families.zero_part import CanHaveZeroPart
 
 
@@ -108,8 +108,7 @@ class GeneralizedPoissonFamily(FromDerivatives, CanHaveZeroPart, Family):
         """phi from the Pearson statistic of the GLM start (Var / mu)."""
         if self.parameters["phi"].fixed:
             return {}
-        mu = self.link.inverse(design.offset + design.X @ beta0)
-        ratio = float(np.mean((design.y - mu) ** 2 / np.maximum(mu, 1e-8)))
+        ratio = count_dispersion_ratio(self.link, design, beta0)
         return {"phi": float(np.clip(ratio, 1.05, 1e3))}
 
     def simulate(self, mu, weights, params, rng):

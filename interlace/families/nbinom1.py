@@ -6,7 +6,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives
-from interlace.families.extended import validate_counts
+from interlace.families.extended import count_dispersion_ratio, validate_counts
 from interlace.families.special import count_polygamma_diff
 from interlace.families.zero_part import CanHaveZeroPart
 
@@ -86,8 +86,7 @@ class NegativeBinomial1Family(CanHaveZeroPart, Family):
         """phi from the Pearson statistic of the GLM start: Var / mu - 1."""
         if self.parameters["phi"].fixed:
             return {}
-        mu = self.link.inverse(design.offset + design.X @ beta0)
-        ratio = float(np.mean((design.y - mu) ** 2 / np.maximum(mu, 1e-8)))
+        ratio = count_dispersion_ratio(self.link, design, beta0)
         return {"phi": float(np.clip(ratio - 1.0, 0.05, 1e3))}
 
     def validate(self, y, weights, label):

@@ -142,17 +142,23 @@ class Parameters:
 
     def names(self, layout: Layout) -> list[str]:
         """Names of the layout's entries, as the result's Hessian names them."""
-        design = self.ctx.design
-        names = [f"theta[{n}]" for t in design.terms for n in t.theta_names()]
-        if layout.beta_free:
-            names += list(design.fe_names)
-        pdes = design.param_designs
-        for n in layout.fam_names:
-            names += ([f"{n}~{c}" for c in pdes[n].columns] if n in pdes
-                      else [f"{n} (unconstrained)"])
-            if n in pdes:
-                names += [f"{n}~theta[{tn}]" for t in pdes[n].terms for tn in t.theta_names()]
-        return names
+        return layout_names(self.ctx.design, layout)
+
+
+def layout_names(design, layout: Layout) -> list[str]:
+    """Names of a layout's entries: ``theta[group.column]``, the fixed effects (when free),
+    then the family parameters (``name (unconstrained)``, or ``name~column`` and the theta of
+    a formula's random terms)."""
+    names = [f"theta[{n}]" for t in design.terms for n in t.theta_names()]
+    if layout.beta_free:
+        names += list(design.fe_names)
+    pdes = design.param_designs
+    for n in layout.fam_names:
+        names += ([f"{n}~{c}" for c in pdes[n].columns] if n in pdes
+                  else [f"{n} (unconstrained)"])
+        if n in pdes:
+            names += [f"{n}~theta[{tn}]" for t in pdes[n].terms for tn in t.theta_names()]
+    return names
 
 
 def estimated_parameters(ctx: ModelContext) -> tuple[list[str], dict[str, int]]:

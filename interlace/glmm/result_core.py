@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from interlace.errors import InterlaceError, InterlaceWarning
+from interlace.glmm.parameters import layout_names
 from interlace.glmm.pirls import pirls
 from interlace.glmm.profiling import CoreProfileProblem
 from interlace.glmm.zi_random import eta_key, zi_tables
@@ -65,7 +66,7 @@ class CoreFitMixin:
         self.family_params = dict(fp)
         self._u = modes.u[: ctx.system.q].copy()
         self._set_fit_statistics(fx, layout.size)
-        self._H, self._g, self._names = H, g, self._param_names(ctx, layout)
+        self._H, self._g, self._names = H, g, layout_names(ctx.design, layout)
         self._x = np.asarray(x, float).copy()
         self._fam_layout = [(n, layout.fam_size(n)) for n in layout.fam_names]
         self._beta, self._fe_names = beta, list(ctx.design.fe_names)
@@ -214,20 +215,6 @@ class CoreFitMixin:
                 scales += [parameter_scale(fam.parameters[name])]
         return EstimationScale(self._x[idx], cov[np.ix_(idx, idx)], natural, scales, held[idx],
                                flat[idx])
-
-    @staticmethod
-    def _param_names(ctx, layout) -> list[str]:
-        names = []
-        for t in ctx.design.terms:
-            names += [f"theta[{n}]" for n in t.theta_names()]
-        names += list(ctx.design.fe_names)
-        pdes = ctx.design.param_designs
-        for n in layout.fam_names:
-            names += ([f"{n}~{c}" for c in pdes[n].columns] if n in pdes
-                      else [f"{n} (unconstrained)"])
-            if n in pdes:
-                names += [f"{n}~theta[{tn}]" for t in pdes[n].terms for tn in t.theta_names()]
-        return names
 
     def _set_family_coefs(self, ctx, layout, x: np.ndarray, H: np.ndarray) -> None:
         """Estimated family parameters on the optimizer's scale (logit / log ...), with standard
