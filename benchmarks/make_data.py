@@ -41,6 +41,21 @@ def make_pois(n_groups: int = 2000, per_group: int = 50, seed: int = 101) -> pd.
     return pd.DataFrame({"y": y, "x1": np.round(x1, 6), "x2": x2, "g": [f"g{i:04d}" for i in g]})
 
 
+def make_pois_frame(n_groups: int, per_group: int, seed: int = 119) -> pd.DataFrame:
+    """make_pois's model with a categorical ``g`` (no per-row strings): for fits of 10M rows
+    generated in memory (bench_peers.py --big)."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * per_group
+    g = np.repeat(np.arange(n_groups, dtype=np.int32), per_group)
+    x1 = rng.standard_normal(n)
+    x2 = rng.binomial(1, 0.5, n).astype(float)
+    eta = 0.5 + 0.3 * x1 - 0.4 * x2 + np.repeat(rng.normal(0.0, 0.5, n_groups), per_group)
+    y = rng.poisson(np.exp(eta)).astype(float)
+    levels = pd.Index([f"g{i:05d}" for i in range(n_groups)])
+    return pd.DataFrame({"y": y, "x1": x1, "x2": x2,
+                         "g": pd.Categorical.from_codes(g, categories=levels)})
+
+
 def make_binary_crossed(
     n: int = 200_000, n_a: int = 2000, n_b: int = 100, seed: int = 202
 ) -> pd.DataFrame:

@@ -60,8 +60,10 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
             continue
         g_pos = []
         for row, col in zip(t.tri_rows, t.tri_cols):
-            uc = ut[:, col].take(t.codes)
-            lc = lt[:, col].take(t.codes)
+            if t.k == 1:  # runs of one level gather by repeat
+                uc, lc = system.expand(pos, ut[:, 0]), system.expand(pos, lt[:, 0])
+            else:
+                uc, lc = ut[:, col].take(t.codes), lt[:, col].take(t.codes)
             mc = m[:, col0[pos] + col]
             if ones[ti][row]:  # an intercept column: skip the products with 1
                 g = float(r2s @ uc) + 2.0 * float(W @ mc) + float(s @ lc)

@@ -22,6 +22,7 @@ from scipy.sparse import csr_matrix, issparse
 
 from interlace.errors import InterlaceError
 from interlace.linalg.iterative import DeferredFactor
+from interlace.linalg.segments import runs_of
 
 _SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
 _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient
@@ -68,6 +69,9 @@ class PenalizedSystem:
         self.tk = [t.k for t in self.terms]
         self.tq = [t.q for t in self.terms]
         self.tcodes = [t.codes for t in self.terms]
+        # scalar terms whose rows come in runs of one level (sorted or grouped data): level
+        # sums by reduceat and gathers by repeat, not bincount and take
+        self.truns = [runs_of(t.codes, t.q) if t.k == 1 else None for t in self.terms]
         self.single1 = len(self.terms) == 1 and self.k0 == 1  # one scalar term: M is diagonal
         # two scalar terms: the trailing block A22 is diagonal (crossed random intercepts)
         self.two_scalar = len(self.terms) == 2 and self.k0 == 1 and self.terms[1].k == 1
@@ -194,12 +198,12 @@ class PenalizedSystem:
     def zl_u(self, ZL: list[np.ndarray], u: np.ndarray) -> np.ndarray:
         """(Z Lambda) u, one value per row."""
         if self.single1:
-            return ZL[0][:, 0] * u.take(self.tcodes[0])
+            return ZL[0][:, 0] * self.expand(0, u)
         out = None
-        for k, codes, zl, sl in zip(self.tk, self.tcodes, ZL, self.slices):
+        for pos, (k, codes, zl, sl) in enumerate(zip(self.tk, self.tcodes, ZL, self.slices)):
             ut = u[sl]
             if k == 1:
-                v = zl[:, 0] * ut.take(codes)
+                v = zl[:, 0] * self.expand(pos, ut)
             elif k > 4:  # a structured term's wide blocks: one gather, row sums
                 v = np.einsum("ij,ij->i", zl, ut.reshape(-1, k)[codes])
             else:
@@ -210,6 +214,18 @@ class PenalizedSystem:
             out = v if out is None else out + v
         return out
 
+    def expand(self, pos: int, values: np.ndarray) -> np.ndarray:
+        """Per row, the value at its level of the scalar term at solver position ``pos``."""
+        runs = self.truns[pos]
+        return values.take(self.tcodes[pos]) if runs is None else runs.expand(values)
+
+    def level_sums(self, pos: int, v: np.ndarray) -> np.ndarray:
+        """Per level of the scalar term at solver position ``pos``, the sum of ``v``."""
+        runs = self.truns[pos]
+        if runs is None:
+            return np.bincount(self.tcodes[pos], v, minlength=self.tq[pos])
+        return runs.sums(v)
+
     def zl_u_matrix(self, ZL: list[np.ndarray], U: np.ndarray) -> np.ndarray:
         """(Z Lambda) U for a (q, m) matrix U."""
         return np.column_stack([self.zl_u(ZL, U[:, j]) for j in range(U.shape[1])])
@@ -218,11 +234,11 @@ class PenalizedSystem:
         """(Z Lambda)' r for a vector r (n,) or matrix r (n, m)."""
         if r.ndim == 1:
             if self.single1:
-                return np.bincount(self.tcodes[0], ZL[0][:, 0] * r, minlength=self.q)
+                return self.level_sums(0, ZL[0][:, 0] * r)
             parts = []
-            for t, k, q, zl in zip(self.terms, self.tk, self.tq, ZL):
+            for pos, (t, k, q, zl) in enumerate(zip(self.terms, self.tk, self.tq, ZL)):
                 if k == 1:
-                    parts.append(np.bincount(t.codes, zl[:, 0] * r, minlength=q))
+                    parts.append(self.level_sums(pos, zl[:, 0] * r))
                 else:
                     parts.append(np.bincount(t.ucols, (zl * r[:, None]).ravel(), minlength=q))
             return np.concatenate(parts)
@@ -259,7 +275,7 @@ class PenalizedSystem:
         if k0 == 1:
             if ZL is not self._zl_ref:  # PIRLS factors many times with one Z Lambda
                 self._zl_ref, self._zl0sq = ZL, zl0[:, 0] ** 2
-            d = np.bincount(self.tcodes[0], w * self._zl0sq, minlength=n0)
+            d = self.level_sums(0, w * self._zl0sq)
             d += 1.0
             if not np.all(d > 0):  # negative (observed-information) weights, or nan: M is not
                 return None        # positive definite, as the blocks' Cholesky reports below
@@ -524,7 +540,7 @@ class PenalizedFactor:
         """
         s = self.system
         if s.single1:  # M^-1 is diagonal: 1 / d at each row's level
-            return ((1.0 / self.L0**2).take(s.tcodes[0]) * ZL[0][:, 0])[:, None]
+            return (s.expand(0, 1.0 / self.L0**2) * ZL[0][:, 0])[:, None]
         P00, P20, P22 = self.inverse_parts()
         codes0, k0 = s.terms[0].codes, s.k0
         if len(s.terms) == 1 and k0 > 4:  # one structured term's large blocks: one product

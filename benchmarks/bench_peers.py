@@ -1,0 +1,283 @@
+"""Issue 19: interlace against the fastest peer of each of three shapes, in one run.
+
+usage: python benchmarks/bench_peers.py [--peer-python /tmp/gpb/bin/python] [--cases a,b]
+                                        [--repeat N] [--lme4] [--big] [--no-save]
+
+Cases (data written by benchmarks/make_data.py's generators into benchmarks/data, git-ignored):
+
+* ``pois_1m``: ``y ~ x1 + x2 + (1 | g)``, Poisson, 1,000,000 rows, 10,000 groups; peer GPBoost
+  ``GPModel(group_data=g, likelihood="poisson")`` (Cholesky and iterative, the faster counts);
+* ``insteval_lmm``: ``y ~ x + (1 | s) + (1 | d) + (1 | dept)``, REML, 73,000 rows, 2,972 x
+  1,128 x 14 crossed levels; peer statsmodels ``MixedLM`` (see :data:`MIXEDLM`);
+* ``binary_200k``: ``y ~ x + (1 | a) + (1 | b)``, Bernoulli-logit, 200,000 rows, 2,000 x 100
+  crossed levels; peer GPBoost ``likelihood="bernoulli_logit"`` (Cholesky and iterative).
+
+Every fit runs in a fresh process with one BLAS/OpenMP thread (``OMP_NUM_THREADS=1`` and
+friends): the data are read, the peak-RSS mark (VmHWM) is reset, then ``--repeat`` fits are
+timed (wall and CPU); the first is the cold fit, the figure compared is the median. The peers
+run in their own venv (``--peer-python``; never a project dependency)::
+
+    python3 -m venv /tmp/gpb && /tmp/gpb/bin/pip install gpboost pandas statsmodels
+
+``--big`` adds the Poisson shape in memory at 1M and 10M rows (10,000 groups; data generated
+in the fitting process with a categorical ``g``, peak RSS reset after generation): how time and
+memory grow. ``--lme4`` adds lme4 (``bench_scale.R``) for reference. Results go to
+``benchmarks/results_peers.json`` unless ``--no-save``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "data"
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              "VECLIB_MAXIMUM_THREADS": "1", "NUMEXPR_NUM_THREADS": "1"}
+
+CASES = {
+    "pois_1m": dict(csv="pois_1m_10kg.csv", factors=["g"], kind="glmm", family="poisson",
+                    formula="y ~ x1 + x2 + (1 | g)", peer="gpboost", likelihood="poisson",
+                    x=["x1", "x2"], groups=["g"]),
+    "insteval_lmm": dict(csv="lmm_insteval.csv", factors=["s", "d", "dept"], kind="lmm",
+                         formula="y ~ x + (1 | s) + (1 | d) + (1 | dept)", peer="mixedlm"),
+    "binary_200k": dict(csv="binary_200k_crossed.csv", factors=["a", "b"], kind="glmm",
+                        family="binomial", formula="y ~ x + (1 | a) + (1 | b)", peer="gpboost",
+                        likelihood="bernoulli_logit", x=["x"], groups=["a", "b"]),
+}
+
+COMMON = r"""
+import json, statistics, sys, time
+from pathlib import Path
+import numpy as np, pandas as pd
+
+def hwm_reset():
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+def hwm_mb():
+    for ln in Path("/proc/self/status").read_text().splitlines():
+        if ln.startswith("VmHWM:"):
+            return int(ln.split()[1]) / 1024.0
+
+def timed(fit, repeat):
+    ok = hwm_reset()
+    walls, cpus, out = [], [], None
+    for _ in range(repeat):
+        t, c = time.perf_counter(), time.process_time()
+        out = fit()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return out, {"wall_s": statistics.median(walls), "cpu_s": statistics.median(cpus),
+                 "cold_s": walls[0], "walls": walls, "peak_mb": hwm_mb() if ok else None}
+"""
+
+INTERLACE = COMMON + r"""
+import interlace
+spec = json.loads(sys.argv[1])
+if spec.get("rows"):  # the Poisson shape in memory (--big)
+    sys.path.insert(0, spec["bench"])
+    from make_data import make_pois_frame
+    df = make_pois_frame(spec["groups"], spec["rows"] // spec["groups"], seed=spec["seed"])
+else:
+    df = pd.read_csv(spec["csv"], dtype={c: str for c in spec["factors"]})
+if spec["kind"] == "lmm":
+    fit = lambda: interlace.fit(spec["formula"], df)
+else:
+    fit = lambda: interlace.glmer(spec["formula"], df, family=spec["family"])
+r, out = timed(fit, spec["repeat"])
+out.update(loglik=float(r.llf), evaluations=int(getattr(r, "evaluations", -1)),
+           converged=bool(r.converged), rows=len(df), version=interlace.__version__)
+print(json.dumps(out))
+"""
+
+GPBOOST = COMMON + r"""
+import gpboost as gpb
+spec = json.loads(sys.argv[1])
+df = pd.read_csv(spec["csv"], dtype={c: str for c in spec["factors"]})
+X = np.column_stack([np.ones(len(df))] + [df[c].to_numpy(float) for c in spec["x"]])
+y = df["y"].to_numpy(float)
+def fit():
+    m = gpb.GPModel(group_data=df[spec["groups"]], likelihood=spec["likelihood"],
+                    matrix_inversion_method=spec["method"])
+    m.fit(y=y, X=X)
+    return m
+m, out = timed(fit, spec["repeat"])
+out.update(loglik=-float(m.get_current_neg_log_likelihood()), version=gpb.__version__,
+           call=f"GPModel(group_data=df[{spec['groups']}], likelihood={spec['likelihood']!r}, "
+                f"matrix_inversion_method={spec['method']!r}).fit(y=y, X=[1, {', '.join(spec['x'])}])",
+           cov_pars=np.asarray(m.get_cov_pars()).ravel().tolist(),
+           coef=np.asarray(m.get_coef()).ravel().tolist())
+print(json.dumps(out))
+"""
+
+#: statsmodels' MixedLM has no crossed factors as such: the three factors are variance
+#: components of one group holding every row (statsmodels' documented way to fit crossed
+#: random effects), with sparse variance-component matrices.
+MIXEDLM_CALL = ('MixedLM.from_formula("y ~ x", data=df, groups=np.ones(len(df)), re_formula="0", '
+                'vc_formula={"s": "0 + C(s)", "d": "0 + C(d)", "dept": "0 + C(dept)"}, '
+                'use_sparse=True).fit(reml=True)')
+
+MIXEDLM = COMMON + r"""
+import warnings
+import statsmodels
+from statsmodels.regression.mixed_linear_model import MixedLM
+warnings.simplefilter("ignore")
+spec = json.loads(sys.argv[1])
+df = pd.read_csv(spec["csv"], dtype={c: str for c in spec["factors"]})
+def fit():
+    m = MixedLM.from_formula("y ~ x", data=df, groups=np.ones(len(df)), re_formula="0",
+                             vc_formula={"s": "0 + C(s)", "d": "0 + C(d)", "dept": "0 + C(dept)"},
+                             use_sparse=spec.get("sparse", True))
+    return m.fit(reml=True)
+r, out = timed(fit, spec["repeat"])
+out.update(loglik=float(r.llf), version=statsmodels.__version__, converged=bool(r.converged),
+           vcomp=np.asarray(r.vcomp).tolist(), scale=float(r.scale),
+           fe=np.asarray(r.fe_params).tolist())
+print(json.dumps(out))
+"""
+
+
+def run(python: str, code: str, spec: dict, timeout: float = 1800) -> dict:
+    """One child process with one thread; its JSON line, or the error."""
+    env = {**os.environ, **ONE_THREAD}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    try:
+        p = subprocess.run([python, "-c", code, json.dumps(spec)], capture_output=True,
+                           text=True, env=env, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    if p.returncode != 0:
+        tail = p.stderr.strip().splitlines()
+        return {"error": tail[-1] if tail else f"exit {p.returncode}"}
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def ensure_data() -> None:
+    """Write each missing data file (bench_scale.py's generators and seeds)."""
+    sys.path.insert(0, str(HERE))
+    from make_data import make_binary_crossed, make_lmm_insteval, make_pois
+
+    DATA.mkdir(exist_ok=True)
+    makers = {"pois_1m_10kg.csv": lambda: make_pois(n_groups=10_000, per_group=100, seed=117),
+              "lmm_insteval.csv": make_lmm_insteval,
+              "binary_200k_crossed.csv": make_binary_crossed}
+    for name, make in makers.items():
+        if not (DATA / name).exists():
+            make().to_csv(DATA / name, index=False)
+
+
+def machine() -> dict:
+    """The machine and the moment (load averages over 1, 5 and 15 minutes)."""
+    import platform
+
+    cpu = ""
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
+                   .splitlines() if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu,
+            "cpus": os.cpu_count(), "python": platform.python_version(),
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def peer_runs(name: str, case: dict, python: str, repeat: int) -> dict:
+    """The case's peer in each of its settings (GPBoost: both matrix inversion methods)."""
+    spec = {**case, "csv": str(DATA / case["csv"]), "repeat": repeat}
+    if case["peer"] == "mixedlm":
+        return {"mixedlm": run(python, MIXEDLM, spec)}
+    return {f"gpboost_{m}": run(python, GPBOOST, {**spec, "method": m})
+            for m in ("cholesky", "iterative")}
+
+
+def fastest(peers: dict) -> tuple[str, dict] | None:
+    ok = [(k, v) for k, v in peers.items() if "error" not in v]
+    return min(ok, key=lambda kv: kv[1]["wall_s"]) if ok else None
+
+
+def lme4_runs(names: list[str]) -> dict:
+    """lme4 on the same files through bench_scale.R (one fit each), {} without Rscript."""
+    if shutil.which("Rscript") is None:
+        return {}
+    r_calls = {"pois_1m": "glmer", "insteval_lmm": "lmer", "binary_200k": "glmer"}
+    spec = {n: {"csv": str(DATA / CASES[n]["csv"]), "formula": CASES[n]["formula"],
+                "call": r_calls[n], "factors": CASES[n]["factors"], "repeat": 1} for n in names}
+    spec_file, out_file = DATA / "peers_r_cases.json", DATA / "peers_r.json"
+    spec_file.write_text(json.dumps(spec))
+    p = subprocess.run(["Rscript", str(HERE / "bench_scale.R"), str(spec_file), str(out_file)],
+                       capture_output=True, text=True, check=False,
+                       env={**os.environ, **ONE_THREAD})
+    return json.loads(out_file.read_text()).get("results", {}) if p.returncode == 0 else {}
+
+
+def big_runs(python: str) -> dict:
+    """The Poisson shape generated in memory at 1M and 10M rows (10,000 groups), one fit each."""
+    out = {}
+    for rows in (1_000_000, 10_000_000):
+        spec = {"kind": "glmm", "family": "poisson", "formula": "y ~ x1 + x2 + (1 | g)",
+                "rows": rows, "groups": 10_000, "seed": 119, "bench": str(HERE), "repeat": 1}
+        out[f"pois_{rows // 1_000_000}m_memory"] = res = run(python, INTERLACE, spec)
+        print(f"  in memory {rows:>10,d} rows: {res}", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--peer-python", default="/tmp/gpb/bin/python")
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--lme4", action="store_true", help="lme4 for reference (slow: minutes)")
+    ap.add_argument("--big", action="store_true", help="1M and 10M Poisson rows in memory")
+    ap.add_argument("--no-save", action="store_true")
+    args = ap.parse_args()
+    ensure_data()
+    names = args.cases.split(",")
+    info = machine()
+    print(f"{info['date']}  {info['cpu']} x{info['cpus']}  load {info['load_average']}",
+          flush=True)
+    results = {}
+    for n in names:
+        case = CASES[n]
+        spec = {**case, "csv": str(DATA / case["csv"]), "repeat": args.repeat}
+        ours = run(sys.executable, INTERLACE, spec)
+        print(f"{n}: interlace {ours}", flush=True)
+        peers = peer_runs(n, case, args.peer_python, args.repeat)
+        for k, v in peers.items():
+            print(f"{n}: {k} {v}", flush=True)
+        results[n] = {"interlace": ours, "peers": peers, "formula": case["formula"],
+                      "load_average": [round(x, 2) for x in os.getloadavg()]}
+    if args.lme4:
+        for n, v in lme4_runs(names).items():
+            results[n]["lme4"] = v
+    big = big_runs(sys.executable) if args.big else {}
+    info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"\n{'case':14s} {'interlace s':>12s} {'cpu s':>7s} {'fastest peer':>22s} "
+          f"{'peer s':>8s} {'cpu s':>7s} {'ratio':>6s} {'loglik diff':>12s}")
+    for n, v in results.items():
+        o, best = v["interlace"], fastest(v["peers"])
+        if "error" in o or best is None:
+            print(f"{n:14s} {o.get('error', '')} {v['peers']}")
+            continue
+        k, p = best
+        print(f"{n:14s} {o['wall_s']:12.3f} {o['cpu_s']:7.3f} {k:>22s} {p['wall_s']:8.3f} "
+              f"{p['cpu_s']:7.3f} {o['wall_s'] / p['wall_s']:6.3f} "
+              f"{o['loglik'] - p['loglik']:+12.4f}")
+    if not args.no_save:
+        path = HERE / "results_peers.json"
+        path.write_text(json.dumps({"machine": info, "results": results, "big": big,
+                                    "mixedlm_call": MIXEDLM_CALL}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
