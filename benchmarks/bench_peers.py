@@ -7,21 +7,25 @@ Cases (data written by benchmarks/make_data.py's generators into benchmarks/data
 
 * ``pois_1m``: ``y ~ x1 + x2 + (1 | g)``, Poisson, 1,000,000 rows, 10,000 groups; peer GPBoost
   ``GPModel(group_data=g, likelihood="poisson")`` (Cholesky and iterative, the faster counts);
-* ``insteval_lmm``: ``y ~ x + (1 | s) + (1 | d) + (1 | dept)``, REML, 73,000 rows, 2,972 x
-  1,128 x 14 crossed levels; peer statsmodels ``MixedLM`` (see :data:`MIXEDLM`);
+* ``insteval_lmm``: ``y ~ x + (1 | s) + (1 | d) + (1 | dept)``, 73,000 rows, 2,972 x 1,128 x
+  14 crossed levels; peers statsmodels ``MixedLM`` (REML, :data:`MIXEDLM_CALL`; cut off after
+  ``--mixedlm-timeout`` seconds, its progress kept), GPBoost ``likelihood="gaussian"`` (ML,
+  against ``interlace.fit(..., method="ML")``) and lme4's ``lmer`` (REML, via bench_scale.R);
 * ``binary_200k``: ``y ~ x + (1 | a) + (1 | b)``, Bernoulli-logit, 200,000 rows, 2,000 x 100
   crossed levels; peer GPBoost ``likelihood="bernoulli_logit"`` (Cholesky and iterative).
 
 Every fit runs in a fresh process with one BLAS/OpenMP thread (``OMP_NUM_THREADS=1`` and
 friends): the data are read, the peak-RSS mark (VmHWM) is reset, then ``--repeat`` fits are
-timed (wall and CPU); the first is the cold fit, the figure compared is the median. The peers
+timed (wall and CPU of the process); the first is the cold fit, the figure compared is the
+median (lme4: one fit, wall time). The peers
 run in their own venv (``--peer-python``; never a project dependency)::
 
     python3 -m venv /tmp/gpb && /tmp/gpb/bin/pip install gpboost pandas statsmodels
 
 ``--big`` adds the Poisson shape in memory at 1M and 10M rows (10,000 groups; data generated
 in the fitting process with a categorical ``g``, peak RSS reset after generation): how time and
-memory grow. ``--lme4`` adds lme4 (``bench_scale.R``) for reference. Results go to
+memory grow. lme4 always runs on the LMM (a contender there); ``--lme4`` adds it on the GLMM
+cases too, for reference (minutes). Results go to
 ``benchmarks/results_peers.json`` unless ``--no-save``.
 """
 
@@ -92,7 +96,7 @@ if spec.get("rows"):  # the Poisson shape in memory (--big)
 else:
     df = pd.read_csv(spec["csv"], dtype={c: str for c in spec["factors"]})
 if spec["kind"] == "lmm":
-    fit = lambda: interlace.fit(spec["formula"], df)
+    fit = lambda: interlace.fit(spec["formula"], df, method=spec.get("method", "REML"))
 else:
     fit = lambda: interlace.glmer(spec["formula"], df, family=spec["family"])
 r, out = timed(fit, spec["repeat"])
@@ -135,10 +139,20 @@ from statsmodels.regression.mixed_linear_model import MixedLM
 warnings.simplefilter("ignore")
 spec = json.loads(sys.argv[1])
 df = pd.read_csv(spec["csv"], dtype={c: str for c in spec["factors"]})
+T0 = time.perf_counter()
 def fit():
     m = MixedLM.from_formula("y ~ x", data=df, groups=np.ones(len(df)), re_formula="0",
                              vc_formula={"s": "0 + C(s)", "d": "0 + C(d)", "dept": "0 + C(dept)"},
-                             use_sparse=spec.get("sparse", True))
+                             use_sparse=True)
+    print(f"built {time.perf_counter() - T0:.1f} s cpu {time.process_time():.1f} s",
+          file=sys.stderr, flush=True)
+    loglike = m.loglike
+    def logged(*a, **k):  # progress, read back when the fit is cut off by the timeout
+        v = loglike(*a, **k)
+        print(f"evaluation at {time.perf_counter() - T0:.1f} s cpu {time.process_time():.1f} s"
+              f" loglik {v:.4f}", file=sys.stderr, flush=True)
+        return v
+    m.loglike = logged
     return m.fit(reml=True)
 r, out = timed(fit, spec["repeat"])
 out.update(loglik=float(r.llf), version=statsmodels.__version__, converged=bool(r.converged),
@@ -149,18 +163,23 @@ print(json.dumps(out))
 
 
 def run(python: str, code: str, spec: dict, timeout: float = 1800) -> dict:
-    """One child process with one thread; its JSON line, or the error."""
+    """One child process with one thread; its JSON line, or the error (on a timeout, with
+    the last lines the child wrote to stderr: its progress)."""
     env = {**os.environ, **ONE_THREAD}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    p = subprocess.Popen([python, "-c", code, json.dumps(spec)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env)
     try:
-        p = subprocess.run([python, "-c", code, json.dumps(spec)], capture_output=True,
-                           text=True, env=env, timeout=timeout, check=False)
+        out, err = p.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
+        p.kill()
+        out, err = p.communicate()
+        return {"error": f"timed out after {timeout:.0f} s",
+                "progress": err.strip().splitlines()[-4:]}
     if p.returncode != 0:
-        tail = p.stderr.strip().splitlines()
+        tail = err.strip().splitlines()
         return {"error": tail[-1] if tail else f"exit {p.returncode}"}
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def ensure_data() -> None:
@@ -192,16 +211,24 @@ def machine() -> dict:
             "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
-def peer_runs(name: str, case: dict, python: str, repeat: int) -> dict:
-    """The case's peer in each of its settings (GPBoost: both matrix inversion methods)."""
+def peer_runs(case: dict, python: str, repeat: int, mixedlm_timeout: float) -> dict:
+    """The case's peers in each of their settings (GPBoost: both matrix inversion methods;
+    the LMM: statsmodels' MixedLM (REML) and GPBoost's Gaussian likelihood (ML)). Each entry
+    says which interlace fit it is compared with ("REML" or "ML")."""
     spec = {**case, "csv": str(DATA / case["csv"]), "repeat": repeat}
     if case["peer"] == "mixedlm":
-        return {"mixedlm": run(python, MIXEDLM, spec)}
-    return {f"gpboost_{m}": run(python, GPBOOST, {**spec, "method": m})
+        out = {"mixedlm": run(python, MIXEDLM, {**spec, "repeat": 1}, timeout=mixedlm_timeout)}
+        gspec = {**spec, "likelihood": "gaussian", "x": ["x"], "groups": ["s", "d", "dept"],
+                 "method": "cholesky", "repeat": 1}
+        out["gpboost_gaussian_cholesky"] = run(python, GPBOOST, gspec)
+        out["mixedlm"]["compare"], out["gpboost_gaussian_cholesky"]["compare"] = "REML", "ML"
+        return out
+    return {f"gpboost_{m}": {**run(python, GPBOOST, {**spec, "method": m}), "compare": "ML"}
             for m in ("cholesky", "iterative")}
 
 
 def fastest(peers: dict) -> tuple[str, dict] | None:
+    """The peer entry with the smallest median wall time (failed or cut-off ones excluded)."""
     ok = [(k, v) for k, v in peers.items() if "error" not in v]
     return min(ok, key=lambda kv: kv[1]["wall_s"]) if ok else None
 
@@ -218,7 +245,11 @@ def lme4_runs(names: list[str]) -> dict:
     p = subprocess.run(["Rscript", str(HERE / "bench_scale.R"), str(spec_file), str(out_file)],
                        capture_output=True, text=True, check=False,
                        env={**os.environ, **ONE_THREAD})
-    return json.loads(out_file.read_text()).get("results", {}) if p.returncode == 0 else {}
+    if p.returncode != 0:
+        return {}
+    res = json.loads(out_file.read_text()).get("results", {})
+    return {n: {**v, "wall_s": v["median_s"], "cpu_s": None, "compare": "REML"
+                if r_calls[n] == "lmer" else "ML"} for n, v in res.items()}
 
 
 def big_runs(python: str) -> dict:
@@ -232,12 +263,32 @@ def big_runs(python: str) -> dict:
     return out
 
 
+def table(results: dict) -> None:
+    """interlace against each case's fastest peer (the matching REML / ML fit)."""
+    print(f"\n{'case':14s} {'interlace s':>12s} {'cpu s':>7s} {'fastest peer':>26s} "
+          f"{'peer s':>8s} {'ratio':>6s} {'loglik diff':>12s}")
+    for n, v in results.items():
+        best = fastest(v["peers"])
+        if best is None:
+            print(f"{n:14s} no peer finished: {v['peers']}")
+            continue
+        k, p = best
+        o = v["interlace"] if p["compare"] == "REML" or "interlace_ml" not in v else v["interlace_ml"]
+        if "error" in o:
+            print(f"{n:14s} interlace failed: {o['error']}")
+            continue
+        print(f"{n:14s} {o['wall_s']:12.3f} {o['cpu_s']:7.3f} {k:>26s} {p['wall_s']:8.3f} "
+              f"{o['wall_s'] / p['wall_s']:6.3f} {o['loglik'] - p['loglik']:+12.4f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--peer-python", default="/tmp/gpb/bin/python")
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--lme4", action="store_true", help="lme4 for reference (slow: minutes)")
+    ap.add_argument("--lme4", action="store_true",
+                    help="lme4 on every case (default: the LMM only, where it is a contender)")
+    ap.add_argument("--mixedlm-timeout", type=float, default=600.0)
     ap.add_argument("--big", action="store_true", help="1M and 10M Poisson rows in memory")
     ap.add_argument("--no-save", action="store_true")
     args = ap.parse_args()
@@ -250,29 +301,23 @@ def main() -> None:
     for n in names:
         case = CASES[n]
         spec = {**case, "csv": str(DATA / case["csv"]), "repeat": args.repeat}
-        ours = run(sys.executable, INTERLACE, spec)
-        print(f"{n}: interlace {ours}", flush=True)
-        peers = peer_runs(n, case, args.peer_python, args.repeat)
-        for k, v in peers.items():
+        results[n] = res = {"interlace": run(sys.executable, INTERLACE, spec),
+                            "formula": case["formula"]}
+        print(f"{n}: interlace {res['interlace']}", flush=True)
+        if case["kind"] == "lmm":
+            res["interlace_ml"] = run(sys.executable, INTERLACE, {**spec, "method": "ML"})
+            print(f"{n}: interlace ML {res['interlace_ml']}", flush=True)
+        res["peers"] = peer_runs(case, args.peer_python, args.repeat, args.mixedlm_timeout)
+        for k, v in res["peers"].items():
             print(f"{n}: {k} {v}", flush=True)
-        results[n] = {"interlace": ours, "peers": peers, "formula": case["formula"],
-                      "load_average": [round(x, 2) for x in os.getloadavg()]}
-    if args.lme4:
-        for n, v in lme4_runs(names).items():
-            results[n]["lme4"] = v
+        res["load_average"] = [round(x, 2) for x in os.getloadavg()]
+    r_names = names if args.lme4 else [n for n in names if CASES[n]["kind"] == "lmm"]
+    for n, v in (lme4_runs(r_names) if r_names else {}).items():
+        results[n]["peers"][f"lme4_{v['call']}"] = v
+        print(f"{n}: lme4 {v}", flush=True)
     big = big_runs(sys.executable) if args.big else {}
     info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
-    print(f"\n{'case':14s} {'interlace s':>12s} {'cpu s':>7s} {'fastest peer':>22s} "
-          f"{'peer s':>8s} {'cpu s':>7s} {'ratio':>6s} {'loglik diff':>12s}")
-    for n, v in results.items():
-        o, best = v["interlace"], fastest(v["peers"])
-        if "error" in o or best is None:
-            print(f"{n:14s} {o.get('error', '')} {v['peers']}")
-            continue
-        k, p = best
-        print(f"{n:14s} {o['wall_s']:12.3f} {o['cpu_s']:7.3f} {k:>22s} {p['wall_s']:8.3f} "
-              f"{p['cpu_s']:7.3f} {o['wall_s'] / p['wall_s']:6.3f} "
-              f"{o['loglik'] - p['loglik']:+12.4f}")
+    table(results)
     if not args.no_save:
         path = HERE / "results_peers.json"
         path.write_text(json.dumps({"machine": info, "results": results, "big": big,

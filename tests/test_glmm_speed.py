@@ -89,11 +89,16 @@ def test_stop_at_the_gradient_floor_keeps_the_optimum(monkeypatch):
     """Stopping L-BFGS-B where the projected gradient falls below a floor relative to the
     deviance (1e-8 by default: the rounding floor that 10^6 Poisson rows hit) leaves the
     Newton polish the same optimum as running L-BFGS-B to its own end. A floor of 1e-5 here
-    stops it early (the evaluation counts differ), so the stop is exercised."""
+    stops it early (the evaluation counts differ), so the stop is exercised. (One random
+    intercept starts with Newton steps, newton_start, before any L-BFGS-B: they are switched
+    off here so that L-BFGS-B runs from the start.)"""
     import pandas as pd
 
     import interlace
+    import interlace.glmm.fitting as glmm_fitting
     from interlace.glmm import optimize as fitting  # the floor lives with the optimizer stages
+
+    monkeypatch.setattr(glmm_fitting, "newton_start", lambda *a, **k: None)
 
     rng = np.random.default_rng(11)
     n, ng = 60_000, 3_000
@@ -111,3 +116,34 @@ def test_stop_at_the_gradient_floor_keeps_the_optimum(monkeypatch):
     assert _rel(early.fe_params, full.fe_params) < 1e-7
     assert _rel(early.theta, full.theta) < 1e-7
     assert _rel(early.fe_bse, full.fe_bse) < 1e-6
+
+
+def test_newton_start_reaches_the_optimizers_optimum(monkeypatch):
+    """One random intercept starts with Newton steps on the start's Hessian (newton_start)
+    instead of L-BFGS-B: same optimum (log-likelihood, estimates, standard errors) as the
+    L-BFGS-B path (reference: that path, itself checked against lme4 in test_parity_lme4),
+    for a Poisson and a binomial random intercept, in no more deviance evaluations."""
+    import pandas as pd
+
+    import interlace
+    import interlace.glmm.fitting as glmm_fitting
+
+    rng = np.random.default_rng(12)
+    n, ng = 20_000, 400
+    g = np.sort(rng.integers(0, ng, n))
+    x = rng.standard_normal(n)
+    b = rng.normal(0, 0.6, ng)[g]
+    df = pd.DataFrame({"y": rng.poisson(np.exp(0.2 + 0.4 * x + b)), "x": x,
+                       "yb": rng.binomial(1, 1 / (1 + np.exp(-(0.2 + 0.4 * x + b)))),
+                       "g": g.astype(str)})
+    for formula, family in (("y ~ x + (1 | g)", "poisson"), ("yb ~ x + (1 | g)", "binomial")):
+        newton = interlace.glmer(formula, df, family=family)
+        with monkeypatch.context() as m:
+            m.setattr(glmm_fitting, "newton_start", lambda *a, **k: None)
+            lbfgs = interlace.glmer(formula, df, family=family)
+        assert newton.converged and lbfgs.converged
+        assert newton.llf >= lbfgs.llf - 1e-9 * abs(lbfgs.llf)
+        assert _rel(newton.fe_params, lbfgs.fe_params) < 1e-6
+        assert _rel(newton.theta, lbfgs.theta) < 1e-6
+        assert _rel(newton.fe_bse, lbfgs.fe_bse) < 1e-5
+        assert newton.evaluations <= lbfgs.evaluations

@@ -41,6 +41,10 @@ class RowKernel:
 
     #: True for a canonical-link kernel with closed forms that defines ``weights_deta``.
     fused = False
+    #: True for a fused kernel whose mean is exp(eta) with score w (y - mu) and weights w mu
+    #: (Poisson, log link): with one random intercept, PIRLS then runs on per-level sums
+    #: (:mod:`interlace.glmm.pirls_grouped`).
+    exp_mean = False
 
     def __init__(self, family: Any, y: np.ndarray, weights: np.ndarray) -> None:
         self.fam, self.link, self.source = family, family.link, (y, weights)

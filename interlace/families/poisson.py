@@ -25,6 +25,7 @@ class PoissonLogKernel(RowKernel):
     """Poisson, log link: log mu = eta, score w (y - mu), weight w mu."""
 
     fused = True
+    exp_mean = True
 
     def __init__(self, family, y, weights) -> None:
         super().__init__(family, y, weights)

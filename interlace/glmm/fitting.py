@@ -27,7 +27,7 @@ import pandas as pd
 from interlace.errors import InterlaceError
 from interlace.families.base import Family
 from interlace.glmm.deviance import Deviance
-from interlace.glmm.optimize import Stages, exact_canonical, warm_newton
+from interlace.glmm.optimize import Stages, exact_canonical, newton_start, warm_newton
 from interlace.glmm.parameters import Parameters
 from interlace.glmm.polish import Polisher
 from interlace.glmm.resolve import (
@@ -231,6 +231,11 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
         warm = None
         if start is not None and start_hessian is not None and use_grad:
             warm = warm_newton(dev, x_start, start_hessian, params.lower(dev.layout))
+        elif exact and not options and start is None and ctx.system.single1:
+            # one scalar random term: Newton steps on the start's Hessian (a few parameters,
+            # a smooth deviance), the optimizer only if they stop short
+            warm = newton_start(dev, x_start, 1.0 / params.scale(dev.layout),
+                                params.lower(dev.layout))
         if warm is not None and warm[2]:
             x, fx, lower = warm[0], warm[1], params.lower(dev.layout)
             r2 = OptimizeResult(x, fx, True, dev.nfev, "quasi-Newton steps from a warm start")

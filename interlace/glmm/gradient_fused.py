@@ -26,6 +26,9 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
     ZL = res.zl if res.zl is not None else ctx.zl(theta)
     u, eta, mu = res.u, res.eta, res.mu
     s, W = kern.score_weights(eta, mu, fp)[:2]
+    c = system.lead_constant(ZL)
+    if kern.exp_mean and c is not None and d.terms[0].linear:
+        return _random_intercept_gradient(ctx, c, u, s, W, res.factor)
     Wp = kern.weights_deta(eta, mu, W)
     F = res.factor
     m = F.minv_rows(ZL)  # (n, sum k) in solver order
@@ -75,6 +78,25 @@ def fused_laplace_gradient(ctx: ModelContext, kern: RowKernel, theta: np.ndarray
         grads.extend(t.chain(theta[tsl], g_pos))  # Lambda's entries -> the structure's theta
     grads.extend(fixed_effects_for(ctx).xt_dot(r2s))
     return np.asarray(grads, float)
+
+
+def _random_intercept_gradient(ctx: ModelContext, c: float, u: np.ndarray, s: np.ndarray,
+                                W: np.ndarray, F) -> np.ndarray:
+    """The same gradient for one random intercept (Z Lambda = c on every row) with W = dW/deta
+    (exp mean): M is diagonal, d_j = 1 + c^2 sum_j W, and every theta term is a per-level sum,
+    so the rows are visited four times (sums of W and s, the residual, X' times it)."""
+    system = ctx.system
+    dj = F.L0 * F.L0
+    Wj, Sj = system.level_sums(0, W), system.level_sums(0, s)
+    lev = c * c / dj  # a_i' M^-1 a_i, per level
+    lam = c * lev * Wj / dj  # M^-1 A' (lev W')
+    a = lev - c * lam  # r - 2 s = W (lev - c lam) - 2 s, row by row
+    g_theta = (float(u @ (a * Wj - 2.0 * Sj)) + 2.0 * float((c / dj) @ Wj)
+               + float(lam @ Sj))
+    r2s = system.expand(0, a) * W
+    r2s -= s
+    r2s -= s
+    return np.concatenate([[g_theta], fixed_effects_for(ctx).xt_dot(r2s)])
 
 
 def _unit_columns(ctx: ModelContext) -> list[np.ndarray]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interlace.glmm.pirls_grouped import applies, grouped_pirls
 from interlace.glmm.rowkernel import fixed_effects_for, kernel_for
 from interlace.linalg.penalized import PenalizedFactor
 from interlace.model.context import ModelContext
@@ -121,6 +122,10 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     d, fam, link, system = ctx.design, ctx.family, ctx.link, ctx.system
     kern, fe = kernel_for(ctx), fixed_effects_for(ctx)
     ZL = ctx.zl(theta)
+    if not fit_beta and applies(ctx, kern, ZL):  # one random intercept, Poisson-log: O(levels)
+        g = grouped_pirls(ctx, kern, fe, ZL, beta, fp, u0, tol, maxit)
+        if g is not None:
+            return PirlsResult(g[0], beta.copy(), *g[1:6], g[6], g[7], None, ZL)
     u, b = u0.copy(), beta.copy()
     base = _fixed_part(fe, b)
     const = ctx.loglik_constant(fp)

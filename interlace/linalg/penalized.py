@@ -73,6 +73,10 @@ class PenalizedSystem:
         # sums by reduceat and gathers by repeat, not bincount and take
         self.truns = [runs_of(t.codes, t.q) if t.k == 1 else None for t in self.terms]
         self.single1 = len(self.terms) == 1 and self.k0 == 1  # one scalar term: M is diagonal
+        # one random intercept: Z Lambda's column is theta on every row (see lead_constant)
+        self.unit1 = self.single1 and bool(np.all(self.terms[0].Z[:, 0] == 1.0))
+        self._zlc_ref: list | None = None
+        self._zlc: float | None = None
         # two scalar terms: the trailing block A22 is diagonal (crossed random intercepts)
         self.two_scalar = len(self.terms) == 2 and self.k0 == 1 and self.terms[1].k == 1
         self.col0 = np.cumsum([0] + self.tk)  # first column of each term in minv_rows' output
@@ -198,7 +202,8 @@ class PenalizedSystem:
     def zl_u(self, ZL: list[np.ndarray], u: np.ndarray) -> np.ndarray:
         """(Z Lambda) u, one value per row."""
         if self.single1:
-            return ZL[0][:, 0] * self.expand(0, u)
+            c = self.lead_constant(ZL)
+            return ZL[0][:, 0] * self.expand(0, u) if c is None else self.expand(0, c * u)
         out = None
         for pos, (k, codes, zl, sl) in enumerate(zip(self.tk, self.tcodes, ZL, self.slices)):
             ut = u[sl]
@@ -213,6 +218,17 @@ class PenalizedSystem:
                     v += zl[:, c] * U[codes, c]
             out = v if out is None else out + v
         return out
+
+    def lead_constant(self, ZL: list[np.ndarray]) -> float | None:
+        """For one random intercept, the one value of its Z Lambda column (theta), so that
+        products skip a multiplication per row; None otherwise. Checked once per Z Lambda."""
+        if not self.unit1:
+            return None
+        if ZL is not self._zlc_ref:
+            z = ZL[0][:, 0]
+            c = float(z[0])
+            self._zlc_ref, self._zlc = ZL, (c if bool((z == c).all()) else None)
+        return self._zlc
 
     def expand(self, pos: int, values: np.ndarray) -> np.ndarray:
         """Per row, the value at its level of the scalar term at solver position ``pos``."""
@@ -234,6 +250,9 @@ class PenalizedSystem:
         """(Z Lambda)' r for a vector r (n,) or matrix r (n, m)."""
         if r.ndim == 1:
             if self.single1:
+                c = self.lead_constant(ZL)
+                if c is not None:
+                    return c * self.level_sums(0, r)
                 return self.level_sums(0, ZL[0][:, 0] * r)
             parts = []
             for pos, (t, k, q, zl) in enumerate(zip(self.terms, self.tk, self.tq, ZL)):
@@ -272,6 +291,14 @@ class PenalizedSystem:
         """The Cholesky factor of M (see :meth:`factor`); None if it fails."""
         k0, n0 = self.k0, self.n0
         zl0 = ZL[0]
+        c = self.lead_constant(ZL)
+        if c is not None:  # one random intercept: c^2 sum(w) per level
+            d = self.level_sums(0, w)
+            d *= c * c
+            d += 1.0
+            if not np.all(d > 0):
+                return None
+            return PenalizedFactor(self, np.sqrt(d), None, None, None)
         if k0 == 1:
             if ZL is not self._zl_ref:  # PIRLS factors many times with one Z Lambda
                 self._zl_ref, self._zl0sq = ZL, zl0[:, 0] ** 2
@@ -540,6 +567,9 @@ class PenalizedFactor:
         """
         s = self.system
         if s.single1:  # M^-1 is diagonal: 1 / d at each row's level
+            c = s.lead_constant(ZL)
+            if c is not None:
+                return s.expand(0, c / self.L0**2)[:, None]
             return (s.expand(0, 1.0 / self.L0**2) * ZL[0][:, 0])[:, None]
         P00, P20, P22 = self.inverse_parts()
         codes0, k0 = s.terms[0].codes, s.k0

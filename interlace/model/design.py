@@ -126,7 +126,12 @@ def check_scales(X: np.ndarray, names: list[str]) -> None:
     if not X.size:
         return
     low, high = SCALE_LIMITS
-    top = np.max(np.abs(X), axis=0)
+    if X.shape[1] <= 16:  # tall and narrow: column by column (a reduction over axis 0 of a
+        # row-major 10^6 x 3 array takes 28 ms, the three columns' max and min 4 ms)
+        top = np.array([max(float(X[:, j].max()), -float(X[:, j].min()))
+                        for j in range(X.shape[1])])
+    else:
+        top = np.max(np.abs(X), axis=0)
     for j in np.flatnonzero((top > high) | ((top > 0) & (top < low))):
         raise magnitude_error(f"fixed-effect column {names[j]!r}",
                               "predictors' largest absolute values", float(top[j]))
