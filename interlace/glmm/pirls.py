@@ -37,6 +37,7 @@ class PirlsResult:
     zl: list[np.ndarray] | None = None  # the Z Lambda blocks it used (the gradient reuses them)
     zi: np.ndarray | None = None  # the zero probability per row at the modes (ziformula with
     #                               random effects: interlace.glmm.zi_random)
+    exact: bool = False  # the modes already had their extra Newton step (Objective.reconverge)
 
     @property
     def penalized_deviance(self) -> float:
@@ -125,7 +126,7 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
     if not fit_beta and applies(ctx, kern, ZL):  # one random intercept, Poisson-log: O(levels)
         g = grouped_pirls(ctx, kern, fe, ZL, beta, fp, u0, tol, maxit)
         if g is not None:
-            return PirlsResult(g[0], beta.copy(), *g[1:6], g[6], g[7], None, ZL)
+            return PirlsResult(g[0], beta.copy(), *g[1:6], g[6], g[7], None, ZL, exact=g[6])
     u, b = u0.copy(), beta.copy()
     base = _fixed_part(fe, b)
     const = ctx.loglik_constant(fp)

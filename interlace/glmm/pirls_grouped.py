@@ -71,7 +71,11 @@ def grouped_modes(ctx: ModelContext, kern: RowKernel, fe: FixedEffects, ZL: list
         g = c * (Y - m) - u
         du = g / (c * c * m + 1.0)
         if float(g @ du) < tol:
-            return u + du, base, True, it  # the last (tiny) step, as the row-wise PIRLS takes it
+            # the last (tiny) step, as the row-wise PIRLS takes it, and one more (O(levels)):
+            # the modes are then exact to rounding, as Objective.reconverge would make them
+            u = u + du
+            m = pdev(u)[1]
+            return u + (c * (Y - m) - u) / (c * c * m + 1.0), base, True, it
         step = 1.0
         while step > 1e-10:
             un = u + step * du
