@@ -93,7 +93,8 @@ def _random_intercept_gradient(ctx: ModelContext, c: float, u: np.ndarray, s: np
     a = lev - c * lam  # r - 2 s = W (lev - c lam) - 2 s, row by row
     g_theta = (float(u @ (a * Wj - 2.0 * Sj)) + 2.0 * float((c / dj) @ Wj)
                + float(lam @ Sj))
-    r2s = system.expand(0, a) * W
+    r2s = system.expand(0, a)
+    r2s *= W
     r2s -= s
     r2s -= s
     return np.concatenate([[g_theta], fixed_effects_for(ctx).xt_dot(r2s)])
