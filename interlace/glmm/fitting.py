@@ -215,7 +215,7 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
     check_optimizer_options(opt, options)  # before any work (the GLM start is a fit)
     dev = glmm_objective(ctx, integrator, start=start)
     params = dev.parameters
-    with blas_limit():
+    with blas_limit(), ctx.system.estimating() as approx:
         stages = Stages(params, opt, options)
         x_start = dev.start()
         exact = opt.uses_gradient and exact_canonical(dev.integrator, ctx, params.est)
@@ -240,7 +240,8 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
         has_grad = exact or dev.gradient(x) is not None  # (exact: the Hessian takes it afresh)
         polisher = Polisher(dev, exact, has_grad, 1.0 / params.scale(dev.layout), lower)
         x, fx, H, g = polisher.polish(x, fx)
-        fx = dev(x)  # state (u, modes) at the reported optimum
+    with blas_limit():  # state (u, modes) at the reported optimum; exact after estimates
+        fx = dev.reconverge(x) if approx else dev(x)
     if dev.last is None or not np.isfinite(fx) or fx >= 1e100:
         raise InterlaceError(
             "the likelihood could not be evaluated at any parameter value the optimizer tried "
