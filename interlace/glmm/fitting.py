@@ -75,8 +75,13 @@ def glmer(
     list, for random intercepts) and ``random=`` (strings like ``"(1 | herd)"``) add terms.
     ``family``, ``link``, ``optimizer`` and ``integrator`` are plugin names or instances;
     ``optimizer=None`` is the model kind's default (L-BFGS-B for a GLMM).
-    ``solver`` ("auto", "cholesky" or "pcg") is how PIRLS solves the penalised system; "auto"
-    picks by a cost model, and ``result.solver`` says which was used.
+    ``solver`` ("auto", "cholesky", "pcg" or "slq") is how the penalised system is solved;
+    "auto" picks by a cost model (:func:`~interlace.linalg.penalized.choose_solver`), and
+    ``result.solver`` says which was used. "pcg" and "slq" apply to two scalar random terms
+    (crossed random intercepts): "pcg" does PIRLS's Newton steps by conjugate gradients, and
+    "slq" in addition runs the optimizer (and the Hessian's differences) on stochastic
+    log-determinants and gradients (:mod:`interlace.linalg.stochastic`), then evaluates the
+    likelihood exactly at the optimum found.
     ``ziformula`` / ``dispformula`` (glmmTMB's) model the family's zero-part probability
     (logit scale) or dispersion (log scale) by covariates. As in glmmTMB, a ``ziformula`` other
     than ``"~0"`` gives a family without a zero part one (``family="poisson",

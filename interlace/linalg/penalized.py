@@ -271,6 +271,14 @@ class PenalizedSystem:
             self._probes = rademacher_probes(self.q2)
         return self._probes
 
+    @probes.setter
+    def probes(self, R: np.ndarray) -> None:
+        """Other probe vectors (q2 x m), e.g. more of them, or all sign vectors in tests."""
+        R = np.asarray(R, dtype=float)
+        if R.ndim != 2 or R.shape[0] != self.q2:
+            raise InterlaceError(f"probes must be a {self.q2} x m array, got shape {R.shape}")
+        self._probes = R
+
     def _deferred(self, ZL: list[np.ndarray], w: np.ndarray) -> DeferredFactor:
         """M's blocks for conjugate-gradient solves (two scalar terms: L0 and a22 diagonal)."""
         zl0, zl1 = ZL[0][:, 0], ZL[1][:, 0]

@@ -27,7 +27,7 @@ from scipy.sparse import csr_matrix
 
 from interlace.linalg.iterative import DeferredFactor
 
-PROBES = 32  # Rademacher probe vectors (the estimates' standard error falls as 1/sqrt(m))
+PROBES = 16  # Rademacher probe vectors (the estimates' standard error falls as 1/sqrt(m))
 PROBE_TOL = 1e-10  # relative residual of the probe solves (differences of gradients need it)
 PROBE_MAXIT = 400
 _CHUNK = 65536  # rows per block when the per-row entries are gathered
@@ -136,13 +136,18 @@ class StochasticFactor(DeferredFactor):
 
     def minv_rows(self, ZL: list[np.ndarray]) -> np.ndarray:
         """As ``PenalizedFactor.minv_rows`` (two scalar terms), from the estimates of S^-1:
-        P22 = S^-1, P20 = -S^-1 B and P00 = D^-1 + diag(B' S^-1 B), B = L21 L0^-1."""
-        _, X, W = self._estimates()
+        P22 = S^-1, P20 = -S^-1 B and P00 = D^-1 + diag(B' S^-1 B), B = L21 L0^-1 (the exact
+        factor's if the probe solves fail)."""
+        try:
+            _, X, W = self._estimates()
+        except np.linalg.LinAlgError:
+            return self.exact().minv_rows(ZL)
         m = X.shape[1]
         Bt = (self.L21T.multiply(1.0 / self.L0[:, None])).tocsr()  # B' (q0 x q2)
         BX, BW = Bt @ X, Bt @ W
         p22 = np.einsum("ij,ij->i", X, W) / m
         p00 = 1.0 / self.L0 ** 2 + np.einsum("ij,ij->i", BX, BW) / m
+        U, V = np.hstack([X, W]), np.hstack([BW, BX])  # P20[r, j] = -(U[r] . V[j]) / 2m
         c0, c1 = self.codes
         z0, z1 = ZL[0][:, 0], ZL[1][:, 0]
         n = c0.size
@@ -150,8 +155,7 @@ class StochasticFactor(DeferredFactor):
         for s in range(0, n, _CHUNK):
             e = min(s + _CHUNK, n)
             r, j = c1[s:e], c0[s:e]
-            p20 = -0.5 * (np.einsum("ij,ij->i", X[r], BW[j])
-                          + np.einsum("ij,ij->i", W[r], BX[j])) / m
+            p20 = np.einsum("ij,ij->i", U[r], V[j]) * (-0.5 / m)
             out[s:e, 0] = p00[j] * z0[s:e] + p20 * z1[s:e]
             out[s:e, 1] = p20 * z0[s:e] + p22[r] * z1[s:e]
         return out
