@@ -37,6 +37,7 @@ from interlace.glmm.resolve import (
     resolve_optimizer,
 )
 from interlace.glmm.result import GLMMResult
+from interlace.glmm.stochastic_finish import GAP_TOL, exact_newton, stochastic_gap
 from interlace.glmm.zi_random import has_zi_random
 from interlace.inference.refit import Refitter
 from interlace.linalg.blas import blas_limit
@@ -180,7 +181,10 @@ class Optimum:
     """Where :func:`optimize_glmm` ended: the parameter vector ``x`` (of ``layout``), its
     deviance, the Hessian ``H`` and gradient ``g`` there, the joint stage's ``objective`` (at
     x) and optimizer result, the deviance evaluations of both stages and the first stage's
-    optimizer result (None when the joint stage started directly)."""
+    optimizer result (None when the joint stage started directly). With ``solver="slq"``,
+    ``gap`` is the estimated log-likelihood between the optimizer's stochastic optimum and the
+    exact one (:mod:`interlace.glmm.stochastic_finish`; above its ``GAP_TOL`` an exact Newton
+    step was taken); None otherwise."""
 
     x: np.ndarray
     deviance: float
@@ -191,6 +195,7 @@ class Optimum:
     evaluations: int
     stage1: OptimizeResult | None
     options: dict | None = None
+    gap: float | None = None  # "slq": the estimated log-likelihood gap to the exact optimum
 
     @property
     def layout(self):
@@ -245,7 +250,10 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
         has_grad = exact or dev.gradient(x) is not None  # (exact: the Hessian takes it afresh)
         polisher = Polisher(dev, exact, has_grad, 1.0 / params.scale(dev.layout), lower)
         x, fx, H, g = polisher.polish(x, fx)
+        gap = stochastic_gap(dev, x, H, lower) if approx else None
     with blas_limit():  # state (u, modes) at the reported optimum; exact after estimates
+        if gap is not None and gap > GAP_TOL:
+            x = exact_newton(dev, x, H, lower)
         fx = dev.reconverge(x) if approx else dev(x)
     if dev.last is None or not np.isfinite(fx) or fx >= 1e100:
         raise InterlaceError(
@@ -253,7 +261,7 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
             "(complete separation, or too few observations for this model?); simplify the "
             "model or check the response"
         )
-    return Optimum(x, fx, H, g, dev, r2, dev.nfev + (nfev1 or 0), r1, options)
+    return Optimum(x, fx, H, g, dev, r2, dev.nfev + (nfev1 or 0), r1, options, gap)
 
 
 def glmm_result(ctx: ModelContext, integrator: Any, optimizer: Any, optimum: Optimum,
