@@ -17,6 +17,7 @@ import numpy as np
 
 from interlace.errors import ConvergenceWarning
 from interlace.glmm.objective import Objective
+from interlace.linalg.stochastic import rademacher_probes
 
 GAP_TOL = 1e-3  # log-likelihood units: a tenth of issue 19's 1e-2, since the estimate is noisy
 _CHECK_SEED = 7919  # the independent probes' seed (the optimizer's are drawn with another)
@@ -41,8 +42,7 @@ def stochastic_gap(obj: Objective, x: np.ndarray, H: np.ndarray, lower: np.ndarr
     independent probes (called while the system estimates; its probes are restored)."""
     system = obj.ctx.system
     saved = system.probes
-    rng = np.random.default_rng(_CHECK_SEED)
-    system.probes = rng.integers(0, 2, size=saved.shape).astype(float) * 2.0 - 1.0
+    system.probes = rademacher_probes(saved.shape[0], saved.shape[1], seed=_CHECK_SEED)
     try:
         obj.reconverge(x)
         g = obj.gradient(x)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
@@ -291,7 +292,7 @@ class PenalizedSystem:
         else:
             L21 = csr_matrix((vals / L0[self.tcodes[0]], (self.tcodes[1], self.tcodes[0])),
                              shape=(self.q2, self.q0))
-        exact = lambda: self.factor_exact(ZL, w)  # noqa: E731
+        exact = partial(self.factor_exact, ZL, w)
         if self.solver == "slq" and self.stochastic:
             return StochasticFactor(L0, L21, a22, exact, self.probes,
                                     (self.tcodes[0], self.tcodes[1]))
