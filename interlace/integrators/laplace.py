@@ -6,6 +6,7 @@ from interlace.glmm.gradient import laplace_gradient
 from interlace.glmm.gradient_fused import fused_laplace_gradient
 from interlace.glmm.pirls import pirls
 from interlace.glmm.rowkernel import kernel_for
+from interlace.glmm.zi_gradient import zi_laplace_gradient
 from interlace.glmm.zi_random import has_zi_random, pirls_zi
 from interlace.integrators.base import IntegrationResult, Integrator
 
@@ -43,8 +44,8 @@ class LaplaceIntegrator(Integrator):
         return bool(self.observed and ctx.family.closed_form_derivatives)
 
     def gradient(self, ctx, theta, beta, fparams, result, fam_names):
-        if has_zi_random(ctx):
-            return None  # the fitting loop differences the joint Laplace deviance
+        if has_zi_random(ctx):  # two linear predictors per row: the joint Laplace's gradient
+            return zi_laplace_gradient(ctx, theta, beta, fparams, result.modes, fam_names)
         kern = kernel_for(ctx)
         if kern.fused and not fam_names:  # canonical link: observed = expected information
             return fused_laplace_gradient(ctx, kern, theta, fparams, result.modes)
