@@ -37,8 +37,8 @@ class LaplaceIntegrator(Integrator):
         """The fused canonical kernels (Poisson-log, binomial-logit) without family parameters,
         and glmmTMB's form (observed information) for a family whose derivatives are all
         closed forms (``closed_form_derivatives``): the gradient is exact to rounding."""
-        if has_zi_random(ctx):
-            return False
+        if has_zi_random(ctx):  # glmmTMB's form always; exact with closed-form derivatives
+            return bool(ctx.family.closed_form_derivatives)
         if kernel_for(ctx).fused and not fam_names:
             return True
         return bool(self.observed and ctx.family.closed_form_derivatives)
