@@ -16,8 +16,8 @@ definite are replaced by a positive definite one until the exact Hessian factors
 the factor at the mode with the exact observed information, glmmTMB's Laplace approximation.
 
 The family gives the derivatives (``loglik_derivatives`` in mu and zi, and
-``param_second_derivative`` in zi); the gradient of this deviance is taken by differences
-(:meth:`interlace.integrators.laplace.LaplaceIntegrator.gradient` returns None here).
+``param_second_derivative`` in zi); the exact gradient of this deviance, by the implicit
+function theorem over the joint mode, is :mod:`interlace.glmm.zi_gradient`'s.
 
 In the parameter vector the zero part's theta follows the coefficients of its fixed part (one
 block, :func:`zi_block`); :class:`~interlace.glmm.objective.Objective` hands the integrator
@@ -189,7 +189,8 @@ class _Point:
 
 
 def _derivatives(fam, link, d, pt: _Point, fp: dict, name: str):
-    """Scores and observed information in (eta, zeta) per row."""
+    """Scores and observed information in (eta, zeta) per row, and a function returning
+    Fisher's (called only where the observed one is not positive definite)."""
     fpi = dict(fp, **{name: pt.zi})
     D = fam.loglik_derivatives(d.y, pt.mu, d.weights, fpi, (name,))
     lpp = fam.param_second_derivative(d.y, pt.mu, d.weights, fpi, name)
@@ -200,7 +201,9 @@ def _derivatives(fam, link, d, pt: _Point, fp: dict, name: str):
     Jee = -(D.d2 * me * me + D.d1 * me2)
     Jez = -(D.dp1[name] * me * p1)
     Jzz = -(lpp * p1 * p1 + D.dp[name] * p2)
-    fisher = (fam.info_mu(d.y, pt.mu, d.weights, fpi) * me * me, d.weights * p1)
+    def fisher():  # only where the exact information is not positive definite
+        return fam.info_mu(d.y, pt.mu, d.weights, fpi) * me * me, d.weights * p1
+
     return se, sz, Jee, Jez, Jzz, fisher
 
 
@@ -254,9 +257,10 @@ def _factor(zs: ZiSystem, ZLc, ZLz, Jee, Jez, Jzz, se, sz):
     return zs.system.factor(ZL, w), ZL, r
 
 
-def _positive(Jee, Jez, Jzz, fisher):
+def _positive(Jee, Jez, Jzz, fisher_info):
     """Each row's information made positive definite: Fisher's where a diagonal entry is not
     positive, the cross term shrunk inside the diagonals' geometric mean."""
+    fisher = fisher_info()
     Jee = np.where(Jee > 0, Jee, fisher[0])
     Jzz = np.where(Jzz > 0, Jzz, np.maximum(fisher[1], _TINY))
     bound = 0.99 * np.sqrt(Jee * Jzz)
