@@ -166,14 +166,14 @@ def pseudo_rows(Jee, Jez, Jzz, se, sz):
     (r1, r2) whose products with them give the scores (c1 r1 + c2 r2 = se, e1 r1 + e2 r2 = sz).
     The pivot is the larger diagonal entry."""
     a = np.abs(Jee) >= np.abs(Jzz)
-    pe = np.where(np.abs(Jee) > _TINY, Jee, _TINY)
-    pz = np.where(np.abs(Jzz) > _TINY, Jzz, _TINY)
-    le, lz = Jez / pe, Jez / pz
-    one, zero = np.ones_like(Jee), np.zeros_like(Jee)
-    c = (np.where(a, one, lz), np.where(a, zero, one))
-    e = (np.where(a, le, one), np.where(a, one, zero))
-    w = np.concatenate([np.where(a, Jee, Jzz), np.where(a, Jzz - Jez * le, Jee - Jez * lz)])
-    r = np.concatenate([np.where(a, se, sz), np.where(a, sz - le * se, se - lz * sz)])
+    piv = np.where(a, Jee, Jzz)
+    lv = Jez / np.where(np.abs(piv) > _TINY, piv, _TINY)  # the off-pivot's multiplier
+    af = a.astype(float)
+    c = (np.where(a, 1.0, lv), 1.0 - af)
+    e = (np.where(a, lv, 1.0), af)
+    w = np.concatenate([piv, np.where(a, Jzz, Jee) - Jez * lv])
+    r1 = np.where(a, se, sz)
+    r = np.concatenate([r1, np.where(a, sz, se) - lv * r1])
     return c, e, w, r
 
 
@@ -207,11 +207,35 @@ def _derivatives(fam, link, d, pt: _Point, fp: dict, name: str):
     return se, sz, Jee, Jez, Jzz, fisher
 
 
+def _inputs_key(theta: np.ndarray, beta: np.ndarray, fp: dict, u: np.ndarray) -> tuple:
+    """The bytes of a call's inputs (for :func:`pirls_zi`'s memo of its last result)."""
+    return (np.asarray(theta, float).tobytes(), np.asarray(beta, float).tobytes(),
+            np.asarray(u, float).tobytes(),
+            tuple((k, np.asarray(v).tobytes()) for k, v in sorted(fp.items())))
+
+
 def pirls_zi(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
              tol: float = 1e-12, maxit: int = 60) -> PirlsResult:
     """The joint conditional modes of (u_c, u_z) and the factor of H there (observed
     information); ``theta`` holds the zero part's entries after the conditional ones and
-    ``fp[zi + "~eta"]`` its fixed linear predictor. The result's ``u`` is [u_c, u_z]."""
+    ``fp[zi + "~eta"]`` its fixed linear predictor. The result's ``u`` is [u_c, u_z].
+
+    Newton's method stops once the decrement is below ``tol`` and then takes that last step,
+    so converged modes are exact to rounding: a call at the same parameters started from
+    them (the objective's ``reconverge`` before differences) returns the last result."""
+    memo = ctx.__dict__.get("_zi_last")
+    key = _inputs_key(theta, beta, fp, u0)
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    res = _pirls_zi(ctx, theta, beta, fp, u0, tol, maxit)
+    if res.converged:
+        ctx.__dict__["_zi_last"] = (_inputs_key(theta, beta, fp, res.u), res)
+    return res
+
+
+def _pirls_zi(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
+              tol: float, maxit: int) -> PirlsResult:
+    """:func:`pirls_zi`'s work."""
     d, fam, link = ctx.design, ctx.family, ctx.link
     name = fam.zi_parameter
     zs, zt = zi_system(ctx), zi_terms(ctx)
@@ -227,6 +251,8 @@ def pirls_zi(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u
     u = np.zeros(qc + qz)
     u[: min(u0.size, qc + qz)] = u0[: qc + qz]
     split = np.cumsum([t.q for t in zt])[:-1]
+    # the data-only term once (it does not depend on zi): each point sums the kernel only
+    const = ctx.loglik_constant({k: v for k, v in fp.items() if k != name})
 
     def at(uu: np.ndarray) -> _Point | None:
         eta = base + ctx.system.zl_u(ZLc, uu[:qc])
@@ -235,7 +261,8 @@ def pirls_zi(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u
             return None
         mu, zi = link.inverse(eta), expit(zeta)
         with np.errstate(all="ignore"):
-            ll = float(np.sum(fam.loglik(d.y, mu, d.weights, dict(fp, **{name: zi}))))
+            ll = float(np.sum(fam.loglik_kernel(d.y, mu, d.weights, dict(fp, **{name: zi}))))
+            ll += const
         if not math.isfinite(ll):
             return None
         return _Point(eta, mu, zi, ll, -2.0 * ll + float(uu @ uu))
