@@ -105,3 +105,24 @@ def test_evaluations_well_below_differences():
     r = interlace.glmer("count ~ mined + (1 | site)", d, family="poisson",
                         ziformula="~ mined + (1 | site)")
     assert r.evaluations < 60
+
+
+@pytest.mark.parametrize("cls", [interlace.ZeroInflatedNB2Family, interlace.HurdleNB2Family,
+                                 interlace.ZeroInflatedPoissonFamily])
+def test_zi_newton_terms_match_loglik_derivatives(cls):
+    """ZeroPartFamily.zi_newton_terms (one pass) equals loglik_derivatives and
+    param_second_derivative (weights other than 1 included)."""
+    fam = cls()
+    rng = np.random.default_rng(5)
+    y = rng.poisson(2.0, 150).astype(float)
+    mu = rng.uniform(0.3, 4.0, 150)
+    w = rng.uniform(0.5, 2.0, 150)
+    params = {"zi": rng.uniform(0.05, 0.9, 150)}
+    if "theta" in fam.parameters:
+        params["theta"] = 1.3
+    D = fam.loglik_derivatives(y, mu, w, params, ("zi",))
+    want = (D.d1, D.d2, D.dp["zi"], D.dp1["zi"], fam.param_second_derivative(y, mu, w, params,
+                                                                              "zi"))
+    for a, b in zip(fam.zi_newton_terms(y, mu, w, params), want):
+        np.testing.assert_allclose(np.broadcast_to(a, y.shape), np.broadcast_to(b, y.shape),
+                                   rtol=1e-12, atol=1e-12)

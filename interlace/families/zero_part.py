@@ -205,6 +205,29 @@ class ZeroPartFamily(FromDerivatives, Family):
             out = np.where(zero, zrow, pos)
         return out if outer is None else outer * out
 
+    def zi_newton_terms(self, y, mu, weights, params) -> tuple:
+        """(dl/dmu, d2l/dmu2, dl/dzi, d2l/(dmu dzi), d2l/dzi2) per row in one pass: what each
+        Newton step of the joint modes with random effects in ``ziformula`` needs
+        (:mod:`interlace.glmm.zi_random`); the same values as ``loglik_derivatives(...,
+        ("zi",))`` and ``param_second_derivative(..., "zi")``."""
+        zero, yb, bw, outer, p, bp = self._split(y, weights, params)
+        g = self.base.loglik_derivatives(yb, mu, bw, bp)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            q = 1.0 / (1.0 - p)
+            if self.kind == "inflate":
+                e = np.exp(self.base.log_zero_prob(mu, bw, bp))
+                P = p + (1.0 - p) * e
+                r = np.where(zero, (1.0 - p) * e / P, 1.0)
+                a = (1.0 - e) / P
+                out = [r * g.d1, r * (1.0 - r) * g.d1 * g.d1 + r * g.d2,
+                       np.where(zero, a, -q), np.where(zero, -e / (P * P), 0.0) * g.d1,
+                       np.where(zero, -a * a, -q * q)]
+            else:
+                out = [np.where(zero, 0.0, g.d1), np.where(zero, 0.0, g.d2),
+                       np.where(zero, 1.0 / p, -q), 0.0 * g.d1,
+                       np.where(zero, -1.0 / (p * p), -q * q)]
+        return tuple(out) if outer is None else tuple(outer * v for v in out)
+
     def zi_derivatives(self, y, mu, weights, params, wrt=()) -> ZiDerivatives:
         """d2l/dp2, d3l/dp3, d3l/(dmu dp2) and, for each base parameter psi in ``wrt``, the
         cross derivatives in p and psi, in closed form (random effects in ``ziformula``):

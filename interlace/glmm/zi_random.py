@@ -192,15 +192,21 @@ def _derivatives(fam, link, d, pt: _Point, fp: dict, name: str):
     """Scores and observed information in (eta, zeta) per row, and a function returning
     Fisher's (called only where the observed one is not positive definite)."""
     fpi = dict(fp, **{name: pt.zi})
-    D = fam.loglik_derivatives(d.y, pt.mu, d.weights, fpi, (name,))
-    lpp = fam.param_second_derivative(d.y, pt.mu, d.weights, fpi, name)
+    fused = getattr(fam, "zi_newton_terms", None)
+    if fused is not None:  # one pass over the family's pieces
+        d1, d2, lp, lmp, lpp = fused(d.y, pt.mu, d.weights, fpi)
+    else:
+        D = fam.loglik_derivatives(d.y, pt.mu, d.weights, fpi, (name,))
+        d1, d2, lp, lmp = D.d1, D.d2, D.dp[name], D.dp1[name]
+        lpp = fam.param_second_derivative(d.y, pt.mu, d.weights, fpi, name)
     me, me2 = link.mu_eta(pt.eta), link.d2mu_eta(pt.eta)
     p1 = pt.zi * (1.0 - pt.zi)
     p2 = p1 * (1.0 - 2.0 * pt.zi)
-    se, sz = D.d1 * me, D.dp[name] * p1
-    Jee = -(D.d2 * me * me + D.d1 * me2)
-    Jez = -(D.dp1[name] * me * p1)
-    Jzz = -(lpp * p1 * p1 + D.dp[name] * p2)
+    se, sz = d1 * me, lp * p1
+    Jee = -(d2 * me * me + d1 * me2)
+    Jez = -(lmp * me * p1)
+    Jzz = -(lpp * p1 * p1 + lp * p2)
+
     def fisher():  # only where the exact information is not positive definite
         return fam.info_mu(d.y, pt.mu, d.weights, fpi) * me * me, d.weights * p1
 
