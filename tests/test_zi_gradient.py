@@ -22,6 +22,7 @@ from fixtures import max_rel as rel
 import interlace
 from interlace.families.derivatives import numeric_zi_derivatives
 from interlace.glmm.fitting import build_glmm, glmm_objective
+from interlace.glmm.zi_random import zi_system
 
 REF = json.loads((Path(__file__).parent / "reference" / "glmmtmb_zi_random.json").read_text())
 FX = REF["fixtures"]
@@ -36,13 +37,16 @@ def _central(dev, x, h=1e-5):
     return out
 
 
-@pytest.mark.parametrize("family", ["poisson", "nbinom2", "truncated_poisson", "nbinom1"])
-def test_gradient_matches_differences(family):
+@pytest.mark.parametrize(("family", "zi"), [
+    ("poisson", "~ mined + (1 | site)"), ("nbinom2", "~ mined + (1 | site)"),
+    ("truncated_poisson", "~ mined + (1 | site)"), ("nbinom1", "~ mined + (1 | site)"),
+    ("poisson", "~ mined + (1 | spp)"),  # another grouping: the general blocked factor
+])
+def test_gradient_matches_differences(family, zi):
     """At three points (start and perturbed), the analytic gradient over [theta, beta, family
     parameters, the zero part's coefficients and theta] equals central differences."""
     d = interlace.load_dataset("Salamanders")
-    ctx = build_glmm("count ~ mined + (1 | site)", d, family=family,
-                     ziformula="~ mined + (1 | site)")
+    ctx = build_glmm("count ~ mined + (1 | site)", d, family=family, ziformula=zi)
     dev = glmm_objective(ctx)
     x0 = dev.start()
     rng = np.random.default_rng(16)
@@ -126,3 +130,24 @@ def test_zi_newton_terms_match_loglik_derivatives(cls):
     for a, b in zip(fam.zi_newton_terms(y, mu, w, params), want):
         np.testing.assert_allclose(np.broadcast_to(a, y.shape), np.broadcast_to(b, y.shape),
                                    rtol=1e-12, atol=1e-12)
+
+
+def test_pair_factor_matches_blocked_cholesky():
+    """One scalar term per part on one grouping: the 2 x 2 blocks per level
+    (interlace.glmm.zi_pair) give the blocked Cholesky's log-determinant, solves and rows."""
+    d = interlace.load_dataset("Salamanders")
+    ctx = build_glmm("count ~ mined + (1 | site)", d, family="poisson",
+                     ziformula="~ mined + (1 | site)")
+    zs = zi_system(ctx)
+    assert zs.pair is not None
+    rng = np.random.default_rng(7)
+    n = d.shape[0]
+    ZL = zs.blocks([rng.normal(size=(n, 1))], [rng.normal(size=(n, 1))],
+                   (rng.normal(size=n), rng.normal(size=n)), (rng.normal(size=n),
+                                                              rng.normal(size=n)))
+    w = rng.uniform(0.1, 2.0, 2 * n)
+    A, B = zs.pair.factor(ZL, w), zs.system.factor(ZL, w)
+    assert abs(A.logdet() - B.logdet()) < 1e-10 * abs(B.logdet())
+    r = rng.normal(size=(zs.system.q, 3))
+    np.testing.assert_allclose(A.solve(r), B.solve(r), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(A.minv_rows(ZL), B.minv_rows(ZL), rtol=1e-10, atol=1e-12)

@@ -36,6 +36,7 @@ from scipy.special import expit
 
 from interlace.glmm.pirls import PirlsResult
 from interlace.glmm.rowkernel import fixed_effects_for
+from interlace.glmm.zi_pair import PairLayout
 from interlace.linalg.penalized import PenalizedSystem
 from interlace.model.context import ModelContext
 from interlace.model.terms import RandomTerm
@@ -76,6 +77,15 @@ class ZiSystem:
     perm_z: np.ndarray  # u_z term after term, as indices into u
     zslices: list[slice]  # theta slices of the zero-part terms (within their block)
     cond_pos: dict[int, int]  # conditional term -> its position in the conditional system
+    pair: PairLayout | None = None  # one scalar term in each part on one grouping
+
+    def factor(self, ZL: list[np.ndarray], w: np.ndarray):
+        """The factor of H (None if it is not positive definite): 2 x 2 blocks per level for
+        a pair of scalar terms on one grouping (:mod:`interlace.glmm.zi_pair`), else the
+        blocked Cholesky."""
+        if self.pair is not None:
+            return self.pair.factor(ZL, w)
+        return self.system.factor(ZL, w)
 
     @classmethod
     def build(cls, ctx: ModelContext) -> ZiSystem:
@@ -95,7 +105,7 @@ class ZiSystem:
             zslices.append(slice(i, i + t.ntheta))
             i += t.ntheta
         return cls(big, len(cond), perm_c, perm_z, zslices,
-                   {ti: pos for pos, ti in enumerate(csys.order)})
+                   {ti: pos for pos, ti in enumerate(csys.order)}, PairLayout.of(big))
 
     def blocks(self, ZLc: list[np.ndarray], ZLz: list[np.ndarray], c: tuple, e: tuple
                ) -> list[np.ndarray]:
@@ -287,7 +297,7 @@ def _factor(zs: ZiSystem, ZLc, ZLz, Jee, Jez, Jzz, se, sz):
     positive definite)."""
     c, e, w, r = pseudo_rows(Jee, Jez, Jzz, se, sz)
     ZL = zs.blocks(ZLc, ZLz, c, e)
-    return zs.system.factor(ZL, w), ZL, r
+    return zs.factor(ZL, w), ZL, r
 
 
 def _positive(Jee, Jez, Jzz, fisher_info):
