@@ -94,22 +94,7 @@ def zi_laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, 
         R = row_derivatives(fam, ctx.link, d.y, d.weights, res.eta, res.mu, res.zi, fp, name, psi)
     one, nil = np.ones(n), np.zeros(n)
     ZLb = zs.blocks(ZLc, ZLz, (one, nil), (nil, one))  # rows b_eta (first n), b_zeta (last n)
-    F = res.factor
-    m = F.minv_rows(ZLb)
-    Zcat = np.column_stack(ZLb)
-    me, mz = m[:n], m[n:]
-    Mee, Mez, Mzz = _rowdot(Zcat[:n], me), _rowdot(Zcat[:n], mz), _rowdot(Zcat[n:], mz)
-    Teee, Teez, Tezz, Tzzz = R.T
-    ve = -(Teee * Mee + 2.0 * Teez * Mez + Tezz * Mzz)
-    vz = -(Teez * Mee + 2.0 * Tezz * Mez + Tzzz * Mzz)
-    lam = F.solve(zs.system.zlt_r(ZLb, np.concatenate([ve, vz])))  # the big system's order
-    Bl = zs.system.zl_u(ZLb, lam)
-    Ble, Blz = Bl[:n], Bl[n:]
-    Jee, Jez, Jzz = R.J
-    re = ve - (Jee * Ble + Jez * Blz)
-    rz = vz - (Jez * Ble + Jzz * Blz)
-    Qe = Jee[:, None] * me + Jez[:, None] * mz
-    Qz = Jez[:, None] * me + Jzz[:, None] * mz
+    M, lam, Bl, (re, rz), (Qe, Qz) = _adjoint(res.factor, zs.system, ZLb, R, n)
     perm = np.concatenate([zs.perm_c, zs.perm_z])
     u_big = np.empty_like(res.u)
     u_big[perm] = res.u  # [u_c, u_z] -> the big system's order
@@ -134,8 +119,27 @@ def zi_laplace_gradient(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, 
             for j, (t, tsl) in enumerate(zip(zt, zs.zslices)):
                 grads.extend(term_grads(zs.nc + j, t, theta[nt:][tsl]))
             continue
-        grads.extend(_psi_gradient(fam, pdes, fp, p, R.psi[p], (Mee, Mez, Mzz), (Ble, Blz)))
+        grads.extend(_psi_gradient(fam, pdes, fp, p, R.psi[p], M, Bl))
     return np.asarray(grads, float)
+
+
+def _adjoint(F, big, ZLb: list[np.ndarray], R: RowDerivatives, n: int) -> tuple:
+    """The leverages M_i (M_ee, M_ez, M_zz), lambda = H^-1 sum b_i v_i, b_i' lambda per row,
+    the residuals r_i and Q = J b' H^-1 on each row's own levels (eta's, zeta's)."""
+    m = F.minv_rows(ZLb)
+    Zcat = np.column_stack(ZLb)
+    me, mz = m[:n], m[n:]
+    M = (_rowdot(Zcat[:n], me), _rowdot(Zcat[:n], mz), _rowdot(Zcat[n:], mz))
+    Teee, Teez, Tezz, Tzzz = R.T
+    ve = -(Teee * M[0] + 2.0 * Teez * M[1] + Tezz * M[2])
+    vz = -(Teez * M[0] + 2.0 * Tezz * M[1] + Tzzz * M[2])
+    lam = F.solve(big.zlt_r(ZLb, np.concatenate([ve, vz])))  # the big system's order
+    Bl = big.zl_u(ZLb, lam)
+    Ble, Blz = Bl[:n], Bl[n:]
+    Jee, Jez, Jzz = R.J
+    r = (ve - (Jee * Ble + Jez * Blz), vz - (Jez * Ble + Jzz * Blz))
+    Q = (Jee[:, None] * me + Jez[:, None] * mz, Jez[:, None] * me + Jzz[:, None] * mz)
+    return M, lam, (Ble, Blz), r, Q
 
 
 def _theta_grads(t, th: np.ndarray, ut: np.ndarray, lt: np.ndarray, Q: np.ndarray,

@@ -159,6 +159,9 @@ def _zl_zero(ZLz: list[np.ndarray], terms: list[RandomTerm], uz: list[np.ndarray
     """(Z_z Lambda_z) u_z, one value per row."""
     out = 0.0
     for zl, t, u in zip(ZLz, terms, uz):
+        if t.k == 1:  # a scalar term: one product
+            out = out + zl[:, 0] * u.take(t.codes)
+            continue
         U = u.reshape(-1, t.k)
         out = out + np.einsum("ij,ij->i", zl, U[t.codes])
     return out
@@ -272,7 +275,8 @@ def _pirls_zi(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, 
 
     def at(uu: np.ndarray) -> _Point | None:
         eta = base + ctx.system.zl_u(ZLc, uu[:qc])
-        zeta = np.clip(zeta0 + _zl_zero(ZLz, zt, np.split(uu[qc:], split)), -30.0, 30.0)
+        uz = [uu[qc:]] if len(zt) == 1 else np.split(uu[qc:], split)
+        zeta = np.clip(zeta0 + _zl_zero(ZLz, zt, uz), -30.0, 30.0)
         if not link.valid_eta(eta):
             return None
         mu, zi = link.inverse(eta), expit(zeta)
