@@ -151,3 +151,23 @@ def test_pair_factor_matches_blocked_cholesky():
     r = rng.normal(size=(zs.system.q, 3))
     np.testing.assert_allclose(A.solve(r), B.solve(r), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(A.minv_rows(ZL), B.minv_rows(ZL), rtol=1e-10, atol=1e-12)
+
+
+def test_gradient_with_the_documented_fallback():
+    """A zero-part family without ``zi_derivatives`` (the hook set to None): the gradient
+    takes numeric_zi_derivatives' differences and still matches central differences of the
+    deviance (to their accuracy, 1e-5)."""
+
+    class NoHook(interlace.ZeroInflatedPoissonFamily):
+        zi_derivatives = None
+
+    d = interlace.load_dataset("Salamanders")
+    ctx = build_glmm("count ~ mined + (1 | site)", d, family=NoHook(),
+                     ziformula="~ mined + (1 | site)")
+    dev = glmm_objective(ctx)
+    x = dev.start()
+    x[[0, -1]] = [0.5, 0.8]
+    dev(x)
+    g = dev.gradient(x)
+    fd = _central(dev, x)
+    assert np.max(np.abs(g - fd) / np.maximum(np.abs(fd), 1.0)) < 1e-5

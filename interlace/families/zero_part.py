@@ -247,7 +247,10 @@ class ZeroPartFamily(FromDerivatives, Family):
                 for n in base_wrt:
                     out.p_psi[n] = out.pp_psi[n] = out.mup_psi[n] = nil
                 return _scale_zi(out, outer)
-            g0 = self.base.loglik_derivatives(yb, mu, bw, bp, base_wrt)  # log f(0) on zeros
+            # log f(0)'s derivatives, at y = 0 on every row (read on the zero rows only; a
+            # count family's parameter terms are then free: NB2's polygamma sums are empty)
+            g0 = self.base.loglik_derivatives(np.zeros_like(yb, dtype=float), mu, bw, bp,
+                                              base_wrt)
             e = np.exp(self.base.log_zero_prob(mu, bw, bp))
             P = p + (1.0 - p) * e
             a = (1.0 - e) / P
