@@ -19,6 +19,13 @@ Laplace weights of lme4's form).
 
 :func:`compose` is the chain rule for a log-density that is a function of another one (zero
 inflation, zero truncation: :mod:`interlace.families.zero_part`).
+
+With random effects in ``ziformula`` the zero probability p has its own linear predictor, and
+the gradient (:mod:`interlace.glmm.zi_gradient`) also needs d2l/dp2, d3l/dp3, d3l/(dmu dp2) and
+the cross derivatives in p and each other parameter: a family with a zero probability returns
+them as a :class:`ZiDerivatives` from ``zi_derivatives`` (closed forms for
+:class:`~interlace.families.zero_part.ZeroPartFamily`); the documented fallback is
+:func:`numeric_zi_derivatives`.
 """
 
 from __future__ import annotations

@@ -35,8 +35,9 @@ class LaplaceIntegrator(Integrator):
 
     def exact_canonical(self, ctx, fam_names):
         """The fused canonical kernels (Poisson-log, binomial-logit) without family parameters,
-        and glmmTMB's form (observed information) for a family whose derivatives are all
-        closed forms (``closed_form_derivatives``): the gradient is exact to rounding."""
+        and glmmTMB's form (observed information, always the form with random effects in
+        ``ziformula``) for a family whose derivatives are all closed forms
+        (``closed_form_derivatives``): the gradient is exact to rounding."""
         if has_zi_random(ctx):  # glmmTMB's form always; exact with closed-form derivatives
             return bool(ctx.family.closed_form_derivatives)
         if kernel_for(ctx).fused and not fam_names:
