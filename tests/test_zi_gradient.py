@@ -41,6 +41,8 @@ def _central(dev, x, h=1e-5):
     ("poisson", "~ mined + (1 | site)"), ("nbinom2", "~ mined + (1 | site)"),
     ("truncated_poisson", "~ mined + (1 | site)"), ("nbinom1", "~ mined + (1 | site)"),
     ("poisson", "~ mined + (1 | spp)"),  # another grouping: the general blocked factor
+    ("poisson", "~ mined + (1 + mined | spp)"),  # a vector term
+    ("poisson", "~ mined + cs(0 + mined | spp)"),  # a covariance structure
 ])
 def test_gradient_matches_differences(family, zi):
     """At three points (start and perturbed), the analytic gradient over [theta, beta, family
