@@ -23,9 +23,9 @@ from interlace.distributed.support import check_glmm_support
 from interlace.errors import InterlaceError
 from interlace.glmm.deviance import Deviance
 from interlace.glmm.fitting import Optimum
+from interlace.glmm.optimize import Stages
 from interlace.glmm.parameters import Parameters
 from interlace.glmm.polish import Polisher
-from interlace.glmm.optimize import Stages
 from interlace.glmm.resolve import resolve_optimizer
 from interlace.linalg.blas import blas_limit
 from interlace.model.formula import parse_formula

@@ -48,7 +48,7 @@ class DaskLaplace(Integrator):
 
     name = "laplace"
 
-    def __init__(self, model: DaskModel, tol: float = 1e-12, maxit: int = 60) -> None:
+    def __init__(self, model: DaskModel, tol: float = 1e-8, maxit: int = 60) -> None:
         super().__init__(nAGQ=1)
         self.model, self.tol, self.maxit = model, tol, maxit
 

@@ -133,3 +133,21 @@ def pirls_stats(part, payload) -> dict:
     stats = weighted_blocks(part, A, W, lay)
     stats.update({"bad": 0, "ll": llk + part.const, "As": at_transpose(part, A, s, lay)})
     return stats
+
+
+def lmm_stats(part, lay: ULayout) -> dict:
+    """A linear mixed model's sufficient statistics, in one pass: Z'WZ's blocks, Z'WX, Z'Wy,
+    X'WX, X'Wy, y'Wy (y less the offset, W the prior weights), sum log w and the rows."""
+    if part is None:
+        return {}
+    A = [part.terms[ti].Z for ti in lay.order]
+    w, X = part.w, part.X
+    yo = part.y - part.offset
+    WX = w[:, None] * X
+    out = weighted_blocks(part, A, w, lay)
+    out.update({"ZWy": at_transpose(part, A, w * yo, lay),
+                "ZWX": np.column_stack([at_transpose(part, A, WX[:, j], lay)
+                                        for j in range(X.shape[1])]),
+                "XWX": X.T @ WX, "XWy": WX.T @ yo, "yWy": float(yo @ (w * yo)),
+                "sumlogw": float(np.sum(np.log(w))), "n": part.n})
+    return out

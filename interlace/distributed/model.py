@@ -31,7 +31,6 @@ from interlace.errors import DataError, InterlaceWarning, UnsupportedModelError
 from interlace.model.columns import used_columns
 from interlace.model.context import ModelContext
 from interlace.model.design import Design
-from interlace.model.fixed import drop_rank_deficient
 from interlace.model.formula import ParsedFormula
 
 

@@ -90,10 +90,13 @@ class Passes:
                 f"the Dask cluster is not available (client status {status!r}): the fit cannot "
                 f"continue; restart the cluster and fit again")
 
-    def gather(self, future: Any, what: str) -> Any:
-        """A future's value, or InterlaceError if the cluster does not deliver it in time."""
+    def gather(self, futures: list, what: str) -> list:
+        """The futures' values, or InterlaceError if the cluster does not deliver in time."""
+        from distributed import wait
+
         try:
-            return future.result(timeout=self.timeout)
+            wait(futures, timeout=self.timeout)
+            return self.client.gather(futures)
         except InterlaceError:
             raise
         except Exception as exc:  # noqa: BLE001 - timeouts, lost connections, killed workers
@@ -123,7 +126,7 @@ class Passes:
         c = self.client
         try:
             level = self.leaves(fn, payload, parts)
-            while len(level) > 1:
+            while len(level) > FAN_IN:  # a tree of sums on the workers; the last few here
                 level = [c.submit(add_stats, *level[i:i + FAN_IN], pure=False)
                          for i in range(0, len(level), FAN_IN)]
         except InterlaceError:
@@ -131,7 +134,7 @@ class Passes:
         except Exception as exc:  # noqa: BLE001 - a closed client raises on submit
             raise InterlaceError(f"the Dask cluster refused a {kind} pass "
                                  f"({type(exc).__name__}: {exc})") from None
-        out = self.gather(level[0], f"a {kind} pass")
+        out = add_stats(*self.gather(level, f"a {kind} pass"))
         log = self.log
         log.kinds.append(kind)
         log.seconds.append(time.perf_counter() - t0)
