@@ -213,3 +213,51 @@ def test_no_client_is_a_clear_error(monkeypatch):
     with pytest.raises(InterlaceError, match="running Dask client"):
         interlace.glmer("incidence ~ period + (1 | herd)", dd.from_pandas(cbpp, npartitions=2),
                         family="poisson")
+
+
+def test_sleepstudy_lmm_reml_and_ml(client):
+    """sleepstudy, fit(Reaction ~ Days + (Days | Subject)) by REML and ML on 3 partitions:
+    one pass of cross-products, the same estimates and criterion as the in-memory fit; a
+    gaussian glmer goes the same way (ML)."""
+    ss = interlace.load_dataset("sleepstudy")
+    ddf = dd.from_pandas(ss, npartitions=3)
+    f = "Reaction ~ Days + (Days | Subject)"
+    for method in ("REML", "ML"):
+        mem = interlace.fit(f, ss, method=method)
+        dist = interlace.fit(f, ddf, method=method)
+        assert_same(dist, mem)
+        assert dist.method == method
+        assert abs(dist.scale - mem.scale) < 1e-6 * mem.scale
+        assert dist.pass_log.counts() == {"levels": 1, "summary": 1, "crossprod": 1}
+        np.testing.assert_allclose(dist.fe_df.to_numpy(), mem.fe_df.to_numpy(), rtol=1e-3)
+    g = interlace.glmer("Reaction ~ Days + (1 | Subject)", ddf, family="gaussian")
+    m = interlace.glmer("Reaction ~ Days + (1 | Subject)", ss, family="gaussian")
+    assert_same(g, m)
+
+
+def test_yaml_parquet_scheduler_cli(client, tmp_path, capsys):
+    """``interlace run fit.yaml --scheduler tcp://...`` with a Parquet data source fits on the
+    cluster and writes the in-memory fit's estimates."""
+    import json
+
+    from interlace.cli import main
+
+    cbpp = interlace.load_dataset("cbpp")
+    folder = tmp_path / "cbpp.parquet"
+    folder.mkdir()
+    cbpp.iloc[:30].to_parquet(folder / "a.parquet")
+    cbpp.iloc[30:].to_parquet(folder / "b.parquet")
+    cfg = tmp_path / "fit.yaml"
+    cfg.write_text("name: cbpp\nformula: cbind(incidence, size - incidence) ~ period + "
+                   "(1 | herd)\nfamily: binomial\ndata:\n  path: cbpp.parquet\n")
+    out = tmp_path / "out.json"
+    code = main(["run", str(cfg), "--scheduler", client.scheduler.address, "-o", str(out),
+                 "-q"])
+    assert code == 0, capsys.readouterr().err
+    rec = json.loads(out.read_text())
+    mem = interlace.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                          family="binomial")
+    got = rec["result"]
+    assert abs(got["fit"]["llf"] - mem.llf) < TOL
+    for term, est in mem.fe_params.items():
+        assert abs(got["fixed_effects"][term]["estimate"] - est) < TOL

@@ -39,7 +39,7 @@ def glm_stats(part, payload) -> dict:
         return {}
     family, beta = payload
     kern = part.kernel(family)
-    eta = part.offset + part.X @ beta
+    eta = part.fixed().xbeta(beta)
     out = kern.evaluate_checked(eta, family.parameter_values())
     if out is None:
         return {"bad": 1}
@@ -56,7 +56,9 @@ def random_rows(part, lams: list[np.ndarray], lay: ULayout) -> list[np.ndarray]:
 
 def linear_predictor(part, beta, A: list[np.ndarray], u: np.ndarray, lay: ULayout) -> np.ndarray:
     """offset + X beta + A u."""
-    eta = part.offset + part.X @ beta
+    eta = part.fixed().xbeta(beta)
+    if eta is part.offset:  # (no columns: never the offset array itself)
+        eta = eta.copy()
     for pos, (ti, sl) in enumerate(zip(lay.order, lay.slices)):
         t = part.terms[ti]
         U = u[sl].reshape(-1, lay.ks[pos])

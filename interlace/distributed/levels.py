@@ -38,6 +38,9 @@ def partition_levels(df: pd.DataFrame, payload: tuple) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": len(df), "complete": len(frame)}
     for c in factors:
         out[f"factor:{c}"] = set(pd.unique(frame[c].astype(object)).tolist())
+    for c in set(factors) | {g for g in groups if ":" not in g}:
+        if isinstance(df[c].dtype, pd.CategoricalDtype):  # the partition's category order
+            out[f"cats:{c}"] = {tuple(df[c].cat.categories.tolist())}
     for g in groups:
         if ":" in g:  # an interaction's labels, as the in-memory fit forms them
             out[f"group:{g}"] = set(group_codes(frame, g)[1].tolist())
@@ -46,11 +49,26 @@ def partition_levels(df: pd.DataFrame, payload: tuple) -> dict[str, Any]:
     return out
 
 
-def ordered_levels(values: set, dtype: Any) -> pd.Index:
-    """Levels in the in-memory order: a categorical's category order, else sorted."""
-    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None:
-        cats = [c for c in dtype.categories if c in values]
-        return pd.Index(cats)
+UNKNOWN = "__UNKNOWN_CATEGORIES__"  # Dask's placeholder for categories not yet read
+
+
+def known_categories(stats: dict, meta: pd.DataFrame, col: str) -> list | None:
+    """A categorical column's categories in order: the Dask frame's, else the partitions' own
+    when they all agree (Parquet keeps pandas' order); None for other columns."""
+    dtype = meta[col].dtype if col in meta.columns else None
+    if not isinstance(dtype, pd.CategoricalDtype):
+        return None
+    cats = list(dtype.categories) if dtype.categories is not None else [UNKNOWN]
+    if UNKNOWN not in cats:
+        return cats
+    seen = stats.get(f"cats:{col}", set())
+    return list(next(iter(seen))) if len(seen) == 1 else None
+
+
+def ordered_levels(values: set, cats: list | None) -> pd.Index:
+    """Levels in the in-memory order: a categorical's category order (``cats``), else sorted."""
+    if cats is not None:
+        return pd.Index([c for c in cats if c in values])
     vals = list(values)
     s = pd.Series(vals, dtype=object)
     if all(isinstance(v, str) for v in vals) or text_column(s):
@@ -66,11 +84,11 @@ def factor_dtypes(stats: dict, meta: pd.DataFrame, factors: list[str]) -> dict:
     categories, unused ones included, as the in-memory formula does)."""
     out = {}
     for c in factors:
-        dtype = meta[c].dtype
-        if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None:
-            out[c] = pd.CategoricalDtype(dtype.categories, ordered=dtype.ordered)
+        cats = known_categories(stats, meta, c)
+        if cats is not None:
+            out[c] = pd.CategoricalDtype(cats, ordered=bool(meta[c].dtype.ordered))
         else:
-            out[c] = pd.CategoricalDtype(ordered_levels(stats[f"factor:{c}"], dtype))
+            out[c] = pd.CategoricalDtype(ordered_levels(stats[f"factor:{c}"], None))
     return out
 
 
@@ -79,8 +97,8 @@ def group_levels(stats: dict, meta: pd.DataFrame, groups: list[str]) -> list[pd.
     out = []
     for g in groups:
         vals = stats.get(f"group:{g}", set())
-        dtype = meta[g].dtype if g in meta.columns else None
-        levels = ordered_levels(vals, dtype) if ":" not in g else pd.Index(sorted(vals), dtype=object)
+        levels = (ordered_levels(vals, known_categories(stats, meta, g)) if ":" not in g
+                  else pd.Index(sorted(vals), dtype=object))
         if len(levels) < 2:
             raise DataError(f"grouping factor {g!r} has {len(levels)} level(s) over all "
                             f"partitions; a random effect needs at least 2 levels")

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interlace.glmm.rowkernel import row_kernel
+from interlace.glmm.rowkernel import FixedEffects, row_kernel
 from interlace.model.design import Design, build_design
 from interlace.model.formula import ParsedFormula
 from interlace.model.terms import RandomTerm
@@ -64,8 +64,16 @@ class Partition:
             self.__dict__["_kernel"] = k
         return k
 
-    def __getstate__(self) -> dict:  # the kernel is rebuilt where the partition lands
-        return {k: v for k, v in self.__dict__.items() if k != "_kernel"}
+    def fixed(self) -> FixedEffects:
+        """X stored by column with the offset (offset + X beta as the in-memory fit sums it)."""
+        fe = self.__dict__.get("_fixed")
+        if fe is None:
+            fe = FixedEffects(self.X, self.offset)
+            self.__dict__["_fixed"] = fe
+        return fe
+
+    def __getstate__(self) -> dict:  # kernels are rebuilt where the partition lands
+        return {k: v for k, v in self.__dict__.items() if k not in ("_kernel", "_fixed")}
 
 
 def prepared(df: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
