@@ -15,6 +15,7 @@ import numpy as np
 
 from interlace.distributed.frames import active_client
 from interlace.distributed.integrator import DaskLaplace
+from interlace.distributed.kernels import moment_stats
 from interlace.distributed.model import DaskModel, build_model
 from interlace.distributed.passes import Passes
 from interlace.distributed.result import DaskGLMMResult
@@ -27,6 +28,7 @@ from interlace.glmm.optimize import Stages
 from interlace.glmm.parameters import Parameters
 from interlace.glmm.polish import Polisher
 from interlace.glmm.resolve import resolve_optimizer
+from interlace.glmm.start import theta_from_level_sums
 from interlace.linalg.blas import blas_limit
 from interlace.model.formula import parse_formula
 from interlace.optimizers.base import check_optimizer_options
@@ -56,6 +58,14 @@ def dask_parameters(model: DaskModel) -> Parameters:
                       tlow, model.beta_scale)
 
 
+def moment_theta(model: DaskModel, beta: np.ndarray) -> np.ndarray:
+    """theta's start from the GLM fit's per-level moments (one pass), as the in-memory fit
+    starts a canonical-link Laplace fit (:func:`interlace.glmm.start.theta_moments`)."""
+    terms = model.ctx.design.terms
+    st = model.passes.run("moments", moment_stats, (model.ctx.family, beta))
+    return theta_from_level_sums(terms, [(st[f"A{i}"], st[f"S{i}"]) for i in range(len(terms))])
+
+
 def optimize_dask_glmm(model: DaskModel, optimizer: Any = None,
                        options: dict | None = None) -> tuple[Optimum, DaskLaplace]:
     """The joint stage from the GLM start and the Newton polish, as :func:`~interlace.glmm.
@@ -67,7 +77,10 @@ def optimize_dask_glmm(model: DaskModel, optimizer: Any = None,
         params = dask_parameters(model)
         dev = Deviance(params, integ)
         stages = Stages(params, opt, options)
-        x, fx, r2, lower = stages.joint_stage(dev, dev.start(), True)
+        x_start = dev.start()
+        if not options:  # options given to the optimizer keep lme4's start, as in memory
+            x_start[: params.ntheta] = moment_theta(model, params.beta0)
+        x, fx, r2, lower = stages.joint_stage(dev, x_start, True)
         polisher = Polisher(dev, True, True, 1.0 / params.scale(dev.layout), lower)
         x, fx, H, g = polisher.polish(x, fx)
         fx = dev(x)

@@ -13,6 +13,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 
 from interlace.distributed.layout import ULayout
+from interlace.glmm.start import level_sums
 
 
 def summary_stats(part, lay: ULayout) -> dict:
@@ -47,6 +48,22 @@ def glm_stats(part, payload) -> dict:
     s, W = kern.score_weights(eta, mu, family.parameter_values())[:2]
     X = part.X
     return {"bad": 0, "ll": llk + part.const, "XtWX": X.T @ (W[:, None] * X), "Xts": X.T @ s}
+
+
+def moment_stats(part, payload) -> dict:
+    """Each term's per-level sums at the GLM fit (theta's moment start, :func:`interlace.glmm.
+    start.level_sums`)."""
+    if part is None:
+        return {}
+    family, beta = payload
+    kern = part.kernel(family)
+    fp = family.parameter_values()
+    eta = part.fixed().xbeta(beta)
+    s, W = kern.score_weights(eta, kern.link.inverse(eta), fp)[:2]
+    out = {}
+    for i, t in enumerate(part.terms):
+        out[f"A{i}"], out[f"S{i}"] = level_sums(t, s, W)
+    return out
 
 
 def random_rows(part, lams: list[np.ndarray], lay: ULayout) -> list[np.ndarray]:
