@@ -149,10 +149,7 @@ def build_model(passes: Passes, data: Any, parsed: ParsedFormula, family: Any, w
     found = passes.run("levels", partition_levels, (spec.used, factors, groups), parts=raw)
     spec.categories = factor_dtypes(found, meta, factors)
     spec.levels = group_levels(found, meta, groups)
-    head = data.head(1000, npartitions=-1)
-    if not len(head):
-        raise DataError("the Dask DataFrame has no rows")
-    sk = partition_design(head, spec)
+    sk = partition_design(first_rows(data, spec), spec)
     terms = [skeleton_term(t, lv) for t, lv in zip(sk.terms, spec.levels)]
     lay = ULayout.of([t.k for t in terms], [t.nlevels for t in terms])
     from dask import delayed
@@ -179,6 +176,17 @@ def build_model(passes: Passes, data: Any, parsed: ParsedFormula, family: Any, w
     spread = np.sqrt(np.maximum(var, 0.0))
     model.beta_scale = np.where(spread > 1e-12 * np.maximum(1.0, np.abs(xm)), spread, 1.0)
     return model
+
+
+def first_rows(data: Any, spec: ModelSpec, n: int = 1000) -> pd.DataFrame:
+    """Up to ``n`` complete rows from the first partition that has some (the skeleton's
+    names come from them; every partition's levels are already known)."""
+    for i in range(data.npartitions):
+        head = data.get_partition(i).head(n, npartitions=1, compute=True)
+        if len(head[[c for c in spec.used if c in head.columns]].dropna()):
+            return head
+    raise DataError("the Dask DataFrame has no complete rows (every row has a missing value "
+                    "in a column the model uses)")
 
 
 def check_whole(stats: dict, terms: list, names: list[str], keep: list[int], n: int) -> None:
