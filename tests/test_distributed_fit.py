@@ -121,6 +121,11 @@ def test_crossed_factors_text_factor_and_weights(client):
         assert list(dist.random_effects[g].index) == list(mem.random_effects[g].index)
 
 
+def dist_mem(cbpp):
+    return interlace.glmer("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp,
+                           family="binomial")
+
+
 def test_per_row_quantities_raise(client):
     """What needs the rows (fitted values, residuals) says so instead of guessing."""
     cbpp = interlace.load_dataset("cbpp")
@@ -130,6 +135,13 @@ def test_per_row_quantities_raise(client):
         dist.fittedvalues  # noqa: B018
     with pytest.raises(InterlaceError, match="stay on the Dask workers"):
         dist.residuals()
+    with pytest.raises(InterlaceError, match="stay on the Dask workers"):
+        dist.bootstrap(nsim=2)
+    with pytest.raises(InterlaceError, match="stay on the Dask workers"):
+        dist.ranef(condvar=True)
+    pred = dist.predict(newdata=cbpp.iloc[:5], type="response")
+    np.testing.assert_allclose(np.asarray(pred, float), np.asarray(
+        dist_mem(cbpp).predict(newdata=cbpp.iloc[:5], type="response"), float), atol=1e-6)
 
 
 @pytest.mark.parametrize("kwargs, match", [

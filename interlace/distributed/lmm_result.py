@@ -8,15 +8,14 @@ import math
 from functools import cached_property
 
 import numpy as np
-import pandas as pd
 
 from interlace.distributed.lmm_objective import DaskLMMObjective
-from interlace.distributed.result import rows_unavailable
+from interlace.distributed.result import RowsOnWorkers, rows_unavailable
 from interlace.lmm.result import LMMResult
 from interlace.results.base import SINGULAR_TOL, limit_problem
 
 
-class DaskLMMResult(LMMResult):
+class DaskLMMResult(RowsOnWorkers, LMMResult):
     """A linear mixed model fitted on a Dask DataFrame; ``pass_log`` says what it cost."""
 
     pass_log = None
@@ -52,29 +51,5 @@ class DaskLMMResult(LMMResult):
         return self
 
     @cached_property
-    def fittedvalues(self) -> pd.Series:
-        raise rows_unavailable("fittedvalues")
-
-    @property
-    def resid_response(self) -> pd.Series:
-        raise rows_unavailable("residuals")
-
-    @property
-    def resid_pearson(self) -> pd.Series:
-        raise rows_unavailable("residuals")
-
-    @property
-    def resid_deviance(self) -> pd.Series:
-        raise rows_unavailable("residuals")
-
-    @cached_property
     def kr_adjustment(self):
         raise rows_unavailable("Kenward-Roger's adjustment")
-
-    def _linear_predictor(self, newdata=None, include_re: bool = True, offset=None):
-        if newdata is None:
-            raise rows_unavailable("a prediction on the fitted rows")
-        return super()._linear_predictor(newdata, include_re, offset)
-
-    def _modes_factor(self):
-        raise rows_unavailable("the conditional variances of the random effects")

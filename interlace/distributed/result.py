@@ -21,7 +21,53 @@ def rows_unavailable(what: str) -> InterlaceError:
         f"for a fit on a Dask DataFrame (predict(newdata=...) on a pandas frame works)")
 
 
-class DaskGLMMResult(GLMMResult):
+class RowsOnWorkers:
+    """What a result needs the fitted rows for raises :func:`rows_unavailable`."""
+
+    @cached_property
+    def fittedvalues(self) -> pd.Series:
+        raise rows_unavailable("fittedvalues")
+
+    @property
+    def resid_response(self) -> pd.Series:
+        raise rows_unavailable("residuals")
+
+    @property
+    def resid_pearson(self) -> pd.Series:
+        raise rows_unavailable("residuals")
+
+    @property
+    def resid_deviance(self) -> pd.Series:
+        raise rows_unavailable("residuals")
+
+    def _linear_predictor(self, newdata=None, include_re: bool = True, offset=None):
+        if newdata is None:
+            raise rows_unavailable("a prediction on the fitted rows")
+        return super()._linear_predictor(newdata, include_re, offset)
+
+    def _modes_factor(self):
+        raise rows_unavailable("the conditional variances of the random effects")
+
+    def simulate(self, *args, **kwargs):
+        raise rows_unavailable("simulate()")
+
+    def refit(self, *args, **kwargs):
+        raise rows_unavailable("refit()")
+
+    def bootstrap(self, *args, **kwargs):
+        raise rows_unavailable("bootstrap()")
+
+    def profile(self, *args, **kwargs):
+        raise rows_unavailable("profile() (it refits the model many times)")
+
+    def simulated_residuals(self, *args, **kwargs):
+        raise rows_unavailable("simulated_residuals()")
+
+    def all_fit(self, *args, **kwargs):
+        raise rows_unavailable("all_fit()")
+
+
+class DaskGLMMResult(RowsOnWorkers, GLMMResult):
     """A GLMM fitted on a Dask DataFrame; ``pass_log`` says what the passes cost."""
 
     pass_log = None
@@ -47,27 +93,3 @@ class DaskGLMMResult(GLMMResult):
         self._eta = None
         self._mu_linked = None
         self._fitted = None
-
-    @cached_property
-    def fittedvalues(self) -> pd.Series:
-        raise rows_unavailable("fittedvalues")
-
-    @property
-    def resid_response(self) -> pd.Series:
-        raise rows_unavailable("residuals")
-
-    @property
-    def resid_pearson(self) -> pd.Series:
-        raise rows_unavailable("residuals")
-
-    @property
-    def resid_deviance(self) -> pd.Series:
-        raise rows_unavailable("residuals")
-
-    def _linear_predictor(self, newdata=None, include_re: bool = True, offset=None):
-        if newdata is None:
-            raise rows_unavailable("a prediction on the fitted rows")
-        return super()._linear_predictor(newdata, include_re, offset)
-
-    def _modes_factor(self):
-        raise rows_unavailable("the conditional variances of the random effects")
