@@ -273,3 +273,18 @@ def test_yaml_parquet_scheduler_cli(client, tmp_path, capsys):
     assert abs(got["fit"]["llf"] - mem.llf) < TOL
     for term, est in mem.fe_params.items():
         assert abs(got["fixed_effects"][term]["estimate"] - est) < TOL
+
+
+def test_crossed_without_the_exact_gradient(client, monkeypatch):
+    """Crossed factors too large for M^-1's dense cross block (the limit lowered to 0 here):
+    the optimizer differences the distributed deviance instead, and the answer is still the
+    in-memory fit's (to the differences' precision)."""
+    from interlace.distributed import system
+
+    df = crossed_data(n=600)
+    f = "y ~ 1 + (1 | a) + (1 | b)"
+    mem = interlace.glmer(f, df, family="poisson")
+    monkeypatch.setattr(system, "MAX_CROSS_DENSE", 0)
+    dist = interlace.glmer(f, dd.from_pandas(df, npartitions=2), family="poisson")
+    assert "gradient" not in dist.pass_log.counts()
+    assert_same(dist, mem, tol=1e-6)

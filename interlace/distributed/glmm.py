@@ -78,10 +78,11 @@ def optimize_dask_glmm(model: DaskModel, optimizer: Any = None,
         dev = Deviance(params, integ)
         stages = Stages(params, opt, options)
         x_start = dev.start()
+        exact = integ.has_gradient()  # else differences of the deviance (large crossed q)
         if not options:  # options given to the optimizer keep lme4's start, as in memory
             x_start[: params.ntheta] = moment_theta(model, params.beta0)
-        x, fx, r2, lower = stages.joint_stage(dev, x_start, True)
-        polisher = Polisher(dev, True, True, 1.0 / params.scale(dev.layout), lower)
+        x, fx, r2, lower = stages.joint_stage(dev, x_start, exact)
+        polisher = Polisher(dev, exact, exact, 1.0 / params.scale(dev.layout), lower)
         x, fx, H, g = polisher.polish(x, fx)
         fx = dev(x)
     if dev.last is None or not np.isfinite(fx) or fx >= 1e100:

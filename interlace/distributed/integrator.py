@@ -17,6 +17,7 @@ import numpy as np
 from interlace.distributed.gradient_kernel import gradient_stats
 from interlace.distributed.kernels import pirls_stats
 from interlace.distributed.model import DaskModel
+from interlace.distributed import system
 from interlace.distributed.system import BlockFactor
 from interlace.integrators.base import IntegrationResult, Integrator
 
@@ -110,13 +111,20 @@ class DaskLaplace(Integrator):
         res = self.modes(np.asarray(theta, float), np.asarray(beta, float), u0)
         return IntegrationResult(-0.5 * res.laplace_deviance, res)
 
+    def has_gradient(self) -> bool:
+        """Whether the exact gradient is offered: not when M^-1's cross block of crossed
+        factors would exceed :data:`~interlace.distributed.system.MAX_CROSS_DENSE` entries
+        (the optimizer then differences the distributed deviance instead)."""
+        lay = self.model.lay
+        return lay.q2 * lay.q0 <= system.MAX_CROSS_DENSE
+
     def exact_canonical(self, ctx, fam_names) -> bool:
-        return not fam_names
+        return not fam_names and self.has_gradient()
 
     def gradient(self, ctx, theta, beta, fparams, result, fam_names):
         """d(-2 log L) over [theta, beta]: one pass at the modes, then one solve."""
         modes = result.modes
-        if modes.factor is None or fam_names:
+        if modes.factor is None or fam_names or not self.has_gradient():
             return None
         m = self.model
         inv = modes.factor.inverse_parts(m.pattern)
