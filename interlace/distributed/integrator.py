@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from interlace.distributed import system
 from interlace.distributed.gradient_kernel import gradient_stats
 from interlace.distributed.kernels import pirls_stats
 from interlace.distributed.model import DaskModel
-from interlace.distributed import system
 from interlace.distributed.system import BlockFactor
 from interlace.integrators.base import IntegrationResult, Integrator
 
