@@ -73,9 +73,7 @@ def random_rows(part, lams: list[np.ndarray], lay: ULayout) -> list[np.ndarray]:
 
 def linear_predictor(part, beta, A: list[np.ndarray], u: np.ndarray, lay: ULayout) -> np.ndarray:
     """offset + X beta + A u."""
-    eta = part.fixed().xbeta(beta)
-    if eta is part.offset:  # (no columns: never the offset array itself)
-        eta = eta.copy()
+    eta = part.fixed().xbeta(beta)  # a new array: A u is added in place
     for pos, (ti, sl) in enumerate(zip(lay.order, lay.slices)):
         t = part.terms[ti]
         U = u[sl].reshape(-1, lay.ks[pos])
