@@ -220,7 +220,7 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
         x_start = dev.start()
         exact = opt.uses_gradient and exact_canonical(dev.integrator, ctx, params.est)
         if exact and not options and start is None:
-            x_start[: params.ntheta] = params.moment_theta()
+            x_start[: params.ntheta] = params.moment_theta(has_zi_random(ctx))
         use_grad = opt.uses_gradient and dev.gradient(x_start) is not None
         exact = exact and use_grad
         r1 = nfev1 = None

@@ -107,17 +107,21 @@ def _lstsq_step(X: np.ndarray, W: np.ndarray, z: np.ndarray) -> np.ndarray | Non
 
 
 def theta_moments(design: Design, kern: RowKernel, fe: FixedEffects, beta: np.ndarray,
-                  fp: dict) -> np.ndarray:
+                  fp: dict, floor_without_excess: bool = False) -> np.ndarray:
     """Start of theta from the GLM fit: each level's one-step Fisher-scoring effects
     b_j = A_j^-1 S_j (A_j, S_j its weight and score sums) vary by about Sigma + mean(A_j^-1),
     so Sigma is their excess second moment (each term alone). A scalar term's SD is kept
     within [0.1, 10]; a vector term's Sigma gets its eigenvalues floored at 1e-4 of the largest
     before its Cholesky factor gives theta. lme4's start (the identity) where there is no
     excess. It spares the optimizer steps, and for a vector term a start on the scale of its
-    columns (an identity start for a slope on days of a log-rate wandered off)."""
+    columns (an identity start for a slope on days of a log-rate wandered off).
+    ``floor_without_excess``: a scalar term without excess starts at the floor, 0.1, instead
+    (random effects in ``ziformula``: from lme4's 1 the joint L-BFGS-B run overshot the
+    conditional SD of Salamanders' Poisson hurdle onto its bound, 48 deviances instead of 37)."""
     eta = fe.xbeta(beta)
     s, W = kern.score_weights(eta, kern.link.inverse(eta), fp)[:2]
-    return theta_from_level_sums(design.terms, [level_sums(t, s, W) for t in design.terms])
+    return theta_from_level_sums(design.terms, [level_sums(t, s, W) for t in design.terms],
+                                 floor_without_excess)
 
 
 def level_sums(t, s: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,8 +142,8 @@ def level_sums(t, s: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return A, S
 
 
-def theta_from_level_sums(terms: list, sums: list[tuple[np.ndarray, np.ndarray]]
-                          ) -> np.ndarray:
+def theta_from_level_sums(terms: list, sums: list[tuple[np.ndarray, np.ndarray]],
+                          floor_without_excess: bool = False) -> np.ndarray:
     """:func:`theta_moments` from each term's :func:`level_sums`."""
     out = []
     for t, (A, S) in zip(terms, sums):
@@ -147,6 +151,8 @@ def theta_from_level_sums(terms: list, sums: list[tuple[np.ndarray, np.ndarray]]
         sigma = _excess_covariance(t, A, S)
         if sigma is not None and t.k == 1:
             th = np.array([min(max(np.sqrt(sigma[0, 0]), 0.1), 10.0)])
+        elif sigma is None and t.k == 1 and floor_without_excess:
+            th = np.array([0.1])
         elif sigma is not None and not t.linear:  # a structure's own parameters
             th = np.asarray(t.structure.start_from_covariance(sigma, t.k), float)
         elif sigma is not None:
