@@ -120,10 +120,35 @@ def theta_moments(design: Design, kern: RowKernel, fe: FixedEffects, beta: np.nd
     conditional SD of Salamanders' Poisson hurdle onto its bound, 48 deviances instead of 37)."""
     eta = fe.xbeta(beta)
     s, W = kern.score_weights(eta, kern.link.inverse(eta), fp)[:2]
+    return theta_from_level_sums(design.terms, [level_sums(t, s, W) for t in design.terms],
+                                 floor_without_excess)
+
+
+def level_sums(t, s: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A term's per-level sums at the GLM fit: A_j = sum Z'WZ (levels, k, k) and S_j = sum
+    Z's (levels, k), for ``s`` the score and ``W`` the weights in eta on the term's rows
+    (sums over rows: a distributed fit adds them over partitions)."""
+    k, L = t.k, t.nlevels
+    Z = t.Z
+    if k > 4:  # wide structured blocks: one grouped product, not k^2 sums
+        ind = csr_matrix((np.ones(Z.shape[0]), (t.codes, np.arange(Z.shape[0]))),
+                         shape=(L, Z.shape[0]))
+        A = np.asarray(ind @ ((Z * W[:, None])[:, :, None] * Z[:, None, :]).reshape(-1, k * k)
+                       ).reshape(L, k, k)
+    else:
+        A = np.stack([np.bincount(t.codes, Z[:, a] * Z[:, b] * W, minlength=L)
+                      for a in range(k) for b in range(k)], axis=1).reshape(L, k, k)
+    S = np.stack([np.bincount(t.codes, Z[:, a] * s, minlength=L) for a in range(k)], axis=1)
+    return A, S
+
+
+def theta_from_level_sums(terms: list, sums: list[tuple[np.ndarray, np.ndarray]],
+                          floor_without_excess: bool = False) -> np.ndarray:
+    """:func:`theta_moments` from each term's :func:`level_sums`."""
     out = []
-    for t in design.terms:
+    for t, (A, S) in zip(terms, sums):
         th = t.theta_start()
-        sigma = _excess_covariance(t, s, W)
+        sigma = _excess_covariance(t, A, S)
         if sigma is not None and t.k == 1:
             th = np.array([min(max(np.sqrt(sigma[0, 0]), 0.1), 10.0)])
         elif sigma is None and t.k == 1 and floor_without_excess:
@@ -136,20 +161,10 @@ def theta_moments(design: Design, kern: RowKernel, fe: FixedEffects, beta: np.nd
     return np.concatenate(out)
 
 
-def _excess_covariance(t, s: np.ndarray, W: np.ndarray) -> np.ndarray | None:
+def _excess_covariance(t, A: np.ndarray, S: np.ndarray) -> np.ndarray | None:
     """mean(b_j b_j') - mean(A_j^-1) over the levels whose A_j is invertible (None if fewer
     than two, or if the excess has no positive variance)."""
-    k, L = t.k, t.nlevels
-    Z = t.Z
-    if k > 4:  # wide structured blocks: one grouped product, not k^2 sums
-        ind = csr_matrix((np.ones(Z.shape[0]), (t.codes, np.arange(Z.shape[0]))),
-                         shape=(L, Z.shape[0]))
-        A = np.asarray(ind @ ((Z * W[:, None])[:, :, None] * Z[:, None, :]).reshape(-1, k * k)
-                       ).reshape(L, k, k)
-    else:
-        A = np.stack([np.bincount(t.codes, Z[:, a] * Z[:, b] * W, minlength=L)
-                      for a in range(k) for b in range(k)], axis=1).reshape(L, k, k)
-    S = np.stack([np.bincount(t.codes, Z[:, a] * s, minlength=L) for a in range(k)], axis=1)
+    k = t.k
     det = np.linalg.det(A)
     ok = np.isfinite(det) & (det > 1e-12 * np.maximum(np.abs(A).max(axis=(1, 2)) ** k, 1e-300))
     if ok.sum() < 2:
