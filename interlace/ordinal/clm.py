@@ -82,6 +82,18 @@ class _ClmProblem:
             g[nz:] = X.T @ (-(la + lb))
         return g, H
 
+    def eta_cross(self, v: np.ndarray, st: dict) -> np.ndarray:
+        """Per row, d2l/(deta dv) over v = (z, beta): (n, nz + p). A random effect enters
+        a row's eta as a covariate does, so Z Lambda' times this is the cross block of the
+        log-likelihood's Hessian in (v, u)."""
+        K1, nz = self.K1, self.nz
+        laa, lab, lbb = (self.w * d for d in second_derivatives(st))
+        sa, sb = -(laa + lab), -(lab + lbb)  # d l_a / deta, d l_b / deta
+        R_tau = self.onehot[:, :K1] * sa[:, None] + self.onehot[:, 1:] * sb[:, None]
+        dpsi = np.where(self.log, self.psi(v[:nz]), 1.0)
+        R_z = R_tau @ (self.s.L * dpsi[None, :])
+        return np.column_stack([R_z, -(sa + sb)[:, None] * self.X]) if self.p else R_z
+
 
 def _newton_step(g: np.ndarray, H: np.ndarray) -> np.ndarray:
     """The ascent step -H^-1 g, with H shifted down until it is negative definite."""
@@ -130,3 +142,15 @@ def clm_fit(family, y, weights, X, offset, tau0: np.ndarray, maxiter: int = 100,
         v, ll, st = v + t * step, lln, stn
     psi = prob.psi(v[: prob.nz])
     return family.structure.L @ psi, v[prob.nz:], converged
+
+
+def clm_curvature(family, y, weights, X, offset, v: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The clm log-likelihood's Hessian in v = (z, beta) (z: every threshold parameter on its
+    unconstrained scale) and the per-row cross derivatives d2l/(deta dv) (:meth:`_ClmProblem.eta_cross`)
+    at v; None where the likelihood cannot be evaluated."""
+    prob = _ClmProblem(family, y, weights, X, offset)
+    ll, st = prob.loglik(np.asarray(v, float))
+    if st is None:
+        return None
+    return prob.derivatives(v, st)[1], prob.eta_cross(v, st)

@@ -34,6 +34,7 @@ from interlace.model.formula import parse_formula
 from interlace.ordinal.family import OrdinalFamily, check_threshold, cumulative_link
 from interlace.ordinal.laplace import OrdinalLaplace
 from interlace.ordinal.result import CLMMResult
+from interlace.ordinal.start import clmm_start, start_hessian
 
 
 def _shown(values, k: int = 6) -> str:
@@ -144,10 +145,22 @@ def clmm(
     with blas_limit():  # the design's rank checks too
         ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
                          offset=offset, threshold=threshold)
-        res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt, optimizer_options),
+        res = glmm_result(ctx, integ, opt, optimize_clmm(ctx, integ, opt, optimizer_options),
                           CLMMResult)
     res.response = response_column(ctx.design.parsed)
     return res
+
+
+def optimize_clmm(ctx: ModelContext, integ: Any, opt: Any, options: dict | None = None):
+    """:func:`~interlace.glmm.optimize_glmm` for a :func:`clmm` model: with the exact Laplace
+    gradient, a gradient optimizer and no options for it, the joint fit starts at the clm fit
+    scaled for the random effects, with quasi-Newton steps on an approximate Hessian there
+    (:mod:`interlace.ordinal.start`); the optimizer takes over if they do not converge."""
+    x0 = None
+    if isinstance(integ, OrdinalLaplace) and opt.uses_gradient and not options:
+        x0 = clmm_start(ctx)
+    return optimize_glmm(ctx, integ, opt, options, start=x0,
+                         start_hessian=None if x0 is None else start_hessian)
 
 
 def clmm_integrator(integrator: Any = None, nAGQ: int = 1):
