@@ -62,7 +62,7 @@ def ordinal_codes(s: pd.Series, label: str) -> tuple[np.ndarray, list]:
                 f"with pandas.Categorical(data[{label!r}], categories=[lowest, ..., highest], "
                 f"ordered=True), or code it as integers"
             )
-        codes = s.cat.codes.to_numpy().astype(float)
+        codes = np.asarray(s.array.codes).astype(float)
         codes[codes < 0] = np.nan
         return codes, [_plain(c) for c in dt.categories]
     if pd.api.types.is_bool_dtype(dt):

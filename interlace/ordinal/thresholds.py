@@ -21,6 +21,7 @@ and ``spacing_j`` = tau_j - tau_(j-1); equidistant: ``threshold_1`` and ``spacin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -42,9 +43,9 @@ class ThresholdStructure:
     T: np.ndarray
     alpha_names: tuple[str, ...] | None
 
-    @property
+    @cached_property
     def L(self) -> np.ndarray:
-        """d tau / d psi (tau = L psi)."""
+        """d tau / d psi (tau = L psi; computed once: it is read at every evaluation)."""
         return self.T @ self.C
 
     def psi(self, params: dict) -> np.ndarray:
