@@ -134,8 +134,9 @@ def clmm(
     Returns a :class:`CLMMResult` (thresholds named as ordinal names them, ``"1|2"``...; the
     threshold coefficients of a symmetric or equidistant structure as ordinal names them).
     The stages are public: :func:`build_clmm` gives the model, :func:`clmm_integrator` the
-    integrator, and :func:`~interlace.glmm.optimize_glmm` and
-    :func:`~interlace.glmm.glmm_result` (with ``result_cls=CLMMResult``) fit it, as for a GLMM.
+    integrator, and :func:`optimize_clmm` (the GLMM's :func:`~interlace.glmm.optimize_glmm`
+    from the clm start) and :func:`~interlace.glmm.glmm_result` (with
+    ``result_cls=CLMMResult``) fit it, as for a GLMM.
     """
     nAGQ = check_nagq(nAGQ)
     cumulative_link(link)  # an unknown link or threshold is an error before any work
