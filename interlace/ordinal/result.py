@@ -144,9 +144,12 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         se_a = np.sqrt(np.maximum(np.diag(Va), 0.0))
         se_t = np.sqrt(np.maximum(np.diag(Tt @ Va @ Tt.T), 0.0))
         self.threshold_coef_bse = pd.Series(se_a, index=tnames, name="Std. Error")
-        self.threshold_coef_zvalues = self.threshold_coefs / self.threshold_coef_bse
-        self.threshold_bse = pd.Series(se_t, index=self.thresholds.index, name="Std. Error")
-        self.threshold_zvalues = self.thresholds / self.threshold_bse
+        tidx = self.thresholds.index
+        self.threshold_bse = pd.Series(se_t, index=tidx, name="Std. Error")
+        with np.errstate(divide="ignore", invalid="ignore"):  # (a Series' division's NaN/inf)
+            self.threshold_coef_zvalues = pd.Series(self.threshold_coefs.to_numpy() / se_a,
+                                                    index=tnames)
+            self.threshold_zvalues = pd.Series(self.thresholds.to_numpy() / se_t, index=tidx)
 
     # -- parameters ----------------------------------------------------------------------
     def profile_problem(self) -> OrdinalProfileProblem:
