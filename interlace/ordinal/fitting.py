@@ -214,8 +214,11 @@ def build_clmm(
         fam.parameters[fam.structure.names[0]].value = 0.0
     # Starting thresholds from the marginal cumulative proportions; the core's GLM start
     # fits beta given them, then the family's start_parameters hook refits the thresholds
-    # given that beta (one step of the fit without random effects, R's clm). A full clm fit
-    # (OrdinalFamily.fit_fixed) saves no evaluations on the fixtures and costs more.
+    # given that beta (one step of the fit without random effects, R's clm). That is the
+    # start of optimize_glmm (and of clmm() with optimizer options or another integrator);
+    # optimize_clmm starts from the full clm fit scaled for the random effects instead, with
+    # quasi-Newton steps on an approximate Hessian (ordinal/start.py: wine 22 deviances
+    # where L-BFGS-B from this start took 35).
     tau0 = fam.marginal_thresholds(y, design.weights)
     for name, value in fam.threshold_params(tau0).items():
         fam.parameters[name].start = value

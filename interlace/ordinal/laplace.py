@@ -14,7 +14,10 @@ lev = diag(A M^-1 A'), v = lev dW/deta, lambda = M^-1 A'v and the cut-point deri
 
 then dD/dz = (d tau / dz)' dD/dtau. It is closed-form to rounding, so the fit starts the joint
 stage directly and takes the Hessian by forward differences of it (m gradients, not 2m, and no
-differences of the deviance in the thresholds).
+differences of the deviance in the thresholds). With a single scalar random term M is
+diagonal: penalised IRLS runs elementwise per group (:mod:`interlace.ordinal.pirls_diagonal`,
+for a log-concave F) and the gradient in all three blocks is one pass
+(:func:`scalar_gradient`).
 """
 
 from __future__ import annotations
