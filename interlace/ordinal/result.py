@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -67,10 +68,30 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         C0 = fam.structure.C[:, 0]
         T = self._natural_jacobian(ctx, layout, x.size, Jz, C0 if shift else None)
         self._set_natural_covariance(ctx, H, g, T, tnames)
-        d = self._ctx.design
-        ll = fam.loglik(d.y, self._eta, np.ones(d.n), self.family_params)
-        self.fittedvalues = pd.Series(np.exp(ll), name="fitted")
         return self
+
+    # -- pandas pieces, built on first use (a small fit's own cost is mostly numpy) --------
+    @cached_property
+    def fittedvalues(self) -> pd.Series:
+        """P(Y_i = y_i | b^) per row, as ordinal's ``fitted()``."""
+        d = self._ctx.design
+        ll = self.family.loglik(d.y, self._eta, np.ones(d.n), self.family_params)
+        return pd.Series(np.exp(ll), name="fitted")
+
+    @property
+    def threshold_zvalues(self) -> pd.Series:
+        """The thresholds over their standard errors."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return pd.Series(self.thresholds.to_numpy() / self.threshold_bse.to_numpy(),
+                             index=self.thresholds.index)
+
+    @property
+    def threshold_coef_zvalues(self) -> pd.Series:
+        """The threshold coefficients over their standard errors."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return pd.Series(self.threshold_coefs.to_numpy()
+                             / self.threshold_coef_bse.to_numpy(),
+                             index=self.threshold_coefs.index)
 
     def _set_family_coefs(self, ctx, layout, x: np.ndarray, H: np.ndarray) -> None:
         """None: the thresholds' parameters are reported as ordinal's threshold coefficients
@@ -144,12 +165,7 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         se_a = np.sqrt(np.maximum(np.diag(Va), 0.0))
         se_t = np.sqrt(np.maximum(np.diag(Tt @ Va @ Tt.T), 0.0))
         self.threshold_coef_bse = pd.Series(se_a, index=tnames, name="Std. Error")
-        tidx = self.thresholds.index
-        self.threshold_bse = pd.Series(se_t, index=tidx, name="Std. Error")
-        with np.errstate(divide="ignore", invalid="ignore"):  # (a Series' division's NaN/inf)
-            self.threshold_coef_zvalues = pd.Series(self.threshold_coefs.to_numpy() / se_a,
-                                                    index=tnames)
-            self.threshold_zvalues = pd.Series(self.thresholds.to_numpy() / se_t, index=tidx)
+        self.threshold_bse = pd.Series(se_t, index=self.thresholds.index, name="Std. Error")
 
     # -- parameters ----------------------------------------------------------------------
     def profile_problem(self) -> OrdinalProfileProblem:
