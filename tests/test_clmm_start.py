@@ -113,7 +113,8 @@ def test_start_hessian_is_positive_definite_and_exact_in_theta():
 
 
 def test_start_is_the_scaled_clm_fit():
-    """The start's coefficients are the clm fit's times one attenuation factor c > 1 (the
+    """The start's coefficients are the clm fit's (Newton's method stopped at a decrement of
+    1e-4) times one attenuation factor c > 1 (the
     logistic's: sqrt(1 + 0.346 sigma^2) with sigma the start's SD); no start where it does not
     apply (a cauchit link, whose density is not log-concave)."""
     ctx = wine_model()
@@ -121,5 +122,5 @@ def test_start_is_the_scaled_clm_fit():
     x = clmm_start(ctx)
     _, beta = fam.fit_fixed(d.y, d.weights, d.X, d.offset)
     c = np.sqrt(1.0 + 0.346 * x[0] ** 2)
-    np.testing.assert_allclose(x[1:3], c * beta, rtol=1e-6)
+    np.testing.assert_allclose(x[1:3], c * beta, rtol=1e-3)  # (the start's clm: to 1e-4)
     assert clmm_start(wine_model(link="cauchit")) is None

@@ -36,7 +36,7 @@ def clmm_start(ctx: ModelContext) -> np.ndarray | None:
             or not fam.cumulative.log_concave):
         return None
     tau, beta, ok = clm_fit(fam, d.y, d.weights, d.X, d.offset,
-                            fam.marginal_thresholds(d.y, d.weights), tol=1e-8)
+                            fam.marginal_thresholds(d.y, d.weights), tol=1e-4)
     if not (ok and np.all(np.isfinite(tau)) and np.all(np.isfinite(beta))):
         return None
     fp = fam.parameter_values()
