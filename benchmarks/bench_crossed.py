@@ -31,12 +31,15 @@ import json, sys, time
 import pandas as pd
 import interlace
 df = pd.read_csv(sys.argv[1], dtype={"a": str, "b": str})
-t = time.perf_counter()
-r = interlace.glmer("y ~ x + (1 | a) + (1 | b)", data=df, family="binomial")
-el = time.perf_counter() - t
+t, c = time.perf_counter(), time.process_time()
+r = interlace.glmer("y ~ x + (1 | a) + (1 | b)", data=df, family="binomial",
+                    solver=sys.argv[2])
+el, cpu = time.perf_counter() - t, time.process_time() - c
 peak = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM")][0]
-print(json.dumps({"time_s": el, "loglik": float(r.llf), "peak_mb": peak / 1024,
-                  "converged": bool(r.converged)}))
+print(json.dumps({"time_s": el, "cpu_s": cpu, "loglik": float(r.llf), "peak_mb": peak / 1024,
+                  "converged": bool(r.converged), "solver": r.solver,
+                  "fixef": [float(v) for v in r.fe_params],
+                  "se": [float(v) for v in r.bse], "theta": [float(v) for v in r.theta]}))
 """
 
 GPBOOST = """
@@ -45,13 +48,14 @@ import numpy as np, pandas as pd
 import gpboost as gpb
 df = pd.read_csv(sys.argv[1], dtype={"a": str, "b": str})
 X = np.column_stack([np.ones(len(df)), df["x"].to_numpy()])
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 m = gpb.GPModel(group_data=df[["a", "b"]], likelihood="bernoulli_logit",
                 matrix_inversion_method=sys.argv[2])
 m.fit(y=df["y"].to_numpy(), X=X)
-el = time.perf_counter() - t
+el, cpu = time.perf_counter() - t, time.process_time() - c
 peak = [int(x.split()[1]) for x in open("/proc/self/status") if x.startswith("VmHWM")][0]
-print(json.dumps({"time_s": el, "loglik": -float(m.get_current_neg_log_likelihood()),
+print(json.dumps({"time_s": el, "cpu_s": cpu,
+                  "loglik": -float(m.get_current_neg_log_likelihood()),
                   "peak_mb": peak / 1024, "version": gpb.__version__}))
 """
 
@@ -81,18 +85,24 @@ def main() -> None:
     ap.add_argument("--gpb", default="/tmp/gpb/bin/python")
     ap.add_argument("--cases", default="200k,400k")
     ap.add_argument("--gpb-methods", default="iterative")
+    ap.add_argument("--solvers", default="auto",
+                    help="interlace solvers to time, e.g. auto,pcg (pcg: the exact path)")
     args = ap.parse_args()
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.cases.split(","):
             path = str(Path(tmp) / f"{name}.csv")
             make_data(*CASES[name]).to_csv(path, index=False)
-            res = {"interlace": run(sys.executable, INTERLACE, path)}
-            print(name, "interlace", res["interlace"], flush=True)
+            res = {"load_average": os.getloadavg()}
+            for solver in args.solvers.split(","):
+                key = "interlace" if solver == "auto" else f"interlace_{solver}"
+                res[key] = run(sys.executable, INTERLACE, path, solver)
+                print(name, key, res[key], flush=True)
             if Path(args.gpb).exists():
                 for meth in args.gpb_methods.split(","):
                     res[f"gpboost_{meth}"] = run(args.gpb, GPBOOST, path, meth)
                     print(name, meth, res[f"gpboost_{meth}"], flush=True)
+            res["load_average_after"] = os.getloadavg()
             out[name] = res
     path = HERE / "results_crossed.json"  # cases not run this time are kept
     old = json.loads(path.read_text()) if path.exists() else {}

@@ -2,6 +2,7 @@
 
 from interlace.caches import cache_info, clear_caches
 from interlace.datasets import load_dataset
+from interlace.distributed.dispatch import fit, glmer
 from interlace.errors import (
     ConvergenceWarning,
     DataError,
@@ -46,14 +47,12 @@ from interlace.glmm.deviance import Deviance
 from interlace.glmm.fitting import (
     Optimum,
     build_glmm,
-    glmer,
     glmm_objective,
     glmm_result,
     optimize_glmm,
 )
 from interlace.glmm.result import GLMMResult
 from interlace.inference.emmeans import emmeans
-from interlace.lmm.fitting import fit
 from interlace.lmm.result import LMMResult
 from interlace.model.num_factor import num_factor
 from interlace.ordinal.family import OrdinalFamily

@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--output", "-o", help="write the result as JSON here (overrides output.path)")
     r.add_argument("--fit", help="run only the fit with this name (in a file of several fits)")
     r.add_argument("--quiet", "-q", action="store_true", help="do not print the summary")
+    r.add_argument("--scheduler", help="fit on the Dask cluster at this address, tcp://HOST:PORT: "
+                   "the data (a Parquet or CSV file, or a folder of Parquet files) is read "
+                   "as a Dask DataFrame and stays on the workers (one fit spread over the "
+                   "cluster)")
 
     b = sub.add_parser("batch", help="fit many configs; one record per fit; resumable")
     b.add_argument("configs", nargs="+", help="config files, folders or glob patterns")
@@ -137,9 +141,6 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from interlace.config import result_payload
-    from interlace.config.runner import clean, fit_config, status_of
-
     specs = _load([args.config])
     if specs is None:
         return EXIT_CONFIG
@@ -154,6 +155,32 @@ def cmd_run(args) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_CONFIG
+    if args.scheduler:
+        return _run_on_cluster(args, specs)
+    return _run_specs(args, specs)
+
+
+def _run_on_cluster(args, specs) -> int:
+    """``run --scheduler``: every fit of the file on the Dask cluster at that address."""
+    try:
+        from distributed import Client
+
+        client = Client(args.scheduler, timeout=30)
+    except Exception as exc:  # noqa: BLE001 - any connection failure is the user's to fix
+        print(f"error: cannot connect to the Dask scheduler at {args.scheduler}: "
+              f"{type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FIT
+    with client:
+        return _run_specs(args, specs, client)
+
+
+def _run_specs(args, specs, client=None) -> int:
+    """Fit each spec, print its summary and write its record (on ``client``'s cluster when
+    given: the data read as a Dask DataFrame)."""
+    from interlace.config import result_payload
+    from interlace.config.data import load_dask_data
+    from interlace.config.runner import clean, fit_config, status_of
+
     payloads, code = [], EXIT_OK
     for spec in specs:
         out_cfg = spec.config.get("output") or {}
@@ -162,7 +189,9 @@ def cmd_run(args) -> int:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                result = fit_config(spec.config, base_dir=spec.base_dir)
+                data = (None if client is None
+                        else load_dask_data(spec.config["data"], spec.base_dir))
+                result = fit_config(spec.config, data=data, base_dir=spec.base_dir)
         except Exception as exc:  # noqa: BLE001 - reported as the fit's error
             print(f"error: {spec.name}: {type(exc).__name__}: {exc}", file=sys.stderr)
             payloads.append(clean({"name": spec.name, "key": spec.key, "status": "error",

@@ -60,15 +60,19 @@ def test_lmm_pcg_equals_cholesky():
         np.testing.assert_allclose(sols["pcg"].beta, sols["cholesky"].beta, rtol=1e-6, atol=1e-10)
 
 
-def test_auto_picks_pcg_for_a_large_trailing_block():
+def test_auto_picks_by_cost():
     """The cost model: q2^3 / 3 for the dense factor against budgeted conjugate-gradient
-    iterations over the cross block's non-zeros; pcg only for two scalar terms."""
-    assert choose_solver(2000, 200_000, True) == "pcg"
-    assert choose_solver(5000, 400_000, True) == "pcg"
+    iterations over the cross block's non-zeros ("pcg"), and from q2 = 1000 against the probe
+    solves of the stochastic evaluations ("slq"); the iterative ones only for two scalar terms."""
+    assert choose_solver(2000, 200_000, True) == "slq"
+    assert choose_solver(5000, 400_000, True) == "slq"
+    assert choose_solver(600, 8000, True) == "pcg"
     assert choose_solver(100, 200_000, True) == "cholesky"
     assert choose_solver(5000, 400_000, False) == "cholesky"
     big = build_glmm("y ~ x + (1 | a) + (1 | b)", crossed(20_000, 4000, 1000), "binomial")
-    assert big.system.solver == "pcg"
+    assert big.system.solver == "slq"
+    mid = build_glmm("y ~ x + (1 | a) + (1 | b)", crossed(8000, 2000, 600), "binomial")
+    assert mid.system.solver == "pcg"
     small = build_glmm("y ~ x + (1 | a) + (1 | b)", crossed(20_000, 2000, 20), "binomial")
     assert small.system.solver == "cholesky"
 

@@ -86,18 +86,19 @@ def test_matches_glmmtmb(key):
 
 def test_random_effects_in_ziformula_match_glmmtmb():
     """glmmTMB(count ~ mined + (1 | site), family = poisson, ziformula = ~ mined + (1 | site)):
-    the joint Laplace approximation over both sets of random effects (interlace.glmm.zi_random).
-    The gradient is taken by differences there, so estimates agree to 1e-4 (not 1e-6)."""
+    the joint Laplace approximation over both sets of random effects (interlace.glmm.zi_random)
+    with its exact gradient (interlace.glmm.zi_gradient): the largest difference measured is
+    1.1e-6 (the zero part's variance), the tolerances keep a margin of about four or more."""
     R = FX["sal_zip_re"]
     r = fit("sal_zip_re")
     assert r.converged
-    assert rel(r.fe_params, list(R["fixef"].values())) < 2e-4
-    assert rel(r.fe_bse, R["se"]) < 1e-3
-    assert rel(r.zi_params, R["betazi"]["est"]) < 2e-4
-    assert rel(r.zi_bse, R["betazi"]["se"]) < 1e-3
-    assert abs(r.variance_components["site"].iloc[0, 0] / R["variance"] - 1) < 1e-3
-    assert abs(r.zi_variance_components["site"].iloc[0, 0] / R["variance_zi"] - 1) < 1e-3
-    assert r.llf > R["loglik"] - 1e-6 and abs(r.llf - R["loglik"]) < 1e-5
+    assert rel(r.fe_params, list(R["fixef"].values())) < 5e-6
+    assert rel(r.fe_bse, R["se"]) < 5e-6
+    assert rel(r.zi_params, R["betazi"]["est"]) < 5e-6
+    assert rel(r.zi_bse, R["betazi"]["se"]) < 5e-6
+    assert abs(r.variance_components["site"].iloc[0, 0] / R["variance"] - 1) < 1e-5
+    assert abs(r.zi_variance_components["site"].iloc[0, 0] / R["variance_zi"] - 1) < 1e-5
+    assert r.llf > R["loglik"] - 1e-6 and abs(r.llf - R["loglik"]) < 1e-6
     # the zero probability at the modes varies by site, its fixed part alone by mined
     zi = np.asarray(r.family_params["zi"])
     assert zi.shape == (r.nobs,) and len(np.unique(np.round(zi, 10))) > 2

@@ -31,6 +31,8 @@ def _columns(path: Path, fmt: str) -> list[str]:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
+        if path.is_dir():  # a folder of Parquet files (a partitioned data set)
+            return list(pq.ParquetDataset(path).schema.names)
         return list(pq.read_schema(path).names)
     return [str(c) for c in pd.read_csv(path, nrows=0, sep="\t" if fmt == "tsv" else ",").columns]
 
@@ -58,7 +60,7 @@ def check_data_source(cfg: dict, ctx) -> list[tuple[tuple, str]]:
             return [(("path",), f"cannot tell the format of {cfg['path']!r} from its suffix; "
                                 f"expected a suffix among {', '.join(SUFFIX_FORMATS)} or "
                                 f"data.format: csv, tsv or parquet")]
-        if not path.is_file():
+        if not (path.is_file() or (fmt == "parquet" and path.is_dir())):
             what = "is a folder" if path.is_dir() else "does not exist"
             return [(("path",), f"got {show(cfg['path'])}: {path} {what}; expected a data file "
                                 f"(relative paths are relative to the config's folder)")]
@@ -120,6 +122,23 @@ def load_data(cfg: dict, base_dir: Path | str = ".") -> pd.DataFrame:
         if len(df) == 0:
             raise DataError(f"no rows left after data.where {c} = {want!r}")
     return declare_factors(df, cfg.get("factors") or [])
+
+
+def load_dask_data(cfg: dict, base_dir: Path | str = "."):
+    """The ``data:`` of a config as a Dask DataFrame (``run --scheduler``): a Parquet file or
+    folder, or a CSV / TSV file, read lazily on the workers. ``where`` and ``factors`` need
+    the whole column and are not supported there."""
+    import dask.dataframe as dd
+
+    for key in ("where", "factors", "dataset"):
+        if cfg.get(key):
+            raise DataError(f"data.{key} is not supported when fitting on a Dask cluster "
+                            f"(--scheduler): give a data file that needs no {key}")
+    path = resolve_path(cfg["path"], Path(base_dir))
+    fmt = data_format(cfg)
+    if fmt == "parquet":
+        return dd.read_parquet(str(path))
+    return dd.read_csv(str(path), sep="\t" if fmt == "tsv" else ",")
 
 
 def _label(v) -> str:

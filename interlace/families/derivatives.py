@@ -19,6 +19,13 @@ Laplace weights of lme4's form).
 
 :func:`compose` is the chain rule for a log-density that is a function of another one (zero
 inflation, zero truncation: :mod:`interlace.families.zero_part`).
+
+With random effects in ``ziformula`` the zero probability p has its own linear predictor, and
+the gradient (:mod:`interlace.glmm.zi_gradient`) also needs d2l/dp2, d3l/dp3, d3l/(dmu dp2) and
+the cross derivatives in p and each other parameter: a family with a zero probability returns
+them as a :class:`ZiDerivatives` from ``zi_derivatives`` (closed forms for
+:class:`~interlace.families.zero_part.ZeroPartFamily`); the documented fallback is
+:func:`numeric_zi_derivatives`.
 """
 
 from __future__ import annotations
@@ -162,4 +169,60 @@ def compose(a: Any, b: Any, c: Any, g: LogDensityDerivatives, third: bool
         if third:
             out.dp2[name] = (c * gp * g1 * g1 + 2.0 * b * g1 * gp1 + b * gp * g2
                              + a * g.dp2[name])
+    return out
+
+
+@dataclass
+class ZiDerivatives:
+    """Per-row derivatives of ``loglik`` in its zero probability p (natural scale) beyond
+    :class:`LogDensityDerivatives`' (which has dl/dp, d2l/(dmu dp) and d3l/(dmu2 dp)): the
+    Laplace gradient with random effects in ``ziformula`` needs them (every third derivative
+    of each row's log-density in its two linear predictors).
+
+    ``pp``, ``ppp``: d2l/dp2 and d3l/dp3; ``mupp``: d3l/(dmu dp2); for each other parameter psi
+    asked for, ``p_psi``: d2l/(dp dpsi), ``pp_psi``: d3l/(dp2 dpsi), ``mup_psi``:
+    d3l/(dmu dp dpsi) (psi on its natural scale). Prior weights included.
+    """
+
+    pp: Any
+    ppp: Any
+    mupp: Any
+    p_psi: dict[str, Any] = field(default_factory=dict)
+    pp_psi: dict[str, Any] = field(default_factory=dict)
+    mup_psi: dict[str, Any] = field(default_factory=dict)
+
+
+def numeric_zi_derivatives(family: Any, y: np.ndarray, mu: np.ndarray, weights: np.ndarray,
+                           params: dict, name: str, wrt: Sequence[str] = ()) -> ZiDerivatives:
+    """The fallback of ``zi_derivatives`` for a family with a zero probability ``name`` but no
+    closed forms: d2l/dp2 from ``param_second_derivative``, the rest by central differences of
+    it and of ``loglik_derivatives``' dl/dp and d2l/(dmu dp) (in p, mu, and each psi on its
+    unconstrained scale)."""
+    p = np.asarray(params[name], float)
+    hp = 1e-5 * np.minimum(np.minimum(p, 1.0 - p), 0.5)
+    hm = _mu_step(mu)
+
+    def pp_at(m, prm):
+        return family.param_second_derivative(y, m, weights, prm, name)
+
+    pp = pp_at(mu, params)
+    ppp = (pp_at(mu, dict(params, **{name: p + hp}))
+           - pp_at(mu, dict(params, **{name: p - hp}))) / (2 * hp)
+    out = ZiDerivatives(pp, ppp, (pp_at(mu + hm, params) - pp_at(mu - hm, params)) / (2 * hm))
+    for other in wrt:
+        par = family.parameters[other]
+        v = params[other]
+        z = par.to_unconstrained(v)
+        hz = 1e-5 * np.maximum(1.0, np.abs(z))
+        vals = []
+        for zz in (z + hz, z - hz):
+            fz = dict(params, **{other: par.from_unconstrained(zz)})
+            D = family.loglik_derivatives(y, mu, weights, fz, (name,))
+            vals.append((D.dp[name], D.dp1[name], pp_at(mu, fz)))
+        dz = par.natural_derivative(v)
+        dz = np.where(dz != 0, dz, np.inf)
+        (a1, b1, c1), (a2, b2, c2) = vals
+        out.p_psi[other] = (a1 - a2) / (2 * hz) / dz
+        out.mup_psi[other] = (b1 - b2) / (2 * hz) / dz
+        out.pp_psi[other] = (c1 - c2) / (2 * hz) / dz
     return out

@@ -11,7 +11,10 @@ ziformula="~1"`` is the zero-inflated generalised Poisson). ``mu`` is the base f
 
 from __future__ import annotations
 
+import numpy as np
+
 from interlace.families.compois import ConwayMaxwellPoissonFamily
+from interlace.families.derivatives import LogDensityDerivatives
 from interlace.families.gamma import GammaFamily
 from interlace.families.genpois import GeneralizedPoissonFamily
 from interlace.families.nbinom1 import NegativeBinomial1Family
@@ -30,6 +33,20 @@ class TruncatedPoissonFamily(ZeroTruncatedFamily):
 
     def __init__(self, link=None) -> None:
         super().__init__(link=link)
+
+    def loglik_derivatives(self, y, mu, weights, params, wrt=(), third=False):
+        """Closed forms (no parameters): with s = 1 / (e^mu - 1), d1 = y/mu - 1 - s,
+        d2 = -y/mu^2 + s (1 + s), d3 = 2 y/mu^3 - s (1 + s)(1 + 2 s), times the weights."""
+        if wrt:
+            return super().loglik_derivatives(y, mu, weights, params, wrt, third)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            s = 1.0 / np.expm1(mu)
+            ym = y / mu
+            ss = s * (1.0 + s)
+            out = LogDensityDerivatives(weights * (ym - 1.0 - s), weights * (ss - ym / mu))
+            if third:
+                out.d3 = weights * (2.0 * ym / (mu * mu) - ss * (1.0 + 2.0 * s))
+        return out
 
 
 class TruncatedNB1Family(ZeroTruncatedFamily):

@@ -31,7 +31,7 @@ from interlace.families.base import (
     LogDensityDerivatives,
     require_finite,
 )
-from interlace.families.derivatives import compose
+from interlace.families.derivatives import ZiDerivatives, compose
 from interlace.families.extended import TINY_INFO, ProbabilityParameter, check_probability
 
 _POSITIVE_PLACEHOLDER = 1.0  # a response value in every base family's support, for zero rows
@@ -60,6 +60,15 @@ def _where(mask: np.ndarray, a: LogDensityDerivatives, b: LogDensityDerivatives
         pick(a.d1, b.d1), pick(a.d2, b.d2), None if a.d3 is None else pick(a.d3, b.d3),
         {k: pick(a.dp[k], b.dp[k]) for k in b.dp}, {k: pick(a.dp1[k], b.dp1[k]) for k in b.dp1},
         {k: pick(a.dp2[k], b.dp2[k]) for k in b.dp2})
+
+
+def _scale_zi(d: ZiDerivatives, w: Any) -> ZiDerivatives:
+    """Every entry times ``w`` (returned as it is when ``w`` is None)."""
+    if w is None:
+        return d
+    return ZiDerivatives(w * d.pp, w * d.ppp, w * d.mupp, {k: w * v for k, v in d.p_psi.items()},
+                         {k: w * v for k, v in d.pp_psi.items()},
+                         {k: w * v for k, v in d.mup_psi.items()})
 
 
 class ZeroPartFamily(FromDerivatives, Family):
@@ -195,6 +204,68 @@ class ZeroPartFamily(FromDerivatives, Family):
                 zrow = -((1.0 - e) / (p + (1.0 - p) * e)) ** 2
             out = np.where(zero, zrow, pos)
         return out if outer is None else outer * out
+
+    def zi_newton_terms(self, y, mu, weights, params) -> tuple:
+        """(dl/dmu, d2l/dmu2, dl/dzi, d2l/(dmu dzi), d2l/dzi2) per row in one pass: what each
+        Newton step of the joint modes with random effects in ``ziformula`` needs
+        (:mod:`interlace.glmm.zi_random`); the same values as ``loglik_derivatives(...,
+        ("zi",))`` and ``param_second_derivative(..., "zi")``."""
+        zero, yb, bw, outer, p, bp = self._split(y, weights, params)
+        g = self.base.loglik_derivatives(yb, mu, bw, bp)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            q = 1.0 / (1.0 - p)
+            if self.kind == "inflate":
+                e = np.exp(self.base.log_zero_prob(mu, bw, bp))
+                P = p + (1.0 - p) * e
+                r = np.where(zero, (1.0 - p) * e / P, 1.0)
+                a = (1.0 - e) / P
+                out = [r * g.d1, r * (1.0 - r) * g.d1 * g.d1 + r * g.d2,
+                       np.where(zero, a, -q), np.where(zero, -e / (P * P), 0.0) * g.d1,
+                       np.where(zero, -a * a, -q * q)]
+            else:
+                out = [np.where(zero, 0.0, g.d1), np.where(zero, 0.0, g.d2),
+                       np.where(zero, 1.0 / p, -q), 0.0 * g.d1,
+                       np.where(zero, -1.0 / (p * p), -q * q)]
+        return tuple(out) if outer is None else tuple(outer * v for v in out)
+
+    def zi_derivatives(self, y, mu, weights, params, wrt=()) -> ZiDerivatives:
+        """d2l/dp2, d3l/dp3, d3l/(dmu dp2) and, for each base parameter psi in ``wrt``, the
+        cross derivatives in p and psi, in closed form (random effects in ``ziformula``):
+        with e = f(0) and P = p + (1 - p) e on an inflated family's zeros, d2l/dp2 =
+        -((1 - e)/P)^2, d3l/dp3 = 2 ((1 - e)/P)^3, d3l/(dx dp2) = 2 (1 - e) e_x / P^3 and
+        d2l/(dp dpsi) = -e_psi / P^2 (x: mu or psi); log(1 - p) on positive rows, log p on a
+        hurdle's zeros."""
+        zero, yb, bw, outer, p, bp = self._split(y, weights, params)
+        base_wrt = tuple(n for n in wrt if n != "zi")
+        nil = 0.0 * mu
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            q = 1.0 / (1.0 - p)
+            if self.kind == "hurdle":
+                a = 1.0 / p
+                out = ZiDerivatives(np.where(zero, -a * a, -q * q) + nil,
+                                    np.where(zero, 2.0 * a**3, -2.0 * q**3) + nil, nil)
+                for n in base_wrt:
+                    out.p_psi[n] = out.pp_psi[n] = out.mup_psi[n] = nil
+                return _scale_zi(out, outer)
+            # log f(0)'s derivatives, at y = 0 on every row (read on the zero rows only; a
+            # count family's parameter terms are then free: NB2's polygamma sums are empty)
+            g0 = self.base.loglik_derivatives(np.zeros_like(yb, dtype=float), mu, bw, bp,
+                                              base_wrt)
+            e = np.exp(self.base.log_zero_prob(mu, bw, bp))
+            P = p + (1.0 - p) * e
+            a = (1.0 - e) / P
+            P3 = P * P * P
+            e_mu = e * g0.d1
+            out = ZiDerivatives(np.where(zero, -a * a, -q * q), np.where(zero, 2.0 * a**3,
+                                -2.0 * q**3), np.where(zero, 2.0 * (1.0 - e) * e_mu / P3, 0.0))
+            for n in base_wrt:
+                e_psi = e * g0.dp[n]
+                e_mpsi = e * (g0.d1 * g0.dp[n] + g0.dp1[n])
+                out.p_psi[n] = np.where(zero, -e_psi / (P * P), 0.0)
+                out.pp_psi[n] = np.where(zero, 2.0 * (1.0 - e) * e_psi / P3, 0.0)
+                out.mup_psi[n] = np.where(zero, -e_mpsi / (P * P)
+                                          + 2.0 * (1.0 - p) * e_mu * e_psi / P3, 0.0)
+        return _scale_zi(out, outer)
 
     def info_mu(self, y, mu, weights, params):
         """A positive information for Fisher steps (the exact Laplace uses the observed one):

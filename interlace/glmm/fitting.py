@@ -37,6 +37,7 @@ from interlace.glmm.resolve import (
     resolve_optimizer,
 )
 from interlace.glmm.result import GLMMResult
+from interlace.glmm.stochastic_finish import GAP_TOL, exact_newton, stochastic_gap
 from interlace.glmm.zi_random import has_zi_random
 from interlace.inference.refit import Refitter
 from interlace.linalg.blas import blas_limit
@@ -75,8 +76,13 @@ def glmer(
     list, for random intercepts) and ``random=`` (strings like ``"(1 | herd)"``) add terms.
     ``family``, ``link``, ``optimizer`` and ``integrator`` are plugin names or instances;
     ``optimizer=None`` is the model kind's default (L-BFGS-B for a GLMM).
-    ``solver`` ("auto", "cholesky" or "pcg") is how PIRLS solves the penalised system; "auto"
-    picks by a cost model, and ``result.solver`` says which was used.
+    ``solver`` ("auto", "cholesky", "pcg" or "slq") is how the penalised system is solved;
+    "auto" picks by a cost model (:func:`~interlace.linalg.penalized.choose_solver`), and
+    ``result.solver`` says which was used. "pcg" and "slq" apply to two scalar random terms
+    (crossed random intercepts): "pcg" does PIRLS's Newton steps by conjugate gradients, and
+    "slq" in addition runs the optimizer (and the Hessian's differences) on stochastic
+    log-determinants and gradients (:mod:`interlace.linalg.stochastic`), then evaluates the
+    likelihood exactly at the optimum found.
     ``ziformula`` / ``dispformula`` (glmmTMB's) model the family's zero-part probability
     (logit scale) or dispersion (log scale) by covariates. As in glmmTMB, a ``ziformula`` other
     than ``"~0"`` gives a family without a zero part one (``family="poisson",
@@ -175,7 +181,10 @@ class Optimum:
     """Where :func:`optimize_glmm` ended: the parameter vector ``x`` (of ``layout``), its
     deviance, the Hessian ``H`` and gradient ``g`` there, the joint stage's ``objective`` (at
     x) and optimizer result, the deviance evaluations of both stages and the first stage's
-    optimizer result (None when the joint stage started directly)."""
+    optimizer result (None when the joint stage started directly). With ``solver="slq"``,
+    ``gap`` is the estimated log-likelihood between the optimizer's stochastic optimum and the
+    exact one (:mod:`interlace.glmm.stochastic_finish`; above its ``GAP_TOL`` an exact Newton
+    step was taken); None otherwise."""
 
     x: np.ndarray
     deviance: float
@@ -186,6 +195,7 @@ class Optimum:
     evaluations: int
     stage1: OptimizeResult | None
     options: dict | None = None
+    gap: float | None = None  # "slq": the estimated log-likelihood gap to the exact optimum
 
     @property
     def layout(self):
@@ -217,12 +227,12 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
     check_optimizer_options(opt, options)  # before any work (the GLM start is a fit)
     dev = glmm_objective(ctx, integrator, start=start)
     params = dev.parameters
-    with blas_limit():
+    with blas_limit(), ctx.system.estimating() as approx:
         stages = Stages(params, opt, options)
         x_start = dev.start()
         exact = opt.uses_gradient and exact_canonical(dev.integrator, ctx, params.est)
         if exact and not options and start is None:
-            x_start[: params.ntheta] = params.moment_theta()
+            x_start[: params.ntheta] = params.moment_theta(has_zi_random(ctx))
         use_grad = opt.uses_gradient and dev.gradient(x_start) is not None
         exact = exact and use_grad
         r1 = nfev1 = None
@@ -244,14 +254,18 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
         has_grad = exact or dev.gradient(x) is not None  # (exact: the Hessian takes it afresh)
         polisher = Polisher(dev, exact, has_grad, 1.0 / params.scale(dev.layout), lower)
         x, fx, H, g = polisher.polish(x, fx)
-        fx = dev(x)  # state (u, modes) at the reported optimum
+        gap = stochastic_gap(dev, x, H, lower) if approx else None
+    with blas_limit():  # state (u, modes) at the reported optimum; exact after estimates
+        if gap is not None and gap > GAP_TOL:
+            x = exact_newton(dev, x, H, lower)
+        fx = dev.reconverge(x) if approx else dev(x)
     if dev.last is None or not np.isfinite(fx) or fx >= 1e100:
         raise InterlaceError(
             "the likelihood could not be evaluated at any parameter value the optimizer tried "
             "(complete separation, or too few observations for this model?); simplify the "
             "model or check the response"
         )
-    return Optimum(x, fx, H, g, dev, r2, dev.nfev + (nfev1 or 0), r1, options)
+    return Optimum(x, fx, H, g, dev, r2, dev.nfev + (nfev1 or 0), r1, options, gap)
 
 
 def glmm_result(ctx: ModelContext, integrator: Any, optimizer: Any, optimum: Optimum,

@@ -94,11 +94,11 @@ class Parameters:
         return Layout(self.ntheta, self.p, self.est, profiled=profiled, fixed_beta=fixed_beta,
                       fam_sizes=self.fam_sizes)
 
-    def moment_theta(self) -> np.ndarray:
+    def moment_theta(self, floor_without_excess: bool = False) -> np.ndarray:
         """theta from the moments of the GLM's residuals (:func:`theta_moments`)."""
         ctx = self.ctx
         return theta_moments(ctx.design, kernel_for(ctx), fixed_effects_for(ctx), self.beta0,
-                             self.fp0)
+                             self.fp0, floor_without_excess)
 
     def first_stage_theta(self) -> np.ndarray:
         """The first stage's start: lme4's (the identity) for scalar terms, the GLM's moments

@@ -38,8 +38,11 @@ class CoreFitMixin:
 
     @property
     def solver(self) -> str:
-        """How PIRLS solved the penalised system: "cholesky" or "pcg" (``glmer``'s ``solver``,
-        "auto" resolved by the cost model of :func:`interlace.linalg.penalized.choose_solver`)."""
+        """How the penalised system was solved: "cholesky", "pcg" or "slq" (``glmer``'s
+        ``solver``, "auto" resolved by the cost model of
+        :func:`interlace.linalg.penalized.choose_solver`). With "slq" the optimizer's
+        deviances, gradients and the Hessian (so the standard errors) are stochastic
+        estimates with fixed probes; the reported log-likelihood is exact."""
         return self._ctx.system.solver
 
     def _modes_factor(self):

@@ -107,33 +107,27 @@ def _lstsq_step(X: np.ndarray, W: np.ndarray, z: np.ndarray) -> np.ndarray | Non
 
 
 def theta_moments(design: Design, kern: RowKernel, fe: FixedEffects, beta: np.ndarray,
-                  fp: dict) -> np.ndarray:
+                  fp: dict, floor_without_excess: bool = False) -> np.ndarray:
     """Start of theta from the GLM fit: each level's one-step Fisher-scoring effects
     b_j = A_j^-1 S_j (A_j, S_j its weight and score sums) vary by about Sigma + mean(A_j^-1),
     so Sigma is their excess second moment (each term alone). A scalar term's SD is kept
     within [0.1, 10]; a vector term's Sigma gets its eigenvalues floored at 1e-4 of the largest
     before its Cholesky factor gives theta. lme4's start (the identity) where there is no
     excess. It spares the optimizer steps, and for a vector term a start on the scale of its
-    columns (an identity start for a slope on days of a log-rate wandered off)."""
+    columns (an identity start for a slope on days of a log-rate wandered off).
+    ``floor_without_excess``: a scalar term without excess starts at the floor, 0.1, instead
+    (random effects in ``ziformula``: from lme4's 1 the joint L-BFGS-B run overshot the
+    conditional SD of Salamanders' Poisson hurdle onto its bound, 48 deviances instead of 37)."""
     eta = fe.xbeta(beta)
     s, W = kern.score_weights(eta, kern.link.inverse(eta), fp)[:2]
-    out = []
-    for t in design.terms:
-        th = t.theta_start()
-        sigma = _excess_covariance(t, s, W)
-        if sigma is not None and t.k == 1:
-            th = np.array([min(max(np.sqrt(sigma[0, 0]), 0.1), 10.0)])
-        elif sigma is not None and not t.linear:  # a structure's own parameters
-            th = np.asarray(t.structure.start_from_covariance(sigma, t.k), float)
-        elif sigma is not None:
-            th = _factor_entries(t, sigma)
-        out.append(th)
-    return np.concatenate(out)
+    return theta_from_level_sums(design.terms, [level_sums(t, s, W) for t in design.terms],
+                                 floor_without_excess)
 
 
-def _excess_covariance(t, s: np.ndarray, W: np.ndarray) -> np.ndarray | None:
-    """mean(b_j b_j') - mean(A_j^-1) over the levels whose A_j is invertible (None if fewer
-    than two, or if the excess has no positive variance)."""
+def level_sums(t, s: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A term's per-level sums at the GLM fit: A_j = sum Z'WZ (levels, k, k) and S_j = sum
+    Z's (levels, k), for ``s`` the score and ``W`` the weights in eta on the term's rows
+    (sums over rows: a distributed fit adds them over partitions)."""
     k, L = t.k, t.nlevels
     Z = t.Z
     if k > 4:  # wide structured blocks: one grouped product, not k^2 sums
@@ -145,6 +139,32 @@ def _excess_covariance(t, s: np.ndarray, W: np.ndarray) -> np.ndarray | None:
         A = np.stack([np.bincount(t.codes, Z[:, a] * Z[:, b] * W, minlength=L)
                       for a in range(k) for b in range(k)], axis=1).reshape(L, k, k)
     S = np.stack([np.bincount(t.codes, Z[:, a] * s, minlength=L) for a in range(k)], axis=1)
+    return A, S
+
+
+def theta_from_level_sums(terms: list, sums: list[tuple[np.ndarray, np.ndarray]],
+                          floor_without_excess: bool = False) -> np.ndarray:
+    """:func:`theta_moments` from each term's :func:`level_sums`."""
+    out = []
+    for t, (A, S) in zip(terms, sums):
+        th = t.theta_start()
+        sigma = _excess_covariance(t, A, S)
+        if sigma is not None and t.k == 1:
+            th = np.array([min(max(np.sqrt(sigma[0, 0]), 0.1), 10.0)])
+        elif sigma is None and t.k == 1 and floor_without_excess:
+            th = np.array([0.1])
+        elif sigma is not None and not t.linear:  # a structure's own parameters
+            th = np.asarray(t.structure.start_from_covariance(sigma, t.k), float)
+        elif sigma is not None:
+            th = _factor_entries(t, sigma)
+        out.append(th)
+    return np.concatenate(out)
+
+
+def _excess_covariance(t, A: np.ndarray, S: np.ndarray) -> np.ndarray | None:
+    """mean(b_j b_j') - mean(A_j^-1) over the levels whose A_j is invertible (None if fewer
+    than two, or if the excess has no positive variance)."""
+    k = t.k
     det = np.linalg.det(A)
     ok = np.isfinite(det) & (det > 1e-12 * np.maximum(np.abs(A).max(axis=(1, 2)) ** k, 1e-300))
     if ok.sum() < 2:

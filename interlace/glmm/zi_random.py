@@ -16,8 +16,8 @@ definite are replaced by a positive definite one until the exact Hessian factors
 the factor at the mode with the exact observed information, glmmTMB's Laplace approximation.
 
 The family gives the derivatives (``loglik_derivatives`` in mu and zi, and
-``param_second_derivative`` in zi); the gradient of this deviance is taken by differences
-(:meth:`interlace.integrators.laplace.LaplaceIntegrator.gradient` returns None here).
+``param_second_derivative`` in zi); the exact gradient of this deviance, by the implicit
+function theorem over the joint mode, is :mod:`interlace.glmm.zi_gradient`'s.
 
 In the parameter vector the zero part's theta follows the coefficients of its fixed part (one
 block, :func:`zi_block`); :class:`~interlace.glmm.objective.Objective` hands the integrator
@@ -36,6 +36,7 @@ from scipy.special import expit
 
 from interlace.glmm.pirls import PirlsResult
 from interlace.glmm.rowkernel import fixed_effects_for
+from interlace.glmm.zi_pair import PairLayout
 from interlace.linalg.penalized import PenalizedSystem
 from interlace.model.context import ModelContext
 from interlace.model.terms import RandomTerm
@@ -76,6 +77,15 @@ class ZiSystem:
     perm_z: np.ndarray  # u_z term after term, as indices into u
     zslices: list[slice]  # theta slices of the zero-part terms (within their block)
     cond_pos: dict[int, int]  # conditional term -> its position in the conditional system
+    pair: PairLayout | None = None  # one scalar term in each part on one grouping
+
+    def factor(self, ZL: list[np.ndarray], w: np.ndarray):
+        """The factor of H (None if it is not positive definite): 2 x 2 blocks per level for
+        a pair of scalar terms on one grouping (:mod:`interlace.glmm.zi_pair`), else the
+        blocked Cholesky."""
+        if self.pair is not None:
+            return self.pair.factor(ZL, w)
+        return self.system.factor(ZL, w)
 
     @classmethod
     def build(cls, ctx: ModelContext) -> ZiSystem:
@@ -95,7 +105,7 @@ class ZiSystem:
             zslices.append(slice(i, i + t.ntheta))
             i += t.ntheta
         return cls(big, len(cond), perm_c, perm_z, zslices,
-                   {ti: pos for pos, ti in enumerate(csys.order)})
+                   {ti: pos for pos, ti in enumerate(csys.order)}, PairLayout.of(big))
 
     def blocks(self, ZLc: list[np.ndarray], ZLz: list[np.ndarray], c: tuple, e: tuple
                ) -> list[np.ndarray]:
@@ -149,6 +159,9 @@ def _zl_zero(ZLz: list[np.ndarray], terms: list[RandomTerm], uz: list[np.ndarray
     """(Z_z Lambda_z) u_z, one value per row."""
     out = 0.0
     for zl, t, u in zip(ZLz, terms, uz):
+        if t.k == 1:  # a scalar term: one product
+            out = out + zl[:, 0] * u.take(t.codes)
+            continue
         U = u.reshape(-1, t.k)
         out = out + np.einsum("ij,ij->i", zl, U[t.codes])
     return out
@@ -166,14 +179,14 @@ def pseudo_rows(Jee, Jez, Jzz, se, sz):
     (r1, r2) whose products with them give the scores (c1 r1 + c2 r2 = se, e1 r1 + e2 r2 = sz).
     The pivot is the larger diagonal entry."""
     a = np.abs(Jee) >= np.abs(Jzz)
-    pe = np.where(np.abs(Jee) > _TINY, Jee, _TINY)
-    pz = np.where(np.abs(Jzz) > _TINY, Jzz, _TINY)
-    le, lz = Jez / pe, Jez / pz
-    one, zero = np.ones_like(Jee), np.zeros_like(Jee)
-    c = (np.where(a, one, lz), np.where(a, zero, one))
-    e = (np.where(a, le, one), np.where(a, one, zero))
-    w = np.concatenate([np.where(a, Jee, Jzz), np.where(a, Jzz - Jez * le, Jee - Jez * lz)])
-    r = np.concatenate([np.where(a, se, sz), np.where(a, sz - le * se, se - lz * sz)])
+    piv = np.where(a, Jee, Jzz)
+    lv = Jez / np.where(np.abs(piv) > _TINY, piv, _TINY)  # the off-pivot's multiplier
+    af = a.astype(float)
+    c = (np.where(a, 1.0, lv), 1.0 - af)
+    e = (np.where(a, lv, 1.0), af)
+    w = np.concatenate([piv, np.where(a, Jzz, Jee) - Jez * lv])
+    r1 = np.where(a, se, sz)
+    r = np.concatenate([r1, np.where(a, sz, se) - lv * r1])
     return c, e, w, r
 
 
@@ -189,26 +202,59 @@ class _Point:
 
 
 def _derivatives(fam, link, d, pt: _Point, fp: dict, name: str):
-    """Scores and observed information in (eta, zeta) per row."""
+    """Scores and observed information in (eta, zeta) per row, and a function returning
+    Fisher's (called only where the observed one is not positive definite)."""
     fpi = dict(fp, **{name: pt.zi})
-    D = fam.loglik_derivatives(d.y, pt.mu, d.weights, fpi, (name,))
-    lpp = fam.param_second_derivative(d.y, pt.mu, d.weights, fpi, name)
+    fused = getattr(fam, "zi_newton_terms", None)
+    if fused is not None:  # one pass over the family's pieces
+        d1, d2, lp, lmp, lpp = fused(d.y, pt.mu, d.weights, fpi)
+    else:
+        D = fam.loglik_derivatives(d.y, pt.mu, d.weights, fpi, (name,))
+        d1, d2, lp, lmp = D.d1, D.d2, D.dp[name], D.dp1[name]
+        lpp = fam.param_second_derivative(d.y, pt.mu, d.weights, fpi, name)
     me, me2 = link.mu_eta(pt.eta), link.d2mu_eta(pt.eta)
     p1 = pt.zi * (1.0 - pt.zi)
     p2 = p1 * (1.0 - 2.0 * pt.zi)
-    se, sz = D.d1 * me, D.dp[name] * p1
-    Jee = -(D.d2 * me * me + D.d1 * me2)
-    Jez = -(D.dp1[name] * me * p1)
-    Jzz = -(lpp * p1 * p1 + D.dp[name] * p2)
-    fisher = (fam.info_mu(d.y, pt.mu, d.weights, fpi) * me * me, d.weights * p1)
+    se, sz = d1 * me, lp * p1
+    Jee = -(d2 * me * me + d1 * me2)
+    Jez = -(lmp * me * p1)
+    Jzz = -(lpp * p1 * p1 + lp * p2)
+
+    def fisher():  # only where the exact information is not positive definite
+        return fam.info_mu(d.y, pt.mu, d.weights, fpi) * me * me, d.weights * p1
+
     return se, sz, Jee, Jez, Jzz, fisher
+
+
+def _inputs_key(theta: np.ndarray, beta: np.ndarray, fp: dict, u: np.ndarray) -> tuple:
+    """The bytes of a call's inputs (for :func:`pirls_zi`'s memo of its last result)."""
+    return (np.asarray(theta, float).tobytes(), np.asarray(beta, float).tobytes(),
+            np.asarray(u, float).tobytes(),
+            tuple((k, np.asarray(v).tobytes()) for k, v in sorted(fp.items())))
 
 
 def pirls_zi(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
              tol: float = 1e-12, maxit: int = 60) -> PirlsResult:
     """The joint conditional modes of (u_c, u_z) and the factor of H there (observed
     information); ``theta`` holds the zero part's entries after the conditional ones and
-    ``fp[zi + "~eta"]`` its fixed linear predictor. The result's ``u`` is [u_c, u_z]."""
+    ``fp[zi + "~eta"]`` its fixed linear predictor. The result's ``u`` is [u_c, u_z].
+
+    Newton's method stops once the decrement is below ``tol`` and then takes that last step,
+    so converged modes are exact to rounding: a call at the same parameters started from
+    them (the objective's ``reconverge`` before differences) returns the last result."""
+    memo = ctx.__dict__.get("_zi_last")
+    key = _inputs_key(theta, beta, fp, u0)
+    if memo is not None and memo[0] == key:
+        return memo[1]
+    res = _pirls_zi(ctx, theta, beta, fp, u0, tol, maxit)
+    if res.converged:
+        ctx.__dict__["_zi_last"] = (_inputs_key(theta, beta, fp, res.u), res)
+    return res
+
+
+def _pirls_zi(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
+              tol: float, maxit: int) -> PirlsResult:
+    """:func:`pirls_zi`'s work."""
     d, fam, link = ctx.design, ctx.family, ctx.link
     name = fam.zi_parameter
     zs, zt = zi_system(ctx), zi_terms(ctx)
@@ -224,15 +270,19 @@ def pirls_zi(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u
     u = np.zeros(qc + qz)
     u[: min(u0.size, qc + qz)] = u0[: qc + qz]
     split = np.cumsum([t.q for t in zt])[:-1]
+    # the data-only term once (it does not depend on zi): each point sums the kernel only
+    const = ctx.loglik_constant({k: v for k, v in fp.items() if k != name})
 
     def at(uu: np.ndarray) -> _Point | None:
         eta = base + ctx.system.zl_u(ZLc, uu[:qc])
-        zeta = np.clip(zeta0 + _zl_zero(ZLz, zt, np.split(uu[qc:], split)), -30.0, 30.0)
+        uz = [uu[qc:]] if len(zt) == 1 else np.split(uu[qc:], split)
+        zeta = np.clip(zeta0 + _zl_zero(ZLz, zt, uz), -30.0, 30.0)
         if not link.valid_eta(eta):
             return None
         mu, zi = link.inverse(eta), expit(zeta)
         with np.errstate(all="ignore"):
-            ll = float(np.sum(fam.loglik(d.y, mu, d.weights, dict(fp, **{name: zi}))))
+            ll = float(np.sum(fam.loglik_kernel(d.y, mu, d.weights, dict(fp, **{name: zi}))))
+            ll += const
         if not math.isfinite(ll):
             return None
         return _Point(eta, mu, zi, ll, -2.0 * ll + float(uu @ uu))
@@ -251,12 +301,13 @@ def _factor(zs: ZiSystem, ZLc, ZLz, Jee, Jez, Jzz, se, sz):
     positive definite)."""
     c, e, w, r = pseudo_rows(Jee, Jez, Jzz, se, sz)
     ZL = zs.blocks(ZLc, ZLz, c, e)
-    return zs.system.factor(ZL, w), ZL, r
+    return zs.factor(ZL, w), ZL, r
 
 
-def _positive(Jee, Jez, Jzz, fisher):
+def _positive(Jee, Jez, Jzz, fisher_info):
     """Each row's information made positive definite: Fisher's where a diagonal entry is not
     positive, the cross term shrunk inside the diagonals' geometric mean."""
+    fisher = fisher_info()
     Jee = np.where(Jee > 0, Jee, fisher[0])
     Jzz = np.where(Jzz > 0, Jzz, np.maximum(fisher[1], _TINY))
     bound = 0.99 * np.sqrt(Jee * Jzz)

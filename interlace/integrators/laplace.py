@@ -6,6 +6,7 @@ from interlace.glmm.gradient import laplace_gradient
 from interlace.glmm.gradient_fused import fused_laplace_gradient
 from interlace.glmm.pirls import pirls
 from interlace.glmm.rowkernel import kernel_for
+from interlace.glmm.zi_gradient import zi_laplace_gradient
 from interlace.glmm.zi_random import has_zi_random, pirls_zi
 from interlace.integrators.base import IntegrationResult, Integrator
 
@@ -34,17 +35,18 @@ class LaplaceIntegrator(Integrator):
 
     def exact_canonical(self, ctx, fam_names):
         """The fused canonical kernels (Poisson-log, binomial-logit) without family parameters,
-        and glmmTMB's form (observed information) for a family whose derivatives are all
-        closed forms (``closed_form_derivatives``): the gradient is exact to rounding."""
-        if has_zi_random(ctx):
-            return False
+        and glmmTMB's form (observed information, always the form with random effects in
+        ``ziformula``) for a family whose derivatives are all closed forms
+        (``closed_form_derivatives``): the gradient is exact to rounding."""
+        if has_zi_random(ctx):  # glmmTMB's form always; exact with closed-form derivatives
+            return bool(ctx.family.closed_form_derivatives)
         if kernel_for(ctx).fused and not fam_names:
             return True
         return bool(self.observed and ctx.family.closed_form_derivatives)
 
     def gradient(self, ctx, theta, beta, fparams, result, fam_names):
-        if has_zi_random(ctx):
-            return None  # the fitting loop differences the joint Laplace deviance
+        if has_zi_random(ctx):  # two linear predictors per row: the joint Laplace's gradient
+            return zi_laplace_gradient(ctx, theta, beta, fparams, result.modes, fam_names)
         kern = kernel_for(ctx)
         if kern.fused and not fam_names:  # canonical link: observed = expected information
             return fused_laplace_gradient(ctx, kern, theta, fparams, result.modes)

@@ -15,6 +15,10 @@ The vector u is laid out in this solver's term order, each term's block level-ma
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+
 import numpy as np
 from scipy.linalg import cho_solve, cholesky, solve_triangular
 from scipy.linalg.lapack import dpotrf, dpotri
@@ -22,23 +26,32 @@ from scipy.sparse import csr_matrix, issparse
 
 from interlace.errors import InterlaceError
 from interlace.linalg.iterative import DeferredFactor
+from interlace.linalg.stochastic import PROBES, StochasticFactor, rademacher_probes
 
 _SPARSE_MIN = 1_000_000  # q2 * q0 above which the cross block is kept sparse
 _MAX_PAIRS = 30_000_000  # non-zero pairs per lead level, summed, kept for the gradient
 _SMALL_TERM = 64  # trailing terms with at most this many columns meet the cross block densely
 _PCG_ITERS = 60  # conjugate-gradient iterations a solve is budgeted in the cost model
-SOLVERS = ("auto", "cholesky", "pcg")
+_SLQ_ITERS = 40  # iterations the probe solves of a stochastic evaluation are budgeted
+SLQ_MIN_Q2 = 1000  # below this trailing size the exact evaluations are cheap: never "slq"
+SOLVERS = ("auto", "cholesky", "pcg", "slq")
 
 
 def choose_solver(q2: int, nnz21: int, eligible: bool) -> str:
-    """The cheaper way to do PIRLS's Newton solves: "cholesky" (dense factor of the q2 x q2
-    Schur complement, q2^3 / 3 flops) or "pcg" (conjugate gradients on it with sparse products,
-    about 4 nnz21 + 6 q2 flops an iteration); "pcg" only where it applies (``eligible``)."""
+    """The cheapest way to evaluate the deviance and its gradient: "cholesky" (dense factor
+    of the q2 x q2 Schur complement, q2^3 / 3 flops, and S^-1 for the gradient, 2 q2^3 / 3),
+    "pcg" (PIRLS's Newton solves by conjugate gradients with sparse products, about
+    4 nnz21 + 6 q2 flops an iteration; the factor only at the mode) or "slq" (above
+    ``SLQ_MIN_Q2``: the optimizer on stochastic log-determinants and gradients from ``PROBES``
+    probe solves, :mod:`interlace.linalg.stochastic`, then one exact evaluation); the
+    iterative ones only where they apply (``eligible``)."""
     if not eligible:
         return "cholesky"
     dense = q2 ** 3 / 3.0
-    iterative = _PCG_ITERS * (4.0 * nnz21 + 6.0 * q2)
-    return "pcg" if iterative < dense else "cholesky"
+    per_iter = 4.0 * nnz21 + 6.0 * q2
+    if q2 >= SLQ_MIN_Q2 and PROBES * _SLQ_ITERS * per_iter < 3.0 * dense:
+        return "slq"
+    return "pcg" if _PCG_ITERS * per_iter < dense else "cholesky"
 
 
 def solver_order(qs: list[int]) -> list[int]:
@@ -77,15 +90,17 @@ class PenalizedSystem:
         self._zl0sq: np.ndarray | None = None  # its lead column squared (k0 == 1)
         self._build_indices()
         self.solver = self._resolve_solver(solver)
+        self.stochastic = False  # "slq": estimates in place of exact evaluations (see factor)
+        self._probes: np.ndarray | None = None
 
     def _resolve_solver(self, solver: str) -> str:
         """``solver`` checked, and "auto" replaced by the cost model's choice."""
         if solver not in SOLVERS:
             raise InterlaceError(f"solver must be one of {SOLVERS}, got {solver!r}")
         eligible = (len(self.terms) == 2 and self.k0 == 1 and self.terms[1].k == 1)
-        if solver == "pcg" and not eligible:
+        if solver in ("pcg", "slq") and not eligible:
             raise InterlaceError(
-                "solver='pcg' needs exactly two random-effect terms with one column each "
+                f"solver={solver!r} needs exactly two random-effect terms with one column each "
                 "(crossed random intercepts); use 'cholesky' or 'auto'")
         if solver != "auto":
             return solver
@@ -232,11 +247,38 @@ class PenalizedSystem:
     def factor(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor | None:
         """Factor M for row weights ``w`` and Z Lambda blocks (solver order); None if it fails.
 
-        With the "pcg" solver and positive weights (M is then positive definite) the factor is
-        deferred: solves run by conjugate gradients until anything else is asked of it."""
-        if self.solver == "pcg" and bool(np.all(w > 0)):
+        With the "pcg" or "slq" solver and positive weights (M is then positive definite) the
+        factor is deferred: solves run by conjugate gradients until anything else is asked of
+        it; with "slq" while ``stochastic`` is set, its log-determinant and the entries of
+        M^-1 the gradient needs are estimated (:class:`StochasticFactor`)."""
+        if self.solver in ("pcg", "slq") and bool(np.all(w > 0)):
             return self._deferred(ZL, w)
         return self.factor_exact(ZL, w)
+
+    @contextmanager
+    def estimating(self) -> Iterator[bool]:
+        """Within this block (an optimizer's phase) the "slq" solver's factors estimate their
+        log-determinant and M^-1's entries (yields whether they do); exact again after it."""
+        self.stochastic = self.solver == "slq"
+        try:
+            yield self.stochastic
+        finally:
+            self.stochastic = False
+
+    @property
+    def probes(self) -> np.ndarray:
+        """The fixed probe vectors of the stochastic estimates (drawn on first use)."""
+        if self._probes is None:
+            self._probes = rademacher_probes(self.q2)
+        return self._probes
+
+    @probes.setter
+    def probes(self, R: np.ndarray) -> None:
+        """Other probe vectors (q2 x m), e.g. more of them, or all sign vectors in tests."""
+        R = np.asarray(R, dtype=float)
+        if R.ndim != 2 or R.shape[0] != self.q2:
+            raise InterlaceError(f"probes must be a {self.q2} x m array, got shape {R.shape}")
+        self._probes = R
 
     def _deferred(self, ZL: list[np.ndarray], w: np.ndarray) -> DeferredFactor:
         """M's blocks for conjugate-gradient solves (two scalar terms: L0 and a22 diagonal)."""
@@ -250,7 +292,11 @@ class PenalizedSystem:
         else:
             L21 = csr_matrix((vals / L0[self.tcodes[0]], (self.tcodes[1], self.tcodes[0])),
                              shape=(self.q2, self.q0))
-        return DeferredFactor(L0, L21, a22, lambda: self.factor_exact(ZL, w))
+        exact = partial(self.factor_exact, ZL, w)
+        if self.solver == "slq" and self.stochastic:
+            return StochasticFactor(L0, L21, a22, exact, self.probes,
+                                    (self.tcodes[0], self.tcodes[1]))
+        return DeferredFactor(L0, L21, a22, exact)
 
     def factor_exact(self, ZL: list[np.ndarray], w: np.ndarray) -> PenalizedFactor | None:
         """The Cholesky factor of M (see :meth:`factor`); None if it fails."""

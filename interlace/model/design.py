@@ -79,9 +79,13 @@ class Design:
         return self.X.shape[1]
 
 
-def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None, offset=None
-                 ) -> Design:
-    """Validate the data against the formula and build the model's matrices."""
+def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None, offset=None,
+                 whole: bool = True) -> Design:
+    """Validate the data against the formula and build the model's matrices.
+
+    ``whole=False`` builds one chunk of the data (a partition of a distributed fit): the checks
+    that need every row (X's rank, a grouping factor's level count, rows vs random effects)
+    are left to the caller, and X keeps every column."""
     _check_model_inputs(parsed, data)
     used, valued = used_columns(parsed)
     rows = data.index
@@ -99,11 +103,11 @@ def build_design(parsed: ParsedFormula, data: pd.DataFrame, family, weights=None
     wts = _prior_weights(parsed, arrays["weights"], trials, rows)
     _validate_response(parsed, family, y, wts, trials, ndrop)
     check_scales(np.asarray(mm, dtype=float), [str(c) for c in mm.columns])
-    X, fe_names, keep, dropped = fixed_columns(parsed, mm)
+    X, fe_names, keep, dropped = fixed_columns(parsed, mm, rank_check=whole)
     off = np.zeros(len(data)) if arrays["offset"] is None else arrays["offset"].copy()
     for _, v in offsets:
         off += v
-    terms = build_random_terms(parsed, data, zcols)
+    terms = build_random_terms(parsed, data, zcols, whole=whole)
     warn_term_scales(terms)
     pdesigns = {name: param_design(name, rhs, data, rows) for name, rhs in parsed.params.items()}
     return Design(y=y, weights=wts, offset=off, X=X, fe_names=fe_names, terms=terms,

@@ -168,12 +168,13 @@ def fixed_matrix(parsed: ParsedFormula, data: pd.DataFrame):
     return mm
 
 
-def fixed_columns(parsed: ParsedFormula, mm: Any) -> tuple:
+def fixed_columns(parsed: ParsedFormula, mm: Any, rank_check: bool = True) -> tuple:
     """X without rank-deficient columns (dropped with a warning, as lme4 does), its names, the
-    kept and the dropped columns."""
+    kept and the dropped columns (``rank_check=False``: every column, for a chunk of rows)."""
     fe_all = ["(Intercept)" if c == "Intercept" else str(c) for c in mm.columns]
     Xall = np.asarray(mm, dtype=float)
-    keep, dropped = drop_rank_deficient(Xall, fe_all)
+    keep, dropped = (drop_rank_deficient(Xall, fe_all) if rank_check
+                     else (list(range(Xall.shape[1])), []))
     if dropped:
         warnings.warn(
             f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "

@@ -110,15 +110,16 @@ def random_columns(spec: RandomTermSpec, data: pd.DataFrame) -> tuple[np.ndarray
 
 
 def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
-                       columns: list[tuple[np.ndarray, list[str]]] | None = None
-                       ) -> list[RandomTerm]:
-    """One RandomTerm per spec; ``columns`` are the terms' Z columns when already built."""
+                       columns: list[tuple[np.ndarray, list[str]]] | None = None,
+                       whole: bool = True) -> list[RandomTerm]:
+    """One RandomTerm per spec; ``columns`` are the terms' Z columns when already built.
+    ``whole=False``: ``data`` is a chunk of the rows, whose level counts are not checked."""
     terms = []
     n = len(data)
     for i, spec in enumerate(parsed.random):
         codes, levels, dtype = _group_codes(data, spec.group)
         structure = term_structure(spec)
-        if len(levels) < 2 and (structure.linear or not len(levels)):  # (a spatial field: one)
+        if whole and len(levels) < 2 and (structure.linear or not len(levels)):  # (a spatial field: one)
             shown = f" ({plain_label(levels[0])!r})" if len(levels) else ""
             raise DataError(
                 f"grouping factor {spec.group!r} in {spec} has {len(levels)} level{shown}; a "
@@ -128,7 +129,7 @@ def build_random_terms(parsed: ParsedFormula, data: pd.DataFrame,
         q = len(levels) * Z.shape[1]
         # lme4's check.nobs.vs.nRE, for the terms it knows: a structure with a few parameters
         # (ou over many distinct times, one visit each) is identified with fewer rows
-        if q > n and structure.linear:
+        if whole and q > n and structure.linear:
             raise DataError(
                 f"number of observations ({n}) < number of random effects ({q} = {len(levels)} "
                 f"levels x {Z.shape[1]} columns) for term {spec}; the random-effects parameters "
