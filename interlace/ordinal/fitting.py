@@ -159,7 +159,8 @@ def optimize_clmm(ctx: ModelContext, integ: Any, opt: Any, options: dict | None 
     (:mod:`interlace.ordinal.start`); the optimizer takes over if they do not converge."""
     x0 = None
     if isinstance(integ, OrdinalLaplace) and opt.uses_gradient and not options:
-        x0 = clmm_start(ctx)
+        with blas_limit():  # (small dense solves: one BLAS thread, as in the stages)
+            x0 = clmm_start(ctx)
     return optimize_glmm(ctx, integ, opt, options, start=x0,
                          start_hessian=None if x0 is None else start_hessian)
 
