@@ -20,7 +20,7 @@ from interlace.glmm import (
 from interlace.glmm.resolve import resolve_integrator, resolve_optimizer
 from interlace.integrators import default_integrator
 from interlace.optimizers import default_optimizer
-from interlace.ordinal.fitting import clmm_integrator
+from interlace.ordinal.fitting import clmm_integrator, optimize_clmm
 
 CBPP_F = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
 SAL_F = "count ~ mined + (1 | site)"
@@ -155,13 +155,19 @@ WINE_F = "rating ~ temp + contact + (1 | judge)"
 
 
 def test_clmm_stages_by_hand_are_clmm():
+    """build_clmm, optimize_clmm and glmm_result give clmm()'s fit; the GLMM's own
+    optimize_glmm (from the GLM start, by L-BFGS-B) reaches the same optimum."""
     wine = interlace.load_dataset("wine")
     ref = interlace.clmm(WINE_F, wine)
     ctx = interlace.build_clmm(WINE_F, wine)
     integ, opt = clmm_integrator(None, 1), resolve_optimizer(None)
-    res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt), interlace.CLMMResult)
+    res = glmm_result(ctx, integ, opt, optimize_clmm(ctx, integ, opt), interlace.CLMMResult)
     assert res.llf == ref.llf and res.evaluations == ref.evaluations
     np.testing.assert_array_equal(res.coef, ref.coef)
+    ctx = interlace.build_clmm(WINE_F, wine)
+    core = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt), interlace.CLMMResult)
+    assert core.llf == pytest.approx(ref.llf, abs=1e-8)
+    np.testing.assert_allclose(core.coef, ref.coef, rtol=1e-5)
 
 
 def test_build_clmm_raises_as_clmm():

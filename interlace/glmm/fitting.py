@@ -219,7 +219,9 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
     ``start_hessian`` (the Hessian there, e.g. that fit's) and the integrator's gradient,
     quasi-Newton steps from it come first (:func:`~interlace.glmm.optimize.warm_newton`: on
     cbpp's bootstrap responses 22 deviances a refit instead of L-BFGS-B's 25, and 2.7 ms
-    instead of 3.5), and the optimizer runs only if they do not converge.
+    instead of 3.5), and the optimizer runs only if they do not converge. ``start_hessian``
+    may also be a function ``(deviance, x) -> Hessian or None`` that approximates it on the
+    fit's own objective (clmm's start: :func:`interlace.ordinal.start.start_hessian`).
     """
     opt = resolve_optimizer(optimizer)
     check_optimizer_options(opt, options)  # before any work (the GLM start is a fit)
@@ -240,7 +242,9 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
             r1, x_start, nfev1 = stages.first_stage(dev, use_grad)
         warm = None
         if start is not None and start_hessian is not None and use_grad:
-            warm = warm_newton(dev, x_start, start_hessian, params.lower(dev.layout))
+            H0 = start_hessian(dev, x_start) if callable(start_hessian) else start_hessian
+            warm = None if H0 is None else warm_newton(dev, x_start, H0,
+                                                       params.lower(dev.layout))
         elif exact and not options and start is None and ctx.system.single1:
             # one scalar random term: Newton steps on the start's Hessian (a few parameters,
             # a smooth deviance), the optimizer only if they stop short

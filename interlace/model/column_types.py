@@ -62,9 +62,9 @@ def _observed_levels(s: pd.Series, kind: str) -> tuple:
     """The distinct values of a non-numeric column in the design's order (numpy on the
     distinct values only: this runs on every fit)."""
     if kind == "category":
-        codes = s.cat.codes.to_numpy()
-        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(s.cat.categories)))
-        return tuple(s.cat.categories[used])
+        cats, codes = s.dtype.categories, np.asarray(s.array.codes)  # (not the .cat accessor)
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(cats)))
+        return tuple(cats) if used.size == len(cats) else tuple(cats[used])
     values = pd.unique(s.to_numpy(dtype=object))
     values = values[~pd.isna(values)]
     if kind == "bool":

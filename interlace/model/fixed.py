@@ -60,7 +60,8 @@ def factor_codes(name: str, s: pd.Series) -> tuple[np.ndarray, tuple]:
     """Treatment-coding codes of a text column (levels sorted) or a categorical (its categories
     in their order, unused ones included, as formulaic codes them); -1 for a missing value."""
     if isinstance(s.dtype, pd.CategoricalDtype):
-        codes, levels = np.asarray(s.cat.codes, dtype=np.int64), tuple(s.cat.categories)
+        # the Categorical's own codes: the .cat accessor costs 30 us a call
+        codes, levels = np.asarray(s.array.codes, dtype=np.int64), tuple(s.dtype.categories)
     else:
         codes, lv = sorted_codes(s)
         levels = tuple(str(v) for v in lv)

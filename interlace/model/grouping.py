@@ -68,8 +68,8 @@ def _group_codes(data: pd.DataFrame | Columns, group: str) -> tuple[np.ndarray, 
     if len(parts) == 1:
         s = data[parts[0]]
         if isinstance(s.dtype, pd.CategoricalDtype):
-            codes = s.cat.codes.to_numpy().astype(np.int64)
-            levels = pd.Index(s.cat.categories)
+            codes = np.asarray(s.array.codes, dtype=np.int64)  # (not the .cat accessor: 30 us)
+            levels = pd.Index(s.dtype.categories)
             used = np.unique(codes)
             if len(used) < len(levels):  # drop unused levels, as lme4 does
                 remap = -np.ones(len(levels), np.int64)

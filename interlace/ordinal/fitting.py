@@ -34,6 +34,7 @@ from interlace.model.formula import parse_formula
 from interlace.ordinal.family import OrdinalFamily, check_threshold, cumulative_link
 from interlace.ordinal.laplace import OrdinalLaplace
 from interlace.ordinal.result import CLMMResult
+from interlace.ordinal.start import clmm_start, start_hessian
 
 
 def _shown(values, k: int = 6) -> str:
@@ -61,7 +62,7 @@ def ordinal_codes(s: pd.Series, label: str) -> tuple[np.ndarray, list]:
                 f"with pandas.Categorical(data[{label!r}], categories=[lowest, ..., highest], "
                 f"ordered=True), or code it as integers"
             )
-        codes = s.cat.codes.to_numpy().astype(float)
+        codes = np.asarray(s.array.codes).astype(float)
         codes[codes < 0] = np.nan
         return codes, [_plain(c) for c in dt.categories]
     if pd.api.types.is_bool_dtype(dt):
@@ -133,8 +134,9 @@ def clmm(
     Returns a :class:`CLMMResult` (thresholds named as ordinal names them, ``"1|2"``...; the
     threshold coefficients of a symmetric or equidistant structure as ordinal names them).
     The stages are public: :func:`build_clmm` gives the model, :func:`clmm_integrator` the
-    integrator, and :func:`~interlace.glmm.optimize_glmm` and
-    :func:`~interlace.glmm.glmm_result` (with ``result_cls=CLMMResult``) fit it, as for a GLMM.
+    integrator, and :func:`optimize_clmm` (the GLMM's :func:`~interlace.glmm.optimize_glmm`
+    from the clm start) and :func:`~interlace.glmm.glmm_result` (with
+    ``result_cls=CLMMResult``) fit it, as for a GLMM.
     """
     nAGQ = check_nagq(nAGQ)
     cumulative_link(link)  # an unknown link or threshold is an error before any work
@@ -144,10 +146,23 @@ def clmm(
     with blas_limit():  # the design's rank checks too
         ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
                          offset=offset, threshold=threshold)
-        res = glmm_result(ctx, integ, opt, optimize_glmm(ctx, integ, opt, optimizer_options),
+        res = glmm_result(ctx, integ, opt, optimize_clmm(ctx, integ, opt, optimizer_options),
                           CLMMResult)
     res.response = response_column(ctx.design.parsed)
     return res
+
+
+def optimize_clmm(ctx: ModelContext, integ: Any, opt: Any, options: dict | None = None):
+    """:func:`~interlace.glmm.optimize_glmm` for a :func:`clmm` model: with the exact Laplace
+    gradient, a gradient optimizer and no options for it, the joint fit starts at the clm fit
+    scaled for the random effects, with quasi-Newton steps on an approximate Hessian there
+    (:mod:`interlace.ordinal.start`); the optimizer takes over if they do not converge."""
+    x0 = None
+    if isinstance(integ, OrdinalLaplace) and opt.uses_gradient and not options:
+        with blas_limit():  # (small dense solves: one BLAS thread, as in the stages)
+            x0 = clmm_start(ctx)
+    return optimize_glmm(ctx, integ, opt, options, start=x0,
+                         start_hessian=None if x0 is None else start_hessian)
 
 
 def clmm_integrator(integrator: Any = None, nAGQ: int = 1):
@@ -200,8 +215,11 @@ def build_clmm(
         fam.parameters[fam.structure.names[0]].value = 0.0
     # Starting thresholds from the marginal cumulative proportions; the core's GLM start
     # fits beta given them, then the family's start_parameters hook refits the thresholds
-    # given that beta (one step of the fit without random effects, R's clm). A full clm fit
-    # (OrdinalFamily.fit_fixed) saves no evaluations on the fixtures and costs more.
+    # given that beta (one step of the fit without random effects, R's clm). That is the
+    # start of optimize_glmm (and of clmm() with optimizer options or another integrator);
+    # optimize_clmm starts from the full clm fit scaled for the random effects instead, with
+    # quasi-Newton steps on an approximate Hessian (ordinal/start.py: wine 22 deviances
+    # where L-BFGS-B from this start took 35).
     tau0 = fam.marginal_thresholds(y, design.weights)
     for name, value in fam.threshold_params(tau0).items():
         fam.parameters[name].start = value
@@ -214,7 +232,9 @@ def build_clmm(
         dropped_columns=list(design.dropped_columns) + dropped,
         response_levels=list(levels),
     )
-    return ModelContext.build(design, fam)
+    # ModelContext(...), not .build(): the plugin contract's per-row output check is for
+    # family plugins; this family is interlace's own (its outputs are tested, test_clmm.py)
+    return ModelContext(design, fam)
 
 
 def threshold_family(link: Any, levels: list, threshold: str, col: str) -> OrdinalFamily:

@@ -13,7 +13,13 @@ from __future__ import annotations
 import numpy as np
 
 from interlace.families.base import RowKernel
-from interlace.ordinal.rows import cut_derivatives, cuts_for, information, row_state
+from interlace.ordinal.rows import (
+    category_ends,
+    cut_derivatives,
+    cuts_for,
+    information,
+    row_state,
+)
 
 
 class OrdinalKernel(RowKernel):
@@ -24,6 +30,7 @@ class OrdinalKernel(RowKernel):
     def __init__(self, family, y: np.ndarray, weights: np.ndarray) -> None:
         super().__init__(family, y, weights)
         self.yi = self.y.astype(np.intp)
+        self._ends = category_ends(self.yi, family.ncat - 1)  # the cut points' index arrays
         self._cuts: tuple | None = None  # (threshold key, Cuts)
         self._last: tuple | None = None  # (eta, threshold key, fp, state)
 
@@ -40,7 +47,7 @@ class OrdinalKernel(RowKernel):
             return last[3]
         c = self._cuts
         if c is None or c[0] != key:
-            c = self._cuts = (key, cuts_for(self.fam.thresholds(fp), self.yi))
+            c = self._cuts = (key, cuts_for(self.fam.thresholds(fp), self.yi, self._ends))
         st = row_state(self.fam.cumulative, c[1], eta, True)
         self._last = (eta, key, fp, st)
         return st

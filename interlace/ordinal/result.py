@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -55,20 +56,42 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         Jz = fam.coefficient_jacobian(self.family_params)
         if shift:
             self._fold_intercept(ctx, location, float(self._beta[0]))
-        tnames = fam.structure.labels(self.levels)
+        # one Index per set of names, shared by the tables (building a text Index costs
+        # ~50 us, and Series on the same Index object divide without aligning)
+        tnames = pd.Index(fam.structure.labels(self.levels))
         lv = [str(v) for v in self.levels]
         self.thresholds = pd.Series(fam.thresholds(self.family_params),
-                                    index=[f"{a}|{b}" for a, b in zip(lv[:-1], lv[1:])],
+                                    index=pd.Index([f"{a}|{b}" for a, b in zip(lv[:-1], lv[1:])]),
                                     name="Estimate")
         self.threshold_coefs = pd.Series(fam.threshold_coefficients(self.family_params),
                                          index=tnames, name="Estimate")
         C0 = fam.structure.C[:, 0]
         T = self._natural_jacobian(ctx, layout, x.size, Jz, C0 if shift else None)
         self._set_natural_covariance(ctx, H, g, T, tnames)
-        d = self._ctx.design
-        ll = fam.loglik(d.y, self._eta, np.ones(d.n), self.family_params)
-        self.fittedvalues = pd.Series(np.exp(ll), name="fitted")
         return self
+
+    # -- pandas pieces, built on first use (a small fit's own cost is mostly numpy) --------
+    @cached_property
+    def fittedvalues(self) -> pd.Series:
+        """P(Y_i = y_i | b^) per row, as ordinal's ``fitted()``."""
+        d = self._ctx.design
+        ll = self.family.loglik(d.y, self._eta, np.ones(d.n), self.family_params)
+        return pd.Series(np.exp(ll), name="fitted")
+
+    @property
+    def threshold_zvalues(self) -> pd.Series:
+        """The thresholds over their standard errors."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return pd.Series(self.thresholds.to_numpy() / self.threshold_bse.to_numpy(),
+                             index=self.thresholds.index)
+
+    @property
+    def threshold_coef_zvalues(self) -> pd.Series:
+        """The threshold coefficients over their standard errors."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return pd.Series(self.threshold_coefs.to_numpy()
+                             / self.threshold_coef_bse.to_numpy(),
+                             index=self.threshold_coefs.index)
 
     def _set_family_coefs(self, ctx, layout, x: np.ndarray, H: np.ndarray) -> None:
         """None: the thresholds' parameters are reported as ordinal's threshold coefficients
@@ -113,13 +136,13 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         return T
 
     def _set_natural_covariance(self, ctx, H: np.ndarray, g: np.ndarray, T: np.ndarray,
-                                tnames: list[str]) -> None:
+                                tnames: pd.Index) -> None:
         """``vcov_all``, ``cond_H``, ``max_grad_natural`` and the standard errors of the
         threshold coefficients and of the thresholds, from the Hessian mapped to the natural
         parameters."""
         d = ctx.design
         theta_names = [f"theta[{n}]" for t in d.terms for n in t.theta_names()]
-        nat_names = tnames + list(self._fe_names) + theta_names
+        nat_names = pd.Index(list(tnames) + list(self._fe_names) + theta_names)
         self.vcov_all, self.cond_H, self.max_grad_natural = None, float("nan"), float("nan")
         V = None
         try:
@@ -142,9 +165,7 @@ class CLMMResult(CoreFitMixin, MixedModelResult):
         se_a = np.sqrt(np.maximum(np.diag(Va), 0.0))
         se_t = np.sqrt(np.maximum(np.diag(Tt @ Va @ Tt.T), 0.0))
         self.threshold_coef_bse = pd.Series(se_a, index=tnames, name="Std. Error")
-        self.threshold_coef_zvalues = self.threshold_coefs / self.threshold_coef_bse
         self.threshold_bse = pd.Series(se_t, index=self.thresholds.index, name="Std. Error")
-        self.threshold_zvalues = self.thresholds / self.threshold_bse
 
     # -- parameters ----------------------------------------------------------------------
     def profile_problem(self) -> OrdinalProfileProblem:

@@ -39,11 +39,20 @@ class Cuts:
     bottom: np.ndarray
 
 
-def cuts_for(tau: np.ndarray, yi: np.ndarray) -> Cuts:
+def category_ends(yi: np.ndarray, k1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`cuts_for` needs of the category indices ``yi`` alone, for ``k1``
+    thresholds: each row's upper threshold's index into [-inf, tau, inf] (``yi + 1``), and
+    which rows are in the top and bottom categories (kept by callers that ask often)."""
+    return yi + 1, yi == k1, yi == 0
+
+
+def cuts_for(tau: np.ndarray, yi: np.ndarray, ends: tuple | None = None) -> Cuts:
     """The cut points of rows with category indices ``yi`` (integers 0..K-1) at thresholds
-    ``tau`` (K-1 values)."""
-    ext = np.concatenate([[-np.inf], tau, [np.inf]])
-    return Cuts(ext[yi + 1], ext[yi], yi == tau.size, yi == 0)
+    ``tau`` (K-1 values); ``ends``: :func:`category_ends` of ``yi``, if the caller kept it."""
+    up, top, bottom = category_ends(yi, tau.size) if ends is None else ends
+    ext = np.empty(tau.size + 2)
+    ext[0], ext[1:-1], ext[-1] = -np.inf, tau, np.inf
+    return Cuts(ext.take(up), ext.take(yi), top, bottom)
 
 
 def row_state(link: CumulativeLink, cuts: Cuts, eta: np.ndarray, ratios: bool) -> dict:

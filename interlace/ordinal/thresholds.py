@@ -21,6 +21,7 @@ and ``spacing_j`` = tau_j - tau_(j-1); equidistant: ``threshold_1`` and ``spacin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -42,9 +43,9 @@ class ThresholdStructure:
     T: np.ndarray
     alpha_names: tuple[str, ...] | None
 
-    @property
+    @cached_property
     def L(self) -> np.ndarray:
-        """d tau / d psi (tau = L psi)."""
+        """d tau / d psi (tau = L psi; computed once: it is read at every evaluation)."""
         return self.T @ self.C
 
     def psi(self, params: dict) -> np.ndarray:
@@ -68,8 +69,10 @@ class ThresholdStructure:
         """Parameter values whose thresholds are closest to ``tau`` (exactly ``tau`` for the
         flexible structure); gaps are kept positive."""
         tau = np.asarray(tau, float)
-        alpha = np.linalg.lstsq(self.T, tau, rcond=None)[0]
-        psi = np.linalg.solve(self.C, alpha)
+        if self.kind == "flexible":  # alpha = tau, psi = (tau_1, its gaps): no solves
+            psi = np.diff(tau, prepend=0.0)
+        else:
+            psi = np.linalg.solve(self.C, np.linalg.lstsq(self.T, tau, rcond=None)[0])
         spread = max(float(np.ptp(tau)) if tau.size > 1 else 1.0, 1e-3)
         floor = 1e-3 * spread / max(tau.size - 1, 1)
         return {n: float(v if t == "identity" else max(v, floor))
