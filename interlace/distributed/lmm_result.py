@@ -12,7 +12,6 @@ import numpy as np
 from interlace.distributed.lmm_objective import DaskLMMObjective
 from interlace.distributed.result import RowsOnWorkers, rows_unavailable
 from interlace.lmm.result import LMMResult
-from interlace.results.base import SINGULAR_TOL, limit_problem
 
 
 class DaskLMMResult(RowsOnWorkers, LMMResult):
@@ -42,12 +41,8 @@ class DaskLMMResult(RowsOnWorkers, LMMResult):
         self._re_args = (ctx, self.theta, sol.u, sigma2, sigma2)
         self._eta = self._fitted = None
         self._set_lmm_statistics(ctx, obj, dev)
-        self._g, self._H, self._H_approx = g, H, False
-        self.optimizer_message, self.evaluations = message, nfev
-        at_bound = (obj.lower == 0) & (self.theta <= 1e-8)
-        singular = bool(((obj.lower == 0) & (np.abs(self.theta) < SINGULAR_TOL)).any())
-        self._set_convergence(H, g, at_bound, singular,
-                              [limit_problem(message)] if limit_reached else [])
+        self._H_approx = False
+        self._set_lmm_convergence(obj.lower, H, g, message, nfev, limit_reached)
         return self
 
     @cached_property

@@ -102,6 +102,19 @@ def numeric_derivatives(family: Any, y: np.ndarray, mu: np.ndarray, weights: np.
     return numeric_parameter_derivatives(family, y, mu, weights, params, wrt, third, out)
 
 
+def _unconstrained_steps(family: Any, params: dict, name: str) -> tuple:
+    """The central-difference step in parameter ``name`` on its unconstrained scale: the step,
+    d natural / d unconstrained at the point (inf where 0, so a flat map gives 0), and the two
+    parameter sets one step either side."""
+    p = family.parameters[name]
+    v = params[name]
+    z = p.to_unconstrained(v)
+    hz = 1e-5 * np.maximum(1.0, np.abs(z))
+    dz = p.natural_derivative(v)
+    dz = np.where(dz != 0, dz, np.inf)
+    return hz, dz, [dict(params, **{name: p.from_unconstrained(zz)}) for zz in (z + hz, z - hz)]
+
+
 def numeric_parameter_derivatives(family: Any, y: np.ndarray, mu: np.ndarray,
                                   weights: np.ndarray, params: dict, wrt: Sequence[str],
                                   third: bool, out: LogDensityDerivatives
@@ -110,19 +123,10 @@ def numeric_parameter_derivatives(family: Any, y: np.ndarray, mu: np.ndarray,
     and ``obs_info_mu`` on each parameter's unconstrained scale (for a family whose
     derivatives in mu have closed forms but whose parameters' do not)."""
     for name in wrt:
-        p = family.parameters[name]
-        v = params[name]
-        z = p.to_unconstrained(v)
-        hz = 1e-5 * np.maximum(1.0, np.abs(z))
-        vals = []
-        for zz in (z + hz, z - hz):
-            fz = dict(params)
-            fz[name] = p.from_unconstrained(zz)
-            vals.append((family.loglik(y, mu, weights, fz), family.score_mu(y, mu, weights, fz),
-                         family.obs_info_mu(y, mu, weights, fz) if third else 0.0))
-        dz = p.natural_derivative(v)
-        dz = np.where(dz != 0, dz, np.inf)
-        (l1, s1, j1), (l2, s2, j2) = vals
+        hz, dz, points = _unconstrained_steps(family, params, name)
+        (l1, s1, j1), (l2, s2, j2) = [
+            (family.loglik(y, mu, weights, fz), family.score_mu(y, mu, weights, fz),
+             family.obs_info_mu(y, mu, weights, fz) if third else 0.0) for fz in points]
         with np.errstate(invalid="ignore"):
             out.dp[name] = (l1 - l2) / (2 * hz) / dz
             out.dp1[name] = (s1 - s2) / (2 * hz) / dz
@@ -210,17 +214,11 @@ def numeric_zi_derivatives(family: Any, y: np.ndarray, mu: np.ndarray, weights: 
            - pp_at(mu, dict(params, **{name: p - hp}))) / (2 * hp)
     out = ZiDerivatives(pp, ppp, (pp_at(mu + hm, params) - pp_at(mu - hm, params)) / (2 * hm))
     for other in wrt:
-        par = family.parameters[other]
-        v = params[other]
-        z = par.to_unconstrained(v)
-        hz = 1e-5 * np.maximum(1.0, np.abs(z))
+        hz, dz, points = _unconstrained_steps(family, params, other)
         vals = []
-        for zz in (z + hz, z - hz):
-            fz = dict(params, **{other: par.from_unconstrained(zz)})
+        for fz in points:
             D = family.loglik_derivatives(y, mu, weights, fz, (name,))
             vals.append((D.dp[name], D.dp1[name], pp_at(mu, fz)))
-        dz = par.natural_derivative(v)
-        dz = np.where(dz != 0, dz, np.inf)
         (a1, b1, c1), (a2, b2, c2) = vals
         out.p_psi[other] = (a1 - a2) / (2 * hz) / dz
         out.mup_psi[other] = (b1 - b2) / (2 * hz) / dz

@@ -112,6 +112,24 @@ def _joint_step(system, F, ZL: list[np.ndarray], X: np.ndarray, J: np.ndarray,
     return du, db, float(gu @ du + gb @ db), schur
 
 
+def _halving_search(system, kern, fe, ZL, point: tuple, du: np.ndarray, db, pdev: float,
+                    fp: dict, const: float) -> tuple | None:
+    """The first of the steps 1, 1/2, 1/4, ... along (du, db) from ``point`` = (u, beta, offset
+    + X beta) that does not raise the penalised deviance: (u, beta, base, deviance, eta, mu,
+    loglik), or None when none down to 1e-10 does."""
+    u, b, base = point
+    step = 1.0
+    while step > 1e-10:
+        un = u + du if step == 1.0 else u + step * du
+        bn = b + step * db if db is not None else b
+        basen = _fixed_part(fe, bn) if db is not None else base
+        pn, etan, mun, lln = _evaluate(system, kern, ZL, un, basen, fp, const)
+        if pn <= pdev + 1e-10 * max(1.0, abs(pdev)):
+            return un, bn, basen, pn, etan, mun, lln
+        step *= 0.5
+    return None
+
+
 def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: np.ndarray,
           fit_beta: bool = False, tol: float = 1e-12, maxit: int = 60,
           observed: bool = False) -> PirlsResult:
@@ -186,21 +204,13 @@ def pirls(ctx: ModelContext, theta: np.ndarray, beta: np.ndarray, fp: dict, u0: 
             F = system.factor(ZL, W)
             final = True
             break
-        step = 1.0
-        while step > 1e-10:
-            un = u + du if step == 1.0 else u + step * du
-            bn = b + step * db if db is not None else b
-            basen = _fixed_part(fe, bn) if db is not None else base
-            pn, etan, mun, lln = _evaluate(system, kern, ZL, un, basen, fp, const)
-            if pn <= pdev + 1e-10 * max(1.0, abs(pdev)):
-                break
-            step *= 0.5
-        else:
+        found = _halving_search(system, kern, fe, ZL, (u, b, base), du, db, pdev, fp, const)
+        if found is None:
             converged = True  # no further decrease possible at machine precision
             final = False
             break
-        small = abs(pdev - pn) < 1e-13 * max(1.0, abs(pdev))
-        u, b, base, pdev, eta, mu, ll = un, bn, basen, pn, etan, mun, lln
+        small = abs(pdev - found[3]) < 1e-13 * max(1.0, abs(pdev))
+        u, b, base, pdev, eta, mu, ll = found
         if small:
             if patched and not polish:
                 polish = True

@@ -60,14 +60,20 @@ class LMMResult(ResponseResultMixin, MixedModelResult):
         self.method = "REML" if obj.reml else "ML"
         self._set_lmm_estimates(ctx, obj, np.asarray(theta, float), sol)
         self._set_lmm_statistics(ctx, obj, dev)
-        self._g, self._H = g, H
         self._H_approx = bool(getattr(obj, "hessian_approximate", False))
+        self._set_lmm_convergence(obj.lower, H, g, message, nfev, limit_reached)
+        return self
+
+    def _set_lmm_convergence(self, lower: np.ndarray, H: np.ndarray, g: np.ndarray, message: str,
+                             nfev: int, limit_reached: bool) -> None:
+        """The optimizer's report and the convergence checks at the optimum (theta at a zero
+        lower bound is a boundary fit, near it a singular one)."""
+        self._g, self._H = g, H
         self.optimizer_message, self.evaluations = message, nfev
-        at_bound = (obj.lower == 0) & (self.theta <= 1e-8)
-        singular = bool(((obj.lower == 0) & (np.abs(self.theta) < SINGULAR_TOL)).any())
+        at_bound = (lower == 0) & (self.theta <= 1e-8)
+        singular = bool(((lower == 0) & (np.abs(self.theta) < SINGULAR_TOL)).any())
         self._set_convergence(H, g, at_bound, singular,
                               [limit_problem(message)] if limit_reached else [])
-        return self
 
     def _set_lmm_estimates(self, ctx, obj: LMMObjective, theta: np.ndarray,
                            sol: PLSSolution) -> None:
