@@ -94,7 +94,7 @@ def main() -> None:
             from distributed import Client, LocalCluster
 
             with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                              host="127.0.0.1", dashboard_address=":0") as cluster:
+                              host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster:
                 with Client(cluster) as c:  # workers import interlace before the clock starts
                     c.run(lambda: __import__("interlace.config.runner"))
                 out["dask"] = measure("dask", scheduler=cluster.scheduler_address)

@@ -61,7 +61,7 @@ def run_dask(fit, nsim: int, workers: int) -> dict | None:
         return None
     with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), \
             distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                     host="127.0.0.1", dashboard_address=None) as cluster, \
+                                     host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
             distributed.Client(cluster) as client:
         fit.bootstrap(nsim=2 * workers, seed=0, scheduler=client)  # workers import and warm up
         return timed(fit, nsim, scheduler=client)

@@ -94,7 +94,7 @@ def distributed(path: Path) -> dict:
     import interlace
 
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, host="127.0.0.1",
-                      dashboard_address=None, memory_limit="8GiB") as cluster, \
+                      dashboard_address="127.0.0.1:0", memory_limit="8GiB") as cluster, \
             Client(cluster) as client:
         before = client.run(worker_stats)
         t0, c0 = time.perf_counter(), cpu_seconds()

@@ -262,7 +262,7 @@ def test_bootstrap_on_a_dask_localcluster(cbpp):
 
     with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), \
             distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                     host="127.0.0.1", dashboard_address=None) as cluster, \
+                                     host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster, \
             distributed.Client(cluster) as client:
         on_client = cbpp.bootstrap(nsim=12, seed=9, scheduler=client)
         on_address = cbpp.bootstrap(nsim=12, seed=9, scheduler=cluster.scheduler_address,

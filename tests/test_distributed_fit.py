@@ -26,7 +26,7 @@ TOL = 1e-6
 
 def cluster_kwargs(n: int = 2) -> dict:
     return {"n_workers": n, "processes": True, "threads_per_worker": 1, "host": "127.0.0.1",
-            "dashboard_address": None}
+            "dashboard_address": "127.0.0.1:0"}
 
 
 @pytest.fixture(scope="module")
