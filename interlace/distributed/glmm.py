@@ -29,7 +29,7 @@ from interlace.glmm.parameters import Parameters
 from interlace.glmm.polish import Polisher
 from interlace.glmm.resolve import resolve_optimizer
 from interlace.glmm.start import theta_from_level_sums
-from interlace.linalg.blas import blas_limit
+from interlace.linalg.fit_limits import fit_limits
 from interlace.model.formula import parse_formula
 from interlace.optimizers.base import check_optimizer_options
 
@@ -73,7 +73,7 @@ def optimize_dask_glmm(model: DaskModel, optimizer: Any = None,
     opt = resolve_optimizer(optimizer)
     check_optimizer_options(opt, options)
     integ = DaskLaplace(model)
-    with blas_limit():
+    with fit_limits():
         params = dask_parameters(model)
         dev = Deviance(params, integ)
         stages = Stages(params, opt, options)

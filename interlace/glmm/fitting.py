@@ -40,7 +40,7 @@ from interlace.glmm.result import GLMMResult
 from interlace.glmm.stochastic_finish import GAP_TOL, exact_newton, stochastic_gap
 from interlace.glmm.zi_random import has_zi_random
 from interlace.inference.refit import Refitter
-from interlace.linalg.blas import blas_limit
+from interlace.linalg.fit_limits import fit_limits
 from interlace.lmm.fitting import fit as fit_lmm
 from interlace.model.context import ModelContext
 from interlace.model.design import build_design
@@ -112,7 +112,7 @@ def glmer(
                        optimizer_options=optimizer_options)
     opt = resolve_optimizer(optimizer)
     integ = resolve_integrator(integrator, nAGQ, fam)
-    with blas_limit():  # the design's rank check (a QR) too
+    with fit_limits():  # the design's rank check (a QR) too
         ctx = build_glmm(formula, data, fam, groups=groups, random=random, weights=weights,
                          offset=offset, ziformula=ziformula, dispformula=dispformula,
                          solver=solver)
@@ -153,7 +153,7 @@ def build_glmm(
     fam = zero_part_family(resolve_family(family, link), ziformula)
     parsed = parse_formula(formula, groups=groups, random=random)
     parsed.params = param_formulas(fam, ziformula, dispformula)
-    with blas_limit():  # the design's rank check (a QR)
+    with fit_limits():  # the design's rank check (a QR)
         design = build_design(parsed, data, fam, weights=weights, offset=offset)
         return ModelContext.build(design, fam, solver)
 
@@ -171,7 +171,7 @@ def glmm_objective(ctx: ModelContext, integrator: Any = None, nAGQ: int = 1,
     """
     integ = resolve_integrator(integrator, check_nagq(nAGQ), ctx.family)
     integ.check(ctx)
-    with blas_limit():
+    with fit_limits():
         params = Parameters.start(ctx) if start is None else Parameters.warm(ctx, start)
         return Deviance(params, integ)
 
@@ -227,7 +227,7 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
     check_optimizer_options(opt, options)  # before any work (the GLM start is a fit)
     dev = glmm_objective(ctx, integrator, start=start)
     params = dev.parameters
-    with blas_limit(), ctx.system.estimating() as approx:
+    with fit_limits(), ctx.system.estimating() as approx:
         stages = Stages(params, opt, options)
         x_start = dev.start()
         exact = opt.uses_gradient and exact_canonical(dev.integrator, ctx, params.est)
@@ -260,7 +260,7 @@ def optimize_glmm(ctx: ModelContext, integrator: Any, optimizer: Any,
         polisher = Polisher(dev, exact, has_grad, 1.0 / params.scale(dev.layout), lower)
         x, fx, H, g = polisher.polish(x, fx)
         gap = stochastic_gap(dev, x, H, lower) if approx else None
-    with blas_limit():  # state (u, modes) at the reported optimum; exact after estimates
+    with fit_limits():  # state (u, modes) at the reported optimum; exact after estimates
         if gap is not None and gap > GAP_TOL:
             x = exact_newton(dev, x, H, lower)
         fx = dev.reconverge(x) if approx else dev(x)
@@ -297,7 +297,7 @@ def refit_glmm(ctx: ModelContext, start: np.ndarray | None, integrator: Any, opt
     fit's own start) with ``hessian`` there, after the result kind's own check of the
     response (``result_cls.check_refit_response``)."""
     result_cls.check_refit_response(ctx)
-    with blas_limit(ctx):
+    with fit_limits():
         optimum = optimize_glmm(ctx, integrator, optimizer, options, start=start,
                                 start_hessian=None if start is None else hessian)
         return glmm_result(ctx, integrator, optimizer, optimum, result_cls)

@@ -32,7 +32,7 @@ from scipy import interpolate, stats
 from interlace.errors import InterlaceError, InterlaceWarning
 from interlace.inference.intervals import check_level, open_unit, select_parameters
 from interlace.inference.profile_walk import Trace, walk
-from interlace.linalg.blas import blas_limit
+from interlace.linalg.fit_limits import fit_limits
 from interlace.plotting import plot_profile
 
 #: lme4's ``plot.thpr`` levels: the intervals drawn on a profile plot.
@@ -204,7 +204,7 @@ def profile_likelihood(result, which=None, alphamax: float = 0.01, maxpts: int =
         raise InterlaceError(f"delta must be a positive number, got {delta!r}")
     if isinstance(maxpts, bool) or not isinstance(maxpts, (int, np.integer)) or maxpts < 2:
         raise InterlaceError(f"maxpts must be an integer >= 2, got {maxpts!r}")
-    with blas_limit():
+    with fit_limits():
         problem = result.profile_problem()
         chosen = select_parameters(problem.estimates, which)
         natural_hat = problem.estimates.to_numpy(float)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from interlace.linalg.blas import blas_limit
+from interlace.linalg.fit_limits import fit_limits
 from interlace.lmm.optimize import resolve_optimizer
 from interlace.lmm.result import LMMResult
 from interlace.lmm.stages import build_lmm, check_method, lmm_objective, lmm_result, optimize_lmm
@@ -45,7 +45,7 @@ def fit(
     """
     reml = check_method(method)
     opt = resolve_optimizer(optimizer)
-    with blas_limit():  # the design's rank check (a QR) too
+    with fit_limits():  # the design's rank check (a QR) too
         ctx = build_lmm(formula, data, groups, random, weights, offset, solver)
         obj = lmm_objective(ctx, reml)
         optimum = optimize_lmm(obj, opt, optimizer_options)

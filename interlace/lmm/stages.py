@@ -18,7 +18,7 @@ import pandas as pd
 
 from interlace.errors import DataError, InterlaceError
 from interlace.inference.refit import Refitter
-from interlace.linalg.blas import blas_limit
+from interlace.linalg.fit_limits import fit_limits
 from interlace.lmm.objective import LMMObjective
 from interlace.lmm.optimize import BUILTIN, LMMOptimum, optimize_lmm
 from interlace.lmm.response import NormalResponse
@@ -104,6 +104,6 @@ def refit_lmm(ctx: ModelContext, start: np.ndarray, method: str = "REML", optimi
     reml = check_method(method)
     d = ctx.design
     check_lmm_response(d.y, d.offset, d.response_label)
-    with blas_limit():
+    with fit_limits():
         obj = lmm_objective(ctx, reml)
         return lmm_result(obj, optimize_lmm(obj, optimizer, options, start=start))

@@ -26,7 +26,7 @@ from interlace.errors import (
 )
 from interlace.glmm.fitting import glmm_result, optimize_glmm
 from interlace.glmm.resolve import check_nagq, resolve_integrator, resolve_optimizer
-from interlace.linalg.blas import blas_limit
+from interlace.linalg.fit_limits import fit_limits
 from interlace.model.context import ModelContext
 from interlace.model.design import build_design
 from interlace.model.fixed import drop_rank_deficient
@@ -143,7 +143,7 @@ def clmm(
     check_threshold(threshold)
     opt = resolve_optimizer(optimizer)
     integ = clmm_integrator(integrator, nAGQ)
-    with blas_limit():  # the design's rank checks too
+    with fit_limits():  # the design's rank checks too
         ctx = build_clmm(formula, data, link, groups=groups, random=random, weights=weights,
                          offset=offset, threshold=threshold)
         res = glmm_result(ctx, integ, opt, optimize_clmm(ctx, integ, opt, optimizer_options),
@@ -159,7 +159,7 @@ def optimize_clmm(ctx: ModelContext, integ: Any, opt: Any, options: dict | None 
     (:mod:`interlace.ordinal.start`); the optimizer takes over if they do not converge."""
     x0 = None
     if isinstance(integ, OrdinalLaplace) and opt.uses_gradient and not options:
-        with blas_limit():  # (small dense solves: one BLAS thread, as in the stages)
+        with fit_limits():  # (small dense solves: one BLAS thread, as in the stages)
             x0 = clmm_start(ctx)
     return optimize_glmm(ctx, integ, opt, options, start=x0,
                          start_hessian=None if x0 is None else start_hessian)
