@@ -37,7 +37,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -196,21 +195,6 @@ def ensure_data() -> None:
             make().to_csv(DATA / name, index=False)
 
 
-def machine() -> dict:
-    """The machine and the moment (load averages over 1, 5 and 15 minutes)."""
-    import platform
-
-    cpu = ""
-    try:
-        cpu = next(ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text()
-                   .splitlines() if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cpu": cpu,
-            "cpus": os.cpu_count(), "python": platform.python_version(),
-            "load_average": [round(x, 2) for x in os.getloadavg()]}
-
-
 def peer_runs(case: dict, python: str, repeat: int, mixedlm_timeout: float) -> dict:
     """The case's peers in each of their settings (GPBoost: both matrix inversion methods;
     the LMM: statsmodels' MixedLM (REML) and GPBoost's Gaussian likelihood (ML)). Each entry
@@ -294,6 +278,9 @@ def main() -> None:
     args = ap.parse_args()
     ensure_data()
     names = args.cases.split(",")
+    sys.path.insert(0, str(HERE))
+    from bench_scale import machine  # the same record of the machine as the other benchmarks
+
     info = machine()
     print(f"{info['date']}  {info['cpu']} x{info['cpus']}  load {info['load_average']}",
           flush=True)
