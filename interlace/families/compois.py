@@ -18,17 +18,18 @@ from scipy.special import gammaln
 
 from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives
 from interlace.families.compois_moments import ComPoisState, probabilities, solve, start_rate
-from interlace.families.extended import count_dispersion_ratio, validate_counts
+from interlace.families.extended import PearsonPhiCounts
 from interlace.families.zero_part import CanHaveZeroPart
 
 _CACHE_SIZE = 6
 
 
-class ConwayMaxwellPoissonFamily(CanHaveZeroPart, Family):
+class ConwayMaxwellPoissonFamily(PearsonPhiCounts, CanHaveZeroPart, Family):
     """Conway-Maxwell-Poisson with mean mu and nu = 1/phi (glmmTMB's ``compois``)."""
     closed_form_derivatives = True
 
     name = "compois"
+    phi_start_bounds = (0.2, 50.0)  # Var / mu is about phi
     aliases = ("conway_maxwell_poisson", "cmp")
     links = ("log", "sqrt", "identity")
     dispersion_parameter = "phi"
@@ -130,19 +131,6 @@ class ConwayMaxwellPoissonFamily(CanHaveZeroPart, Family):
 
     def variance(self, mu, params):
         return self.state(mu, params["phi"]).var
-
-    def validate(self, y, weights, label):
-        validate_counts(self.name, y, label)
-
-    def initialize(self, y, weights):
-        return np.asarray(y, dtype=float) + 0.1
-
-    def start_parameters(self, design, beta0):
-        """phi from the Pearson statistic of the GLM start (Var / mu is about phi)."""
-        if self.parameters["phi"].fixed:
-            return {}
-        ratio = count_dispersion_ratio(self.link, design, beta0)
-        return {"phi": float(np.clip(ratio, 0.2, 50.0))}
 
     def simulate(self, mu, weights, params, rng):
         mu = np.asarray(mu, dtype=float)

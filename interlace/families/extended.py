@@ -83,3 +83,25 @@ def count_dispersion_ratio(link, design, beta0: np.ndarray) -> float:
     start of a count family's dispersion parameter."""
     mu = link.inverse(design.offset + design.X @ beta0)
     return float(np.mean((design.y - mu) ** 2 / np.maximum(mu, 1e-8)))
+
+
+class PearsonPhiCounts:
+    """Mixin of count families with a dispersion ``phi``: count validation, the start of mu
+    (y + 0.1), and phi's start from the GLM start's Var / mu (:func:`count_dispersion_ratio`),
+    ``clip(ratio + phi_start_shift, *phi_start_bounds)``."""
+
+    phi_start_shift = 0.0
+    phi_start_bounds = (0.05, 1e3)
+
+    def validate(self, y, weights, label):
+        validate_counts(self.name, y, label)
+
+    def initialize(self, y, weights):
+        return np.asarray(y, dtype=float) + 0.1
+
+    def start_parameters(self, design, beta0):
+        """phi from the Pearson statistic of the GLM start (none when phi is fixed)."""
+        if self.parameters["phi"].fixed:
+            return {}
+        ratio = count_dispersion_ratio(self.link, design, beta0)
+        return {"phi": float(np.clip(ratio + self.phi_start_shift, *self.phi_start_bounds))}

@@ -17,15 +17,16 @@ from interlace.families.base import (
     FromDerivatives,
     LogDensityDerivatives,
 )
-from interlace.families.extended import count_dispersion_ratio, validate_counts
+from interlace.families.extended import PearsonPhiCounts
 from interlace.families.zero_part import CanHaveZeroPart
 
 
-class GeneralizedPoissonFamily(FromDerivatives, CanHaveZeroPart, Family):
+class GeneralizedPoissonFamily(PearsonPhiCounts, FromDerivatives, CanHaveZeroPart, Family):
     """Generalised Poisson: E(y) = mu, Var(y) = phi mu (glmmTMB's ``genpois``)."""
     closed_form_derivatives = True
 
     name = "genpois"
+    phi_start_bounds = (1.05, 1e3)  # Var / mu = phi
     aliases = ("generalized_poisson", "generalised_poisson")
     links = ("log", "sqrt", "identity")
     dispersion_parameter = "phi"
@@ -97,19 +98,6 @@ class GeneralizedPoissonFamily(FromDerivatives, CanHaveZeroPart, Family):
 
     def variance(self, mu, params):
         return params["phi"] * mu
-
-    def validate(self, y, weights, label):
-        validate_counts(self.name, y, label)
-
-    def initialize(self, y, weights):
-        return np.asarray(y, dtype=float) + 0.1
-
-    def start_parameters(self, design, beta0):
-        """phi from the Pearson statistic of the GLM start (Var / mu)."""
-        if self.parameters["phi"].fixed:
-            return {}
-        ratio = count_dispersion_ratio(self.link, design, beta0)
-        return {"phi": float(np.clip(ratio, 1.05, 1e3))}
 
     def simulate(self, mu, weights, params, rng):
         """Draws by inversion of the cumulative distribution on a grid (phi >= 1)."""

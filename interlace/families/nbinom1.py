@@ -6,16 +6,17 @@ import numpy as np
 from scipy.special import gammaln
 
 from interlace.families.base import Family, FamilyParameter, LogDensityDerivatives
-from interlace.families.extended import count_dispersion_ratio, validate_counts
+from interlace.families.extended import PearsonPhiCounts
 from interlace.families.special import count_polygamma_diff
 from interlace.families.zero_part import CanHaveZeroPart
 
 
-class NegativeBinomial1Family(CanHaveZeroPart, Family):
+class NegativeBinomial1Family(PearsonPhiCounts, CanHaveZeroPart, Family):
     """NB1: y ~ NB(size = mu / phi, prob = 1 / (1 + phi)); ``phi`` as glmmTMB's sigma()."""
     closed_form_derivatives = True
 
     name = "nbinom1"
+    phi_start_shift = -1.0  # Var / mu = 1 + phi
     mean_bounds = (0.0, None)  # mu -> 0 where every count is 0
     dispersion_parameter = "phi"
     zero_part = "inflate"
@@ -81,19 +82,6 @@ class NegativeBinomial1Family(CanHaveZeroPart, Family):
     def info_mu(self, y, mu, weights, params):
         # the quasi-likelihood weight 1 / Var (the exact Fisher information has no closed form)
         return weights / (mu * (1.0 + params["phi"]))
-
-    def start_parameters(self, design, beta0):
-        """phi from the Pearson statistic of the GLM start: Var / mu - 1."""
-        if self.parameters["phi"].fixed:
-            return {}
-        ratio = count_dispersion_ratio(self.link, design, beta0)
-        return {"phi": float(np.clip(ratio - 1.0, 0.05, 1e3))}
-
-    def validate(self, y, weights, label):
-        validate_counts(self.name, y, label)
-
-    def initialize(self, y, weights):
-        return y + 0.1
 
     def simulate(self, mu, weights, params, rng):
         phi = params["phi"]

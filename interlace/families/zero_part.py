@@ -71,6 +71,18 @@ def _scale_zi(d: ZiDerivatives, w: Any) -> ZiDerivatives:
                          {k: w * v for k, v in d.mup_psi.items()})
 
 
+def wrapped_base(family: Any, base: Family | None, link: Any, params: dict) -> Family:
+    """The base family a wrapper stands on: ``base`` as given, or one built from the wrapper's
+    ``base_family`` with ``link`` and ``params`` (which go to the base family only)."""
+    if base is None:
+        if family.base_family is None:
+            raise PluginError(f"{type(family).__name__} needs a base family")
+        return family.base_family(link=link, **params)
+    if link is not None or params:
+        raise PluginError("give the link and parameters to the base family")
+    return base
+
+
 class ZeroPartFamily(FromDerivatives, Family):
     """A base family with a zero probability ``zi``: zero inflation (``kind="inflate"``,
     P(0) = zi + (1 - zi) f(0)) or a hurdle (``kind="hurdle"``, P(0) = zi, positive values
@@ -86,12 +98,7 @@ class ZeroPartFamily(FromDerivatives, Family):
 
     def __init__(self, base: Family | None = None, link: Any = None, zi: float | None = None,
                  **params: float | None) -> None:
-        if base is None:
-            if self.base_family is None:
-                raise PluginError(f"{type(self).__name__} needs a base family")
-            base = self.base_family(link=link, **params)
-        elif link is not None or params:
-            raise PluginError("give the link and parameters to the base family")
+        base = wrapped_base(self, base, link, params)
         kind = self.kind or base.zero_part
         if kind not in ("inflate", "hurdle"):
             raise PluginError(f"family {base.name!r} cannot have a zero part (its zero_part is "
@@ -347,12 +354,7 @@ class ZeroTruncatedFamily(FromDerivatives, Family):
 
     def __init__(self, base: Family | None = None, link: Any = None,
                  **params: float | None) -> None:
-        if base is None:
-            if self.base_family is None:
-                raise PluginError(f"{type(self).__name__} needs a base family")
-            base = self.base_family(link=link, **params)
-        elif link is not None or params:
-            raise PluginError("give the link and parameters to the base family")
+        base = wrapped_base(self, base, link, params)
         if base.zero_part != "inflate" or base.trials_response:
             raise PluginError(f"family {base.name!r} is not a count family that can be "
                               f"truncated at zero")
